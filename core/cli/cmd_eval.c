@@ -1,0 +1,146 @@
+/* cmd_eval.c — `ptq eval`: top-1 accuracy of a float model on a labelled image set. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ptq/ptq.h"
+
+static struct {
+    const char *images, *labels;
+    float mean[16], std[16];
+    int32_t n_mean, n_std;
+    int64_t limit, batch, threads;
+    bool json;
+} o;
+
+static const cli_opt eval_opts[] = {
+    {"--images", "FILE", CLI_STRING, &o.images, NULL, 0, 0, 0, true,
+     "images: IDX (MNIST family, .gz or plain) or NumPy .npy (float32 or uint8)"},
+    {"--labels", "FILE", CLI_STRING, &o.labels, NULL, 0, 0, 0, true,
+     "labels: IDX or .npy, one integer per image"},
+    {"--mean", "M..", CLI_FLOATS, o.mean, &o.n_mean, 16, 0, 0, false,
+     "per-channel mean subtracted after scaling to [0,1] (one value, or one per channel)"},
+    {"--std", "S..", CLI_FLOATS, o.std, &o.n_std, 16, 0, 0, false,
+     "per-channel standard deviation to divide by"},
+    {"--limit", "N", CLI_INT, &o.limit, NULL, 0, 1, INT64_C(1) << 40, false,
+     "evaluate only the first N images"},
+    {"--batch", "B", CLI_INT, &o.batch, NULL, 0, 1, 1 << 16, false, "batch size (default 256)"},
+    {"--threads", "T", CLI_INT, &o.threads, NULL, 0, 1, 1024, false,
+     "worker threads (default: $PTQ_THREADS or the number of CPUs)"},
+    {"--json", NULL, CLI_FLAG, &o.json, NULL, 0, 0, 0, false,
+     "print one JSON object instead of text"},
+    {0},
+};
+
+const cli_command cli_eval_command = {
+    "eval",
+    "MODEL --images FILE --labels FILE [--mean M..] [--std S..] [--limit N] [--batch B] [--json]",
+    "Evaluate the float model MODEL (ONNX) on labelled images and print its top-1 accuracy.",
+    "Normalisation: pixels are scaled to [0,1] (uint8 data is divided by 255), then\n"
+    "x = (x - mean) / std per channel.  Without --mean/--std, the \"mean\" and \"std\" of a\n"
+    "MODEL.json beside the model are used if it exists (the bundled models have one).\n"
+    "`seconds` counts inference only, not reading or decoding the files.\n\n"
+    "example:\n"
+    "  ptq eval models/resnet20_fmnist.onnx \\\n"
+    "      --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n"
+    "      --labels /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+    eval_opts,
+    1,
+    "MODEL",
+};
+
+/* Reads "mean"/"std" numbers from the model's sidecar JSON (as the bundled models have).
+ * Only the first number of each key is used: these are single-channel models. */
+static void sidecar_normalization(const char *model, char *used, size_t used_size) {
+    char path[4096];
+    size_t len = strlen(model);
+    if (len > 5 && !strcmp(model + len - 5, ".onnx")) len -= 5;
+    snprintf(path, sizeof path, "%.*s.json", (int)len, model);
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *keys[2] = {"\"mean\"", "\"std\""};
+    float *dst[2] = {o.mean, o.std};
+    int32_t *cnt[2] = {&o.n_mean, &o.n_std};
+    for (int k = 0; k < 2; k++) {
+        const char *p = strstr(buf, keys[k]);
+        if (!p) continue;
+        p = strchr(p, ':');
+        if (!p) continue;
+        p++;
+        while (*p == ' ' || *p == '[') p++;
+        char *end;
+        float v = strtof(p, &end);
+        if (end == p) continue;
+        dst[k][0] = v;
+        *cnt[k] = 1;
+    }
+    if (o.n_mean || o.n_std) snprintf(used, used_size, "%s", path);
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *model = NULL;
+    bool help;
+    memset(&o, 0, sizeof o);
+    o.batch = 256;
+    int rc = cli_parse(&cli_eval_command, argc, argv, &model, &help);
+    if (rc) return rc;
+    if (help) {
+        cli_usage(&cli_eval_command, stdout);
+        return 0;
+    }
+    char sidecar[4096] = "";
+    if (!o.n_mean && !o.n_std) sidecar_normalization(model, sidecar, sizeof sidecar);
+
+    ptq_error err = {0};
+    ptq_graph *g = ptq_onnx_load(model, NULL, &err);
+    if (!g) {
+        fprintf(stderr, "ptq eval: %s\n", err.msg);
+        return 1;
+    }
+    ptq_preprocess pp = {0};
+    pp.n_mean = o.n_mean;
+    pp.n_std = o.n_std;
+    memcpy(pp.mean, o.mean, sizeof pp.mean);
+    memcpy(pp.std, o.std, sizeof pp.std);
+    ptq_dataset *ds = ptq_dataset_load(o.images, o.labels, &pp, o.limit, &err);
+    if (!ds) {
+        fprintf(stderr, "ptq eval: %s\n", err.msg);
+        ptq_graph_free(g);
+        return 1;
+    }
+    int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
+    ptq_eval_result res;
+    ptq_status st = ptq_evaluate(g, ds, o.batch, threads, &res, &err);
+    if (st) {
+        fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
+        ptq_dataset_free(ds);
+        ptq_graph_free(g);
+        return 1;
+    }
+    double ips = res.seconds > 0 ? (double)res.images / res.seconds : 0.0;
+    if (o.json) {
+        printf("{\"model\": \"%s\", \"images\": %" PRId64 ", \"correct\": %" PRId64
+               ", \"top1\": %.6f, \"seconds\": %.6f, \"images_per_second\": %.1f, \"batch\": %" PRId64
+               ", \"threads\": %d}\n",
+               model, res.images, res.correct, res.top1, res.seconds, ips, o.batch, threads);
+    } else {
+        printf("model      %s\n", model);
+        printf("images     %" PRId64 "  (%s)\n", res.images, o.images);
+        if (pp.n_mean || pp.n_std)
+            printf("normalize  mean %g, std %g%s%s%s\n", (double)(pp.n_mean ? pp.mean[0] : 0.0f),
+                   (double)(pp.n_std ? pp.std[0] : 1.0f), sidecar[0] ? "  (from " : "", sidecar,
+                   sidecar[0] ? ")" : "");
+        printf("top-1      %.2f %%  (%" PRId64 " / %" PRId64 ")\n", res.top1 * 100.0, res.correct,
+               res.images);
+        printf("inference  %.3f s, %.0f images/s  (batch %" PRId64 ", %d threads)\n", res.seconds,
+               ips, o.batch, threads);
+    }
+    ptq_dataset_free(ds);
+    ptq_graph_free(g);
+    return 0;
+}

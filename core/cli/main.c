@@ -1,0 +1,52 @@
+/* main.c — `ptq`: dispatches to a command.  Each command parses its own options from
+ * its table (args.c) and calls the core; nothing here knows about models. */
+#include <string.h>
+
+#include "cli.h"
+#include "ptq/ptq.h"
+
+typedef struct command {
+    const cli_command *desc;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {&cli_eval_command, cmd_eval},
+    {&cli_inspect_command, cmd_inspect},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: ptq COMMAND [options]\n\n"
+            "qcraft %s — post-training quantization for CNNs (ONNX in, ONNX out).\n\n"
+            "commands:\n",
+            ptq_version_string());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const char *s = commands[i].desc->summary;
+        const char *nl = strchr(s, '\n');
+        fprintf(out, "  %-10s %.*s\n", commands[i].desc->name, nl ? (int)(nl - s) : (int)strlen(s), s);
+    }
+    fprintf(out, "\n'ptq COMMAND --help' describes a command's options.\n"
+                 "Environment: PTQ_THREADS sets the default number of worker threads.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("ptq %s\n", ptq_version_string());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].desc->name)) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "ptq: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,361 @@
+/*
+ * ptq.h — the qcraft core library (libptq): graph IR, ONNX import, executor, datasets.
+ *
+ * This is the API of the core for the `ptq` CLI, the tests and (later) the pipeline
+ * runner.  Plugins do not include it: their ABI is sdk/include/ptq/ptq_plugin.h, which
+ * hands them opaque handles and a host function table.  The structs here may change
+ * between releases; the SDK's may not.
+ *
+ * A worked example, evaluating a model on one batch:
+ *
+ *     ptq_error err = {0};
+ *     ptq_graph *g = ptq_onnx_load("models/resnet20_fmnist.onnx", NULL, &err);
+ *     if (!g) { fprintf(stderr, "%s\n", err.msg); return 1; }
+ *     ptq_exec_options eo = ptq_exec_options_default();
+ *     eo.max_batch = 256;
+ *     ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+ *     ptq_exec_bind(ex, g->inputs[0], images);            // 256 x 1 x 28 x 28 floats
+ *     ptq_exec_run(ex, 256, &err);
+ *     const float *logits = ptq_exec_data(ex, g->outputs[0]);
+ *     ptq_exec_free(ex);
+ *     ptq_graph_free(g);
+ *
+ * Conventions:
+ *   - Functions that can fail return ptq_status (or NULL) and fill a caller-provided
+ *     ptq_error.  Whoever detects an error writes the message; callers only pass it on.
+ *   - "owned by X" in a comment says who frees a pointer; "borrowed" means valid until
+ *     the owner is freed or changed.
+ *   - Shapes are int64, outermost dimension first (NCHW).
+ */
+#ifndef PTQ_H
+#define PTQ_H
+
+#include <stdio.h>
+
+#include "ptq/ptq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define PTQ_API
+#else
+#define PTQ_API __attribute__((visibility("default")))
+#endif
+
+/* ------------------------------------------------------------------ errors ---- */
+
+#define PTQ_ERROR_SIZE 1024
+
+/* One error message and its status.  Zero-initialise before use; the first failure
+ * writes it, so a message from the place that detected the problem is never
+ * overwritten by a caller's vaguer one. */
+typedef struct ptq_error {
+    ptq_status status;
+    char msg[PTQ_ERROR_SIZE];
+} ptq_error;
+
+/* Records status and a printf-style message in err (if err is non-NULL and still
+ * empty) and returns status, so detectors can write `return ptq_error_set(...)`. */
+PTQ_API ptq_status ptq_error_set(ptq_error *err, ptq_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefixes the message already in err with "<prefix>: " (for context such as a file
+ * name); a no-op on an empty error. */
+PTQ_API void ptq_error_prefix(ptq_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Short name of a status code ("invalid", "unsupported", ...). */
+PTQ_API const char *ptq_status_name(ptq_status status);
+
+/* ----------------------------------------------------------------- tensors ---- */
+
+/* A dense, C-ordered tensor that owns its data. */
+typedef struct ptq_tensor {
+    ptq_dtype dtype;
+    int32_t ndim;
+    int64_t ne[PTQ_MAX_DIMS];
+    void *data; /* owned, ptq_tensor_numel() elements of ptq_dtype_size(dtype) bytes */
+} ptq_tensor;
+
+/* Bytes per element of dtype, 0 for types the core does not store. */
+PTQ_API size_t ptq_dtype_size(ptq_dtype dtype);
+/* "float32", "int64", ... */
+PTQ_API const char *ptq_dtype_name(ptq_dtype dtype);
+
+/* Element count of a concrete shape, or -1 when a dimension is negative or the product
+ * exceeds PTQ_MAX_ELEMENTS (so callers never allocate an absurd size). */
+PTQ_API int64_t ptq_shape_numel(int32_t ndim, const int64_t *ne);
+#define PTQ_MAX_ELEMENTS ((int64_t)1 << 31)
+
+/* Allocates a zeroed tensor.  Returns NULL and fills err on a bad shape or no memory.
+ * Free with ptq_tensor_free(). */
+PTQ_API ptq_tensor *ptq_tensor_new(ptq_dtype dtype, int32_t ndim, const int64_t *ne,
+                                   ptq_error *err);
+PTQ_API ptq_tensor *ptq_tensor_clone(const ptq_tensor *t, ptq_error *err);
+PTQ_API void ptq_tensor_free(ptq_tensor *t);
+PTQ_API int64_t ptq_tensor_numel(const ptq_tensor *t);
+
+/* Formats a shape as "[N,16,28,28]" into buf (PTQ_DIM_BATCH prints as N). */
+PTQ_API const char *ptq_shape_str(int32_t ndim, const int64_t *ne, char *buf, size_t size);
+
+/* -------------------------------------------------------------- graph IR ---- */
+
+/* Operator attributes, one struct per family, resolved at import (auto_pad becomes
+ * explicit pads, defaults are filled in, negative axes are normalised). */
+/* auto_pad as ONNX spells it; shape inference resolves it into explicit pads and
+ * resets it to NOTSET, so kernels only ever read pad_begin/pad_end. */
+#define PTQ_AUTO_PAD_NOTSET 0
+#define PTQ_AUTO_PAD_SAME_UPPER 1
+#define PTQ_AUTO_PAD_SAME_LOWER 2
+#define PTQ_AUTO_PAD_VALID 3
+
+typedef struct ptq_conv_attrs {
+    int32_t n_spatial; /* 1 or 2 */
+    int32_t auto_pad;
+    int64_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+    int64_t group;
+} ptq_conv_attrs;
+
+typedef struct ptq_pool_attrs {
+    int32_t n_spatial; /* 1 or 2; 0 for the global pools */
+    int32_t auto_pad;
+    int32_t ceil_mode;
+    int32_t count_include_pad;
+    int64_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+} ptq_pool_attrs;
+
+typedef struct ptq_gemm_attrs {
+    float alpha, beta;
+    int32_t trans_a, trans_b;
+} ptq_gemm_attrs;
+
+typedef struct ptq_node_attrs {
+    ptq_conv_attrs conv;  /* CONV */
+    ptq_pool_attrs pool;  /* MAX_POOL, AVERAGE_POOL, GLOBAL_* */
+    ptq_gemm_attrs gemm;  /* GEMM */
+    float alpha, beta;    /* LEAKY_RELU (alpha), HARD_SIGMOID (alpha, beta) */
+    float clip_min, clip_max; /* CLIP, -inf/+inf when absent */
+    float epsilon;        /* BATCH_NORM */
+    int64_t axis;         /* FLATTEN, CONCAT, SOFTMAX, GATHER (normalised, >= 0) */
+    int32_t softmax_legacy; /* SOFTMAX before opset 13: coerce to 2-D at axis */
+    int32_t ndim;         /* RESHAPE: rank of `shape`; TRANSPOSE: rank of `perm` */
+    int32_t allowzero;    /* RESHAPE: a 0 in `shape` means 0, not "copy the input's" */
+    int64_t shape[PTQ_MAX_DIMS]; /* RESHAPE: target as ONNX gives it (0, -1 allowed),
+                                    PTQ_DIM_BATCH where the batch size goes */
+    int64_t perm[PTQ_MAX_DIMS];  /* TRANSPOSE */
+    int64_t pads[2 * PTQ_MAX_DIMS]; /* PAD: begin[0..ndim), end[0..ndim) */
+    float pad_value;      /* PAD */
+} ptq_node_attrs;
+
+typedef struct ptq_node {
+    char *name;         /* owned; unique, from ONNX or generated ("Conv_3") */
+    ptq_op op;          /* PTQ_OP_NONE marks a node removed by a rewrite */
+    int32_t n_inputs;   /* entries of inputs[]; -1 marks an omitted optional input */
+    int32_t *inputs;    /* owned; value ids */
+    int32_t n_outputs;
+    int32_t *outputs;   /* owned; value ids */
+    ptq_node_attrs attrs;
+} ptq_node;
+
+#define PTQ_VALUE_INPUT 1u  /* a graph input fed at run time */
+#define PTQ_VALUE_OUTPUT 2u /* a graph output */
+
+typedef struct ptq_value {
+    char *name;         /* owned; unique */
+    ptq_dtype dtype;
+    int32_t ndim;
+    int64_t ne[PTQ_MAX_DIMS]; /* PTQ_DIM_BATCH marks the batch dimension */
+    ptq_tensor *data;   /* owned; constant contents (initializer or folded), else NULL */
+    int32_t producer;   /* id of the producing node, -1 for inputs and constants */
+    uint32_t flags;     /* PTQ_VALUE_* */
+} ptq_value;
+
+/* A graph: values and nodes in topological order.  Everything is owned by the graph. */
+typedef struct ptq_graph {
+    ptq_value *values;
+    int32_t n_values, cap_values;
+    ptq_node *nodes;
+    int32_t n_nodes, cap_nodes;
+    int32_t *inputs;  /* value ids of the run-time inputs, in ONNX order */
+    int32_t n_inputs;
+    int32_t *outputs; /* value ids of the outputs, in ONNX order */
+    int32_t n_outputs;
+    int64_t opset;    /* default-domain opset the model was imported with */
+    char *name;       /* owned, may be NULL */
+} ptq_graph;
+
+/* ONNX op type of an IR op ("Conv"), and back (PTQ_OP_NONE when not an IR op). */
+PTQ_API const char *ptq_op_name(ptq_op op);
+PTQ_API ptq_op ptq_op_from_name(const char *onnx_op_type);
+
+PTQ_API ptq_graph *ptq_graph_new(void);
+PTQ_API void ptq_graph_free(ptq_graph *g);
+
+/* Adds a value; name is copied.  Returns its id, or -1 with err set on a duplicate
+ * name, a bad shape, or no memory. */
+PTQ_API int32_t ptq_graph_add_value(ptq_graph *g, const char *name, ptq_dtype dtype,
+                                    int32_t ndim, const int64_t *ne, ptq_error *err);
+/* Adds a constant value holding t; the graph takes ownership of t (also on failure). */
+PTQ_API int32_t ptq_graph_add_constant(ptq_graph *g, const char *name, ptq_tensor *t,
+                                       ptq_error *err);
+/* Id of the value with that name, -1 if none. */
+PTQ_API int32_t ptq_graph_find_value(const ptq_graph *g, const char *name);
+/* Appends a node with default attributes (caller fills node->attrs through the returned
+ * id); marks its outputs as produced by it.  Returns the node id or -1. */
+PTQ_API int32_t ptq_graph_add_node(ptq_graph *g, ptq_op op, const char *name,
+                                   int32_t n_inputs, const int32_t *inputs, int32_t n_outputs,
+                                   const int32_t *outputs, ptq_error *err);
+
+/* Infers the output shapes of node id from its inputs and attributes, and checks the
+ * inputs (ranks, channel counts, broadcastability).  Fills the output values. */
+PTQ_API ptq_status ptq_graph_infer_node(ptq_graph *g, int32_t node, ptq_error *err);
+/* Infers every node in order. */
+PTQ_API ptq_status ptq_graph_infer_shapes(ptq_graph *g, ptq_error *err);
+
+/* Checks the structural invariants: every input defined before use, single producer,
+ * outputs reachable, shapes consistent.  Cheap; run it after every rewrite in tests. */
+PTQ_API ptq_status ptq_graph_validate(const ptq_graph *g, ptq_error *err);
+
+/* Drops removed nodes (op NONE) and values nothing uses any more, renumbering ids. */
+PTQ_API ptq_status ptq_graph_compact(ptq_graph *g, ptq_error *err);
+
+/* Number of trainable/weight parameters: elements of float constants used by nodes. */
+PTQ_API int64_t ptq_graph_param_count(const ptq_graph *g);
+
+/* Prints inputs, outputs, op counts, parameter count and every node with its output
+ * shape (what `ptq inspect` shows). */
+PTQ_API void ptq_graph_print(const ptq_graph *g, FILE *out);
+
+/* ------------------------------------------------------------ ONNX import ---- */
+
+typedef struct ptq_import_options {
+    /* Graph inputs to turn into constants at import, e.g. a Reshape's shape or the
+     * bounds of a Clip that a test feeds as inputs.  Names and tensors are borrowed. */
+    int32_t n_bind;
+    const char *const *bind_names;
+    const ptq_tensor *const *bind_values;
+} ptq_import_options;
+
+/* Loads an ONNX model (opsets 11 to 17) into a new graph with shapes inferred and every
+ * constant subgraph (Shape, Gather, Unsqueeze... of static shapes) folded.  Returns NULL
+ * and fills err on any problem, naming the file and node; nothing is half-loaded.
+ * opts may be NULL. */
+PTQ_API ptq_graph *ptq_onnx_load(const char *path, const ptq_import_options *opts,
+                                 ptq_error *err);
+/* The same from memory; `what` names the source in messages. */
+PTQ_API ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what,
+                                        const ptq_import_options *opts, ptq_error *err);
+/* Reads a serialized TensorProto (the .pb files of ONNX test cases). */
+PTQ_API ptq_tensor *ptq_onnx_load_tensor(const char *path, ptq_error *err);
+
+/* Largest file the importer reads: ONNX models over 2 GiB need external data anyway. */
+#define PTQ_MAX_MODEL_BYTES ((size_t)2 << 30)
+
+/* -------------------------------------------------------------- executor ---- */
+
+typedef struct ptq_exec ptq_exec;
+
+typedef struct ptq_exec_options {
+    /* Nodes to run, in topological order; NULL runs the whole graph.  Values a subset
+     * reads but does not produce are its inputs (bind them); constants bind themselves. */
+    const int32_t *nodes;
+    int32_t n_nodes;
+    /* Largest batch ptq_exec_run() will be called with; buffers are sized for it. */
+    int64_t max_batch;
+    /* Values whose contents must survive the run besides the graph outputs (e.g. a
+     * layer's output for calibration).  Borrowed. */
+    const int32_t *keep;
+    int32_t n_keep;
+    /* Keep every intermediate value (no buffer reuse): for debugging and, later, the
+     * backward pass. */
+    bool keep_all;
+    /* Worker threads, 0 = ptq_default_threads(). */
+    int32_t threads;
+} ptq_exec_options;
+
+PTQ_API ptq_exec_options ptq_exec_options_default(void);
+
+/* Plans execution: order, buffer sizes with reuse of dead buffers, per-thread
+ * workspaces.  The graph is borrowed and must not change while the executor lives. */
+PTQ_API ptq_exec *ptq_exec_new(const ptq_graph *g, const ptq_exec_options *opts,
+                               ptq_error *err);
+PTQ_API void ptq_exec_free(ptq_exec *ex);
+
+/* Feeds value `id` (an input of the planned nodes) from caller memory holding `batch`
+ * samples in C order.  The pointer is borrowed until the next bind or run. */
+PTQ_API ptq_status ptq_exec_bind(ptq_exec *ex, int32_t id, const void *data);
+
+/* Runs the planned nodes for `batch` samples (1..max_batch). */
+PTQ_API ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err);
+
+/* Contents of value id after a run: an output, a kept value, a constant or a bound
+ * input; NULL for a value whose buffer was reused.  Borrowed until the next run. */
+PTQ_API const void *ptq_exec_data(const ptq_exec *ex, int32_t id);
+/* Concrete shape of value id in the last run. */
+PTQ_API void ptq_exec_shape(const ptq_exec *ex, int32_t id, int32_t *ndim, int64_t *ne);
+
+/* Bytes of activation memory the plan uses (after reuse) and would use without it. */
+PTQ_API size_t ptq_exec_arena_bytes(const ptq_exec *ex, size_t *without_reuse);
+
+/* Threads used when a caller asks for 0: $PTQ_THREADS, else the online CPU count. */
+PTQ_API int32_t ptq_default_threads(void);
+
+/* -------------------------------------------------------------- datasets ---- */
+
+/* Preprocessing applied when images are loaded: x = (x * scale - mean[c]) / std[c]. */
+typedef struct ptq_preprocess {
+    float scale; /* 0 = automatic: 1/255 for uint8 data, 1 for float data */
+    int32_t n_mean, n_std; /* 0, 1 (all channels) or C entries */
+    float mean[16], std[16];
+} ptq_preprocess;
+
+/* N images of C x H x W floats, optionally with int labels.  Owns its memory. */
+typedef struct ptq_dataset {
+    int64_t n;
+    int32_t c, h, w;
+    float *images;   /* n*c*h*w floats */
+    int32_t *labels; /* n labels, or NULL */
+    int32_t n_classes; /* 1 + largest label, 0 without labels */
+} ptq_dataset;
+
+/* Loads images from an IDX file (MNIST family, plain or gzip) or a NumPy .npy file
+ * (float32 or uint8, C order; N x H x W, N x C x H x W), and labels from IDX or .npy
+ * (integer types).  labels may be NULL.  limit > 0 keeps the first `limit` samples.
+ * Errors name the file and what is wrong with it. */
+PTQ_API ptq_dataset *ptq_dataset_load(const char *images, const char *labels,
+                                      const ptq_preprocess *pp, int64_t limit, ptq_error *err);
+PTQ_API void ptq_dataset_free(ptq_dataset *ds);
+
+/* Lower-level readers, also used by the tests.  Each returns a tensor holding the file's
+ * raw contents (uint8, int8, int32, int64 or float32) or NULL with err set. */
+PTQ_API ptq_tensor *ptq_idx_read(const char *path, ptq_error *err);
+PTQ_API ptq_tensor *ptq_npy_read(const char *path, ptq_error *err);
+
+/* Largest data file the loaders accept after decompression. */
+#define PTQ_MAX_DATA_BYTES ((size_t)8 << 30)
+
+/* ------------------------------------------------------------ evaluation ---- */
+
+typedef struct ptq_eval_result {
+    int64_t images;
+    int64_t correct;
+    double top1;     /* correct / images */
+    double seconds;  /* inference only: wall time of the executor runs */
+} ptq_eval_result;
+
+/* Classifies every image of ds (which must have labels) with g in batches and counts
+ * top-1 hits.  threads 0 means ptq_default_threads(). */
+PTQ_API ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
+                                int32_t threads, ptq_eval_result *res, ptq_error *err);
+
+/* ---------------------------------------------------------------- version ---- */
+
+PTQ_API const char *ptq_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PTQ_H */

@@ -1,0 +1,144 @@
+/* dataset.c — image datasets for calibration and evaluation: raw arrays from IDX or
+ * .npy files, converted to float NCHW and normalised once at load. */
+#include <inttypes.h>
+
+#include "internal.h"
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* .npy and .npy.gz are NumPy; everything else is tried as IDX. */
+static ptq_tensor *read_array(const char *path, ptq_error *err) {
+    if (ends_with(path, ".npy") || ends_with(path, ".npy.gz")) return ptq_npy_read(path, err);
+    return ptq_idx_read(path, err);
+}
+
+static double elem(const ptq_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case PTQ_DTYPE_F32: return ((const float *)t->data)[i];
+    case PTQ_DTYPE_U8: return ((const uint8_t *)t->data)[i];
+    case PTQ_DTYPE_I8: return ((const int8_t *)t->data)[i];
+    case PTQ_DTYPE_I32: return ((const int32_t *)t->data)[i];
+    case PTQ_DTYPE_I64: return (double)((const int64_t *)t->data)[i];
+    default: return 0.0;
+    }
+}
+
+void ptq_dataset_free(ptq_dataset *ds) {
+    if (!ds) return;
+    free(ds->images);
+    free(ds->labels);
+    free(ds);
+}
+
+ptq_dataset *ptq_dataset_load(const char *images, const char *labels, const ptq_preprocess *pp,
+                              int64_t limit, ptq_error *err) {
+    ptq_preprocess def = {0};
+    if (!pp) pp = &def;
+    ptq_dataset *ds = NULL;
+    ptq_tensor *lt = NULL, *it = read_array(images, err);
+    if (!it) return NULL;
+    int64_t n, c, h, w;
+    if (it->ndim == 3) {
+        n = it->ne[0], c = 1, h = it->ne[1], w = it->ne[2];
+    } else if (it->ndim == 4) {
+        n = it->ne[0], c = it->ne[1], h = it->ne[2], w = it->ne[3];
+    } else {
+        char buf[160];
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: images must be N x H x W or N x C x H x W, "
+                      "this array is %s", images, ptq_shape_str(it->ndim, it->ne, buf, sizeof buf));
+        goto fail;
+    }
+    if (it->dtype != PTQ_DTYPE_F32 && it->dtype != PTQ_DTYPE_U8) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: images of type %s are not supported "
+                      "(float32 and uint8 are)", images, ptq_dtype_name(it->dtype));
+        goto fail;
+    }
+    if (n == 0) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: the file holds no images", images);
+        goto fail;
+    }
+    if ((pp->n_mean > 1 && pp->n_mean != c) || (pp->n_std > 1 && pp->n_std != c) ||
+        pp->n_mean < 0 || pp->n_std < 0 || (c > 16 && (pp->n_mean > 1 || pp->n_std > 1))) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: images have %" PRId64 " channels but %d "
+                      "means and %d stds were given", images, c, pp->n_mean, pp->n_std);
+        goto fail;
+    }
+    for (int32_t i = 0; i < pp->n_std; i++) {
+        if (!(pp->std[i] > 0.0f)) {
+            ptq_error_set(err, PTQ_ERR_INVALID, "std %g must be positive", (double)pp->std[i]);
+            goto fail;
+        }
+    }
+    ds = calloc(1, sizeof *ds);
+    if (!ds) goto nomem;
+    if (labels) {
+        lt = read_array(labels, err);
+        if (!lt) goto fail;
+        if (lt->ndim != 1 || lt->dtype == PTQ_DTYPE_F32) {
+            char buf[160];
+            ptq_error_set(err, PTQ_ERR_INVALID, "%s: labels must be a 1-D integer array, this "
+                          "one is %s %s", labels, ptq_dtype_name(lt->dtype),
+                          ptq_shape_str(lt->ndim, lt->ne, buf, sizeof buf));
+            goto fail;
+        }
+        if (lt->ne[0] != n) {
+            ptq_error_set(err, PTQ_ERR_INVALID, "%s has %" PRId64 " labels but %s has %" PRId64
+                          " images", labels, lt->ne[0], images, n);
+            goto fail;
+        }
+    }
+    if (limit > 0 && limit < n) n = limit;
+    ds->n = n;
+    ds->c = (int32_t)c;
+    ds->h = (int32_t)h;
+    ds->w = (int32_t)w;
+    const int64_t plane = h * w;
+    ds->images = ptq_calloc_array((size_t)(n * c * plane), sizeof(float));
+    if (!ds->images) goto nomem;
+    /* float32 arithmetic in torchvision's order (ToTensor divides uint8 by 255, Normalize
+     * subtracts the mean and divides by the std), so inputs match PyTorch's bit for bit. */
+    const bool div255 = pp->scale <= 0.0f && it->dtype == PTQ_DTYPE_U8;
+    const float scale = pp->scale > 0.0f ? pp->scale : 1.0f;
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float mean = pp->n_mean ? pp->mean[pp->n_mean > 1 ? ch : 0] : 0.0f;
+        const float std = pp->n_std ? pp->std[pp->n_std > 1 ? ch : 0] : 1.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t base = (i * c + ch) * plane;
+            float *dst = ds->images + base;
+            for (int64_t k = 0; k < plane; k++) {
+                float v = (float)elem(it, base + k);
+                v = div255 ? v / 255.0f : v * scale;
+                dst[k] = (v - mean) / std;
+            }
+        }
+    }
+    if (lt) {
+        ds->labels = ptq_calloc_array((size_t)n, sizeof *ds->labels);
+        if (!ds->labels) goto nomem;
+        int32_t maxl = -1;
+        for (int64_t i = 0; i < n; i++) {
+            double v = elem(lt, i);
+            if (v < 0 || v > 1 << 20) {
+                ptq_error_set(err, PTQ_ERR_INVALID, "%s: label %g at index %" PRId64 " is out "
+                              "of range", labels, v, i);
+                goto fail;
+            }
+            ds->labels[i] = (int32_t)v;
+            maxl = PTQ_MAX(maxl, ds->labels[i]);
+        }
+        ds->n_classes = maxl + 1;
+    }
+    ptq_tensor_free(it);
+    ptq_tensor_free(lt);
+    return ds;
+nomem:
+    ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", images);
+fail:
+    ptq_tensor_free(it);
+    ptq_tensor_free(lt);
+    ptq_dataset_free(ds);
+    return NULL;
+}

@@ -1,0 +1,43 @@
+/* fold.c — constant folding: a node whose inputs are all constants is run once, at
+ * import, by the same executor that runs the model, and replaced by its result. */
+#include "internal.h"
+
+ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err) {
+    ptq_node *n = &g->nodes[id];
+    *folded = false;
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] >= 0 && !ptq_is_const(g, n->inputs[i])) return PTQ_OK;
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.nodes = &id;
+    eo.n_nodes = 1;
+    eo.max_batch = 1;
+    eo.threads = 1;
+    ptq_exec *ex = ptq_exec_new(g, &eo, err);
+    if (!ex) return err->status;
+    ptq_status st = ptq_exec_run(ex, 1, err);
+    ptq_tensor *outs[8] = {0};
+    PTQ_ASSERT(n->n_outputs <= 8);
+    for (int32_t k = 0; !st && k < n->n_outputs; k++) {
+        const ptq_value *v = &g->values[n->outputs[k]];
+        outs[k] = ptq_tensor_new(PTQ_DTYPE_F32, v->ndim, v->ne, err);
+        if (!outs[k]) {
+            st = err->status;
+            break;
+        }
+        memcpy(outs[k]->data, ptq_exec_data(ex, n->outputs[k]),
+               (size_t)ptq_tensor_numel(outs[k]) * sizeof(float));
+    }
+    ptq_exec_free(ex);
+    if (st) {
+        for (int32_t k = 0; k < 8; k++) ptq_tensor_free(outs[k]);
+        return st;
+    }
+    for (int32_t k = 0; k < n->n_outputs; k++) {
+        ptq_value *v = &g->values[n->outputs[k]];
+        v->data = outs[k];
+        v->producer = -1;
+    }
+    n->op = PTQ_OP_NONE;
+    *folded = true;
+    return PTQ_OK;
+}

@@ -1,0 +1,155 @@
+/*
+ * internal.h — what the core's modules share and nothing outside the core may see.
+ */
+#ifndef PTQ_INTERNAL_H
+#define PTQ_INTERNAL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptq/ptq.h"
+
+/* Broken invariants are programmer errors: abort loudly with the place, in every build
+ * type (data and configuration errors return ptq_status instead). */
+#define PTQ_ASSERT(x)                                                                      \
+    do {                                                                                   \
+        if (!(x)) {                                                                        \
+            fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__,       \
+                    __func__, #x);                                                         \
+            abort();                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#define PTQ_ABORT(...)                                                                     \
+    do {                                                                                   \
+        fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, __func__);                      \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fputc('\n', stderr);                                                               \
+        abort();                                                                           \
+    } while (0)
+
+#define PTQ_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PTQ_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define PTQ_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation failures in the core are reported, not fatal: these return NULL and let
+ * the caller fill a ptq_error with PTQ_ERR_NOMEM. */
+void *ptq_calloc_array(size_t n, size_t size);
+char *ptq_strdup(const char *s);
+
+/* Grows *arr (of *cap elements of `size` bytes) to hold at least `need`. */
+int ptq_grow(void **arr, int32_t *cap, int32_t need, size_t size);
+
+/* ---- concrete tensor shapes handed to kernels -------------------------------------- */
+
+/* A kernel operand: concrete shape (batch substituted) and its buffer. */
+typedef struct ptq_kt {
+    int32_t ndim;
+    int64_t ne[PTQ_MAX_DIMS];
+    void *data;
+} ptq_kt;
+
+static inline int64_t ptq_kt_numel(const ptq_kt *t) {
+    int64_t n = 1;
+    for (int32_t i = 0; i < t->ndim; i++) n *= t->ne[i];
+    return n;
+}
+
+/* Per-run context of a kernel call. */
+typedef struct ptq_kctx {
+    int32_t threads;     /* worker threads the kernel may use */
+    float *work;         /* scratch: threads * work_floats floats, 64-byte aligned */
+    size_t work_floats;  /* per thread */
+} ptq_kctx;
+
+/* ---- op traits: one row per IR op, the single place ops are declared ---------------- */
+
+typedef ptq_status (*ptq_infer_fn)(ptq_graph *g, ptq_node *n, ptq_error *err);
+typedef void (*ptq_forward_fn)(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in,
+                               ptq_kt *out);
+/* Scratch floats per thread a node needs for the given concrete input shapes. */
+typedef size_t (*ptq_work_fn)(const ptq_node *n, const ptq_kt *in);
+
+typedef struct ptq_op_traits {
+    const char *name;        /* ONNX op type */
+    int32_t min_inputs, max_inputs; /* max -1: variadic */
+    int32_t n_outputs;
+    uint32_t const_inputs;   /* bit i set: input i must be a constant (weights need not) */
+    ptq_infer_fn infer;
+    ptq_forward_fn forward;
+    ptq_work_fn work;        /* NULL: no scratch */
+} ptq_op_traits;
+
+extern const ptq_op_traits ptq_op_table[PTQ_OP_COUNT];
+
+/* Shape inference per op (shape.c). */
+ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_gemm(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_matmul(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_broadcast(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_same(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_batch_norm(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_pool(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_global_pool(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_flatten(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_reshape(ptq_graph *g, ptq_node *n, ptq_error *err);
+/* The output shape (attrs.ndim dims) a Reshape node n gives input x. */
+ptq_status ptq_reshape_resolve(const ptq_node *n, const ptq_value *x, int64_t *out,
+                               ptq_error *err);
+ptq_status ptq_infer_transpose(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_concat(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_softmax(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_pad(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_gather(ptq_graph *g, ptq_node *n, ptq_error *err);
+
+/* Forward kernels (kernels/). */
+void ptq_fwd_conv(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_conv(const ptq_node *n, const ptq_kt *in);
+void ptq_fwd_gemm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_matmul(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_binary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_unary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_batch_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_softmax(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_global_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_copy(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_transpose(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_concat(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_pad(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_gather(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+
+/* Single-threaded sgemm wrapper (row-major, C = alpha*op(A)*op(B) + beta*C); all
+ * matrix products of the core go through it so the BLAS is swappable in one place. */
+void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc);
+
+/* Makes the BLAS single-threaded: the core parallelises over its own work items, which
+ * keeps results independent of how the BLAS would split a product. */
+void ptq_threads_init(void);
+
+/* ---- data files ---------------------------------------------------------------------- */
+
+/* Reads up to `want` bytes from a gzFile (passed as void * to keep zlib.h out of here)
+ * into a new buffer (*out, caller frees) that grows as data arrives; *got says how many
+ * bytes there were. */
+ptq_status ptq_gz_read_upto(void *gz, const char *path, size_t want, uint8_t **out, size_t *got,
+                            ptq_error *err);
+
+/* ---- import helpers ------------------------------------------------------------------ */
+
+/* Constant folding (fold.c): evaluates node id if all its inputs are constants, turning
+ * its outputs into constants and removing it.  *folded says whether it did. */
+ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err);
+/* Removes nodes whose outputs nothing reads and which are not graph outputs. */
+void ptq_graph_remove_dead(ptq_graph *g);
+
+/* True if value id is a constant. */
+static inline bool ptq_is_const(const ptq_graph *g, int32_t id) {
+    return id >= 0 && g->values[id].data != NULL;
+}
+
+#endif

@@ -1,0 +1,221 @@
+/* eltwise.c — element-wise kernels: broadcast arithmetic, activations, inference
+ * BatchNormalization, Softmax.  Formulas follow PyTorch's CPU kernels where they differ
+ * in rounding from the textbook (BatchNorm as x * a + b with a = gamma / sqrt(var + eps)),
+ * so evaluations match PyTorch's to the last few ulps. */
+#include <omp.h>
+
+#include "internal.h"
+
+/* ---- binary with numpy broadcasting -------------------------------------------- */
+
+static inline float apply(ptq_op op, float a, float b) {
+    switch (op) {
+    case PTQ_OP_ADD: return a + b;
+    case PTQ_OP_SUB: return a - b;
+    case PTQ_OP_MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+/* Runs op over n elements with strides 0 or 1 for each operand. */
+static void run_row(ptq_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *y,
+                    int64_t n) {
+    if (sa && sb) {
+        switch (op) {
+        case PTQ_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
+        case PTQ_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
+        case PTQ_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
+        default: for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
+        }
+    } else if (sa) {
+        const float bv = *b;
+        for (int64_t i = 0; i < n; i++) y[i] = apply(op, a[i], bv);
+    } else if (sb) {
+        const float av = *a;
+        for (int64_t i = 0; i < n; i++) y[i] = apply(op, av, b[i]);
+    } else {
+        const float v = apply(op, *a, *b);
+        for (int64_t i = 0; i < n; i++) y[i] = v;
+    }
+}
+
+void ptq_fwd_binary(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
+    const ptq_kt *A = &in[0], *Bt = &in[1];
+    const int32_t r = out->ndim;
+    /* Broadcast strides of each operand over the output's dims, then merge adjacent dims
+     * that broadcast the same way so the inner loop is as long as possible. */
+    int64_t ne[PTQ_MAX_DIMS], sa[PTQ_MAX_DIMS], sb[PTQ_MAX_DIMS];
+    int64_t ka = 1, kb = 1;
+    for (int32_t i = r - 1; i >= 0; i--) {
+        int32_t ia = i - (r - A->ndim), ib = i - (r - Bt->ndim);
+        int64_t da = ia >= 0 ? A->ne[ia] : 1, db = ib >= 0 ? Bt->ne[ib] : 1;
+        ne[i] = out->ne[i];
+        sa[i] = da == 1 ? 0 : ka;
+        sb[i] = db == 1 ? 0 : kb;
+        ka *= da;
+        kb *= db;
+    }
+    int32_t m = 0;
+    int64_t mne[PTQ_MAX_DIMS + 1], msa[PTQ_MAX_DIMS + 1], msb[PTQ_MAX_DIMS + 1];
+    for (int32_t i = 0; i < r; i++) {
+        if (ne[i] == 1) continue;
+        if (m > 0 && (msa[m - 1] == 0) == (sa[i] == 0) && (msb[m - 1] == 0) == (sb[i] == 0) &&
+            (msa[m - 1] == 0 || msa[m - 1] == sa[i] * ne[i]) &&
+            (msb[m - 1] == 0 || msb[m - 1] == sb[i] * ne[i])) {
+            mne[m - 1] *= ne[i];
+            msa[m - 1] = sa[i];
+            msb[m - 1] = sb[i];
+            continue;
+        }
+        mne[m] = ne[i];
+        msa[m] = sa[i];
+        msb[m] = sb[i];
+        m++;
+    }
+    if (m == 0) { /* a single element */
+        mne[0] = 1;
+        msa[0] = msb[0] = 1;
+        m = 1;
+    }
+    const int64_t inner = mne[m - 1];
+    const int64_t isa = msa[m - 1] ? 1 : 0, isb = msb[m - 1] ? 1 : 0;
+    int64_t rows = 1;
+    for (int32_t i = 0; i < m - 1; i++) rows *= mne[i];
+    const float *a = A->data, *b = Bt->data;
+    float *y = out->data;
+    const ptq_op op = node->op;
+    int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, rows * inner / 16384));
+    if (rows == 1) {
+        /* One long row: split it. */
+#pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            int64_t lo = inner * t / T, hi = inner * (t + 1) / T;
+            run_row(op, a + lo * isa, isa, b + lo * isb, isb, y + lo, hi - lo);
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t rem = row, oa = 0, ob = 0;
+        for (int32_t i = m - 2; i >= 0; i--) {
+            int64_t idx = rem % mne[i];
+            rem /= mne[i];
+            oa += idx * msa[i];
+            ob += idx * msb[i];
+        }
+        run_row(op, a + oa, isa, b + ob, isb, y + row * inner, inner);
+    }
+}
+
+/* ---- activations ------------------------------------------------------------------ */
+
+static void unary_range(const ptq_node *node, const float *x, float *y, int64_t n) {
+    const ptq_node_attrs *a = &node->attrs;
+    switch (node->op) {
+    case PTQ_OP_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case PTQ_OP_CLIP: {
+        const float lo = a->clip_min, hi = a->clip_max;
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] < lo ? lo : x[i];
+            y[i] = v > hi ? hi : v;
+        }
+        break;
+    }
+    case PTQ_OP_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : x[i] * a->alpha;
+        break;
+    case PTQ_OP_SIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case PTQ_OP_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            float v = a->alpha * x[i] + a->beta;
+            y[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
+        break;
+    case PTQ_OP_HARD_SWISH:
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] + 3.0f;
+            v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+            y[i] = x[i] * v / 6.0f;
+        }
+        break;
+    case PTQ_OP_TANH:
+        for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    default: PTQ_ABORT("unary kernel called for %s", ptq_op_name(node->op));
+    }
+}
+
+void ptq_fwd_unary(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
+    const int64_t n = ptq_kt_numel(out);
+    const float *x = in[0].data;
+    float *y = out->data;
+    int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, n / 16384));
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int64_t lo = n * t / T, hi = n * (t + 1) / T;
+        unary_range(node, x + lo, y + lo, hi - lo);
+    }
+}
+
+/* ---- BatchNormalization (inference) --------------------------------------------- */
+
+void ptq_fwd_batch_norm(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
+    const ptq_kt *X = &in[0];
+    const float *gamma = in[1].data, *beta = in[2].data, *mean = in[3].data, *var = in[4].data;
+    const int64_t n = X->ne[0], c = X->ne[1];
+    int64_t inner = 1;
+    for (int32_t i = 2; i < X->ndim; i++) inner *= X->ne[i];
+    const float eps = node->attrs.epsilon;
+    const float *x = X->data;
+    float *y = out->data;
+    int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, n * c * inner / 16384));
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t it = 0; it < n * c; it++) {
+        const int64_t ch = it % c;
+        const float invstd = 1.0f / sqrtf(var[ch] + eps);
+        const float a = gamma[ch] * invstd, b = beta[ch] - mean[ch] * a;
+        const float *xs = x + it * inner;
+        float *ys = y + it * inner;
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * a + b;
+    }
+}
+
+/* ---- Softmax ------------------------------------------------------------------------ */
+
+void ptq_fwd_softmax(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
+    const ptq_kt *X = &in[0];
+    const int64_t axis = node->attrs.axis;
+    /* [outer, d, inner]: opset >= 13 normalises along one axis; older opsets coerce the
+     * input to 2-D at `axis` and normalise each row. */
+    int64_t outer = 1, d = 1, inner = 1;
+    for (int32_t i = 0; i < X->ndim; i++) {
+        if (i < axis) outer *= X->ne[i];
+        else if (i == axis || node->attrs.softmax_legacy) d *= X->ne[i];
+        else inner *= X->ne[i];
+    }
+    const float *x = X->data;
+    float *y = out->data;
+    int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, outer * d * inner / 16384));
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t it = 0; it < outer * inner; it++) {
+        const int64_t o = it / inner, i = it % inner;
+        const float *xs = x + o * d * inner + i;
+        float *ys = y + o * d * inner + i;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < d; j++) mx = xs[j * inner] > mx ? xs[j * inner] : mx;
+        float sum = 0.0f;
+        for (int64_t j = 0; j < d; j++) {
+            float e = expf(xs[j * inner] - mx);
+            ys[j * inner] = e;
+            sum += e;
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < d; j++) ys[j * inner] *= inv;
+    }
+}

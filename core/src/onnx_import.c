@@ -1,0 +1,1354 @@
+/* onnx_import.c — ONNX ModelProto -> graph IR.
+ *
+ * The protobuf reader is generated at build time from Debian's onnx.proto by protoc-c.
+ * Import is all or nothing: the model is checked (opset, every op type, attributes,
+ * tensor sizes against their data, shapes) while the IR is built, and on the first
+ * problem the partial graph is freed and the error names the file and the node.
+ *
+ * What the IR does not keep: Constant and Identity nodes (folded), and the integer
+ * shape arithmetic PyTorch exports for flatten (Shape -> Gather -> Unsqueeze -> Concat
+ * -> Reshape), which is evaluated here, with the batch size kept symbolic, into the
+ * Reshape's static target shape.  Any node whose inputs are all constants is evaluated
+ * once here and replaced by its result. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "internal.h"
+#include "onnx.pb-c.h"
+
+#define B PTQ_DIM_BATCH
+#define MIN_OPSET 11
+#define MAX_OPSET 17
+
+typedef struct alias {
+    char *name;
+    int32_t id;
+} alias;
+
+typedef struct importer {
+    const char *what;  /* file name for messages */
+    ptq_graph *g;
+    ptq_error *err;
+    int64_t opset;
+    const Onnx__GraphProto *gp;
+    const ptq_import_options *opts;
+    alias *aliases; /* ONNX names that refer to an existing value (folded Identity) */
+    int32_t n_aliases, cap_aliases;
+    int32_t unnamed; /* counter for generated node names */
+} importer;
+
+/* ---------------------------------------------------------------- errors ---- */
+
+static ptq_status fail(importer *im, ptq_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static ptq_status fail(importer *im, ptq_status st, const char *fmt, ...) {
+    char m[PTQ_ERROR_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    return ptq_error_set(im->err, st, "%s", m);
+}
+
+static ptq_status node_fail(importer *im, const Onnx__NodeProto *np, const char *node_name,
+                            ptq_status st, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static ptq_status node_fail(importer *im, const Onnx__NodeProto *np, const char *node_name,
+                            ptq_status st, const char *fmt, ...) {
+    char m[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    return ptq_error_set(im->err, st, "node '%s' (%s): %s", node_name, np->op_type, m);
+}
+
+/* ------------------------------------------------------------- tensors ---- */
+
+/* Decodes a TensorProto into an owned tensor.  Checks the element count against the
+ * data actually present before allocating, so absurd dims in a small file fail cleanly. */
+static ptq_tensor *tensor_from_proto(const Onnx__TensorProto *tp, const char *what,
+                                     ptq_error *err) {
+    const char *name = tp->name && *tp->name ? tp->name : "(unnamed)";
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED,
+                      "%s: tensor '%s' keeps its data in an external file, which is not "
+                      "supported", what, name);
+        return NULL;
+    }
+    if (tp->segment) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: tensor '%s' is segmented", what, name);
+        return NULL;
+    }
+    ptq_dtype dt = tp->has_data_type ? (ptq_dtype)tp->data_type : PTQ_DTYPE_UNDEFINED;
+    size_t es = ptq_dtype_size(dt);
+    if (es == 0) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s (supported: "
+                      "float32, int64, int32, int8, uint8)", what, name, ptq_dtype_name(dt));
+        return NULL;
+    }
+    if (tp->n_dims > PTQ_MAX_DIMS) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: tensor '%s' has rank %zu (at most %d)",
+                      what, name, tp->n_dims, PTQ_MAX_DIMS);
+        return NULL;
+    }
+    int64_t n = ptq_shape_numel((int32_t)tp->n_dims, tp->dims);
+    if (n < 0) {
+        char buf[160];
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: tensor '%s' has invalid or absurd dims %s",
+                      what, name, ptq_shape_str((int32_t)tp->n_dims, tp->dims, buf, sizeof buf));
+        return NULL;
+    }
+    /* Where is the data, and how much of it is there? */
+    size_t have;
+    if (tp->has_raw_data) have = tp->raw_data.len / es;
+    else if (dt == PTQ_DTYPE_F32) have = tp->n_float_data;
+    else if (dt == PTQ_DTYPE_I64) have = tp->n_int64_data;
+    else have = tp->n_int32_data; /* int32, int8, uint8 are stored widened */
+    if (tp->has_raw_data && tp->raw_data.len != (size_t)n * es) have = (size_t)-1;
+    if (have != (size_t)n) {
+        ptq_error_set(err, PTQ_ERR_INVALID,
+                      "%s: tensor '%s' declares %" PRId64 " elements but holds %s", what, name,
+                      n, tp->has_raw_data ? "a different number of raw bytes" : "fewer or more");
+        return NULL;
+    }
+    ptq_tensor *t = ptq_tensor_new(dt, (int32_t)tp->n_dims, tp->dims, err);
+    if (!t) return NULL;
+    if (n == 0) return t;
+    if (tp->has_raw_data) {
+        memcpy(t->data, tp->raw_data.data, (size_t)n * es); /* little-endian, as x86 */
+    } else if (dt == PTQ_DTYPE_F32) {
+        memcpy(t->data, tp->float_data, (size_t)n * 4);
+    } else if (dt == PTQ_DTYPE_I64) {
+        memcpy(t->data, tp->int64_data, (size_t)n * 8);
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            int32_t v = tp->int32_data[i];
+            if (dt == PTQ_DTYPE_I32) ((int32_t *)t->data)[i] = v;
+            else if (dt == PTQ_DTYPE_I8) ((int8_t *)t->data)[i] = (int8_t)v;
+            else ((uint8_t *)t->data)[i] = (uint8_t)v;
+        }
+    }
+    return t;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len, size_t limit, ptq_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) goto io;
+    long sz = ftell(f);
+    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) goto io;
+    if ((size_t)sz > limit) {
+        fclose(f);
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: file of %ld bytes exceeds the %zu-byte "
+                             "limit", path, sz, limit);
+    }
+    *buf = malloc((size_t)sz + 1);
+    if (!*buf) {
+        fclose(f);
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory reading %ld bytes", path, sz);
+    }
+    if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz) {
+        free(*buf);
+        *buf = NULL;
+        goto io;
+    }
+    fclose(f);
+    *len = (size_t)sz;
+    return PTQ_OK;
+io:
+    fclose(f);
+    return ptq_error_set(err, PTQ_ERR_IO, "%s: read error: %s", path, strerror(errno));
+}
+
+ptq_tensor *ptq_onnx_load_tensor(const char *path, ptq_error *err) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_file(path, &buf, &len, PTQ_MAX_MODEL_BYTES, err)) return NULL;
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
+    free(buf);
+    if (!tp) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: not a serialized ONNX TensorProto", path);
+        return NULL;
+    }
+    ptq_tensor *t = tensor_from_proto(tp, path, err);
+    onnx__tensor_proto__free_unpacked(tp, NULL);
+    return t;
+}
+
+/* ------------------------------------------------------------ name lookup ---- */
+
+static int32_t lookup(const importer *im, const char *name) {
+    for (int32_t i = 0; i < im->n_aliases; i++)
+        if (strcmp(im->aliases[i].name, name) == 0) return im->aliases[i].id;
+    return ptq_graph_find_value(im->g, name);
+}
+
+static ptq_status add_alias(importer *im, const char *name, int32_t id) {
+    if (lookup(im, name) >= 0) return fail(im, PTQ_ERR_INVALID, "value '%s' is defined twice", name);
+    if (ptq_grow((void **)&im->aliases, &im->cap_aliases, im->n_aliases + 1, sizeof *im->aliases))
+        return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    im->aliases[im->n_aliases].name = ptq_strdup(name);
+    im->aliases[im->n_aliases].id = id;
+    if (!im->aliases[im->n_aliases].name) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    im->n_aliases++;
+    return PTQ_OK;
+}
+
+static bool is_graph_output(const importer *im, const char *name) {
+    for (size_t i = 0; i < im->gp->n_output; i++)
+        if (im->gp->output[i]->name && strcmp(im->gp->output[i]->name, name) == 0) return true;
+    return false;
+}
+
+/* ----------------------------------------------------------- attributes ---- */
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *np, const char *name) {
+    for (size_t i = 0; i < np->n_attribute; i++)
+        if (np->attribute[i]->name && strcmp(np->attribute[i]->name, name) == 0)
+            return np->attribute[i];
+    return NULL;
+}
+
+/* Refuses attributes the importer does not understand: silently ignoring one could
+ * change what the node computes. */
+static ptq_status check_attrs(importer *im, const Onnx__NodeProto *np, const char *nname,
+                              const char *const *known) {
+    for (size_t i = 0; i < np->n_attribute; i++) {
+        const Onnx__AttributeProto *a = np->attribute[i];
+        bool ok = false;
+        for (const char *const *k = known; *k; k++) ok |= a->name && strcmp(a->name, *k) == 0;
+        if (!ok)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "attribute '%s' is not supported", a->name ? a->name : "?");
+        if (a->ref_attr_name && *a->ref_attr_name)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "attribute '%s' refers to a function attribute", a->name);
+    }
+    return PTQ_OK;
+}
+
+static ptq_status attr_int(importer *im, const Onnx__NodeProto *np, const char *nname,
+                           const char *name, int64_t def, int64_t *out) {
+    const Onnx__AttributeProto *a = attr(np, name);
+    *out = def;
+    if (!a) return PTQ_OK;
+    if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute '%s' must be an int", name);
+    *out = a->i;
+    return PTQ_OK;
+}
+
+static ptq_status attr_float(importer *im, const Onnx__NodeProto *np, const char *nname,
+                             const char *name, float def, float *out) {
+    const Onnx__AttributeProto *a = attr(np, name);
+    *out = def;
+    if (!a) return PTQ_OK;
+    if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute '%s' must be a float", name);
+    *out = a->f;
+    return PTQ_OK;
+}
+
+/* Reads an ints attribute of at most `max` entries; *n = -1 when absent. */
+static ptq_status attr_ints(importer *im, const Onnx__NodeProto *np, const char *nname,
+                            const char *name, int64_t *out, int32_t max, int32_t *n) {
+    const Onnx__AttributeProto *a = attr(np, name);
+    *n = -1;
+    if (!a) return PTQ_OK;
+    if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute '%s' must be ints", name);
+    if (a->n_ints > (size_t)max)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "attribute '%s' has %zu entries (at most %d supported)", name,
+                         a->n_ints, max);
+    for (size_t i = 0; i < a->n_ints; i++) out[i] = a->ints[i];
+    *n = (int32_t)a->n_ints;
+    return PTQ_OK;
+}
+
+/* A string attribute compared against a list; returns the index in *out (def when absent). */
+static ptq_status attr_enum(importer *im, const Onnx__NodeProto *np, const char *nname,
+                            const char *name, const char *const *choices, int32_t def,
+                            int32_t *out) {
+    const Onnx__AttributeProto *a = attr(np, name);
+    *out = def;
+    if (!a) return PTQ_OK;
+    if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute '%s' must be a string", name);
+    for (int32_t i = 0; choices[i]; i++) {
+        if (strlen(choices[i]) == a->s.len && memcmp(choices[i], a->s.data, a->s.len) == 0) {
+            *out = i;
+            return PTQ_OK;
+        }
+    }
+    return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "attribute %s='%.*s' is not supported",
+                     name, (int)PTQ_MIN(a->s.len, 64), (const char *)a->s.data);
+}
+
+/* -------------------------------------------------------- value helpers ---- */
+
+/* Value id of input i of np, -1 if omitted (empty name) or absent. */
+static int32_t input_id(const importer *im, const Onnx__NodeProto *np, size_t i) {
+    if (i >= np->n_input || !np->input[i] || !*np->input[i]) return -1;
+    return lookup(im, np->input[i]);
+}
+
+/* The constant behind input i, or NULL (with an error) if it is not a constant. */
+static const ptq_tensor *const_input(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                     size_t i, const char *what) {
+    int32_t id = input_id(im, np, i);
+    if (id < 0) return NULL;
+    if (!im->g->values[id].data) {
+        node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                  "%s ('%s') must be a constant, but it is computed at run time", what,
+                  np->input[i]);
+        return NULL;
+    }
+    return im->g->values[id].data;
+}
+
+/* Reads an int tensor (int64 or int32) into out[]; at most max entries. */
+static ptq_status const_ints(importer *im, const Onnx__NodeProto *np, const char *nname,
+                             const ptq_tensor *t, const char *what, int64_t *out, int32_t max,
+                             int32_t *n) {
+    int64_t cnt = ptq_tensor_numel(t);
+    if (t->dtype != PTQ_DTYPE_I64 && t->dtype != PTQ_DTYPE_I32)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "%s must be int64, not %s", what,
+                         ptq_dtype_name(t->dtype));
+    if (t->ndim > 1 || cnt > max)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%s must be a 1-D tensor of at most %d entries", what, max);
+    for (int64_t i = 0; i < cnt; i++)
+        out[i] = t->dtype == PTQ_DTYPE_I64 ? ((const int64_t *)t->data)[i]
+                                           : ((const int32_t *)t->data)[i];
+    *n = (int32_t)cnt;
+    return PTQ_OK;
+}
+
+/* Reads a scalar float constant (shape [] or [1]). */
+static ptq_status const_float(importer *im, const Onnx__NodeProto *np, const char *nname,
+                              const ptq_tensor *t, const char *what, float *out) {
+    if (t->dtype != PTQ_DTYPE_F32 || ptq_tensor_numel(t) != 1)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%s must be a float32 scalar", what);
+    *out = *(const float *)t->data;
+    return PTQ_OK;
+}
+
+static ptq_status new_constant(importer *im, const char *name, ptq_tensor *t) {
+    int32_t id = ptq_graph_add_constant(im->g, name, t, im->err);
+    return id < 0 ? im->err->status : PTQ_OK;
+}
+
+/* Makes ONNX name `out` refer to value `id`: an alias, or a copy when `out` is a graph
+ * output (outputs keep their own names so an exported model keeps its interface). */
+static ptq_status alias_or_copy(importer *im, const char *nname, const char *out, int32_t id) {
+    ptq_graph *g = im->g;
+    if (!is_graph_output(im, out)) return add_alias(im, out, id);
+    if (g->values[id].data) {
+        ptq_tensor *t = ptq_tensor_clone(g->values[id].data, im->err);
+        return t ? new_constant(im, out, t) : im->err->status;
+    }
+    int32_t o = ptq_graph_add_value(g, out, PTQ_DTYPE_F32, 0, NULL, im->err);
+    if (o < 0) return im->err->status;
+    int32_t nid = ptq_graph_add_node(g, PTQ_OP_RESHAPE, nname, 1, &id, 1, &o, im->err);
+    if (nid < 0) return im->err->status;
+    ptq_node *n = &g->nodes[nid];
+    n->attrs.ndim = g->values[id].ndim;
+    n->attrs.allowzero = 1;
+    memcpy(n->attrs.shape, g->values[id].ne, sizeof n->attrs.shape);
+    return ptq_graph_infer_node(g, nid, im->err);
+}
+
+/* ------------------------------------------------- integer shape folding ---- */
+
+static int64_t iget(const ptq_tensor *t, int64_t i) {
+    return t->dtype == PTQ_DTYPE_I64 ? ((const int64_t *)t->data)[i]
+                                     : ((const int32_t *)t->data)[i];
+}
+
+static bool is_int(const ptq_tensor *t) {
+    return t && (t->dtype == PTQ_DTYPE_I64 || t->dtype == PTQ_DTYPE_I32);
+}
+
+/* Shape: a constant, with the batch size kept symbolic. */
+static ptq_status import_shape(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known[] = {"start", "end", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    const ptq_value *v = &im->g->values[x];
+    int64_t start, end, r = v->ndim;
+    if ((st = attr_int(im, np, nname, "start", 0, &start))) return st;
+    if ((st = attr_int(im, np, nname, "end", r, &end))) return st;
+    if (start < 0) start += r;
+    if (end < 0) end += r;
+    start = PTQ_MAX(0, PTQ_MIN(start, r));
+    end = PTQ_MAX(start, PTQ_MIN(end, r));
+    int64_t len = end - start;
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, 1, &len, im->err);
+    if (!t) return im->err->status;
+    for (int64_t i = 0; i < len; i++) ((int64_t *)t->data)[i] = v->ne[start + i];
+    return new_constant(im, np->output[0], t);
+}
+
+/* Gather, Concat, Unsqueeze/Squeeze/Reshape/Identity, Cast and arithmetic on int64
+ * constants: the shape computations of exported models.  The batch symbol may be moved
+ * around but not computed with. */
+static ptq_status fold_int_binary(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                  const ptq_tensor *a, const ptq_tensor *b) {
+    int64_t na = ptq_tensor_numel(a), nb = ptq_tensor_numel(b);
+    if (!(na == nb || na == 1 || nb == 1) || a->ndim > 1 || b->ndim > 1)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "integer arithmetic on shapes other than vectors and scalars");
+    int64_t n = PTQ_MAX(na, nb);
+    int32_t nd = PTQ_MAX(a->ndim, b->ndim);
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, nd, &n, im->err);
+    if (!t) return im->err->status;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x = iget(a, na == 1 ? 0 : i), y = iget(b, nb == 1 ? 0 : i), z;
+        if (x == B || y == B) {
+            ptq_tensor_free(t);
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "computes with the batch size; only static shapes can be folded");
+        }
+        const char *op = np->op_type;
+        if (!strcmp(op, "Add")) z = x + y;
+        else if (!strcmp(op, "Sub")) z = x - y;
+        else if (!strcmp(op, "Mul")) z = x * y;
+        else {
+            if (y == 0) {
+                ptq_tensor_free(t);
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "integer division by zero");
+            }
+            z = x / y;
+        }
+        ((int64_t *)t->data)[i] = z;
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status fold_int_gather(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                  const ptq_tensor *data, const ptq_tensor *ind, int64_t axis) {
+    if (data->ndim != 1 || (axis != 0 && axis != -1))
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "gathering from an integer tensor of rank %d", data->ndim);
+    int64_t n = ptq_tensor_numel(ind), len = data->ne[0];
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, ind->ndim, ind->ne, im->err);
+    if (!t) return im->err->status;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = iget(ind, i);
+        if (k < 0) k += len;
+        if (k < 0 || k >= len) {
+            ptq_tensor_free(t);
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "index %" PRId64 " out of range",
+                             iget(ind, i));
+        }
+        ((int64_t *)t->data)[i] = iget(data, k);
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status fold_int_concat(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    int64_t total = 0;
+    for (size_t i = 0; i < np->n_input; i++) {
+        const ptq_tensor *t = const_input(im, np, nname, i, "input");
+        if (!t) return im->err->status ? im->err->status
+                                       : node_fail(im, np, nname, PTQ_ERR_INVALID, "missing input");
+        if (!is_int(t) || t->ndim != 1)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "mixes integer and other inputs or is not 1-D");
+        total += t->ne[0];
+    }
+    ptq_tensor *out = ptq_tensor_new(PTQ_DTYPE_I64, 1, &total, im->err);
+    if (!out) return im->err->status;
+    int64_t k = 0;
+    for (size_t i = 0; i < np->n_input; i++) {
+        const ptq_tensor *t = im->g->values[input_id(im, np, i)].data;
+        for (int64_t j = 0; j < t->ne[0]; j++) ((int64_t *)out->data)[k++] = iget(t, j);
+    }
+    return new_constant(im, np->output[0], out);
+}
+
+/* ------------------------------------------------------- node translation ---- */
+
+/* Creates the IR node for np with the given inputs (value ids) and a fresh value per
+ * output; returns its id or -1. */
+static int32_t emit(importer *im, const Onnx__NodeProto *np, const char *nname, ptq_op op,
+                    int32_t n_in, const int32_t *in) {
+    int32_t out[1];
+    ptq_graph *g = im->g;
+    if (np->n_output < 1 || !np->output[0] || !*np->output[0]) {
+        node_fail(im, np, nname, PTQ_ERR_INVALID, "has no output");
+        return -1;
+    }
+    for (size_t i = 1; i < np->n_output; i++) {
+        if (np->output[i] && *np->output[i]) {
+            node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "optional output %zu ('%s') is not "
+                      "supported", i, np->output[i]);
+            return -1;
+        }
+    }
+    if (lookup(im, np->output[0]) >= 0) {
+        node_fail(im, np, nname, PTQ_ERR_INVALID, "output '%s' is already defined", np->output[0]);
+        return -1;
+    }
+    out[0] = ptq_graph_add_value(g, np->output[0], PTQ_DTYPE_F32, 0, NULL, im->err);
+    if (out[0] < 0) return -1;
+    return ptq_graph_add_node(g, op, nname, n_in, in, 1, out, im->err);
+}
+
+/* Infers node id's shapes, then folds it if every input is a constant. */
+static ptq_status finish(importer *im, int32_t id) {
+    if (id < 0) return im->err->status ? im->err->status : PTQ_ERR_INTERNAL;
+    ptq_status st = ptq_graph_infer_node(im->g, id, im->err);
+    if (st) return st;
+    bool folded;
+    return ptq_fold_node(im->g, id, &folded, im->err);
+}
+
+/* Collects the node's inputs as value ids, checking every named input exists. */
+static ptq_status gather_inputs(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                int32_t *in, int32_t max, int32_t *n_in) {
+    if (np->n_input > (size_t)max)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "has %zu inputs (at most %d)",
+                         np->n_input, max);
+    for (size_t i = 0; i < np->n_input; i++) {
+        in[i] = input_id(im, np, i);
+        if (in[i] < 0 && np->input[i] && *np->input[i])
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "input '%s' is not defined",
+                             np->input[i]);
+    }
+    *n_in = (int32_t)np->n_input;
+    while (*n_in > 0 && in[*n_in - 1] < 0) (*n_in)--; /* trailing omitted optionals */
+    return PTQ_OK;
+}
+
+static ptq_status read_window(importer *im, const Onnx__NodeProto *np, const char *nname,
+                              int32_t nsp, int64_t *kernel, int64_t *stride, int64_t *dilation,
+                              int64_t *pb, int64_t *pe, int32_t *auto_pad, bool kernel_required) {
+    static const char *const pad_modes[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", NULL};
+    int64_t buf[8];
+    int32_t n;
+    ptq_status st;
+    if ((st = attr_ints(im, np, nname, "kernel_shape", buf, 2, &n))) return st;
+    if (n >= 0 && n != nsp)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "kernel_shape has %d entries; 1-D and 2-D windows are supported", n);
+    if (n < 0 && kernel_required)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "kernel_shape is required");
+    for (int32_t i = 0; i < nsp; i++) kernel[i] = n > 0 ? buf[i] : 0;
+    if ((st = attr_ints(im, np, nname, "strides", buf, 2, &n))) return st;
+    if (n >= 0 && n != nsp) return node_fail(im, np, nname, PTQ_ERR_INVALID, "strides has %d entries", n);
+    for (int32_t i = 0; i < nsp; i++) stride[i] = n > 0 ? buf[i] : 1;
+    if (dilation) {
+        if ((st = attr_ints(im, np, nname, "dilations", buf, 2, &n))) return st;
+        if (n >= 0 && n != nsp)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "dilations has %d entries", n);
+        for (int32_t i = 0; i < nsp; i++) dilation[i] = n > 0 ? buf[i] : 1;
+    }
+    if ((st = attr_ints(im, np, nname, "pads", buf, 4, &n))) return st;
+    if (n >= 0 && n != 2 * nsp) return node_fail(im, np, nname, PTQ_ERR_INVALID, "pads has %d entries", n);
+    for (int32_t i = 0; i < nsp; i++) {
+        pb[i] = n > 0 ? buf[i] : 0;
+        pe[i] = n > 0 ? buf[nsp + i] : 0;
+    }
+    if ((st = attr_enum(im, np, nname, "auto_pad", pad_modes, 0, auto_pad))) return st;
+    return PTQ_OK;
+}
+
+static ptq_status import_conv(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known[] = {"kernel_shape", "strides", "pads", "dilations",
+                                        "group", "auto_pad", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t in[3], n_in;
+    if ((st = gather_inputs(im, np, nname, in, 3, &n_in))) return st;
+    if (n_in < 2 || in[0] < 0 || in[1] < 0)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs inputs X and W");
+    int32_t nsp = im->g->values[in[1]].ndim - 2;
+    if (nsp < 1 || nsp > 2)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%d-D convolution is not supported (1-D and 2-D are)", nsp);
+    ptq_conv_attrs a = {0};
+    a.n_spatial = nsp;
+    if ((st = read_window(im, np, nname, nsp, a.kernel, a.stride, a.dilation, a.pad_begin,
+                          a.pad_end, &a.auto_pad, false)))
+        return st;
+    if ((st = attr_int(im, np, nname, "group", 1, &a.group))) return st;
+    int32_t id = emit(im, np, nname, PTQ_OP_CONV, n_in, in);
+    if (id >= 0) im->g->nodes[id].attrs.conv = a;
+    return finish(im, id);
+}
+
+static ptq_status import_pool(importer *im, const Onnx__NodeProto *np, const char *nname,
+                              ptq_op op) {
+    static const char *const known[] = {"kernel_shape", "strides", "pads", "dilations",
+                                        "auto_pad", "ceil_mode", "count_include_pad",
+                                        "storage_order", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t in[1], n_in;
+    if ((st = gather_inputs(im, np, nname, in, 1, &n_in))) return st;
+    if (n_in < 1) return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs input X");
+    int32_t nsp = im->g->values[in[0]].ndim - 2;
+    if (nsp < 1 || nsp > 2)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%d-D pooling is not supported (1-D and 2-D are)", nsp);
+    ptq_pool_attrs a = {0};
+    a.n_spatial = nsp;
+    int64_t v;
+    if (op == PTQ_OP_AVERAGE_POOL && attr(np, "dilations"))
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "dilated average pooling");
+    if ((st = read_window(im, np, nname, nsp, a.kernel, a.stride,
+                          op == PTQ_OP_MAX_POOL ? a.dilation : NULL, a.pad_begin, a.pad_end,
+                          &a.auto_pad, true)))
+        return st;
+    if (op != PTQ_OP_MAX_POOL)
+        for (int32_t i = 0; i < nsp; i++) a.dilation[i] = 1;
+    if ((st = attr_int(im, np, nname, "ceil_mode", 0, &v))) return st;
+    a.ceil_mode = v != 0;
+    if ((st = attr_int(im, np, nname, "count_include_pad", 0, &v))) return st;
+    a.count_include_pad = v != 0;
+    if ((st = attr_int(im, np, nname, "storage_order", 0, &v))) return st;
+    if (v != 0)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "storage_order=1 is not supported");
+    int32_t id = emit(im, np, nname, op, 1, in);
+    if (id >= 0) im->g->nodes[id].attrs.pool = a;
+    return finish(im, id);
+}
+
+/* Unsqueeze / Squeeze: computes the target shape; constants are reshaped in place,
+ * run-time values become a Reshape with a static target. */
+static ptq_status import_squeeze(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                 bool unsqueeze) {
+    static const char *const known[] = {"axes", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input data is missing");
+    const ptq_value *v = &im->g->values[x];
+    int64_t axes[PTQ_MAX_DIMS];
+    int32_t n_axes = -1;
+    if (im->opset >= 13) {
+        if (attr(np, "axes"))
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes is an input since opset 13");
+        if (input_id(im, np, 1) >= 0) {
+            const ptq_tensor *t = const_input(im, np, nname, 1, "axes");
+            if (!t) return im->err->status;
+            if ((st = const_ints(im, np, nname, t, "axes", axes, PTQ_MAX_DIMS, &n_axes))) return st;
+        }
+    } else if ((st = attr_ints(im, np, nname, "axes", axes, PTQ_MAX_DIMS, &n_axes))) {
+        return st;
+    }
+    int64_t out[PTQ_MAX_DIMS];
+    int32_t r = 0;
+    if (unsqueeze) {
+        if (n_axes < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes are required");
+        int32_t rank = v->ndim + n_axes;
+        if (rank > PTQ_MAX_DIMS) return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "rank too large");
+        uint32_t mark = 0;
+        for (int32_t i = 0; i < n_axes; i++) {
+            int64_t a = axes[i] < 0 ? axes[i] + rank : axes[i];
+            if (a < 0 || a >= rank || (mark >> a) & 1u)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "axis %" PRId64 " is invalid", axes[i]);
+            mark |= 1u << a;
+        }
+        for (int32_t i = 0, k = 0; i < rank; i++) out[r++] = (mark >> i) & 1u ? 1 : v->ne[k++];
+    } else {
+        uint32_t mark = 0;
+        for (int32_t i = 0; i < n_axes; i++) {
+            int64_t a = axes[i] < 0 ? axes[i] + v->ndim : axes[i];
+            if (a < 0 || a >= v->ndim || v->ne[a] != 1)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                                 "axis %" PRId64 " is out of range or not of size 1", axes[i]);
+            mark |= 1u << a;
+        }
+        for (int32_t i = 0; i < v->ndim; i++) {
+            bool drop = n_axes < 0 ? v->ne[i] == 1 : ((mark >> i) & 1u) != 0;
+            if (!drop) out[r++] = v->ne[i];
+        }
+    }
+    if (v->data) {
+        ptq_tensor *t = ptq_tensor_clone(v->data, im->err);
+        if (!t) return im->err->status;
+        t->ndim = r;
+        memcpy(t->ne, out, sizeof out);
+        return new_constant(im, np->output[0], t);
+    }
+    int32_t id = emit(im, np, nname, PTQ_OP_RESHAPE, 1, &x);
+    if (id >= 0) {
+        ptq_node *n = &im->g->nodes[id];
+        n->attrs.ndim = r;
+        n->attrs.allowzero = 1;
+        memcpy(n->attrs.shape, out, sizeof out);
+    }
+    return finish(im, id);
+}
+
+static ptq_status import_reshape(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known[] = {"allowzero", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input data is missing");
+    const ptq_tensor *shape = const_input(im, np, nname, 1, "the target shape");
+    if (!shape)
+        return im->err->status ? im->err->status
+                               : node_fail(im, np, nname, PTQ_ERR_INVALID, "shape is missing");
+    ptq_node tmp = {0};
+    tmp.name = (char *)nname;
+    tmp.op = PTQ_OP_RESHAPE;
+    if ((st = const_ints(im, np, nname, shape, "shape", tmp.attrs.shape, PTQ_MAX_DIMS,
+                         &tmp.attrs.ndim)))
+        return st;
+    int64_t az;
+    if ((st = attr_int(im, np, nname, "allowzero", 0, &az))) return st;
+    tmp.attrs.allowzero = az != 0;
+    const ptq_value *v = &im->g->values[x];
+    if (v->data && v->dtype != PTQ_DTYPE_F32) { /* integer shape data: fold here */
+        int64_t out[PTQ_MAX_DIMS];
+        if ((st = ptq_reshape_resolve(&tmp, v, out, im->err))) return st;
+        ptq_tensor *t = ptq_tensor_clone(v->data, im->err);
+        if (!t) return im->err->status;
+        t->ndim = tmp.attrs.ndim;
+        memcpy(t->ne, out, sizeof out);
+        return new_constant(im, np->output[0], t);
+    }
+    int32_t id = emit(im, np, nname, PTQ_OP_RESHAPE, 1, &x);
+    if (id >= 0) {
+        ptq_node *n = &im->g->nodes[id];
+        n->attrs.ndim = tmp.attrs.ndim;
+        n->attrs.allowzero = tmp.attrs.allowzero;
+        memcpy(n->attrs.shape, tmp.attrs.shape, sizeof n->attrs.shape);
+    }
+    return finish(im, id);
+}
+
+static ptq_status import_constant(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    if (np->n_attribute != 1)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs exactly one value attribute");
+    const Onnx__AttributeProto *a = np->attribute[0];
+    ptq_tensor *t = NULL;
+    int64_t one = 1;
+    const char *an = a->name ? a->name : "";
+    if (!strcmp(an, "value") && a->t) {
+        t = tensor_from_proto(a->t, "value attribute", im->err);
+    } else if (!strcmp(an, "value_float")) {
+        t = ptq_tensor_new(PTQ_DTYPE_F32, 0, NULL, im->err);
+        if (t) *(float *)t->data = a->f;
+    } else if (!strcmp(an, "value_int")) {
+        t = ptq_tensor_new(PTQ_DTYPE_I64, 0, NULL, im->err);
+        if (t) *(int64_t *)t->data = a->i;
+    } else if (!strcmp(an, "value_floats")) {
+        int64_t n = (int64_t)a->n_floats;
+        t = ptq_tensor_new(PTQ_DTYPE_F32, 1, &n, im->err);
+        if (t && n) memcpy(t->data, a->floats, (size_t)n * 4);
+    } else if (!strcmp(an, "value_ints")) {
+        int64_t n = (int64_t)a->n_ints;
+        t = ptq_tensor_new(PTQ_DTYPE_I64, 1, &n, im->err);
+        if (t && n) memcpy(t->data, a->ints, (size_t)n * 8);
+    } else {
+        (void)one;
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "value attribute '%s' is not "
+                         "supported", an);
+    }
+    if (!t) {
+        ptq_error_prefix(im->err, "node '%s' (Constant)", nname);
+        return im->err->status;
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status import_cast(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known[] = {"to", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int64_t to;
+    if ((st = attr_int(im, np, nname, "to", 0, &to))) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input is missing");
+    const ptq_value *v = &im->g->values[x];
+    if (!v->data) {
+        if (v->dtype == PTQ_DTYPE_F32 && to == PTQ_DTYPE_F32)
+            return alias_or_copy(im, nname, np->output[0], x);
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "casting a run-time value from %s to %s", ptq_dtype_name(v->dtype),
+                         ptq_dtype_name((ptq_dtype)to));
+    }
+    const ptq_tensor *s = v->data;
+    if (to != PTQ_DTYPE_F32 && to != PTQ_DTYPE_I64 && to != PTQ_DTYPE_I32)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "cast to %s",
+                         ptq_dtype_name((ptq_dtype)to));
+    ptq_tensor *t = ptq_tensor_new((ptq_dtype)to, s->ndim, s->ne, im->err);
+    if (!t) return im->err->status;
+    int64_t n = ptq_tensor_numel(s);
+    for (int64_t i = 0; i < n; i++) {
+        double d;
+        switch (s->dtype) {
+        case PTQ_DTYPE_F32: d = ((const float *)s->data)[i]; break;
+        case PTQ_DTYPE_I64:
+            if (((const int64_t *)s->data)[i] == B && to != PTQ_DTYPE_I64) {
+                ptq_tensor_free(t);
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                                 "casts the batch size; only static shapes can be folded");
+            }
+            d = (double)((const int64_t *)s->data)[i];
+            break;
+        case PTQ_DTYPE_I32: d = ((const int32_t *)s->data)[i]; break;
+        case PTQ_DTYPE_I8: d = ((const int8_t *)s->data)[i]; break;
+        default: d = ((const uint8_t *)s->data)[i]; break;
+        }
+        if (to == PTQ_DTYPE_F32) ((float *)t->data)[i] = (float)d;
+        else if (to == PTQ_DTYPE_I64)
+            ((int64_t *)t->data)[i] = s->dtype == PTQ_DTYPE_I64 ? ((const int64_t *)s->data)[i]
+                                                                : (int64_t)d;
+        else ((int32_t *)t->data)[i] = (int32_t)d;
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    ptq_graph *g = im->g;
+    const char *op = np->op_type;
+    ptq_status st;
+    int32_t in[64], n_in = 0;
+
+    /* Every named input must exist (the topological sort guarantees order). */
+    for (size_t i = 0; i < np->n_input; i++)
+        if (np->input[i] && *np->input[i] && lookup(im, np->input[i]) < 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "input '%s' is not defined",
+                             np->input[i]);
+
+    if (!strcmp(op, "Constant")) return import_constant(im, np, nname);
+    if (!strcmp(op, "Identity")) {
+        if (np->n_input != 1 || np->n_output != 1)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs one input and one output");
+        return alias_or_copy(im, nname, np->output[0], input_id(im, np, 0));
+    }
+    if (!strcmp(op, "Shape")) return import_shape(im, np, nname);
+    if (!strcmp(op, "Cast")) return import_cast(im, np, nname);
+    if (!strcmp(op, "Unsqueeze")) return import_squeeze(im, np, nname, true);
+    if (!strcmp(op, "Squeeze")) return import_squeeze(im, np, nname, false);
+    if (!strcmp(op, "Reshape")) return import_reshape(im, np, nname);
+
+    /* Integer shape arithmetic. */
+    int32_t x0 = input_id(im, np, 0);
+    const ptq_tensor *c0 = x0 >= 0 ? g->values[x0].data : NULL;
+    if (is_int(c0)) {
+        if (!strcmp(op, "Gather")) {
+            const ptq_tensor *ind = const_input(im, np, nname, 1, "indices");
+            if (!ind) return im->err->status;
+            int64_t axis;
+            if ((st = attr_int(im, np, nname, "axis", 0, &axis))) return st;
+            return fold_int_gather(im, np, nname, c0, ind, axis);
+        }
+        if (!strcmp(op, "Concat")) return fold_int_concat(im, np, nname);
+        if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+            const ptq_tensor *c1 = const_input(im, np, nname, 1, "the second operand");
+            if (!c1) return im->err->status;
+            if (!is_int(c1))
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "mixes integer and float");
+            return fold_int_binary(im, np, nname, c0, c1);
+        }
+    }
+
+    ptq_op ir = ptq_op_from_name(op);
+    if (ir == PTQ_OP_NONE)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "operator is not supported");
+    switch (ir) {
+    case PTQ_OP_CONV: return import_conv(im, np, nname);
+    case PTQ_OP_MAX_POOL:
+    case PTQ_OP_AVERAGE_POOL: return import_pool(im, np, nname, ir);
+    default: break;
+    }
+
+    int32_t id = -1;
+    ptq_node_attrs at;
+    memset(&at, 0, sizeof at);
+    at.clip_min = -INFINITY;
+    at.clip_max = INFINITY;
+    at.epsilon = 1e-5f;
+    at.gemm.alpha = at.gemm.beta = 1.0f;
+    static const char *const none[] = {NULL};
+    int64_t v;
+    switch (ir) {
+    case PTQ_OP_GEMM: {
+        static const char *const known[] = {"alpha", "beta", "transA", "transB", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        if ((st = attr_float(im, np, nname, "alpha", 1.0f, &at.gemm.alpha))) return st;
+        if ((st = attr_float(im, np, nname, "beta", 1.0f, &at.gemm.beta))) return st;
+        if ((st = attr_int(im, np, nname, "transA", 0, &v))) return st;
+        at.gemm.trans_a = v != 0;
+        if ((st = attr_int(im, np, nname, "transB", 0, &v))) return st;
+        at.gemm.trans_b = v != 0;
+        if ((st = gather_inputs(im, np, nname, in, 3, &n_in))) return st;
+        break;
+    }
+    case PTQ_OP_CLIP: {
+        if (im->opset < 11) {
+            static const char *const known[] = {"min", "max", NULL};
+            if ((st = check_attrs(im, np, nname, known))) return st;
+            if ((st = attr_float(im, np, nname, "min", -INFINITY, &at.clip_min))) return st;
+            if ((st = attr_float(im, np, nname, "max", INFINITY, &at.clip_max))) return st;
+        } else {
+            if ((st = check_attrs(im, np, nname, none))) return st;
+            for (size_t i = 1; i < 3; i++) {
+                if (input_id(im, np, i) < 0) continue;
+                const ptq_tensor *t = const_input(im, np, nname, i, i == 1 ? "min" : "max");
+                if (!t) return im->err->status;
+                if ((st = const_float(im, np, nname, t, i == 1 ? "min" : "max",
+                                      i == 1 ? &at.clip_min : &at.clip_max)))
+                    return st;
+            }
+        }
+        in[0] = x0;
+        n_in = 1;
+        break;
+    }
+    case PTQ_OP_LEAKY_RELU: {
+        static const char *const known[] = {"alpha", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        if ((st = attr_float(im, np, nname, "alpha", 0.01f, &at.alpha))) return st;
+        if ((st = gather_inputs(im, np, nname, in, 1, &n_in))) return st;
+        break;
+    }
+    case PTQ_OP_HARD_SIGMOID: {
+        static const char *const known[] = {"alpha", "beta", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        if ((st = attr_float(im, np, nname, "alpha", 0.2f, &at.alpha))) return st;
+        if ((st = attr_float(im, np, nname, "beta", 0.5f, &at.beta))) return st;
+        if ((st = gather_inputs(im, np, nname, in, 1, &n_in))) return st;
+        break;
+    }
+    case PTQ_OP_BATCH_NORM: {
+        static const char *const known[] = {"epsilon", "momentum", "training_mode", "spatial", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        if ((st = attr_float(im, np, nname, "epsilon", 1e-5f, &at.epsilon))) return st;
+        if ((st = attr_int(im, np, nname, "training_mode", 0, &v))) return st;
+        if (v != 0)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "training_mode=1 (training-time batch statistics) is not supported");
+        if ((st = attr_int(im, np, nname, "spatial", 1, &v))) return st;
+        if (v != 1) return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "spatial=0");
+        if ((st = gather_inputs(im, np, nname, in, 5, &n_in))) return st;
+        break;
+    }
+    case PTQ_OP_FLATTEN:
+    case PTQ_OP_CONCAT:
+    case PTQ_OP_SOFTMAX:
+    case PTQ_OP_GATHER: {
+        static const char *const known[] = {"axis", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        int64_t def = ir == PTQ_OP_FLATTEN ? 1 : 0;
+        if (ir == PTQ_OP_SOFTMAX) {
+            at.softmax_legacy = im->opset < 13;
+            def = at.softmax_legacy ? 1 : -1;
+        }
+        if (ir == PTQ_OP_CONCAT && !attr(np, "axis"))
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute 'axis' is required");
+        if ((st = attr_int(im, np, nname, "axis", def, &at.axis))) return st;
+        if ((st = gather_inputs(im, np, nname, in, (int32_t)PTQ_COUNTOF(in), &n_in))) return st;
+        if (ir == PTQ_OP_GATHER && n_in == 2 && in[1] >= 0 && g->values[in[1]].data &&
+            g->values[in[1]].dtype == PTQ_DTYPE_I32) {
+            /* The kernel reads int64 indices: widen int32 ones into a constant of our own. */
+            const ptq_tensor *s32 = g->values[in[1]].data;
+            ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, s32->ndim, s32->ne, im->err);
+            if (!t) return im->err->status;
+            for (int64_t i = 0; i < ptq_tensor_numel(t); i++)
+                ((int64_t *)t->data)[i] = ((const int32_t *)s32->data)[i];
+            char nm[512];
+            snprintf(nm, sizeof nm, "%s/indices_int64", nname);
+            if ((st = new_constant(im, nm, t))) return st;
+            in[1] = g->n_values - 1;
+        }
+        break;
+    }
+    case PTQ_OP_TRANSPOSE: {
+        static const char *const known[] = {"perm", NULL};
+        int32_t n;
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        if ((st = attr_ints(im, np, nname, "perm", at.perm, PTQ_MAX_DIMS, &n))) return st;
+        at.ndim = n < 0 ? 0 : n;
+        if (n == 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "perm is empty");
+        if ((st = gather_inputs(im, np, nname, in, 1, &n_in))) return st;
+        break;
+    }
+    case PTQ_OP_PAD: {
+        static const char *const modes[] = {"constant", NULL};
+        static const char *const known_new[] = {"mode", NULL};
+        static const char *const known_old[] = {"mode", "pads", "value", NULL};
+        int32_t mode, n = -1;
+        if ((st = check_attrs(im, np, nname, im->opset >= 11 ? known_new : known_old))) return st;
+        if ((st = attr_enum(im, np, nname, "mode", modes, 0, &mode))) return st;
+        if (x0 < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input data is missing");
+        int32_t r = g->values[x0].ndim;
+        if (im->opset >= 11) {
+            const ptq_tensor *p = const_input(im, np, nname, 1, "pads");
+            if (!p) return im->err->status ? im->err->status
+                                           : node_fail(im, np, nname, PTQ_ERR_INVALID, "pads missing");
+            if ((st = const_ints(im, np, nname, p, "pads", at.pads, 2 * PTQ_MAX_DIMS, &n))) return st;
+            if (input_id(im, np, 2) >= 0) {
+                const ptq_tensor *c = const_input(im, np, nname, 2, "constant_value");
+                if (!c || (st = const_float(im, np, nname, c, "constant_value", &at.pad_value)))
+                    return im->err->status;
+            }
+            if (input_id(im, np, 3) >= 0)
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "the axes input");
+        } else {
+            if ((st = attr_ints(im, np, nname, "pads", at.pads, 2 * PTQ_MAX_DIMS, &n))) return st;
+            if ((st = attr_float(im, np, nname, "value", 0.0f, &at.pad_value))) return st;
+        }
+        if (n != 2 * r)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "pads has %d entries for rank %d", n, r);
+        in[0] = x0;
+        n_in = 1;
+        break;
+    }
+    default:
+        /* Ops without attributes: arithmetic, activations, MatMul, global pools. */
+        if ((st = check_attrs(im, np, nname, none))) return st;
+        if ((st = gather_inputs(im, np, nname, in, 2, &n_in))) return st;
+        break;
+    }
+    id = emit(im, np, nname, ir, n_in, in);
+    if (id >= 0) g->nodes[id].attrs = at;
+    return finish(im, id);
+}
+
+/* ------------------------------------------------------------ the model ---- */
+
+static const char *const import_only_ops[] = {"Constant", "Identity", "Shape", "Cast",
+                                              "Unsqueeze", "Squeeze", NULL};
+
+static bool op_known(const char *op_type) {
+    if (ptq_op_from_name(op_type) != PTQ_OP_NONE) return true;
+    for (const char *const *k = import_only_ops; *k; k++)
+        if (!strcmp(*k, op_type)) return true;
+    return false;
+}
+
+/* Lists every unsupported op type with the first node using it, before building
+ * anything, so a user sees the whole list at once. */
+static ptq_status check_op_types(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    char list[PTQ_ERROR_SIZE - 128] = "";
+    size_t len = 0;
+    int n_bad = 0;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        const char *op = np->op_type ? np->op_type : "";
+        bool default_domain = !np->domain || !*np->domain || !strcmp(np->domain, "ai.onnx");
+        if (default_domain && op_known(op)) continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const Onnx__NodeProto *p = gp->node[j];
+            seen = p->op_type && !strcmp(p->op_type, op) &&
+                   !strcmp(p->domain ? p->domain : "", np->domain ? np->domain : "");
+        }
+        if (seen) continue;
+        n_bad++;
+        const char *nm = np->name && *np->name ? np->name : (np->n_output ? np->output[0] : "?");
+        len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0,
+                                "%s%s%s%s (first used by node '%s')", n_bad > 1 ? ", " : "",
+                                default_domain ? "" : np->domain, default_domain ? "" : ".", op, nm);
+        if (len >= sizeof list) len = sizeof list - 1;
+    }
+    if (n_bad)
+        return fail(im, PTQ_ERR_UNSUPPORTED, "%d unsupported operator type%s: %s", n_bad,
+                    n_bad > 1 ? "s" : "", list);
+    return PTQ_OK;
+}
+
+static ptq_status add_initializers(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    if (gp->n_sparse_initializer)
+        return fail(im, PTQ_ERR_UNSUPPORTED, "sparse initializers are not supported");
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *tp = gp->initializer[i];
+        if (!tp->name || !*tp->name) return fail(im, PTQ_ERR_INVALID, "initializer %zu has no name", i);
+        ptq_tensor *t = tensor_from_proto(tp, "initializer", im->err);
+        if (!t) return im->err->status;
+        ptq_status st = new_constant(im, tp->name, t);
+        if (st) return st;
+    }
+    return PTQ_OK;
+}
+
+static const ptq_tensor *bound(const importer *im, const char *name) {
+    const ptq_import_options *o = im->opts;
+    for (int32_t i = 0; o && i < o->n_bind; i++)
+        if (!strcmp(o->bind_names[i], name)) return o->bind_values[i];
+    return NULL;
+}
+
+static ptq_status add_inputs(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    ptq_graph *g = im->g;
+    g->inputs = ptq_calloc_array(gp->n_input, sizeof *g->inputs);
+    if (!g->inputs) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < gp->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = gp->input[i];
+        const char *name = vi->name ? vi->name : "";
+        if (!*name) return fail(im, PTQ_ERR_INVALID, "graph input %zu has no name", i);
+        if (ptq_graph_find_value(g, name) >= 0) continue; /* an initializer (IR < 4 style) */
+        const ptq_tensor *b = bound(im, name);
+        if (b) {
+            ptq_tensor *t = ptq_tensor_clone(b, im->err);
+            if (!t) return im->err->status;
+            ptq_status st = new_constant(im, name, t);
+            if (st) return st;
+            continue;
+        }
+        const Onnx__TypeProto *tp = vi->type;
+        if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
+            return fail(im, PTQ_ERR_UNSUPPORTED, "graph input '%s' is not a tensor", name);
+        const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+        if (!tt->has_elem_type || tt->elem_type != PTQ_DTYPE_F32)
+            return fail(im, PTQ_ERR_UNSUPPORTED, "graph input '%s' has type %s; only float32 "
+                        "inputs are supported", name, ptq_dtype_name((ptq_dtype)tt->elem_type));
+        if (!tt->shape)
+            return fail(im, PTQ_ERR_UNSUPPORTED, "graph input '%s' has no shape", name);
+        if (tt->shape->n_dim > PTQ_MAX_DIMS)
+            return fail(im, PTQ_ERR_UNSUPPORTED, "graph input '%s' has rank %zu", name,
+                        tt->shape->n_dim);
+        int64_t ne[PTQ_MAX_DIMS];
+        for (size_t d = 0; d < tt->shape->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+                if (dim->dim_value < 0 || dim->dim_value > PTQ_MAX_ELEMENTS)
+                    return fail(im, PTQ_ERR_INVALID, "graph input '%s' has dimension %" PRId64,
+                                name, dim->dim_value);
+                ne[d] = dim->dim_value;
+            } else if (d == 0) {
+                ne[d] = B; /* the dynamic batch dimension */
+            } else {
+                return fail(im, PTQ_ERR_UNSUPPORTED,
+                            "graph input '%s' has a symbolic dimension '%s' at axis %zu; only "
+                            "the batch (axis 0) may be dynamic", name,
+                            dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                ? dim->dim_param : "?", d);
+            }
+        }
+        int32_t id = ptq_graph_add_value(g, name, PTQ_DTYPE_F32, (int32_t)tt->shape->n_dim, ne, im->err);
+        if (id < 0) return im->err->status;
+        int64_t ne1[PTQ_MAX_DIMS];
+        for (size_t d = 0; d < tt->shape->n_dim; d++) ne1[d] = ne[d] == B ? 1 : ne[d];
+        if (ptq_shape_numel((int32_t)tt->shape->n_dim, ne1) < 0)
+            return fail(im, PTQ_ERR_INVALID, "graph input '%s' has an absurd shape", name);
+        g->values[id].flags |= PTQ_VALUE_INPUT;
+        g->inputs[g->n_inputs++] = id;
+    }
+    return PTQ_OK;
+}
+
+/* Kahn's algorithm over node names, keeping the file's order where it is already
+ * topological.  Fails on a cycle or an input nothing defines. */
+static ptq_status topo_order(importer *im, size_t *order) {
+    const Onnx__GraphProto *gp = im->gp;
+    size_t n = gp->n_node;
+    uint8_t *done = calloc(n + 1, 1);
+    if (!done) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    /* Names available: initializers, inputs, and outputs of emitted nodes.  A node is
+     * ready when each input is one of those; checking by scanning is quadratic but the
+     * graphs are small, and it runs once. */
+    size_t k = 0;
+    ptq_status st = PTQ_OK;
+    while (k < n) {
+        bool progress = false;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i]) continue;
+            const Onnx__NodeProto *np = gp->node[i];
+            bool ready = true;
+            for (size_t a = 0; a < np->n_input && ready; a++) {
+                const char *in = np->input[a];
+                if (!in || !*in) continue;
+                bool found = false;
+                for (size_t t = 0; t < gp->n_initializer && !found; t++)
+                    found = gp->initializer[t]->name && !strcmp(gp->initializer[t]->name, in);
+                for (size_t t = 0; t < gp->n_input && !found; t++)
+                    found = gp->input[t]->name && !strcmp(gp->input[t]->name, in);
+                for (size_t t = 0; t < k && !found; t++) {
+                    const Onnx__NodeProto *p = gp->node[order[t]];
+                    for (size_t o = 0; o < p->n_output && !found; o++)
+                        found = p->output[o] && !strcmp(p->output[o], in);
+                }
+                ready = found;
+            }
+            if (!ready) continue;
+            done[i] = 1;
+            order[k++] = i;
+            progress = true;
+        }
+        if (!progress) {
+            /* Name the first stuck node and its missing input. */
+            for (size_t i = 0; i < n; i++) {
+                if (done[i]) continue;
+                const Onnx__NodeProto *np = gp->node[i];
+                const char *nm = np->name && *np->name ? np->name : "?";
+                bool defined_anywhere = false;
+                const char *missing = "?";
+                for (size_t a = 0; a < np->n_input; a++) {
+                    const char *in = np->input[a];
+                    if (!in || !*in) continue;
+                    bool found = false;
+                    for (size_t t = 0; t < gp->n_initializer && !found; t++)
+                        found = gp->initializer[t]->name && !strcmp(gp->initializer[t]->name, in);
+                    for (size_t t = 0; t < gp->n_input && !found; t++)
+                        found = gp->input[t]->name && !strcmp(gp->input[t]->name, in);
+                    for (size_t t = 0; t < n && !found; t++)
+                        for (size_t o = 0; o < gp->node[t]->n_output && !found; o++)
+                            found = gp->node[t]->output[o] && !strcmp(gp->node[t]->output[o], in);
+                    if (!found) {
+                        missing = in;
+                        break;
+                    }
+                    defined_anywhere = true;
+                }
+                if (strcmp(missing, "?"))
+                    st = fail(im, PTQ_ERR_INVALID, "node '%s' (%s): input '%s' is not defined by "
+                              "any initializer, graph input or node", nm, np->op_type, missing);
+                else
+                    st = fail(im, PTQ_ERR_INVALID, "node '%s' (%s) is part of a cycle%s", nm,
+                              np->op_type, defined_anywhere ? "" : "");
+                break;
+            }
+            break;
+        }
+    }
+    free(done);
+    return st;
+}
+
+/* Declared shapes (graph outputs, value_info) must agree with the inferred ones. */
+static ptq_status check_declared(importer *im, const Onnx__ValueInfoProto *vi) {
+    if (!vi->name || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return PTQ_OK;
+    const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    int32_t id = lookup(im, vi->name);
+    if (id < 0 || !tt || !tt->shape) return PTQ_OK;
+    const ptq_value *v = &im->g->values[id];
+    char b1[160], b2[160];
+    int64_t decl[PTQ_MAX_DIMS];
+    size_t nd = tt->shape->n_dim;
+    bool mismatch = nd != (size_t)v->ndim;
+    for (size_t d = 0; d < nd && d < PTQ_MAX_DIMS; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+        bool fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        decl[d] = fixed ? dim->dim_value : B;
+        if (!mismatch && fixed && v->ne[d] != B && v->ne[d] != dim->dim_value) mismatch = true;
+    }
+    if (mismatch)
+        return fail(im, PTQ_ERR_INVALID, "value '%s' is declared with shape %s but its "
+                    "producer gives %s (inconsistent shapes)", vi->name,
+                    ptq_shape_str((int32_t)PTQ_MIN(nd, PTQ_MAX_DIMS), decl, b1, sizeof b1),
+                    ptq_shape_str(v->ndim, v->ne, b2, sizeof b2));
+    return PTQ_OK;
+}
+
+static ptq_status import_graph(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    ptq_graph *g = im->g;
+    ptq_status st;
+    if ((st = check_op_types(im))) return st;
+    if ((st = add_initializers(im))) return st;
+    if ((st = add_inputs(im))) return st;
+    size_t *order = ptq_calloc_array(gp->n_node, sizeof *order);
+    if (!order) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    st = topo_order(im, order);
+    for (size_t k = 0; !st && k < gp->n_node; k++) {
+        const Onnx__NodeProto *np = gp->node[order[k]];
+        char gen[64];
+        const char *nname = np->name;
+        if (!nname || !*nname) {
+            snprintf(gen, sizeof gen, "%s_%d", np->op_type, im->unnamed++);
+            nname = gen;
+        }
+        st = import_node(im, np, nname);
+    }
+    free(order);
+    if (st) return st;
+    if (gp->n_output == 0) return fail(im, PTQ_ERR_INVALID, "the graph has no outputs");
+    g->outputs = ptq_calloc_array(gp->n_output, sizeof *g->outputs);
+    if (!g->outputs) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = gp->output[i]->name ? gp->output[i]->name : "";
+        int32_t id = lookup(im, name);
+        if (id < 0) return fail(im, PTQ_ERR_INVALID, "graph output '%s' is never computed", name);
+        if ((st = check_declared(im, gp->output[i]))) return st;
+        g->values[id].flags |= PTQ_VALUE_OUTPUT;
+        g->outputs[g->n_outputs++] = id;
+    }
+    for (size_t i = 0; i < gp->n_value_info; i++)
+        if ((st = check_declared(im, gp->value_info[i]))) return st;
+    ptq_graph_remove_dead(g);
+    if ((st = ptq_graph_compact(g, im->err))) return st;
+    return ptq_graph_validate(g, im->err);
+}
+
+ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what,
+                                const ptq_import_options *opts, ptq_error *err) {
+    if (len == 0) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s: the file is empty", what);
+        return NULL;
+    }
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    if (!mp) {
+        ptq_error_set(err, PTQ_ERR_INVALID,
+                      "%s: not a valid ONNX model (the protobuf does not parse: the file is "
+                      "truncated, corrupt, or not ONNX)", what);
+        return NULL;
+    }
+    importer im = {0};
+    im.what = what;
+    im.err = err;
+    im.opts = opts;
+    im.gp = mp->graph;
+    ptq_status st = PTQ_OK;
+    if (!mp->graph) {
+        st = fail(&im, PTQ_ERR_INVALID, "the model has no graph (is this an ONNX model?)");
+    } else {
+        im.opset = -1;
+        for (size_t i = 0; i < mp->n_opset_import; i++) {
+            const Onnx__OperatorSetIdProto *o = mp->opset_import[i];
+            if (!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) im.opset = o->version;
+        }
+        if (im.opset < 0)
+            st = fail(&im, PTQ_ERR_INVALID, "the model imports no default-domain opset");
+        else if (im.opset < MIN_OPSET || im.opset > MAX_OPSET)
+            st = fail(&im, PTQ_ERR_UNSUPPORTED, "opset %" PRId64 " is not supported (%d to %d "
+                      "are)", im.opset, MIN_OPSET, MAX_OPSET);
+    }
+    if (!st) {
+        im.g = ptq_graph_new();
+        if (!im.g) st = fail(&im, PTQ_ERR_NOMEM, "out of memory");
+    }
+    if (!st) {
+        im.g->opset = im.opset;
+        im.g->name = ptq_strdup(mp->graph->name);
+        st = import_graph(&im);
+    }
+    for (int32_t i = 0; i < im.n_aliases; i++) free(im.aliases[i].name);
+    free(im.aliases);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    if (st) {
+        ptq_graph_free(im.g);
+        ptq_error_prefix(err, "%s", what);
+        return NULL;
+    }
+    return im.g;
+}
+
+ptq_graph *ptq_onnx_load(const char *path, const ptq_import_options *opts, ptq_error *err) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_file(path, &buf, &len, PTQ_MAX_MODEL_BYTES, err)) return NULL;
+    ptq_graph *g = ptq_onnx_load_buffer(buf, len, path, opts, err);
+    free(buf);
+    return g;
+}
