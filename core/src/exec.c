@@ -1,25 +1,39 @@
-/* exec.c — the executor: plans a node subset once (order, buffer offsets with reuse of
- * dead buffers, per-thread scratch), then runs it any number of times for batches up to
+/* exec.c — the executor: plans a node subset once (order, fusion, buffer offsets with
+ * reuse of dead buffers, scratch), then runs it any number of times for batches up to
  * the planned maximum.
  *
  * Every run-time value's size is "batch x per-sample size" or fixed (shape.c keeps it
  * so), so one plan at the largest batch serves every smaller one.  Buffers live in one
  * arena; a value's slot is reused once its last reader has run, unless the caller keeps
- * it (graph outputs, `keep`, values read outside the subset, or keep_all for the
- * backward pass that will need every activation). */
+ * it (graph outputs, `keep`, values read outside the subset, or keep_all).
+ *
+ * Fusion: a Conv followed by the BatchNormalization and the activation that are its
+ * only readers runs as one kernel call whose epilogue applies them (as does an Add
+ * followed by its activation).  The epilogue performs the same float operations in the
+ * same order as the separate kernels, so fused and unfused runs agree bit for bit; the
+ * intermediate values are simply never stored.  keep_all (and keeping a value) turns
+ * fusion off where it would hide what the caller asked to see. */
 #include <inttypes.h>
-#include <omp.h>
 
 #include "internal.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: a cache line, and what AVX-512 loads like */
 
-enum { ROLE_NONE = 0, ROLE_INPUT, ROLE_CONST, ROLE_COMPUTED };
+enum { ROLE_NONE = 0, ROLE_INPUT, ROLE_CONST, ROLE_COMPUTED, ROLE_FUSED };
+
+/* One kernel call: a node, plus the nodes fused into its epilogue. */
+typedef struct step {
+    int32_t node; /* the node whose kernel runs */
+    int32_t bn;   /* BatchNormalization applied in the epilogue, or -1 */
+    int32_t act;  /* activation applied in the epilogue, or -1 */
+    int32_t out;  /* the value the step writes: the last fused node's output */
+    float *coef;  /* BN scale then shift, one per channel; owned; NULL without bn */
+} step;
 
 struct ptq_exec {
     const ptq_graph *g;
-    int32_t *order; /* node ids to run */
-    int32_t n_order;
+    step *steps;
+    int32_t n_steps;
     int64_t max_batch;
     int32_t threads;
     uint8_t *role;      /* per value: ROLE_* */
@@ -30,6 +44,8 @@ struct ptq_exec {
     size_t arena_floats, no_reuse_floats;
     float *work;
     size_t work_floats; /* per thread */
+    float *shared;
+    size_t shared_floats;
     int64_t batch;      /* of the last run, 0 before any */
     ptq_kt *kin, *kout; /* operand scratch for the widest node */
     int32_t max_in, max_out;
@@ -55,9 +71,136 @@ static size_t value_floats(const ptq_value *v, int64_t batch) {
     return ((size_t)n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
+/* ---- planning ------------------------------------------------------------------------ */
+
+typedef struct plan {
+    const ptq_exec_options *o;
+    uint8_t *in_subset;  /* per node */
+    int32_t *order;      /* subset node ids */
+    int32_t n_order;
+    int32_t *consumers;  /* per value: readers among all live nodes */
+    int32_t *reader;     /* per value: one reader (meaningful when consumers == 1) */
+    uint8_t *fused_node; /* per node: merged into an earlier step */
+} plan;
+
+static void plan_free(plan *p) {
+    free(p->in_subset);
+    free(p->order);
+    free(p->consumers);
+    free(p->reader);
+    free(p->fused_node);
+}
+
+/* The subset in the caller's order, checked to be topological; roles of its values. */
+static ptq_status plan_order(ptq_exec *ex, plan *p, ptq_error *err) {
+    const ptq_graph *g = ex->g;
+    const ptq_exec_options *o = p->o;
+    int32_t n = o->nodes ? o->n_nodes : g->n_nodes;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t id = o->nodes ? o->nodes[i] : i;
+        PTQ_ASSERT(id >= 0 && id < g->n_nodes);
+        if (g->nodes[id].op == PTQ_OP_NONE || p->in_subset[id]) continue;
+        p->in_subset[id] = 1;
+        p->order[p->n_order++] = id;
+    }
+    for (int32_t i = 0; i < p->n_order; i++) {
+        const ptq_node *nd = &g->nodes[p->order[i]];
+        ex->max_in = PTQ_MAX(ex->max_in, nd->n_inputs);
+        ex->max_out = PTQ_MAX(ex->max_out, nd->n_outputs);
+        for (int32_t k = 0; k < nd->n_inputs; k++) {
+            int32_t v = nd->inputs[k];
+            if (v >= 0 && ex->role[v] == ROLE_NONE)
+                ex->role[v] = g->values[v].data ? ROLE_CONST : ROLE_INPUT;
+        }
+        for (int32_t k = 0; k < nd->n_outputs; k++) {
+            int32_t v = nd->outputs[k];
+            if (ex->role[v] != ROLE_NONE)
+                return ptq_error_set(err, PTQ_ERR_INVALID, "node '%s' is not in topological "
+                                     "order in the subset (its output '%s' is read earlier)",
+                                     nd->name, g->values[v].name);
+            ex->role[v] = ROLE_COMPUTED;
+        }
+    }
+    return PTQ_OK;
+}
+
+/* Values whose contents must survive a run, and reader counts over the whole graph. */
+static void plan_kept(ptq_exec *ex, plan *p) {
+    const ptq_graph *g = ex->g;
+    const ptq_exec_options *o = p->o;
+    for (int32_t v = 0; v < g->n_values; v++)
+        if (ex->role[v] == ROLE_COMPUTED && (o->keep_all || (g->values[v].flags & PTQ_VALUE_OUTPUT)))
+            ex->kept[v] = 1;
+    for (int32_t i = 0; i < o->n_keep; i++)
+        if (o->keep[i] >= 0 && o->keep[i] < g->n_values) ex->kept[o->keep[i]] = 1;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ptq_node *nd = &g->nodes[i];
+        if (nd->op == PTQ_OP_NONE) continue;
+        for (int32_t k = 0; k < nd->n_inputs; k++) {
+            int32_t v = nd->inputs[k];
+            if (v < 0) continue;
+            p->consumers[v]++;
+            p->reader[v] = i;
+            if (!p->in_subset[i] && ex->role[v] == ROLE_COMPUTED) ex->kept[v] = 1;
+        }
+    }
+}
+
+/* If value v's only reader is a subset node of an op accepted by `want` reading it as
+ * input 0, returns that node; else -1. */
+static int32_t sole_reader(const ptq_exec *ex, const plan *p, int32_t v, bool (*want)(ptq_op)) {
+    if (ex->kept[v] || p->consumers[v] != 1) return -1;
+    int32_t r = p->reader[v];
+    const ptq_node *nd = &ex->g->nodes[r];
+    if (!p->in_subset[r] || p->fused_node[r] || !want(nd->op) || nd->inputs[0] != v) return -1;
+    return r;
+}
+
+static bool is_bn(ptq_op op) { return op == PTQ_OP_BATCH_NORM; }
+
+/* Groups the order into steps, fusing epilogues where nothing else sees the values. */
+static ptq_status plan_steps(ptq_exec *ex, plan *p, ptq_error *err) {
+    const ptq_graph *g = ex->g;
+    const bool fuse = !p->o->keep_all;
+    ex->steps = ptq_calloc_array((size_t)p->n_order, sizeof *ex->steps);
+    if (!ex->steps) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
+    for (int32_t i = 0; i < p->n_order; i++) {
+        int32_t id = p->order[i];
+        if (p->fused_node[id]) continue;
+        const ptq_node *nd = &g->nodes[id];
+        step *s = &ex->steps[ex->n_steps++];
+        s->node = id;
+        s->bn = s->act = -1;
+        s->out = nd->outputs[0];
+        if (!fuse) continue;
+        if (nd->op == PTQ_OP_CONV) {
+            int32_t bn = sole_reader(ex, p, s->out, is_bn);
+            if (bn >= 0) {
+                int64_t c = g->values[s->out].ne[1];
+                s->coef = ptq_calloc_array((size_t)(2 * c), sizeof *s->coef);
+                if (!s->coef) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
+                ex->role[s->out] = ROLE_FUSED;
+                p->fused_node[bn] = 1;
+                s->bn = bn;
+                s->out = g->nodes[bn].outputs[0];
+            }
+        }
+        if (nd->op == PTQ_OP_CONV || nd->op == PTQ_OP_ADD) {
+            int32_t act = sole_reader(ex, p, s->out, ptq_is_activation);
+            if (act >= 0) {
+                ex->role[s->out] = ROLE_FUSED;
+                p->fused_node[act] = 1;
+                s->act = act;
+                s->out = g->nodes[act].outputs[0];
+            }
+        }
+    }
+    return PTQ_OK;
+}
+
 typedef struct slot {
     int32_t value;
-    int32_t first, last; /* positions in order[] */
+    int32_t first, last; /* step positions */
     size_t size;
 } slot;
 
@@ -72,41 +215,122 @@ static int cmp_slot_size(const void *a, const void *b) {
 static size_t assign_offsets(slot *s, int32_t n, int64_t *offset) {
     qsort(s, (size_t)n, sizeof *s, cmp_slot_size);
     size_t total = 0;
-    int32_t *placed = malloc(((size_t)n + 1) * sizeof *placed);
-    PTQ_ASSERT(placed);
-    int32_t n_placed = 0;
     for (int32_t i = 0; i < n; i++) {
         size_t at = 0;
         bool moved = true;
         while (moved) {
             moved = false;
-            for (int32_t k = 0; k < n_placed; k++) {
-                const slot *p = &s[placed[k]];
-                if (p->last < s[i].first || s[i].last < p->first) continue; /* disjoint in time */
-                size_t po = (size_t)offset[p->value];
-                if (at < po + p->size && po < at + s[i].size) {
-                    at = po + p->size;
+            for (int32_t k = 0; k < i; k++) {
+                const slot *q = &s[k];
+                if (q->last < s[i].first || s[i].last < q->first) continue; /* disjoint in time */
+                size_t qo = (size_t)offset[q->value];
+                if (at < qo + q->size && qo < at + s[i].size) {
+                    at = qo + q->size;
                     moved = true;
                 }
             }
         }
         offset[s[i].value] = (int64_t)at;
         total = PTQ_MAX(total, at + s[i].size);
-        placed[n_placed++] = i;
     }
-    free(placed);
     return total;
+}
+
+/* Lifetimes over steps, then offsets in one arena. */
+static ptq_status plan_buffers(ptq_exec *ex, ptq_error *err) {
+    const ptq_graph *g = ex->g;
+    const size_t nv = (size_t)g->n_values + 1;
+    slot *slots = ptq_calloc_array(nv, sizeof *slots);
+    int32_t *slot_of = malloc(nv * sizeof *slot_of);
+    if (!slots || !slot_of) {
+        free(slots);
+        free(slot_of);
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
+    }
+    int32_t n_slots = 0;
+    for (int32_t v = 0; v < g->n_values; v++) {
+        slot_of[v] = -1;
+        if (ex->role[v] != ROLE_COMPUTED) continue;
+        slot *s = &slots[n_slots];
+        s->value = v;
+        s->first = s->last = -1;
+        s->size = value_floats(&g->values[v], ex->max_batch);
+        ex->no_reuse_floats += s->size;
+        slot_of[v] = n_slots++;
+    }
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        const step *st = &ex->steps[i];
+        const int32_t members[3] = {st->node, st->bn, st->act};
+        for (int m = 0; m < 3; m++) {
+            if (members[m] < 0) continue;
+            const ptq_node *nd = &g->nodes[members[m]];
+            for (int32_t k = 0; k < nd->n_inputs; k++) {
+                int32_t v = nd->inputs[k];
+                if (v >= 0 && slot_of[v] >= 0) slots[slot_of[v]].last = i;
+            }
+        }
+        const ptq_node *nd = &g->nodes[st->node];
+        for (int32_t k = 0; k < nd->n_outputs; k++)
+            if (slot_of[nd->outputs[k]] >= 0) slots[slot_of[nd->outputs[k]]].first = i;
+        if (slot_of[st->out] >= 0) slots[slot_of[st->out]].first = i;
+    }
+    for (int32_t i = 0; i < n_slots; i++) {
+        slot *s = &slots[i];
+        if (s->last < s->first) s->last = s->first; /* written, never read */
+        if (ex->kept[s->value]) s->last = ex->n_steps;
+    }
+    ex->arena_floats = assign_offsets(slots, n_slots, ex->offset);
+    free(slots);
+    free(slot_of);
+    return PTQ_OK;
+}
+
+/* Scratch: per thread and shared, the largest any kernel needs at the largest batch. */
+static ptq_status plan_scratch(ptq_exec *ex, ptq_error *err) {
+    const ptq_graph *g = ex->g;
+    /* Kernels read optional inputs (a Conv's bias) as in[k].data == NULL when absent, so
+     * the operand array is at least as wide as any op's largest arity. */
+    ex->max_in = PTQ_MAX(ex->max_in, 8);
+    ex->kin = ptq_calloc_array((size_t)ex->max_in + 1, sizeof *ex->kin);
+    ex->kout = ptq_calloc_array((size_t)ex->max_out + 1, sizeof *ex->kout);
+    if (!ex->kin || !ex->kout) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        const ptq_node *n = &g->nodes[ex->steps[i].node];
+        const ptq_op_traits *t = &ptq_op_table[n->op];
+        if (!t->work && !t->work_shared) continue;
+        for (int32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0) concrete(&g->values[n->inputs[k]], ex->max_batch, &ex->kin[k]);
+        if (t->work) ex->work_floats = PTQ_MAX(ex->work_floats, t->work(n, ex->kin));
+        if (t->work_shared) ex->shared_floats = PTQ_MAX(ex->shared_floats, t->work_shared(n, ex->kin));
+    }
+    ex->work_floats = (ex->work_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    size_t arena_bytes = PTQ_MAX(ex->arena_floats, 1) * sizeof(float);
+    size_t work_bytes = PTQ_MAX(ex->work_floats * (size_t)ex->threads, 1) * sizeof(float);
+    size_t shared_bytes = PTQ_MAX(ex->shared_floats, 1) * sizeof(float);
+    double total = (double)arena_bytes + (double)work_bytes + (double)shared_bytes;
+    if (total > 64.0 * (1u << 30))
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "the plan needs %.1f GiB of buffers at batch %"
+                             PRId64 "; use a smaller batch", total / (1u << 30), ex->max_batch);
+    ex->arena = aligned_alloc(64, (arena_bytes + 63) / 64 * 64);
+    ex->work = aligned_alloc(64, (work_bytes + 63) / 64 * 64);
+    ex->shared = aligned_alloc(64, (shared_bytes + 63) / 64 * 64);
+    if (!ex->arena || !ex->work || !ex->shared)
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory allocating %.1f MiB of buffers",
+                             total / (1u << 20));
+    return PTQ_OK;
 }
 
 void ptq_exec_free(ptq_exec *ex) {
     if (!ex) return;
-    free(ex->order);
+    for (int32_t i = 0; i < ex->n_steps; i++) free(ex->steps[i].coef);
+    free(ex->steps);
     free(ex->role);
     free(ex->kept);
     free(ex->offset);
     free(ex->bound);
     free(ex->arena);
     free(ex->work);
+    free(ex->shared);
     free(ex->kin);
     free(ex->kout);
     free(ex);
@@ -120,145 +344,48 @@ ptq_exec *ptq_exec_new(const ptq_graph *g, const ptq_exec_options *opts, ptq_err
         return NULL;
     }
     ptq_exec *ex = calloc(1, sizeof *ex);
-    if (!ex) goto nomem;
+    plan p = {0};
+    p.o = &o;
+    if (!ex) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning the executor");
+        return NULL;
+    }
     ex->g = g;
     ex->max_batch = o.max_batch;
     ex->threads = o.threads > 0 ? o.threads : ptq_default_threads();
-    size_t nv = (size_t)g->n_values + 1;
+    const size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
     ex->role = calloc(nv, 1);
     ex->kept = calloc(nv, 1);
     ex->offset = malloc(nv * sizeof *ex->offset);
     ex->bound = calloc(nv, sizeof *ex->bound);
-    int32_t *pos_first = malloc(nv * sizeof *pos_first), *pos_last = malloc(nv * sizeof *pos_last);
-    uint8_t *in_subset = calloc((size_t)g->n_nodes + 1, 1);
-    if (!ex->role || !ex->kept || !ex->offset || !ex->bound || !pos_first || !pos_last || !in_subset) {
-        free(pos_first);
-        free(pos_last);
-        free(in_subset);
-        goto nomem;
-    }
-    /* The node order: the subset as given (checked to be topological), or all. */
-    int32_t n_order = o.nodes ? o.n_nodes : g->n_nodes;
-    ex->order = ptq_calloc_array((size_t)n_order, sizeof *ex->order);
-    if (!ex->order) {
-        free(pos_first);
-        free(pos_last);
-        free(in_subset);
-        goto nomem;
-    }
-    for (int32_t i = 0; i < n_order; i++) {
-        int32_t id = o.nodes ? o.nodes[i] : i;
-        PTQ_ASSERT(id >= 0 && id < g->n_nodes);
-        if (g->nodes[id].op == PTQ_OP_NONE || in_subset[id]) continue;
-        in_subset[id] = 1;
-        ex->order[ex->n_order++] = id;
-    }
-    for (size_t v = 0; v < nv; v++) {
-        ex->offset[v] = -1;
-        pos_first[v] = -1;
-        pos_last[v] = -1;
-    }
-    /* Roles and lifetimes. */
+    p.in_subset = calloc(nn, 1);
+    p.fused_node = calloc(nn, 1);
+    p.order = ptq_calloc_array(nn, sizeof *p.order);
+    p.consumers = ptq_calloc_array(nv, sizeof *p.consumers);
+    p.reader = ptq_calloc_array(nv, sizeof *p.reader);
     ptq_status st = PTQ_OK;
-    for (int32_t p = 0; p < ex->n_order && !st; p++) {
-        const ptq_node *n = &g->nodes[ex->order[p]];
-        ex->max_in = PTQ_MAX(ex->max_in, n->n_inputs);
-        ex->max_out = PTQ_MAX(ex->max_out, n->n_outputs);
-        for (int32_t k = 0; k < n->n_inputs; k++) {
-            int32_t v = n->inputs[k];
-            if (v < 0) continue;
-            if (ex->role[v] == ROLE_NONE)
-                ex->role[v] = g->values[v].data ? ROLE_CONST : ROLE_INPUT;
-            pos_last[v] = p;
-        }
-        for (int32_t k = 0; k < n->n_outputs; k++) {
-            int32_t v = n->outputs[k];
-            if (ex->role[v] != ROLE_NONE)
-                st = ptq_error_set(err, PTQ_ERR_INVALID, "node '%s' is not in topological "
-                                   "order in the subset (its output '%s' is read earlier)",
-                                   n->name, g->values[v].name);
-            ex->role[v] = ROLE_COMPUTED;
-            pos_first[v] = p;
-            if (pos_last[v] < p) pos_last[v] = p;
-        }
+    if (!ex->role || !ex->kept || !ex->offset || !ex->bound || !p.in_subset || !p.fused_node ||
+        !p.order || !p.consumers || !p.reader)
+        st = ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning the executor");
+    if (!st) {
+        for (size_t v = 0; v < nv; v++) ex->offset[v] = -1;
+        st = plan_order(ex, &p, err);
     }
+    if (!st) {
+        plan_kept(ex, &p);
+        st = plan_steps(ex, &p, err);
+    }
+    if (!st) st = plan_buffers(ex, err);
+    if (!st) st = plan_scratch(ex, err);
+    plan_free(&p);
     if (st) {
-        free(pos_first);
-        free(pos_last);
-        free(in_subset);
         ptq_exec_free(ex);
         return NULL;
     }
-    /* What must survive the run. */
-    for (int32_t v = 0; v < g->n_values; v++)
-        if (ex->role[v] == ROLE_COMPUTED && (o.keep_all || (g->values[v].flags & PTQ_VALUE_OUTPUT)))
-            ex->kept[v] = 1;
-    for (int32_t i = 0; i < o.n_keep; i++)
-        if (o.keep[i] >= 0 && o.keep[i] < g->n_values) ex->kept[o.keep[i]] = 1;
-    for (int32_t i = 0; i < g->n_nodes; i++) { /* read by nodes outside the subset */
-        if (in_subset[i] || g->nodes[i].op == PTQ_OP_NONE) continue;
-        for (int32_t k = 0; k < g->nodes[i].n_inputs; k++) {
-            int32_t v = g->nodes[i].inputs[k];
-            if (v >= 0 && ex->role[v] == ROLE_COMPUTED) ex->kept[v] = 1;
-        }
-    }
-    /* Buffers. */
-    slot *slots = ptq_calloc_array(nv, sizeof *slots);
-    if (!slots) {
-        free(pos_first);
-        free(pos_last);
-        free(in_subset);
-        goto nomem;
-    }
-    int32_t n_slots = 0;
-    for (int32_t v = 0; v < g->n_values; v++) {
-        if (ex->role[v] != ROLE_COMPUTED) continue;
-        slot *s = &slots[n_slots++];
-        s->value = v;
-        s->first = pos_first[v];
-        s->last = ex->kept[v] ? ex->n_order : pos_last[v];
-        s->size = value_floats(&g->values[v], ex->max_batch);
-        ex->no_reuse_floats += s->size;
-    }
-    ex->arena_floats = assign_offsets(slots, n_slots, ex->offset);
-    free(slots);
-    free(pos_first);
-    free(pos_last);
-    free(in_subset);
-    /* Scratch per thread: the largest any node needs at the largest batch. */
-    /* Kernels read optional inputs (a Conv's bias) as in[k].data == NULL when absent, so
-     * the operand array is at least as wide as any op's largest arity. */
-    ex->max_in = PTQ_MAX(ex->max_in, 8);
-    ex->kin = ptq_calloc_array((size_t)ex->max_in + 1, sizeof *ex->kin);
-    ex->kout = ptq_calloc_array((size_t)ex->max_out + 1, sizeof *ex->kout);
-    if (!ex->kin || !ex->kout) goto nomem;
-    for (int32_t p = 0; p < ex->n_order; p++) {
-        const ptq_node *n = &g->nodes[ex->order[p]];
-        const ptq_op_traits *t = &ptq_op_table[n->op];
-        if (!t->work) continue;
-        for (int32_t k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0) concrete(&g->values[n->inputs[k]], ex->max_batch, &ex->kin[k]);
-        ex->work_floats = PTQ_MAX(ex->work_floats, t->work(n, ex->kin));
-    }
-    ex->work_floats = (ex->work_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    size_t arena_bytes = PTQ_MAX(ex->arena_floats, 1) * sizeof(float);
-    size_t work_bytes = PTQ_MAX(ex->work_floats * (size_t)ex->threads, 1) * sizeof(float);
-    if ((double)arena_bytes + (double)work_bytes > 64.0 * (1u << 30)) {
-        ptq_error_set(err, PTQ_ERR_NOMEM, "the plan needs %.1f GiB of buffers at batch %" PRId64
-                      "; use a smaller batch", ((double)arena_bytes + (double)work_bytes) / (1u << 30),
-                      ex->max_batch);
-        ptq_exec_free(ex);
-        return NULL;
-    }
-    ex->arena = aligned_alloc(64, (arena_bytes + 63) / 64 * 64);
-    ex->work = aligned_alloc(64, (work_bytes + 63) / 64 * 64);
-    if (!ex->arena || !ex->work) goto nomem;
     return ex;
-nomem:
-    ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning the executor");
-    ptq_exec_free(ex);
-    return NULL;
 }
+
+/* ---- running ----------------------------------------------------------------------- */
 
 ptq_status ptq_exec_bind(ptq_exec *ex, int32_t id, const void *data) {
     if (id < 0 || id >= ex->g->n_values || ex->role[id] != ROLE_INPUT) return PTQ_ERR_INVALID;
@@ -285,9 +412,9 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
             return ptq_error_set(err, PTQ_ERR_INVALID, "input '%s' was not given any data",
                                  g->values[v].name);
     ex->batch = batch;
-    ptq_kctx kc = {ex->threads, ex->work, ex->work_floats};
-    for (int32_t p = 0; p < ex->n_order; p++) {
-        const ptq_node *n = &g->nodes[ex->order[p]];
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        const step *s = &ex->steps[i];
+        const ptq_node *n = &g->nodes[s->node];
         for (int32_t k = 0; k < ex->max_in; k++) {
             int32_t v = k < n->n_inputs ? n->inputs[k] : -1;
             if (v < 0) {
@@ -298,10 +425,23 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
             ex->kin[k].data = value_ptr(ex, v);
         }
         for (int32_t k = 0; k < n->n_outputs; k++) {
-            int32_t v = n->outputs[k];
+            int32_t v = k == 0 ? s->out : n->outputs[k];
             concrete(&g->values[v], batch, &ex->kout[k]);
             ex->kout[k].data = value_ptr(ex, v);
         }
+        ptq_epilogue ep = {NULL, NULL, NULL};
+        if (s->bn >= 0) {
+            const ptq_node *bn = &g->nodes[s->bn];
+            const int64_t c = g->values[bn->inputs[1]].ne[0];
+            const float *pv[4];
+            for (int k = 0; k < 4; k++) pv[k] = g->values[bn->inputs[1 + k]].data->data;
+            ptq_bn_coefficients(bn, pv[0], pv[1], pv[2], pv[3], c, s->coef, s->coef + c);
+            ep.scale = s->coef;
+            ep.shift = s->coef + c;
+        }
+        if (s->act >= 0) ep.act = &g->nodes[s->act];
+        ptq_kctx kc = {ex->threads, ex->work, ex->work_floats, ex->shared,
+                       (s->bn >= 0 || s->act >= 0) ? &ep : NULL};
         ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
     }
     return PTQ_OK;
@@ -309,6 +449,7 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
 
 const void *ptq_exec_data(const ptq_exec *ex, int32_t id) {
     if (id < 0 || id >= ex->g->n_values) return NULL;
+    if (ex->role[id] == ROLE_FUSED) return NULL;
     if (ex->role[id] == ROLE_COMPUTED && !ex->kept[id]) return NULL;
     if (ex->role[id] == ROLE_NONE) return ex->g->values[id].data ? ex->g->values[id].data->data : NULL;
     return value_ptr(ex, id);

@@ -57,11 +57,33 @@ static inline int64_t ptq_kt_numel(const ptq_kt *t) {
     return n;
 }
 
+/* Work a kernel applies to its output before storing it, when the executor has fused
+ * the nodes that followed it (Conv -> BatchNormalization -> activation, Add -> Relu).
+ * Applied through ptq_epilogue_apply so a fused run rounds exactly like an unfused one. */
+typedef struct ptq_epilogue {
+    const float *scale, *shift; /* per output channel (BatchNormalization), or NULL */
+    const ptq_node *act;        /* activation node (Relu, Clip, ...), or NULL */
+} ptq_epilogue;
+
+/* y[0..n) of output channel `channel`: y = y * scale[c] + shift[c], then act(y). */
+void ptq_epilogue_apply(const ptq_epilogue *ep, int64_t channel, float *y, int64_t n);
+
+/* The per-channel affine form y = x * a + b of an inference BatchNormalization, computed
+ * exactly as its kernel computes it. */
+void ptq_bn_coefficients(const ptq_node *bn, const float *gamma, const float *beta,
+                         const float *mean, const float *var, int64_t channels, float *a,
+                         float *b);
+
+/* True if op can run as a fused epilogue activation. */
+bool ptq_is_activation(ptq_op op);
+
 /* Per-run context of a kernel call. */
 typedef struct ptq_kctx {
     int32_t threads;     /* worker threads the kernel may use */
     float *work;         /* scratch: threads * work_floats floats, 64-byte aligned */
     size_t work_floats;  /* per thread */
+    float *shared;       /* scratch shared by the threads (e.g. packed weights) */
+    const ptq_epilogue *ep; /* fused epilogue for this call, or NULL (Conv and binary ops) */
 } ptq_kctx;
 
 /* ---- op traits: one row per IR op, the single place ops are declared ---------------- */
@@ -79,7 +101,8 @@ typedef struct ptq_op_traits {
     uint32_t const_inputs;   /* bit i set: input i must be a constant (weights need not) */
     ptq_infer_fn infer;
     ptq_forward_fn forward;
-    ptq_work_fn work;        /* NULL: no scratch */
+    ptq_work_fn work;        /* per-thread scratch floats; NULL: none */
+    ptq_work_fn work_shared; /* scratch floats shared by all threads; NULL: none */
 } ptq_op_traits;
 
 extern const ptq_op_traits ptq_op_table[PTQ_OP_COUNT];
@@ -107,11 +130,13 @@ ptq_status ptq_infer_gather(ptq_graph *g, ptq_node *n, ptq_error *err);
 /* Forward kernels (kernels/). */
 void ptq_fwd_conv(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 size_t ptq_work_conv(const ptq_node *n, const ptq_kt *in);
+size_t ptq_work_conv_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_gemm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_matmul(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_binary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_unary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_batch_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_batch_norm_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_softmax(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_global_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);

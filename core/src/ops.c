@@ -7,7 +7,8 @@
 
 const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
     [PTQ_OP_NONE] = {"None", 0, 0, 0, 0, NULL, NULL, NULL},
-    [PTQ_OP_CONV] = {"Conv", 2, 3, 1, 0, ptq_infer_conv, ptq_fwd_conv, ptq_work_conv},
+    [PTQ_OP_CONV] = {"Conv", 2, 3, 1, 0, ptq_infer_conv, ptq_fwd_conv, ptq_work_conv,
+                   ptq_work_conv_shared},
     [PTQ_OP_GEMM] = {"Gemm", 2, 3, 1, 0, ptq_infer_gemm, ptq_fwd_gemm, NULL},
     [PTQ_OP_MATMUL] = {"MatMul", 2, 2, 1, 0, ptq_infer_matmul, ptq_fwd_matmul, NULL},
     [PTQ_OP_ADD] = {"Add", 2, 2, 1, 0, ptq_infer_broadcast, ptq_fwd_binary, NULL},
@@ -24,7 +25,8 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
     /* BatchNormalization: scale, B, mean, var must be constants (inference form). */
     [PTQ_OP_BATCH_NORM] = {"BatchNormalization", 5, 5, 1,
                            CONST_IN(1) | CONST_IN(2) | CONST_IN(3) | CONST_IN(4),
-                           ptq_infer_batch_norm, ptq_fwd_batch_norm, NULL},
+                           ptq_infer_batch_norm, ptq_fwd_batch_norm, NULL,
+                           ptq_work_batch_norm_shared},
     [PTQ_OP_MAX_POOL] = {"MaxPool", 1, 1, 1, 0, ptq_infer_pool, ptq_fwd_pool, NULL},
     [PTQ_OP_AVERAGE_POOL] = {"AveragePool", 1, 1, 1, 0, ptq_infer_pool, ptq_fwd_pool, NULL},
     [PTQ_OP_GLOBAL_AVERAGE_POOL] = {"GlobalAveragePool", 1, 1, 1, 0, ptq_infer_global_pool,

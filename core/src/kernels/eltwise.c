@@ -92,6 +92,7 @@ void ptq_fwd_binary(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, 
             int t = omp_get_thread_num(), T = omp_get_num_threads();
             int64_t lo = inner * t / T, hi = inner * (t + 1) / T;
             run_row(op, a + lo * isa, isa, b + lo * isb, isb, y + lo, hi - lo);
+            if (kc->ep) ptq_epilogue_apply(kc->ep, -1, y + lo, hi - lo);
         }
         return;
     }
@@ -105,10 +106,24 @@ void ptq_fwd_binary(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, 
             ob += idx * msb[i];
         }
         run_row(op, a + oa, isa, b + ob, isb, y + row * inner, inner);
+        if (kc->ep) ptq_epilogue_apply(kc->ep, -1, y + row * inner, inner);
     }
 }
 
 /* ---- activations ------------------------------------------------------------------ */
+
+bool ptq_is_activation(ptq_op op) {
+    switch (op) {
+    case PTQ_OP_RELU:
+    case PTQ_OP_CLIP:
+    case PTQ_OP_LEAKY_RELU:
+    case PTQ_OP_SIGMOID:
+    case PTQ_OP_HARD_SIGMOID:
+    case PTQ_OP_HARD_SWISH:
+    case PTQ_OP_TANH: return true;
+    default: return false;
+    }
+}
 
 static void unary_range(const ptq_node *node, const float *x, float *y, int64_t n) {
     const ptq_node_attrs *a = &node->attrs;
@@ -171,19 +186,43 @@ void ptq_fwd_batch_norm(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *
     const int64_t n = X->ne[0], c = X->ne[1];
     int64_t inner = 1;
     for (int32_t i = 2; i < X->ndim; i++) inner *= X->ne[i];
-    const float eps = node->attrs.epsilon;
     const float *x = X->data;
     float *y = out->data;
+    /* The coefficients go in the shared scratch (2 * C floats, see ops.c). */
+    float *a = kc->shared, *b = kc->shared + c;
+    ptq_bn_coefficients(node, gamma, beta, mean, var, c, a, b);
     int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, n * c * inner / 16384));
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t it = 0; it < n * c; it++) {
         const int64_t ch = it % c;
-        const float invstd = 1.0f / sqrtf(var[ch] + eps);
-        const float a = gamma[ch] * invstd, b = beta[ch] - mean[ch] * a;
         const float *xs = x + it * inner;
         float *ys = y + it * inner;
-        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * a + b;
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * a[ch] + b[ch];
     }
+}
+
+void ptq_bn_coefficients(const ptq_node *bn, const float *gamma, const float *beta,
+                         const float *mean, const float *var, int64_t channels, float *a,
+                         float *b) {
+    const float eps = bn->attrs.epsilon;
+    for (int64_t ch = 0; ch < channels; ch++) {
+        const float invstd = 1.0f / sqrtf(var[ch] + eps);
+        a[ch] = gamma[ch] * invstd;
+        b[ch] = beta[ch] - mean[ch] * a[ch];
+    }
+}
+
+size_t ptq_work_batch_norm_shared(const ptq_node *n, const ptq_kt *in) {
+    (void)n;
+    return (size_t)(2 * in[0].ne[1]);
+}
+
+void ptq_epilogue_apply(const ptq_epilogue *ep, int64_t channel, float *y, int64_t n) {
+    if (ep->scale) {
+        const float a = ep->scale[channel], b = ep->shift[channel];
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] * a + b;
+    }
+    if (ep->act) unary_range(ep->act, y, y, n);
 }
 
 /* ---- Softmax ------------------------------------------------------------------------ */
