@@ -11,7 +11,7 @@ static struct {
     float mean[16], std[16];
     int32_t n_mean, n_std;
     int64_t limit, batch, threads;
-    bool json;
+    bool json, profile;
 } o;
 
 static const cli_opt eval_opts[] = {
@@ -30,6 +30,8 @@ static const cli_opt eval_opts[] = {
      "worker threads (default: $PTQ_THREADS or the number of CPUs)"},
     {"--json", NULL, CLI_FLAG, &o.json, NULL, 0, 0, 0, false,
      "print one JSON object instead of text"},
+    {"--profile", NULL, CLI_FLAG, &o.profile, NULL, 0, 0, 0, false,
+     "print the time spent in each node (on stderr), slowest first"},
     {0},
 };
 
@@ -115,7 +117,7 @@ int cmd_eval(int argc, char **argv) {
     }
     int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
     ptq_eval_result res;
-    ptq_status st = ptq_evaluate(g, ds, o.batch, threads, &res, &err);
+    ptq_status st = ptq_evaluate(g, ds, o.batch, threads, o.profile ? stderr : NULL, &res, &err);
     if (st) {
         fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
         ptq_dataset_free(ds);

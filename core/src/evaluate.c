@@ -11,7 +11,7 @@ static double now_seconds(void) {
 }
 
 ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
-                        ptq_eval_result *res, ptq_error *err) {
+                        FILE *profile, ptq_eval_result *res, ptq_error *err) {
     memset(res, 0, sizeof *res);
     if (!ds->labels) return ptq_error_set(err, PTQ_ERR_INVALID, "the dataset has no labels");
     if (g->n_inputs != 1 || g->n_outputs < 1)
@@ -40,6 +40,7 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
     ptq_exec_options eo = ptq_exec_options_default();
     eo.max_batch = batch;
     eo.threads = threads;
+    eo.profile = profile != NULL;
     ptq_exec *ex = ptq_exec_new(g, &eo, err);
     if (!ex) return err->status;
     const int64_t per = (int64_t)ds->c * ds->h * ds->w;
@@ -83,6 +84,7 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
         res->images += nb;
     }
     free(tail);
+    if (profile && !st) ptq_exec_profile(ex, profile);
     ptq_exec_free(ex);
     if (!st) res->top1 = res->images ? (double)res->correct / (double)res->images : 0.0;
     return st;

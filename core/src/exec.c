@@ -14,6 +14,7 @@
  * intermediate values are simply never stored.  keep_all (and keeping a value) turns
  * fusion off where it would hide what the caller asked to see. */
 #include <inttypes.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -28,6 +29,7 @@ typedef struct step {
     int32_t act;  /* activation applied in the epilogue, or -1 */
     int32_t out;  /* the value the step writes: the last fused node's output */
     float *coef;  /* BN scale then shift, one per channel; owned; NULL without bn */
+    double seconds; /* accumulated when profiling */
 } step;
 
 struct ptq_exec {
@@ -49,7 +51,14 @@ struct ptq_exec {
     int64_t batch;      /* of the last run, 0 before any */
     ptq_kt *kin, *kout; /* operand scratch for the widest node */
     int32_t max_in, max_out;
+    bool profile;
 };
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 ptq_exec_options ptq_exec_options_default(void) {
     ptq_exec_options o;
@@ -353,6 +362,7 @@ ptq_exec *ptq_exec_new(const ptq_graph *g, const ptq_exec_options *opts, ptq_err
     ex->g = g;
     ex->max_batch = o.max_batch;
     ex->threads = o.threads > 0 ? o.threads : ptq_default_threads();
+    ex->profile = o.profile;
     const size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
     ex->role = calloc(nv, 1);
     ex->kept = calloc(nv, 1);
@@ -442,9 +452,47 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
         if (s->act >= 0) ep.act = &g->nodes[s->act];
         ptq_kctx kc = {ex->threads, ex->work, ex->work_floats, ex->shared,
                        (s->bn >= 0 || s->act >= 0) ? &ep : NULL};
-        ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
+        if (ex->profile) {
+            double t0 = now_seconds();
+            ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
+            ex->steps[i].seconds += now_seconds() - t0;
+        } else {
+            ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
+        }
     }
     return PTQ_OK;
+}
+
+static int cmp_step_time(const void *a, const void *b) {
+    const step *x = *(const step *const *)a, *y = *(const step *const *)b;
+    return x->seconds < y->seconds ? 1 : (x->seconds > y->seconds ? -1 : 0);
+}
+
+void ptq_exec_profile(const ptq_exec *ex, FILE *out) {
+    const ptq_graph *g = ex->g;
+    const step **sorted = malloc((size_t)PTQ_MAX(ex->n_steps, 1) * sizeof *sorted);
+    if (!sorted) return;
+    double total = 0.0;
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        sorted[i] = &ex->steps[i];
+        total += ex->steps[i].seconds;
+    }
+    qsort(sorted, (size_t)ex->n_steps, sizeof *sorted, cmp_step_time);
+    fprintf(out, "%10s %6s  %-34s %s\n", "seconds", "share", "node (+ fused)", "output");
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        const step *s = sorted[i];
+        const ptq_node *n = &g->nodes[s->node];
+        char what[160], shape[96];
+        snprintf(what, sizeof what, "%s%s%s", ptq_op_name(n->op), s->bn >= 0 ? "+BN" : "",
+                 s->act >= 0 ? "+" : "");
+        if (s->act >= 0) strncat(what, ptq_op_name(g->nodes[s->act].op), sizeof what - strlen(what) - 1);
+        const ptq_value *v = &g->values[s->out];
+        fprintf(out, "%10.4f %5.1f%%  %-18s %-15.15s %s\n", s->seconds,
+                total > 0 ? 100.0 * s->seconds / total : 0.0, what, n->name,
+                ptq_shape_str(v->ndim, v->ne, shape, sizeof shape));
+    }
+    fprintf(out, "%10.4f 100.0%%  total over %d kernel calls per run\n", total, ex->n_steps);
+    free(sorted);
 }
 
 const void *ptq_exec_data(const ptq_exec *ex, int32_t id) {

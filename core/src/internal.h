@@ -68,6 +68,13 @@ typedef struct ptq_epilogue {
 /* y[0..n) of output channel `channel`: y = y * scale[c] + shift[c], then act(y). */
 void ptq_epilogue_apply(const ptq_epilogue *ep, int64_t channel, float *y, int64_t n);
 
+/* Stores a kernel's result block for output channel `channel`: dst[i][j] =
+ * epilogue(src[i * src_stride + j] + bias) for rows x cols, dst dense.  dst may equal
+ * src when src_stride == cols.  Kept out of the FMA-contracted conv kernels so that the
+ * rounding matches the separate Add/BatchNormalization/activation kernels exactly. */
+void ptq_store_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t src_stride,
+                     float bias, const ptq_epilogue *ep, int64_t channel);
+
 /* The per-channel affine form y = x * a + b of an inference BatchNormalization, computed
  * exactly as its kernel computes it. */
 void ptq_bn_coefficients(const ptq_node *bn, const float *gamma, const float *beta,

@@ -273,6 +273,8 @@ typedef struct ptq_exec_options {
     bool keep_all;
     /* Worker threads, 0 = ptq_default_threads(). */
     int32_t threads;
+    /* Time every kernel call (see ptq_exec_profile); costs two clock reads per node. */
+    bool profile;
 } ptq_exec_options;
 
 PTQ_API ptq_exec_options ptq_exec_options_default(void);
@@ -298,6 +300,11 @@ PTQ_API void ptq_exec_shape(const ptq_exec *ex, int32_t id, int32_t *ndim, int64
 
 /* Bytes of activation memory the plan uses (after reuse) and would use without it. */
 PTQ_API size_t ptq_exec_arena_bytes(const ptq_exec *ex, size_t *without_reuse);
+
+/* Prints, per kernel call, the accumulated wall time of all runs so far, its share, and
+ * the nodes it covers (fused nodes are listed with the node that runs them), slowest
+ * first.  Needs opts.profile. */
+PTQ_API void ptq_exec_profile(const ptq_exec *ex, FILE *out);
 
 /* Threads used when a caller asks for 0: $PTQ_THREADS, else the online CPU count. */
 PTQ_API int32_t ptq_default_threads(void);
@@ -346,9 +353,11 @@ typedef struct ptq_eval_result {
 } ptq_eval_result;
 
 /* Classifies every image of ds (which must have labels) with g in batches and counts
- * top-1 hits.  threads 0 means ptq_default_threads(). */
+ * top-1 hits.  threads 0 means ptq_default_threads().  With profile non-NULL, the
+ * per-node time table (ptq_exec_profile) is printed there at the end. */
 PTQ_API ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
-                                int32_t threads, ptq_eval_result *res, ptq_error *err);
+                                int32_t threads, FILE *profile, ptq_eval_result *res,
+                                ptq_error *err);
 
 /* ---------------------------------------------------------------- version ---- */
 

@@ -1,60 +1,61 @@
 /* conv.c — 1-D and 2-D convolution, NCHW.
  *
- * Three paths, chosen per node:
+ * The main path is a direct "flat" kernel.  Each input channel of an image is copied
+ * once into zero-padded polyphase planes: phase (a, b) of a stride (sh, sw) conv holds
+ * padded rows a, a+sh, ... and columns b, b+sw, ...  In that layout every tap of the
+ * kernel reads a contiguous run of one phase plane, and consecutive output rows are
+ * adjacent (wq - OW junk columns apart), so the whole convolution becomes a 1-D one
+ * over flat positions p = oy * wq + ox:
  *
- *   - stride 1 with more than one input channel per group: the "flat" direct kernel.
- *     Each input plane is copied once into a zero-padded plane of width Wp = W + pads;
- *     in that layout every output row is contiguous with its neighbours (Wp - OW junk
- *     columns between rows), so the convolution becomes a 1-D one over the flattened
- *     plane: out[p] = sum over (c, tap) of w * xpad[c][p + tap offset].  A register
- *     tile of MR output channels x NV vectors of positions accumulates over every
- *     (channel, tap) with one broadcast weight per FMA row; junk columns are dropped
- *     when the tile is written back.  No im2col, no packing of the image, full-width
- *     vector loads: on these CNNs it runs about 3x faster than im2col + sgemm.
- *   - one input channel per group (depthwise, any channel multiplier): a direct loop
- *     per output channel; no GEMM and no multiplications by zero.
- *   - everything else (strided convs): im2col of one group of one image into per-thread
- *     scratch, then one sgemm per group, so grouped convs never multiply by the zero
- *     blocks of a block-diagonal weight.
+ *     out[m][p] = sum over (c, tap) of w[m][c][tap] * planes[c][p + offset[tap]]
  *
- * Work is split across images (and across channels for depthwise); each image is
- * computed the same way whatever the thread count, so results are bitwise reproducible.
- * The summation order over (channel, tap) is the same as a naive loop's. */
+ * A register tile of MR output channels x NV vectors of positions accumulates over every
+ * (channel, tap) with one broadcast weight per row of FMAs: no im2col, no image packing,
+ * full-width loads.  Junk columns are dropped when a tile is stored, which is also where
+ * the bias and any fused epilogue (BatchNormalization, activation) are applied.
+ *
+ *   - 1x1 stride-1 unpadded convs read the input in place (only the ragged tail of each
+ *     plane is copied, so no vector ever reads past the tensor).
+ *   - one input channel per group (depthwise, any channel multiplier): one output
+ *     channel per tile, same planes.
+ *   - kernels with more than 64 taps fall back to im2col + one sgemm per group.
+ *
+ * Work is split across images; each image is computed the same way whatever the thread
+ * count, so results are bitwise reproducible, and the summation order over
+ * (channel, tap) is a naive loop's.  This file is compiled with FMA contraction; the
+ * store and epilogue live in eltwise.c, which is not, so fused and unfused runs round
+ * alike. */
 #include <omp.h>
 
 #include "internal.h"
 
-/* Register tile of the flat kernel: MR output channels x NV vectors of VL floats.
- * Sized to the vector ISA the build targets: 24 accumulators + NV loads + 1 broadcast
- * fit AVX-512's 32 registers; AVX2 and SSE get fewer. */
-#if defined(__AVX512F__)
-#define VL 16
-#define NV 6
-#elif defined(__AVX__)
-#define VL 8
-#define NV 3
-#else
-#define VL 4
-#define NV 3
-#endif
-#define MR 4
+#include "simd.h"
 
-typedef float vf __attribute__((vector_size(VL * 4)));
-typedef float vf_u __attribute__((vector_size(VL * 4), aligned(4))); /* unaligned access */
+/* Register tiles for the ISA the build targets.  AVX-512 has 32 registers: tiles of up
+ * to 24 accumulators plus the loaded vectors and a broadcast. */
+#if defined(__AVX512F__)
+#define NV_MAX 6
+#else
+#define NV_MAX 3
+#endif
+#define MR_MAX 16
+#define MAX_TAPS 64
 
 typedef struct conv_geom {
     int64_t n, c, h, w;    /* input */
     int64_t m, oh, ow;     /* output */
     int64_t kh, kw, sh, sw, dh, dw, ph, pw, peh, pew;
     int64_t group, cg, mg; /* channels per group in and out */
-    int64_t k;             /* reduction length: cg * kh * kw */
     int64_t taps;          /* kh * kw */
-    /* flat path: each input channel as sh*sw polyphase planes of hq x wq */
-    int64_t hq, wq;
-    int64_t chan;          /* floats per channel: sh*sw*hq*wq plus slack for over-reads */
+    int64_t k;             /* reduction length: cg * taps */
+    /* flat path */
+    bool in_place;         /* 1x1, stride 1, no padding: read the input planes directly */
+    int64_t hq, wq;        /* one polyphase plane */
+    int64_t chan;          /* floats per padded channel: sh*sw planes plus over-read slack */
     int64_t npos;          /* flat output positions: (oh - 1) * wq + ow */
     int64_t npos_r;        /* npos rounded up to whole vectors */
-    int64_t mblocks;       /* ceil(mg / MR) */
+    int mr, nv;            /* register tile: output channels x vectors */
+    int64_t mblocks;       /* ceil(mg / mr) */
 } conv_geom;
 
 static void geom(const ptq_node *node, const ptq_kt *in, const int64_t *out_sp, conv_geom *q) {
@@ -83,14 +84,27 @@ static void geom(const ptq_node *node, const ptq_kt *in, const int64_t *out_sp, 
     q->mg = q->m / q->group;
     q->taps = q->kh * q->kw;
     q->k = q->cg * q->taps;
+    q->in_place = q->cg > 1 && q->taps == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0 &&
+                  q->peh == 0 && q->pew == 0 && q->oh == q->h && q->ow == q->w;
     const int64_t hp = q->h + q->ph + q->peh, wp = q->w + q->pw + q->pew;
     q->hq = (hp + q->sh - 1) / q->sh;
     q->wq = (wp + q->sw - 1) / q->sw;
     q->npos = (q->oh - 1) * q->wq + q->ow;
     q->npos_r = (q->npos + VL - 1) / VL * VL;
-    /* Over-reads of the last vector of a tile stay within VL floats past the channel. */
-    q->chan = (q->sh * q->sw * q->hq * q->wq + VL + 15) / 16 * 16;
-    q->mblocks = (q->mg + MR - 1) / MR;
+    /* The last vector of a tile reads at most VL - 1 floats past the channel's planes. */
+    q->chan = q->in_place ? q->h * q->w : (q->sh * q->sw * q->hq * q->wq + VL + 15) / 16 * 16;
+    /* Enough independent accumulators to hide FMA latency whatever the plane size:
+     * small planes get more output channels per tile instead of more positions. */
+    const int64_t nvec = q->npos_r / VL;
+#if defined(__AVX512F__)
+    if (nvec >= 4 || q->mg <= 4) q->mr = 4, q->nv = NV_MAX;
+    else if (nvec >= 2 || q->mg <= 8) q->mr = 8, q->nv = 3;
+    else q->mr = 16, q->nv = 1;
+#else
+    q->mr = 4, q->nv = NV_MAX;
+#endif
+    (void)nvec;
+    q->mblocks = (q->mg + q->mr - 1) / q->mr;
 }
 
 /* Output spatial dims of a conv from its attributes (the work query has no output). */
@@ -102,76 +116,67 @@ static void out_spatial(const ptq_node *n, const ptq_kt *in, int64_t *sp) {
     }
 }
 
-/* The flat kernel takes every conv but those whose tap table would not fit the stack. */
-static bool use_flat(const conv_geom *q) { return q->taps <= 64; }
+static bool use_flat(const conv_geom *q) { return q->taps <= MAX_TAPS; }
 
+/* Per-thread scratch: padded planes (or the in-place tail copy) and one tile's outputs. */
 size_t ptq_work_conv(const ptq_node *n, const ptq_kt *in) {
     int64_t sp[2];
     conv_geom q;
     out_spatial(n, in, sp);
     geom(n, in, sp, &q);
-    if (use_flat(&q)) return (size_t)(q.cg * q.chan + MR * q.npos_r);
-    return (size_t)(q.k * q.oh * q.ow);
+    if (!use_flat(&q)) return (size_t)(q.k * q.oh * q.ow);
+    const int64_t planes = q.in_place ? q.cg * NV_MAX * VL : q.cg * q.chan;
+    return (size_t)(planes + q.mr * q.npos_r);
 }
 
+/* Shared scratch: the packed weights. */
 size_t ptq_work_conv_shared(const ptq_node *n, const ptq_kt *in) {
     int64_t sp[2];
     conv_geom q;
     out_spatial(n, in, sp);
     geom(n, in, sp, &q);
-    return use_flat(&q) && q.cg > 1 ? (size_t)(q.group * q.mblocks * MR * q.k) : 0;
+    return use_flat(&q) && q.cg > 1 ? (size_t)(q.group * q.mblocks * q.mr * q.k) : 0;
 }
 
-/* ---- flat direct kernel ------------------------------------------------------------- */
+/* ---- layout --------------------------------------------------------------------------- */
 
-/* Packs the weights as [group][mblock][c][tap][MR], zero rows past mg, so the tile's
- * MR broadcasts for one (channel, tap) are adjacent. */
+/* Packs the weights as [group][mblock][c][tap][mr], zero rows past mg, so a tile's mr
+ * broadcasts for one (channel, tap) are adjacent. */
 static void pack_weights(const conv_geom *q, const float *w, float *pk) {
-    for (int64_t g = 0; g < q->group; g++) {
+    for (int64_t g = 0; g < q->group; g++)
         for (int64_t mb = 0; mb < q->mblocks; mb++) {
-            float *dst = pk + (g * q->mblocks + mb) * MR * q->k;
+            float *dst = pk + (g * q->mblocks + mb) * q->mr * q->k;
             for (int64_t c = 0; c < q->cg; c++)
                 for (int64_t t = 0; t < q->taps; t++)
-                    for (int64_t r = 0; r < MR; r++) {
-                        int64_t oc = mb * MR + r;
+                    for (int64_t r = 0; r < q->mr; r++) {
+                        const int64_t oc = mb * q->mr + r;
                         *dst++ = oc < q->mg ? w[((g * q->mg + oc) * q->cg + c) * q->taps + t] : 0.0f;
                     }
         }
-    }
 }
 
-/* Copies one input channel into its zero-padded polyphase planes: phase (a, b) holds
- * padded rows a, a+sh, ... and columns b, b+sw, ...  With stride 1 that is just the
- * zero-padded plane.  Every tap then reads a contiguous run of one phase plane. */
-static void pad_channel(const conv_geom *q, const float *x, float *dst) {
+/* Copies one input channel into its polyphase planes.  Only positions that map inside
+ * the image are written: the padding stays as the caller zeroed it once per call. */
+static void pad_channel(const conv_geom *q, const float *restrict x, float *restrict dst) {
     const int64_t pq = q->hq * q->wq;
     for (int64_t a = 0; a < q->sh; a++) {
+        /* phase rows r with 0 <= r*sh + a - ph < h */
+        const int64_t r_lo = PTQ_MAX(0, (q->ph - a + q->sh - 1) / q->sh);
+        const int64_t r_hi = PTQ_MIN(q->hq, (q->h - 1 + q->ph - a) / q->sh + 1);
         for (int64_t b = 0; b < q->sw; b++) {
-            float *ph = dst + (a * q->sw + b) * pq;
-            for (int64_t r = 0; r < q->hq; r++) {
-                float *row = ph + r * q->wq;
-                const int64_t iy = r * q->sh + a - q->ph;
-                if (iy < 0 || iy >= q->h) {
-                    memset(row, 0, (size_t)q->wq * sizeof *row);
-                    continue;
-                }
-                const float *xr = x + iy * q->w;
-                if (q->sw == 1) {
-                    /* columns: pw zeros, the row, then zeros to wq */
-                    int64_t lead = PTQ_MIN(q->pw, q->wq), n = PTQ_MIN(q->w, q->wq - lead);
-                    memset(row, 0, (size_t)lead * sizeof *row);
-                    memcpy(row + lead, xr, (size_t)n * sizeof *row);
-                    memset(row + lead + n, 0, (size_t)(q->wq - lead - n) * sizeof *row);
-                } else {
-                    for (int64_t j = 0; j < q->wq; j++) {
-                        const int64_t ix = j * q->sw + b - q->pw;
-                        row[j] = ix >= 0 && ix < q->w ? xr[ix] : 0.0f;
-                    }
-                }
+            const int64_t j_lo = PTQ_MAX(0, (q->pw - b + q->sw - 1) / q->sw);
+            const int64_t j_hi = PTQ_MIN(q->wq, (q->w - 1 + q->pw - b) / q->sw + 1);
+            float *restrict ph = dst + (a * q->sw + b) * pq;
+            for (int64_t r = r_lo; r < r_hi; r++) {
+                const float *restrict xr = x + (r * q->sh + a - q->ph) * q->w + b - q->pw;
+                float *restrict row = ph + r * q->wq;
+                if (q->sw == 1)
+                    for (int64_t j = j_lo; j < j_hi; j++) row[j] = xr[j];
+                else
+                    for (int64_t j = j_lo; j < j_hi; j++) row[j] = xr[j * q->sw];
             }
         }
     }
-    memset(dst + q->sh * q->sw * pq, 0, (size_t)(q->chan - q->sh * q->sw * pq) * sizeof *dst);
 }
 
 /* Offset of each tap inside a channel's polyphase planes. */
@@ -185,194 +190,211 @@ static void tap_offsets(const conv_geom *q, int64_t *offs) {
         }
 }
 
-/* One register tile: MR channels x nv vectors starting at flat position p0.  nv is a
- * compile-time constant in every call (see flat_tile_dispatch), so the accumulator
- * array lives in registers. */
-static inline __attribute__((always_inline)) void flat_tile(const float *xp, int64_t chan,
-                                                            int64_t cg, const int64_t *offs,
-                                                            int64_t taps, const float *wpk,
-                                                            float *out, int64_t ostride,
-                                                            int64_t p0, const int nv) {
-    vf acc[MR][NV];
-    for (int r = 0; r < MR; r++)
+/* ---- register tiles --------------------------------------------------------------- */
+
+/* mr output channels x nv vectors: x points at the tile's first position in channel 0
+ * (channels `chan` floats apart), out at its first output in row 0 (rows `ostride`
+ * apart).  mr and nv are compile-time constants in every instantiation below, so the
+ * accumulators live in registers. */
+static inline __attribute__((always_inline)) void tile(const float *x, int64_t chan, int64_t cg,
+                                                       const int64_t *offs, int64_t taps,
+                                                       const float *wpk, float *out,
+                                                       int64_t ostride, const int mr,
+                                                       const int nv) {
+    vf acc[MR_MAX][NV_MAX];
+    for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = (vf){0};
     const float *w = wpk;
     for (int64_t c = 0; c < cg; c++) {
-        const float *xc = xp + c * chan + p0;
-        for (int64_t t = 0; t < taps; t++, w += MR) {
+        const float *xc = x + c * chan;
+        for (int64_t t = 0; t < taps; t++, w += mr) {
             const float *xs = xc + offs[t];
-            vf xv[NV];
+            vf xv[NV_MAX];
             for (int v = 0; v < nv; v++) xv[v] = *(const vf_u *)(xs + v * VL);
-            for (int r = 0; r < MR; r++) {
+            for (int r = 0; r < mr; r++) {
                 const float wr = w[r];
                 for (int v = 0; v < nv; v++) acc[r][v] += xv[v] * wr;
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int v = 0; v < nv; v++) *(vf_u *)(out + r * ostride + p0 + v * VL) = acc[r][v];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) *(vf_u *)(out + r * ostride + v * VL) = acc[r][v];
 }
 
-static void flat_tile_dispatch(const float *xp, int64_t chan, int64_t cg, const int64_t *offs,
-                               int64_t taps, const float *wpk, float *out, int64_t ostride,
-                               int64_t p0, int nv) {
-    switch (nv) {
-#define CASE(k)                                                                            \
-    case k: flat_tile(xp, chan, cg, offs, taps, wpk, out, ostride, p0, k); break;
-        CASE(1)
-        CASE(2)
-        CASE(3)
-#if NV > 3
-        CASE(4)
-        CASE(5)
-        CASE(6)
+#define TILE_FN(MR_, NV_)                                                                  \
+    static void tile_##MR_##x##NV_(const float *x, int64_t chan, int64_t cg,                \
+                                   const int64_t *offs, int64_t taps, const float *wpk,     \
+                                   float *out, int64_t ostride) {                           \
+        tile(x, chan, cg, offs, taps, wpk, out, ostride, MR_, NV_);                        \
+    }
+typedef void (*tile_fn)(const float *, int64_t, int64_t, const int64_t *, int64_t,
+                        const float *, float *, int64_t);
+TILE_FN(4, 1)
+TILE_FN(4, 2)
+TILE_FN(4, 3)
+#if NV_MAX > 3
+TILE_FN(4, 4)
+TILE_FN(4, 5)
+TILE_FN(4, 6)
+TILE_FN(8, 1)
+TILE_FN(8, 2)
+TILE_FN(8, 3)
+TILE_FN(16, 1)
 #endif
-#undef CASE
-    default: PTQ_ABORT("flat conv tile of %d vectors", nv);
+
+static tile_fn pick_tile(int mr, int nv) {
+    switch (mr * 16 + nv) {
+    case 4 * 16 + 1: return tile_4x1;
+    case 4 * 16 + 2: return tile_4x2;
+    case 4 * 16 + 3: return tile_4x3;
+#if NV_MAX > 3
+    case 4 * 16 + 4: return tile_4x4;
+    case 4 * 16 + 5: return tile_4x5;
+    case 4 * 16 + 6: return tile_4x6;
+    case 8 * 16 + 1: return tile_8x1;
+    case 8 * 16 + 2: return tile_8x2;
+    case 8 * 16 + 3: return tile_8x3;
+    case 16 * 16 + 1: return tile_16x1;
+#endif
+    default: PTQ_ABORT("no %dx%d conv tile", mr, nv);
     }
 }
 
-/* Depthwise tile: one output channel reading one input channel, nv vectors. */
-static inline __attribute__((always_inline)) void dw_tile(const float *xc, const int64_t *offs,
+/* Depthwise: one output channel reading one input channel, nv vectors. */
+static inline __attribute__((always_inline)) void dw_tile(const float *x, const int64_t *offs,
                                                           int64_t taps, const float *w,
-                                                          float *out, int64_t p0, const int nv) {
-    vf acc[NV];
+                                                          float *out, const int nv) {
+    vf acc[NV_MAX];
     for (int v = 0; v < nv; v++) acc[v] = (vf){0};
     for (int64_t t = 0; t < taps; t++) {
-        const float *xs = xc + p0 + offs[t];
+        const float *xs = x + offs[t];
         const float wt = w[t];
         for (int v = 0; v < nv; v++) acc[v] += *(const vf_u *)(xs + v * VL) * wt;
     }
-    for (int v = 0; v < nv; v++) *(vf_u *)(out + p0 + v * VL) = acc[v];
+    for (int v = 0; v < nv; v++) *(vf_u *)(out + v * VL) = acc[v];
 }
 
-static void dw_tile_dispatch(const float *xc, const int64_t *offs, int64_t taps, const float *w,
-                             float *out, int64_t p0, int nv) {
-    switch (nv) {
-#define CASE(k)                                                                            \
-    case k: dw_tile(xc, offs, taps, w, out, p0, k); break;
-        CASE(1)
-        CASE(2)
-        CASE(3)
-#if NV > 3
-        CASE(4)
-        CASE(5)
-        CASE(6)
+static void dw_tiles(const float *x, const int64_t *offs, int64_t taps, const float *w,
+                     float *out, int64_t npos_r) {
+    int64_t p0 = 0;
+    for (; p0 + NV_MAX * VL <= npos_r; p0 += NV_MAX * VL) dw_tile(x + p0, offs, taps, w, out + p0, NV_MAX);
+    switch ((npos_r - p0) / VL) {
+    case 0: break;
+    case 1: dw_tile(x + p0, offs, taps, w, out + p0, 1); break;
+    case 2: dw_tile(x + p0, offs, taps, w, out + p0, 2); break;
+#if NV_MAX > 3
+    case 3: dw_tile(x + p0, offs, taps, w, out + p0, 3); break;
+    case 4: dw_tile(x + p0, offs, taps, w, out + p0, 4); break;
+    case 5: dw_tile(x + p0, offs, taps, w, out + p0, 5); break;
 #endif
-#undef CASE
-    default: PTQ_ABORT("depthwise tile of %d vectors", nv);
+    default: PTQ_ABORT("depthwise tail of %d vectors", (int)((npos_r - p0) / VL));
     }
 }
 
-/* Writes the valid columns of one channel's flat outputs (plus the bias) into NCHW,
- * then the fused epilogue if there is one. */
-static void store_channel(const conv_geom *q, const float *restrict flat, float bias,
-                          float *restrict y, const ptq_epilogue *ep, int64_t oc) {
-    for (int64_t i = 0; i < q->oh; i++) {
-        const float *restrict src = flat + i * q->wq;
-        float *restrict dst = y + i * q->ow;
-        for (int64_t j = 0; j < q->ow; j++) dst[j] = src[j] + bias;
-    }
-    if (ep) ptq_epilogue_apply(ep, oc, y, q->oh * q->ow);
+/* ---- one image ---------------------------------------------------------------------- */
+
+typedef struct conv_args {
+    const conv_geom *q;
+    const float *w, *wpk, *b;
+    const int64_t *offs;
+    const ptq_epilogue *ep;
+} conv_args;
+
+/* Stores channel oc's flat outputs into NCHW with bias and epilogue. */
+static void store(const conv_args *A, const float *flat, float *y, int64_t oc) {
+    const conv_geom *q = A->q;
+    ptq_store_plane(y + oc * q->oh * q->ow, flat, q->oh, q->ow, q->wq, A->b ? A->b[oc] : 0.0f,
+                    A->ep, oc);
 }
 
-/* Runs tiles over all flat positions: full NV-vector tiles, then one narrower tail. */
-#define FOR_TILES(q, CALL)                                                                 \
-    do {                                                                                   \
-        int64_t p0 = 0;                                                                    \
-        for (; p0 + NV * VL <= (q)->npos_r; p0 += NV * VL) CALL(p0, NV);                   \
-        if (p0 < (q)->npos_r) CALL(p0, (int)(((q)->npos_r - p0) / VL));                    \
-    } while (0)
+/* Runs every tile of one block of mr output channels over the flat positions. */
+static void run_block(const conv_args *A, const float *planes, const float *x_in_place,
+                      float *tail_buf, const float *wb, float *out) {
+    const conv_geom *q = A->q;
+    const int64_t step = (int64_t)q->nv * VL;
+    const tile_fn full = pick_tile(q->mr, q->nv);
+    int64_t p0 = 0;
+    if (x_in_place) {
+        /* Full tiles read the input planes directly; the ragged end of each plane is
+         * copied (zero-padded) so no load runs past the tensor. */
+        for (; p0 + step <= q->npos; p0 += step)
+            full(x_in_place + p0, q->chan, q->cg, A->offs, 1, wb, out + p0, q->npos_r);
+        if (p0 < q->npos_r) {
+            const int64_t len = q->npos - p0, nv = (q->npos_r - p0) / VL;
+            for (int64_t c = 0; c < q->cg; c++) {
+                float *dst = tail_buf + c * nv * VL;
+                memcpy(dst, x_in_place + c * q->chan + p0, (size_t)len * sizeof *dst);
+                memset(dst + len, 0, (size_t)(nv * VL - len) * sizeof *dst);
+            }
+            pick_tile(q->mr, (int)nv)(tail_buf, nv * VL, q->cg, A->offs, 1, wb, out + p0, q->npos_r);
+        }
+        return;
+    }
+    for (; p0 + step <= q->npos_r; p0 += step)
+        full(planes + p0, q->chan, q->cg, A->offs, q->taps, wb, out + p0, q->npos_r);
+    if (p0 < q->npos_r)
+        pick_tile(q->mr, (int)((q->npos_r - p0) / VL))(planes + p0, q->chan, q->cg, A->offs, q->taps,
+                                                       wb, out + p0, q->npos_r);
+}
 
-/* One image: for each group, lay out its channels as padded polyphase planes, then
- * for each block of MR output channels run tiles over all positions and store. */
-static void conv_flat_image(const conv_geom *q, const float *x, const float *w,
-                            const float *wpk, const float *b, float *y, float *scratch,
-                            const ptq_epilogue *ep) {
-    float *xp = scratch;                     /* cg channels of polyphase planes */
-    float *tile = scratch + q->cg * q->chan; /* MR rows of npos_r flat outputs */
-    const int64_t ihw = q->h * q->w, ohw = q->oh * q->ow;
-    int64_t offs[64];
-    tap_offsets(q, offs);
+static void conv_flat_image(const conv_args *A, const float *x, float *y, float *scratch) {
+    const conv_geom *q = A->q;
+    const int64_t ihw = q->h * q->w;
+    float *planes = scratch;
+    float *flat = scratch + (q->in_place ? q->cg * NV_MAX * VL : q->cg * q->chan);
     for (int64_t g = 0; g < q->group; g++) {
-        for (int64_t c = 0; c < q->cg; c++)
-            pad_channel(q, x + (g * q->cg + c) * ihw, xp + c * q->chan);
+        const float *xg = x + g * q->cg * ihw;
+        if (!q->in_place)
+            for (int64_t c = 0; c < q->cg; c++) pad_channel(q, xg + c * ihw, planes + c * q->chan);
         if (q->cg == 1) {
             for (int64_t r = 0; r < q->mg; r++) {
                 const int64_t oc = g * q->mg + r;
-                const float *wo = w + oc * q->taps;
-#define DW(p0, nv) dw_tile_dispatch(xp, offs, q->taps, wo, tile, p0, nv)
-                FOR_TILES(q, DW);
-#undef DW
-                store_channel(q, tile, b ? b[oc] : 0.0f, y + oc * ohw, ep, oc);
+                dw_tiles(q->in_place ? xg : planes, A->offs, q->taps, A->w + oc * q->taps, flat,
+                         q->npos_r);
+                store(A, flat, y, oc);
             }
             continue;
         }
         for (int64_t mb = 0; mb < q->mblocks; mb++) {
-            const float *wb = wpk + (g * q->mblocks + mb) * MR * q->k;
-#define TILE(p0, nv) flat_tile_dispatch(xp, q->chan, q->cg, offs, q->taps, wb, tile, q->npos_r, p0, nv)
-            FOR_TILES(q, TILE);
-#undef TILE
-            for (int64_t r = 0; r < MR && mb * MR + r < q->mg; r++) {
-                const int64_t oc = g * q->mg + mb * MR + r;
-                store_channel(q, tile + r * q->npos_r, b ? b[oc] : 0.0f, y + oc * ohw, ep, oc);
-            }
+            run_block(A, planes, q->in_place ? xg : NULL, planes,
+                      A->wpk + (g * q->mblocks + mb) * q->mr * q->k, flat);
+            for (int64_t r = 0; r < q->mr && mb * q->mr + r < q->mg; r++)
+                store(A, flat + r * q->npos_r, y, g * q->mg + mb * q->mr + r);
         }
     }
 }
 
-/* ---- im2col + sgemm --------------------------------------------------------------- */
+/* ---- im2col + sgemm (kernels of more than MAX_TAPS taps) -------------------------- */
 
 /* Unfolds one group of one image: rows (c, ki, kj), columns (oy, ox). */
 static void im2col(const conv_geom *q, const float *x, float *col) {
     const int64_t ohw = q->oh * q->ow;
-    for (int64_t c = 0; c < q->cg; c++) {
-        const float *xc = x + c * q->h * q->w;
-        for (int64_t ki = 0; ki < q->kh; ki++) {
+    for (int64_t c = 0; c < q->cg; c++)
+        for (int64_t ki = 0; ki < q->kh; ki++)
             for (int64_t kj = 0; kj < q->kw; kj++) {
                 float *row = col + ((c * q->kh + ki) * q->kw + kj) * ohw;
-                /* Output columns whose input column is inside the image: [lo, hi). */
-                int64_t off = kj * q->dw - q->pw;
-                int64_t lo = off < 0 ? (-off + q->sw - 1) / q->sw : 0;
-                int64_t hi = q->w - off <= 0 ? 0 : (q->w - off + q->sw - 1) / q->sw;
-                if (hi > q->ow) hi = q->ow;
-                if (lo > hi) lo = hi;
                 for (int64_t oy = 0; oy < q->oh; oy++) {
-                    float *r = row + oy * q->ow;
-                    int64_t iy = oy * q->sh - q->ph + ki * q->dh;
-                    if (iy < 0 || iy >= q->h) {
-                        memset(r, 0, (size_t)q->ow * sizeof *r);
-                        continue;
+                    const int64_t iy = oy * q->sh - q->ph + ki * q->dh;
+                    for (int64_t ox = 0; ox < q->ow; ox++) {
+                        const int64_t ix = ox * q->sw - q->pw + kj * q->dw;
+                        row[oy * q->ow + ox] = iy >= 0 && iy < q->h && ix >= 0 && ix < q->w
+                                                   ? x[(c * q->h + iy) * q->w + ix]
+                                                   : 0.0f;
                     }
-                    const float *xr = xc + iy * q->w + off;
-                    for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
-                    if (q->sw == 1) {
-                        memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof *r);
-                    } else {
-                        for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * q->sw];
-                    }
-                    for (int64_t ox = hi; ox < q->ow; ox++) r[ox] = 0.0f;
                 }
             }
-        }
-    }
 }
 
-static void conv_gemm_image(const conv_geom *q, const float *x, const float *w, const float *b,
-                            float *y, float *col, const ptq_epilogue *ep) {
+static void conv_gemm_image(const conv_args *A, const float *x, float *y, float *col) {
+    const conv_geom *q = A->q;
     const int64_t ihw = q->h * q->w, ohw = q->oh * q->ow;
     for (int64_t g = 0; g < q->group; g++) {
-        const float *xg = x + g * q->cg * ihw;
         float *yg = y + g * q->mg * ohw;
-        im2col(q, xg, col);
-        ptq_sgemm(0, 0, q->mg, ohw, q->k, 1.0f, w + g * q->mg * q->k, q->k, col, ohw, 0.0f, yg, ohw);
-        for (int64_t oc = 0; oc < q->mg; oc++) {
-            float *yr = yg + oc * ohw;
-            if (b) {
-                const float bv = b[g * q->mg + oc];
-                for (int64_t i = 0; i < ohw; i++) yr[i] += bv;
-            }
-            if (ep) ptq_epilogue_apply(ep, g * q->mg + oc, yr, ohw);
+        im2col(q, x + g * q->cg * ihw, col);
+        ptq_sgemm(0, 0, q->mg, ohw, q->k, 1.0f, A->w + g * q->mg * q->k, q->k, col, ohw, 0.0f, yg, ohw);
+        for (int64_t r = 0; r < q->mg; r++) {
+            const int64_t oc = g * q->mg + r;
+            ptq_store_plane(yg + r * ohw, yg + r * ohw, 1, ohw, ohw, A->b ? A->b[oc] : 0.0f, A->ep, oc);
         }
     }
 }
@@ -380,19 +402,28 @@ static void conv_gemm_image(const conv_geom *q, const float *x, const float *w, 
 void ptq_fwd_conv(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
     conv_geom q;
     geom(node, in, out->ne + 2, &q);
-    const float *x = in[0].data, *w = in[1].data, *b = in[2].data;
+    const float *x = in[0].data;
     float *y = out->data;
+    int64_t offs[MAX_TAPS];
+    conv_args A = {&q, in[1].data, kc->shared, in[2].data, offs, kc->ep};
     const int64_t ihw = q.h * q.w, ohw = q.oh * q.ow;
-    if (use_flat(&q)) {
-        if (q.cg > 1) pack_weights(&q, w, kc->shared);
-#pragma omp parallel for num_threads(kc->threads) schedule(static)
-        for (int64_t img = 0; img < q.n; img++)
-            conv_flat_image(&q, x + img * q.c * ihw, w, kc->shared, b, y + img * q.m * ohw,
-                            kc->work + (size_t)omp_get_thread_num() * kc->work_floats, kc->ep);
-        return;
+    const bool flat = use_flat(&q);
+    if (flat) {
+        tap_offsets(&q, offs);
+        if (q.cg > 1) pack_weights(&q, A.w, kc->shared);
     }
-#pragma omp parallel for num_threads(kc->threads) schedule(static)
-    for (int64_t img = 0; img < q.n; img++)
-        conv_gemm_image(&q, x + img * q.c * ihw, w, b, y + img * q.m * ohw,
-                        kc->work + (size_t)omp_get_thread_num() * kc->work_floats, kc->ep);
+#pragma omp parallel num_threads(kc->threads)
+    {
+        /* Static split of the images; each thread zeroes its planes once per call, after
+         * which only in-image positions are ever written. */
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t lo = q.n * t / nt, hi = q.n * (t + 1) / nt;
+        float *scratch = kc->work + (size_t)t * kc->work_floats;
+        if (flat && !q.in_place && hi > lo)
+            memset(scratch, 0, (size_t)(q.cg * q.chan) * sizeof *scratch);
+        for (int64_t img = lo; img < hi; img++) {
+            if (flat) conv_flat_image(&A, x + img * q.c * ihw, y + img * q.m * ohw, scratch);
+            else conv_gemm_image(&A, x + img * q.c * ihw, y + img * q.m * ohw, scratch);
+        }
+    }
 }

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "internal.h"
+#include "simd.h"
 
 /* ---- binary with numpy broadcasting -------------------------------------------- */
 
@@ -215,6 +216,77 @@ void ptq_bn_coefficients(const ptq_node *bn, const float *gamma, const float *be
 size_t ptq_work_batch_norm_shared(const ptq_node *n, const ptq_kt *in) {
     (void)n;
     return (size_t)(2 * in[0].ne[1]);
+}
+
+/* The epilogue of one element, exactly as the separate kernels compute it: Add (or the
+ * conv's bias), BatchNormalization's x * a + b, then Relu or Clip. */
+#define EPILOGUE_SCALAR(x)                                                                 \
+    do {                                                                                   \
+        float v_ = (x) + bias;                                                             \
+        if (affine) v_ = v_ * a + b;                                                       \
+        if (act == PTQ_OP_RELU) v_ = v_ > 0.0f ? v_ : 0.0f;                                \
+        if (act == PTQ_OP_CLIP) {                                                          \
+            v_ = v_ < lo ? lo : v_;                                                        \
+            v_ = v_ > hi ? hi : v_;                                                        \
+        }                                                                                  \
+        (x) = v_;                                                                          \
+    } while (0)
+
+/* One row, vectorised; the flags are loop-invariant and the function is inlined per
+ * combination below, so the vector loop is branch-free. */
+static inline __attribute__((always_inline)) void store_row(float *d, const float *s, int64_t n,
+                                                            float bias, bool affine, float a,
+                                                            float b, ptq_op act, float lo,
+                                                            float hi) {
+    const vf vb = vsplat(bias), va = vsplat(a), vsh = vsplat(b), vlo = vsplat(lo),
+             vhi = vsplat(hi), zero = vsplat(0.0f);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        vf v = vload(s + j) + vb;
+        if (affine) v = v * va + vsh;
+        if (act == PTQ_OP_RELU) v = vselect(v > zero, v, zero);
+        if (act == PTQ_OP_CLIP) {
+            v = vselect(v < vlo, vlo, v);
+            v = vselect(v > vhi, vhi, v);
+        }
+        vstore(d + j, v);
+    }
+    for (; j < n; j++) {
+        float x = s[j];
+        EPILOGUE_SCALAR(x);
+        d[j] = x;
+    }
+}
+
+void ptq_store_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t src_stride,
+                     float bias, const ptq_epilogue *ep, int64_t channel) {
+    const bool affine = ep && ep->scale;
+    const float a = affine ? ep->scale[channel] : 1.0f, b = affine ? ep->shift[channel] : 0.0f;
+    ptq_op act = ep && ep->act ? ep->act->op : PTQ_OP_NONE;
+    const float lo = act == PTQ_OP_CLIP ? ep->act->attrs.clip_min : 0.0f;
+    const float hi = act == PTQ_OP_CLIP ? ep->act->attrs.clip_max : 0.0f;
+    const bool other = act != PTQ_OP_NONE && act != PTQ_OP_RELU && act != PTQ_OP_CLIP;
+    if (other) act = PTQ_OP_NONE; /* applied afterwards by the activation's own kernel */
+    /* A dense block is one long row. */
+    if (src_stride == cols) {
+        cols *= rows;
+        rows = 1;
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        float *d = dst + i * cols;
+        const float *s = src + i * src_stride;
+#define ROW(AFF, ACT) store_row(d, s, cols, bias, AFF, a, b, ACT, lo, hi)
+        switch ((affine ? 4 : 0) + (act == PTQ_OP_RELU ? 1 : act == PTQ_OP_CLIP ? 2 : 0)) {
+        case 0: ROW(false, PTQ_OP_NONE); break;
+        case 1: ROW(false, PTQ_OP_RELU); break;
+        case 2: ROW(false, PTQ_OP_CLIP); break;
+        case 4: ROW(true, PTQ_OP_NONE); break;
+        case 5: ROW(true, PTQ_OP_RELU); break;
+        default: ROW(true, PTQ_OP_CLIP); break;
+        }
+#undef ROW
+        if (other) unary_range(ep->act, d, d, cols);
+    }
 }
 
 void ptq_epilogue_apply(const ptq_epilogue *ep, int64_t channel, float *y, int64_t n) {
