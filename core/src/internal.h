@@ -70,7 +70,8 @@ void ptq_epilogue_apply(const ptq_epilogue *ep, int64_t channel, float *y, int64
 
 /* Stores a kernel's result block for output channel `channel`: dst[i][j] =
  * epilogue(src[i * src_stride + j] + bias) for rows x cols, dst dense.  dst may equal
- * src when src_stride == cols.  Kept out of the FMA-contracted conv kernels so that the
+ * src when src_stride == cols.  src may be read up to 16 floats past its last row's end
+ * (kernels keep that slack in their scratch).  Kept out of the FMA-contracted conv kernels so that the
  * rounding matches the separate Add/BatchNormalization/activation kernels exactly. */
 void ptq_store_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t src_stride,
                      float bias, const ptq_epilogue *ep, int64_t channel);

@@ -233,15 +233,19 @@ size_t ptq_work_batch_norm_shared(const ptq_node *n, const ptq_kt *in) {
     } while (0)
 
 /* One row, vectorised; the flags are loop-invariant and the function is inlined per
- * combination below, so the vector loop is branch-free. */
+ * combination below, so the vector loop is branch-free.  With `spill`, the ragged end is
+ * done as one more whole vector whose extra lanes land in d[n .. n+VL): the caller
+ * guarantees that memory belongs to rows it stores afterwards, and that s may be read
+ * that far. */
 static inline __attribute__((always_inline)) void store_row(float *d, const float *s, int64_t n,
-                                                            float bias, bool affine, float a,
-                                                            float b, ptq_op act, float lo,
-                                                            float hi) {
+                                                            bool spill, float bias, bool affine,
+                                                            float a, float b, ptq_op act,
+                                                            float lo, float hi) {
     const vf vb = vsplat(bias), va = vsplat(a), vsh = vsplat(b), vlo = vsplat(lo),
              vhi = vsplat(hi), zero = vsplat(0.0f);
     int64_t j = 0;
-    for (; j + VL <= n; j += VL) {
+    const int64_t vec_end = spill ? n : n - VL + 1;
+    for (; j < vec_end; j += VL) {
         vf v = vload(s + j) + vb;
         if (affine) v = v * va + vsh;
         if (act == PTQ_OP_RELU) v = vselect(v > zero, v, zero);
@@ -251,11 +255,24 @@ static inline __attribute__((always_inline)) void store_row(float *d, const floa
         }
         vstore(d + j, v);
     }
+#if PTQ_HAVE_MASKED
+    if (j < n) { /* the ragged end as one masked vector, same lane arithmetic */
+        vf v = vload_n(s + j, n - j) + vb;
+        if (affine) v = v * va + vsh;
+        if (act == PTQ_OP_RELU) v = vselect(v > zero, v, zero);
+        if (act == PTQ_OP_CLIP) {
+            v = vselect(v < vlo, vlo, v);
+            v = vselect(v > vhi, vhi, v);
+        }
+        vstore_n(d + j, v, n - j);
+    }
+#else
     for (; j < n; j++) {
         float x = s[j];
         EPILOGUE_SCALAR(x);
         d[j] = x;
     }
+#endif
 }
 
 void ptq_store_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t src_stride,
@@ -275,7 +292,10 @@ void ptq_store_plane(float *dst, const float *src, int64_t rows, int64_t cols, i
     for (int64_t i = 0; i < rows; i++) {
         float *d = dst + i * cols;
         const float *s = src + i * src_stride;
-#define ROW(AFF, ACT) store_row(d, s, cols, bias, AFF, a, b, ACT, lo, hi)
+        /* Short rows may spill a vector into the rows after them, which are stored later;
+         * the last rows of the block may not.  src rows are read up to VL floats past. */
+        const bool spill = src != dst && (rows - 1 - i) * cols >= VL;
+#define ROW(AFF, ACT) store_row(d, s, cols, spill, bias, AFF, a, b, ACT, lo, hi)
         switch ((affine ? 4 : 0) + (act == PTQ_OP_RELU ? 1 : act == PTQ_OP_CLIP ? 2 : 0)) {
         case 0: ROW(false, PTQ_OP_NONE); break;
         case 1: ROW(false, PTQ_OP_RELU); break;

@@ -26,4 +26,28 @@ static inline vf vsplat(float x) { return (vf){0} + x; }
 /* m ? a : b, lane by lane, for a mask from a vector comparison. */
 static inline vf vselect(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
 
+/* Partial vectors: the first n (0 <= n <= VL) lanes, without touching memory past them.
+ * AVX-512 does this with masked moves (masked-off lanes never fault); elsewhere it is a
+ * short scalar loop.  These keep ragged row ends of small images vectorised. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline vf vload_n(const float *p, int64_t n) {
+    return (vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+}
+static inline void vstore_n(float *p, vf v, int64_t n) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+}
+#define PTQ_HAVE_MASKED 1
+#else
+static inline vf vload_n(const float *p, int64_t n) {
+    vf v = (vf){0};
+    for (int64_t i = 0; i < n; i++) v[i] = p[i];
+    return v;
+}
+static inline void vstore_n(float *p, vf v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) p[i] = v[i];
+}
+#define PTQ_HAVE_MASKED 0
+#endif
+
 #endif
