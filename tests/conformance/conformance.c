@@ -169,7 +169,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
         ptq_error err = {0};
         vals[n_in] = ptq_onnx_load_tensor(p, &err);
         if (!vals[n_in]) {
-            snprintf(c->detail, sizeof c->detail, "input %d: %s", n_in, err.msg);
+            snprintf(c->detail, sizeof c->detail, "input %d: %.500s", n_in, err.msg);
             for (int k = 0; k < n_in; k++) ptq_tensor_free(vals[k]);
             return false;
         }
@@ -203,7 +203,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
     ptq_exec *ex = NULL;
     ptq_graph *g = ptq_onnx_load_buffer(model, model_len, c->name, &io, &err);
     if (!g) {
-        snprintf(c->detail, sizeof c->detail, "import: %s", err.msg);
+        snprintf(c->detail, sizeof c->detail, "import: %.500s", err.msg);
         goto out;
     }
     ptq_exec_options eo = ptq_exec_options_default();
@@ -211,7 +211,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
     eo.threads = 2;
     ex = ptq_exec_new(g, &eo, &err);
     if (!ex) {
-        snprintf(c->detail, sizeof c->detail, "plan: %s", err.msg);
+        snprintf(c->detail, sizeof c->detail, "plan: %.500s", err.msg);
         goto out;
     }
     for (int k = 0; k < n_in; k++) {
@@ -232,7 +232,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
         ptq_exec_bind(ex, id, vals[k]->data);
     }
     if (ptq_exec_run(ex, 1, &err)) {
-        snprintf(c->detail, sizeof c->detail, "run: %s", err.msg);
+        snprintf(c->detail, sizeof c->detail, "run: %.500s", err.msg);
         goto out;
     }
     for (int32_t o = 0; o < g->n_outputs; o++) {
@@ -240,7 +240,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
         snprintf(p, sizeof p, "%s/output_%d.pb", set_dir, o);
         ptq_tensor *want = ptq_onnx_load_tensor(p, &err);
         if (!want) {
-            snprintf(c->detail, sizeof c->detail, "expected output %d: %s", o, err.msg);
+            snprintf(c->detail, sizeof c->detail, "expected output %d: %.500s", o, err.msg);
             goto out;
         }
         int32_t ndim;

@@ -41,10 +41,14 @@ typedef struct ptq_version {
 
 #define PTQ_VERSION_INIT {PTQ_VERSION_MAJOR, PTQ_VERSION_MINOR, PTQ_VERSION_PATCH}
 
-/* True when the version v is at least maj.min.pat: lets a plugin opt into newer API. */
-#define PTQ_VERSION_GE(v, maj, min, pat)                                                     \
-    ((v).major > (maj) ||                                                                    \
-     ((v).major == (maj) && ((v).minor > (min) || ((v).minor == (min) && (v).patch >= (pat)))))
+/* True when the version v is at least maj.min.pat: lets a plugin opt into newer API.
+ * (A function, not a macro, so comparisons against 0 draw no warnings.) */
+static inline bool ptq_version_ge(ptq_version v, uint32_t maj, uint32_t min, uint32_t pat) {
+    if (v.major != maj) return v.major > maj;
+    if (v.minor != min) return v.minor > min;
+    return v.patch >= pat;
+}
+#define PTQ_VERSION_GE(v, maj, min, pat) ptq_version_ge((v), (maj), (min), (pat))
 
 /* ------------------------------------------------------------ status codes ---- */
 
