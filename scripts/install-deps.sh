@@ -4,7 +4,7 @@
 # present no index update is made, so a second run is instant and works offline.
 set -eu
 
-PKGS="build-essential cmake pkg-config
+PKGS="build-essential cmake pkg-config zlib1g-dev
 libopenblas-dev libyaml-dev check
 libprotobuf-c-dev protobuf-c-compiler libonnx-dev
 dataset-fashion-mnist libonnx-testdata"

@@ -93,13 +93,14 @@ static void load_skips(const char *path) {
     char line[512];
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || line[0] == '\n') continue;
+        if (n_skips == (int)(sizeof skip_names / sizeof skip_names[0])) break;
         char *sp = strpbrk(line, " \t");
         if (!sp) continue;
         *sp++ = '\0';
         while (*sp == ' ' || *sp == '\t') sp++;
         sp[strcspn(sp, "\n")] = '\0';
-        snprintf(skip_names[n_skips], sizeof skip_names[0], "%s", line);
-        snprintf(skip_reasons[n_skips], sizeof skip_reasons[0], "%s", sp);
+        snprintf(skip_names[n_skips], sizeof skip_names[0], "%.127s", line);
+        snprintf(skip_reasons[n_skips], sizeof skip_reasons[0], "%.255s", sp);
         n_skips++;
     }
     fclose(f);
