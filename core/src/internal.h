@@ -147,6 +147,8 @@ void ptq_fwd_batch_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in,
 size_t ptq_work_batch_norm_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_softmax(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_pool(const ptq_node *n, const ptq_kt *in);
+size_t ptq_work_pool_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_global_pool(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_copy(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_transpose(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);

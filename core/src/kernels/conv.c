@@ -1,11 +1,10 @@
 /* conv.c — 1-D and 2-D convolution, NCHW.
  *
  * The main path is a direct "flat" kernel.  Each input channel of an image is copied
- * once into zero-padded polyphase planes: phase (a, b) of a stride (sh, sw) conv holds
- * padded rows a, a+sh, ... and columns b, b+sw, ...  In that layout every tap of the
- * kernel reads a contiguous run of one phase plane, and consecutive output rows are
- * adjacent (wq - OW junk columns apart), so the whole convolution becomes a 1-D one
- * over flat positions p = oy * wq + ox:
+ * once into zero-padded polyphase planes (window.h): every tap of the kernel then reads
+ * a contiguous run, and consecutive output rows are adjacent (wq - OW junk columns
+ * apart), so the whole convolution becomes a 1-D one over flat positions
+ * p = oy * wq + ox:
  *
  *     out[m][p] = sum over (c, tap) of w[m][c][tap] * planes[c][p + offset[tap]]
  *
@@ -30,6 +29,7 @@
 #include "internal.h"
 
 #include "simd.h"
+#include "window.h"
 
 /* Register tiles for the ISA the build targets.  AVX-512 has 32 registers: tiles of up
  * to 24 accumulators plus the loaded vectors and a broadcast. */
@@ -49,11 +49,10 @@ typedef struct conv_geom {
     int64_t taps;          /* kh * kw */
     int64_t k;             /* reduction length: cg * taps */
     /* flat path */
+    ptq_window win;        /* the padded polyphase layout of one input channel */
     bool in_place;         /* 1x1, stride 1, no padding: read the input planes directly */
-    int64_t hq, wq;        /* one polyphase plane */
-    int64_t chan;          /* floats per padded channel: sh*sw planes plus over-read slack */
-    int64_t npos;          /* flat output positions: (oh - 1) * wq + ow */
-    int64_t npos_r;        /* npos rounded up to whole vectors */
+    int64_t wq, chan;      /* row pitch and channel pitch of what the tiles read */
+    int64_t npos, npos_r;  /* flat output positions, and rounded up to whole vectors */
     int mr, nv;            /* register tile: output channels x vectors */
     int64_t mblocks;       /* ceil(mg / mr) */
 } conv_geom;
@@ -86,13 +85,12 @@ static void geom(const ptq_node *node, const ptq_kt *in, const int64_t *out_sp, 
     q->k = q->cg * q->taps;
     q->in_place = q->cg > 1 && q->taps == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0 &&
                   q->peh == 0 && q->pew == 0 && q->oh == q->h && q->ow == q->w;
-    const int64_t hp = q->h + q->ph + q->peh, wp = q->w + q->pw + q->pew;
-    q->hq = (hp + q->sh - 1) / q->sh;
-    q->wq = (wp + q->sw - 1) / q->sw;
-    q->npos = (q->oh - 1) * q->wq + q->ow;
-    q->npos_r = (q->npos + VL - 1) / VL * VL;
-    /* The last vector of a tile reads at most VL - 1 floats past the channel's planes. */
-    q->chan = q->in_place ? q->h * q->w : (q->sh * q->sw * q->hq * q->wq + VL + 15) / 16 * 16;
+    ptq_window_init(&q->win, q->h, q->w, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw, q->dh, q->dw,
+                    q->ph, q->pw);
+    q->wq = q->win.wq;
+    q->npos = q->win.npos;
+    q->npos_r = q->win.npos_r;
+    q->chan = q->in_place ? q->h * q->w : q->win.chan;
     /* Enough independent accumulators to hide FMA latency whatever the plane size:
      * small planes get more output channels per tile instead of more positions. */
     const int64_t nvec = q->npos_r / VL;
@@ -152,44 +150,6 @@ static void pack_weights(const conv_geom *q, const float *w, float *pk) {
                         const int64_t oc = mb * q->mr + r;
                         *dst++ = oc < q->mg ? w[((g * q->mg + oc) * q->cg + c) * q->taps + t] : 0.0f;
                     }
-        }
-}
-
-/* Copies one input channel into its polyphase planes.  Only positions that map inside
- * the image are written: the padding stays as the caller zeroed it once per call. */
-static void pad_channel(const conv_geom *q, const float *restrict x, float *restrict dst) {
-    const int64_t pq = q->hq * q->wq;
-    for (int64_t a = 0; a < q->sh; a++) {
-        /* phase rows r with 0 <= r*sh + a - ph < h */
-        const int64_t r_lo = PTQ_MAX(0, (q->ph - a + q->sh - 1) / q->sh);
-        const int64_t r_hi = PTQ_MIN(q->hq, (q->h - 1 + q->ph - a) / q->sh + 1);
-        for (int64_t b = 0; b < q->sw; b++) {
-            const int64_t j_lo = PTQ_MAX(0, (q->pw - b + q->sw - 1) / q->sw);
-            const int64_t j_hi = PTQ_MIN(q->wq, (q->w - 1 + q->pw - b) / q->sw + 1);
-            float *restrict ph = dst + (a * q->sw + b) * pq;
-            for (int64_t r = r_lo; r < r_hi; r++) {
-                const float *restrict xr = x + (r * q->sh + a - q->ph) * q->w + b - q->pw;
-                float *restrict row = ph + r * q->wq;
-                /* Plain stores: the tiles load these rows right away, and masked vector
-                 * stores would stall that store-to-load forwarding (measured: +10-20%). */
-                if (q->sw == 1) {
-                    for (int64_t j = j_lo; j < j_hi; j++) row[j] = xr[j];
-                } else {
-                    for (int64_t j = j_lo; j < j_hi; j++) row[j] = xr[j * q->sw];
-                }
-            }
-        }
-    }
-}
-
-/* Offset of each tap inside a channel's polyphase planes. */
-static void tap_offsets(const conv_geom *q, int64_t *offs) {
-    const int64_t pq = q->hq * q->wq;
-    for (int64_t ki = 0; ki < q->kh; ki++)
-        for (int64_t kj = 0; kj < q->kw; kj++) {
-            const int64_t ry = ki * q->dh, rx = kj * q->dw;
-            offs[ki * q->kw + kj] =
-                ((ry % q->sh) * q->sw + rx % q->sw) * pq + (ry / q->sh) * q->wq + rx / q->sw;
         }
 }
 
@@ -354,7 +314,7 @@ static void conv_flat_image(const conv_args *A, const float *x, float *y, float 
     for (int64_t g = 0; g < q->group; g++) {
         const float *xg = x + g * q->cg * ihw;
         if (!q->in_place)
-            for (int64_t c = 0; c < q->cg; c++) pad_channel(q, xg + c * ihw, planes + c * q->chan);
+            for (int64_t c = 0; c < q->cg; c++) ptq_window_copy_in(&q->win, xg + c * ihw, planes + c * q->chan);
         if (q->cg == 1) {
             for (int64_t r = 0; r < q->mg; r++) {
                 const int64_t oc = g * q->mg + r;
@@ -418,7 +378,7 @@ void ptq_fwd_conv(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, pt
     const int64_t ihw = q.h * q.w, ohw = q.oh * q.ow;
     const bool flat = use_flat(&q);
     if (flat) {
-        tap_offsets(&q, offs);
+        ptq_window_offsets(&q.win, offs);
         if (q.cg > 1) pack_weights(&q, A.w, kc->shared);
     }
 #pragma omp parallel num_threads(kc->threads)
