@@ -478,7 +478,7 @@ void ptq_exec_profile(const ptq_exec *ex, FILE *out) {
         total += ex->steps[i].seconds;
     }
     qsort(sorted, (size_t)ex->n_steps, sizeof *sorted, cmp_step_time);
-    fprintf(out, "%10s %6s  %-34s %s\n", "seconds", "share", "node (+ fused)", "output");
+    fprintf(out, "%9s %6s  %-24s %-16s %s\n", "seconds", "share", "op (+ fused)", "output", "node");
     for (int32_t i = 0; i < ex->n_steps; i++) {
         const step *s = sorted[i];
         const ptq_node *n = &g->nodes[s->node];
@@ -487,11 +487,11 @@ void ptq_exec_profile(const ptq_exec *ex, FILE *out) {
                  s->act >= 0 ? "+" : "");
         if (s->act >= 0) strncat(what, ptq_op_name(g->nodes[s->act].op), sizeof what - strlen(what) - 1);
         const ptq_value *v = &g->values[s->out];
-        fprintf(out, "%10.4f %5.1f%%  %-18s %-15.15s %s\n", s->seconds,
-                total > 0 ? 100.0 * s->seconds / total : 0.0, what, n->name,
-                ptq_shape_str(v->ndim, v->ne, shape, sizeof shape));
+        fprintf(out, "%9.4f %5.1f%%  %-24s %-16s %s\n", s->seconds,
+                total > 0 ? 100.0 * s->seconds / total : 0.0, what,
+                ptq_shape_str(v->ndim, v->ne, shape, sizeof shape), n->name);
     }
-    fprintf(out, "%10.4f 100.0%%  total over %d kernel calls per run\n", total, ex->n_steps);
+    fprintf(out, "%9.4f 100.0%%  total over %d kernel calls per run\n", total, ex->n_steps);
     free(sorted);
 }
 

@@ -1,2 +1,962 @@
+/* test_import.c — ONNX import: models built in memory with the generated protobuf-c
+ * structs, serialized, and loaded with ptq_onnx_load_buffer; plus the bundled models.
+ *
+ * The builder (mb_*) owns every allocation of the proto tree in one list, so a test
+ * builds a model in a few lines and frees it with one call.  Shapes use PTQ_DIM_BATCH
+ * for the dynamic batch (written as dim_param "N") and SYM_H for another symbolic
+ * dimension (dim_param "H"). */
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "onnx.pb-c.h"
 #include "testutil.h"
-int main(void) { return 0; }
+
+#define B PTQ_DIM_BATCH
+#define SYM_H (-2) /* a symbolic dimension other than the batch */
+#define MB_CAP 64
+
+/* ================================================================ builder ====== */
+
+typedef struct mb {
+    void **allocs;
+    size_t n_allocs, cap_allocs;
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset;
+    Onnx__OperatorSetIdProto *opsets[1];
+} mb;
+
+static void *mb_alloc(mb *b, size_t size) {
+    if (b->n_allocs == b->cap_allocs) {
+        b->cap_allocs = b->cap_allocs ? 2 * b->cap_allocs : 64;
+        b->allocs = realloc(b->allocs, b->cap_allocs * sizeof *b->allocs);
+        ck_assert_ptr_nonnull(b->allocs);
+    }
+    void *p = calloc(1, size ? size : 1);
+    ck_assert_ptr_nonnull(p);
+    b->allocs[b->n_allocs++] = p;
+    return p;
+}
+
+static char *mb_str(mb *b, const char *s) {
+    char *d = mb_alloc(b, strlen(s) + 1);
+    memcpy(d, s, strlen(s) + 1);
+    return d;
+}
+
+static void mb_free(mb *b) {
+    for (size_t i = 0; i < b->n_allocs; i++) free(b->allocs[i]);
+    free(b->allocs);
+    memset(b, 0, sizeof *b);
+}
+
+/* An empty model importing the default-domain opset. */
+static void mb_init(mb *b, int64_t opset) {
+    memset(b, 0, sizeof *b);
+    b->model = (Onnx__ModelProto)ONNX__MODEL_PROTO__INIT;
+    b->graph = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
+    b->opset = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    b->opset.domain = mb_str(b, "");
+    b->opset.has_version = 1;
+    b->opset.version = opset;
+    b->opsets[0] = &b->opset;
+    b->model.has_ir_version = 1;
+    b->model.ir_version = 8;
+    b->model.n_opset_import = 1;
+    b->model.opset_import = b->opsets;
+    b->model.producer_name = mb_str(b, "test_import");
+    b->model.graph = &b->graph;
+    b->graph.name = mb_str(b, "test_graph");
+    b->graph.node = mb_alloc(b, MB_CAP * sizeof *b->graph.node);
+    b->graph.initializer = mb_alloc(b, MB_CAP * sizeof *b->graph.initializer);
+    b->graph.input = mb_alloc(b, MB_CAP * sizeof *b->graph.input);
+    b->graph.output = mb_alloc(b, MB_CAP * sizeof *b->graph.output);
+    b->graph.value_info = mb_alloc(b, MB_CAP * sizeof *b->graph.value_info);
+}
+
+/* Splits "a,b,,c" into strings (empty entries are omitted optional inputs). */
+static size_t mb_names(mb *b, const char *list, char ***out) {
+    if (!*list) {
+        *out = NULL;
+        return 0;
+    }
+    size_t n = 1;
+    for (const char *p = list; *p; p++) n += *p == ',';
+    char **v = mb_alloc(b, n * sizeof *v);
+    const char *start = list;
+    for (size_t i = 0; i < n; i++) {
+        const char *end = strchr(start, ',');
+        size_t len = end ? (size_t)(end - start) : strlen(start);
+        v[i] = mb_alloc(b, len + 1);
+        memcpy(v[i], start, len);
+        start = end ? end + 1 : start + len;
+    }
+    *out = v;
+    return n;
+}
+
+/* A node "op" named name (may be "") reading ins and writing outs (comma-separated). */
+static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, const char *ins,
+                                const char *outs) {
+    ck_assert_uint_lt(b->graph.n_node, MB_CAP);
+    Onnx__NodeProto *n = mb_alloc(b, sizeof *n);
+    *n = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
+    n->op_type = mb_str(b, op);
+    n->name = mb_str(b, name);
+    n->n_input = mb_names(b, ins, &n->input);
+    n->n_output = mb_names(b, outs, &n->output);
+    n->attribute = mb_alloc(b, 16 * sizeof *n->attribute);
+    b->graph.node[b->graph.n_node++] = n;
+    return n;
+}
+
+static Onnx__AttributeProto *mb_attr(mb *b, Onnx__NodeProto *n, const char *name,
+                                     Onnx__AttributeProto__AttributeType type) {
+    ck_assert_uint_lt(n->n_attribute, 16);
+    Onnx__AttributeProto *a = mb_alloc(b, sizeof *a);
+    *a = (Onnx__AttributeProto)ONNX__ATTRIBUTE_PROTO__INIT;
+    a->name = mb_str(b, name);
+    a->has_type = 1;
+    a->type = type;
+    n->attribute[n->n_attribute++] = a;
+    return a;
+}
+
+static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    a->has_i = 1;
+    a->i = v;
+}
+
+static void mb_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    a->has_f = 1;
+    a->f = v;
+}
+
+static void mb_attr_ints(mb *b, Onnx__NodeProto *n, const char *name, size_t cnt,
+                         const int64_t *v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    a->n_ints = cnt;
+    a->ints = mb_alloc(b, cnt * sizeof *v);
+    memcpy(a->ints, v, cnt * sizeof *v);
+}
+
+/* A tensor with float_data (f32) or int64_data (i64); data may be NULL for zeros. */
+static Onnx__TensorProto *mb_tensor(mb *b, const char *name, ptq_dtype dt, size_t ndim,
+                                    const int64_t *dims, const void *data) {
+    Onnx__TensorProto *t = mb_alloc(b, sizeof *t);
+    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    t->name = mb_str(b, name);
+    t->has_data_type = 1;
+    t->data_type = (int32_t)dt;
+    t->n_dims = ndim;
+    t->dims = mb_alloc(b, ndim * sizeof *dims);
+    size_t n = 1;
+    for (size_t i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        n *= (size_t)dims[i];
+    }
+    if (dt == PTQ_DTYPE_F32) {
+        t->n_float_data = n;
+        t->float_data = mb_alloc(b, n * sizeof(float));
+        if (data) memcpy(t->float_data, data, n * sizeof(float));
+    } else {
+        ck_assert_uint_eq(dt, PTQ_DTYPE_I64);
+        t->n_int64_data = n;
+        t->int64_data = mb_alloc(b, n * sizeof(int64_t));
+        if (data) memcpy(t->int64_data, data, n * sizeof(int64_t));
+    }
+    return t;
+}
+
+static Onnx__TensorProto *mb_init_f32(mb *b, const char *name, size_t ndim, const int64_t *dims,
+                                      const float *data) {
+    Onnx__TensorProto *t = mb_tensor(b, name, PTQ_DTYPE_F32, ndim, dims, data);
+    ck_assert_uint_lt(b->graph.n_initializer, MB_CAP);
+    b->graph.initializer[b->graph.n_initializer++] = t;
+    return t;
+}
+
+static void mb_init_i64(mb *b, const char *name, size_t ndim, const int64_t *dims,
+                        const int64_t *data) {
+    ck_assert_uint_lt(b->graph.n_initializer, MB_CAP);
+    b->graph.initializer[b->graph.n_initializer++] = mb_tensor(b, name, PTQ_DTYPE_I64, ndim, dims, data);
+}
+
+/* A tensor ValueInfo; dims may hold B ("N") and SYM_H ("H"). */
+static Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, ptq_dtype dt, size_t ndim,
+                                           const int64_t *dims) {
+    Onnx__ValueInfoProto *vi = mb_alloc(b, sizeof *vi);
+    *vi = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
+    vi->name = mb_str(b, name);
+    Onnx__TypeProto *tp = mb_alloc(b, sizeof *tp);
+    *tp = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
+    Onnx__TypeProto__Tensor *tt = mb_alloc(b, sizeof *tt);
+    *tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt->has_elem_type = 1;
+    tt->elem_type = (int32_t)dt;
+    Onnx__TensorShapeProto *sh = mb_alloc(b, sizeof *sh);
+    *sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
+    sh->n_dim = ndim;
+    sh->dim = mb_alloc(b, ndim * sizeof *sh->dim);
+    for (size_t i = 0; i < ndim; i++) {
+        Onnx__TensorShapeProto__Dimension *d = mb_alloc(b, sizeof *d);
+        *d = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+        if (dims[i] == B || dims[i] == SYM_H) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            d->dim_param = mb_str(b, dims[i] == B ? "N" : "H");
+        } else {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            d->dim_value = dims[i];
+        }
+        sh->dim[i] = d;
+    }
+    tt->shape = sh;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->type = tp;
+    return vi;
+}
+
+static void mb_input(mb *b, const char *name, size_t ndim, const int64_t *dims) {
+    ck_assert_uint_lt(b->graph.n_input, MB_CAP);
+    b->graph.input[b->graph.n_input++] = mb_value_info(b, name, PTQ_DTYPE_F32, ndim, dims);
+}
+
+static void mb_output(mb *b, const char *name, size_t ndim, const int64_t *dims) {
+    ck_assert_uint_lt(b->graph.n_output, MB_CAP);
+    b->graph.output[b->graph.n_output++] = mb_value_info(b, name, PTQ_DTYPE_F32, ndim, dims);
+}
+
+/* The serialized model (caller frees). */
+static uint8_t *mb_pack(mb *b, size_t *len) {
+    *len = onnx__model_proto__get_packed_size(&b->model);
+    uint8_t *buf = malloc(*len + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(onnx__model_proto__pack(&b->model, buf), *len);
+    return buf;
+}
+
+static ptq_graph *mb_load_opts(mb *b, const ptq_import_options *opts, ptq_error *err) {
+    size_t len;
+    uint8_t *buf = mb_pack(b, &len);
+    ptq_graph *g = ptq_onnx_load_buffer(buf, len, "test.onnx", opts, err);
+    free(buf);
+    return g;
+}
+
+static ptq_graph *mb_load(mb *b, ptq_error *err) { return mb_load_opts(b, NULL, err); }
+
+/* Loads a model that must be refused with `status`; every `what` (NULL-terminated list)
+ * must appear in the message, which always starts with the source's name. */
+static void mb_refused(mb *b, ptq_status status, const char *const *what) {
+    ptq_error err = {0};
+    ptq_graph *g = mb_load(b, &err);
+    ck_assert_msg(g == NULL, "the model was accepted");
+    ck_assert_msg(err.status == status, "status %d (%s), expected %d", err.status, err.msg, status);
+    ck_assert_msg(strncmp(err.msg, "test.onnx: ", 11) == 0, "%s", err.msg);
+    for (; what && *what; what++)
+        ck_assert_msg(test_contains(err.msg, *what), "message '%s' lacks '%s'", err.msg, *what);
+}
+
+#define WHAT(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static ptq_graph *load_ok(mb *b) {
+    ptq_error err = {0};
+    ptq_graph *g = mb_load(b, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_graph_validate(g, &err), PTQ_OK);
+    return g;
+}
+
+static void expect_shape(const ptq_graph *g, int32_t v, const char *want) {
+    char buf[160];
+    ck_assert_str_eq(ptq_shape_str(g->values[v].ndim, g->values[v].ne, buf, sizeof buf), want);
+}
+
+static int count_op(const ptq_graph *g, ptq_op op) {
+    int n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+/* Runs g (one input, one output) at `batch` on x; returns a copy of the output. */
+static float *run_graph(const ptq_graph *g, int64_t batch, const float *x, int64_t *out_numel) {
+    ptq_error err = {0};
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.max_batch = batch;
+    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+    ck_assert_msg(ex != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_exec_bind(ex, g->inputs[0], x), PTQ_OK);
+    ck_assert_msg(ptq_exec_run(ex, batch, &err) == PTQ_OK, "%s", err.msg);
+    int32_t nd;
+    int64_t ne[PTQ_MAX_DIMS], n = 1;
+    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
+    for (int32_t i = 0; i < nd; i++) n *= ne[i];
+    float *y = malloc((size_t)n * sizeof *y + 1);
+    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)n * sizeof *y);
+    ptq_exec_free(ex);
+    *out_numel = n;
+    return y;
+}
+
+/* =========================================================== valid models ====== */
+
+/* Conv(1->2, 3x3, pad 1) -> BN -> Relu -> GlobalAveragePool -> Flatten -> Gemm(2->3). */
+START_TEST(small_cnn_loads_and_runs) {
+    test_rng r = {11};
+    float w[18], cb[2], bn[4][2], fw[6], fb[3];
+    test_fill_uniform(&r, w, 18, -1.0f, 1.0f);
+    test_fill_uniform(&r, cb, 2, -0.5f, 0.5f);
+    for (int k = 0; k < 4; k++) test_fill_uniform(&r, bn[k], 2, k == 3 ? 0.5f : -1.0f, 1.5f);
+    test_fill_uniform(&r, fw, 6, -1.0f, 1.0f);
+    test_fill_uniform(&r, fb, 3, -0.5f, 0.5f);
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 1, 5, 5}, wd[4] = {2, 1, 3, 3}, cd[1] = {2}, fwd[2] = {3, 2},
+                  fbd[1] = {3}, yd[2] = {B, 3};
+    mb_input(&b, "x", 4, xd);
+    mb_init_f32(&b, "conv.w", 4, wd, w);
+    mb_init_f32(&b, "conv.b", 1, cd, cb);
+    mb_init_f32(&b, "bn.scale", 1, cd, bn[0]);
+    mb_init_f32(&b, "bn.bias", 1, cd, bn[1]);
+    mb_init_f32(&b, "bn.mean", 1, cd, bn[2]);
+    mb_init_f32(&b, "bn.var", 1, cd, bn[3]);
+    mb_init_f32(&b, "fc.w", 2, fwd, fw);
+    mb_init_f32(&b, "fc.b", 1, fbd, fb);
+    Onnx__NodeProto *conv = mb_node(&b, "Conv", "conv", "x,conv.w,conv.b", "c");
+    mb_attr_ints(&b, conv, "kernel_shape", 2, (int64_t[]){3, 3});
+    mb_attr_ints(&b, conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    Onnx__NodeProto *bnn = mb_node(&b, "BatchNormalization", "bn", "c,bn.scale,bn.bias,bn.mean,bn.var", "n");
+    mb_attr_float(&b, bnn, "epsilon", 1e-3f);
+    mb_node(&b, "Relu", "relu", "n", "r");
+    mb_node(&b, "GlobalAveragePool", "gap", "r", "p");
+    mb_node(&b, "Flatten", "flat", "p", "f");
+    Onnx__NodeProto *fc = mb_node(&b, "Gemm", "fc", "f,fc.w,fc.b", "y");
+    mb_attr_int(&b, fc, "transB", 1);
+    mb_output(&b, "y", 2, yd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+
+    ck_assert_int_eq(g->n_inputs, 1);
+    ck_assert_int_eq(g->n_outputs, 1);
+    ck_assert_str_eq(g->values[g->inputs[0]].name, "x");
+    ck_assert_str_eq(g->values[g->outputs[0]].name, "y");
+    expect_shape(g, g->inputs[0], "[N,1,5,5]");
+    expect_shape(g, g->outputs[0], "[N,3]");
+    expect_shape(g, ptq_graph_find_value(g, "c"), "[N,2,5,5]");
+    expect_shape(g, ptq_graph_find_value(g, "f"), "[N,2]");
+    ck_assert_int_eq(g->opset, 13);
+    ck_assert_int_eq(g->n_nodes, 6);
+    ck_assert_int_eq(ptq_graph_param_count(g), 18 + 2 + 2 + 2 + 6 + 3);
+    ck_assert_float_eq(g->nodes[1].attrs.epsilon, 1e-3f);
+
+    /* Run at batch 3 and compare with the model computed here. */
+    float x[3 * 25];
+    test_fill_uniform(&r, x, 75, -1.0f, 1.0f);
+    int64_t n;
+    float *y = run_graph(g, 3, x, &n);
+    ck_assert_int_eq(n, 9);
+    for (int s = 0; s < 3; s++) {
+        double feat[2];
+        for (int m = 0; m < 2; m++) {
+            double sum = 0.0;
+            for (int oy = 0; oy < 5; oy++)
+                for (int ox = 0; ox < 5; ox++) {
+                    double acc = cb[m];
+                    for (int ki = 0; ki < 3; ki++)
+                        for (int kj = 0; kj < 3; kj++) {
+                            int iy = oy + ki - 1, ix = ox + kj - 1;
+                            if (iy >= 0 && iy < 5 && ix >= 0 && ix < 5)
+                                acc += (double)x[s * 25 + iy * 5 + ix] * w[m * 9 + ki * 3 + kj];
+                        }
+                    acc = (acc - bn[2][m]) / sqrt((double)bn[3][m] + 1e-3) * bn[0][m] + bn[1][m];
+                    sum += acc > 0 ? acc : 0;
+                }
+            feat[m] = sum / 25.0;
+        }
+        for (int o = 0; o < 3; o++) {
+            double want = fb[o] + feat[0] * fw[o * 2] + feat[1] * fw[o * 2 + 1];
+            ck_assert_msg(fabs(y[s * 3 + o] - want) <= 1e-5 + 1e-4 * fabs(want),
+                          "sample %d logit %d: %g, expected %g", s, o, (double)y[s * 3 + o], want);
+        }
+    }
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* PyTorch's x.view(x.size(0), -1): Shape -> Gather(0) -> Unsqueeze -> Concat([-1]) ->
+ * Reshape.  Folded at import into one Reshape to [N, 18], which runs at any batch. */
+START_TEST(pytorch_flatten_folded) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 2, 3, 3}, one[1] = {1}, scalar_zero = 0, minus_one = -1;
+    mb_input(&b, "x", 4, xd);
+    mb_init_i64(&b, "axes0", 1, one, &scalar_zero);
+    mb_init_i64(&b, "minus_one", 1, one, &minus_one);
+    mb_node(&b, "Relu", "relu", "x", "r");
+    mb_node(&b, "Shape", "shape", "r", "s");
+    Onnx__NodeProto *c = mb_node(&b, "Constant", "idx", "", "zero");
+    Onnx__AttributeProto *a = mb_attr(&b, c, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+    a->t = mb_tensor(&b, "", PTQ_DTYPE_I64, 0, NULL, &scalar_zero);
+    Onnx__NodeProto *ga = mb_node(&b, "Gather", "gather", "s,zero", "n");
+    mb_attr_int(&b, ga, "axis", 0);
+    mb_node(&b, "Unsqueeze", "unsq", "n,axes0", "n1");
+    Onnx__NodeProto *cat = mb_node(&b, "Concat", "concat", "n1,minus_one", "target");
+    mb_attr_int(&b, cat, "axis", 0);
+    mb_node(&b, "Reshape", "view", "r,target", "y");
+    mb_output(&b, "y", 2, (int64_t[]){B, 18});
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    /* Only Relu and the Reshape remain: the shape arithmetic is gone. */
+    ck_assert_int_eq(g->n_nodes, 2);
+    ck_assert_int_eq(count_op(g, PTQ_OP_RELU), 1);
+    ck_assert_int_eq(count_op(g, PTQ_OP_RESHAPE), 1);
+    ck_assert_int_eq(count_op(g, PTQ_OP_GATHER), 0);
+    ck_assert_int_eq(count_op(g, PTQ_OP_CONCAT), 0);
+    expect_shape(g, g->outputs[0], "[N,18]");
+    for (int32_t i = 0; i < g->n_values; i++) /* no int64 shape constants are left */
+        ck_assert_msg(g->values[i].dtype == PTQ_DTYPE_F32, "value '%s' survived",
+                      g->values[i].name);
+    float x[3 * 18];
+    test_rng r = {12};
+    test_fill_uniform(&r, x, 54, -1.0f, 1.0f);
+    int64_t n;
+    float *y = run_graph(g, 3, x, &n);
+    ck_assert_int_eq(n, 54);
+    for (int i = 0; i < 54; i++) ck_assert_float_eq(y[i], fmaxf(x[i], 0.0f));
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* Identity is an alias and Constant a constant: neither leaves a node. */
+START_TEST(identity_and_constant_folded) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 3}, cd[1] = {3};
+    const float cv[3] = {1.0f, -2.0f, 0.5f};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Identity", "id1", "x", "x1");
+    Onnx__NodeProto *c = mb_node(&b, "Constant", "const", "", "k");
+    Onnx__AttributeProto *a = mb_attr(&b, c, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+    a->t = mb_tensor(&b, "", PTQ_DTYPE_F32, 1, cd, cv);
+    mb_node(&b, "Identity", "id2", "k", "k1");
+    mb_node(&b, "Add", "add", "x1,k1", "y");
+    mb_output(&b, "y", 2, xd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_int_eq(g->n_nodes, 1);
+    const ptq_node *n = &g->nodes[0];
+    ck_assert_uint_eq(n->op, PTQ_OP_ADD);
+    ck_assert_int_eq(n->inputs[0], g->inputs[0]); /* the Identity read x itself */
+    const ptq_value *k = &g->values[n->inputs[1]];
+    ck_assert_ptr_nonnull(k->data);
+    ck_assert_mem_eq(k->data->data, cv, sizeof cv);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* An Identity that produces a graph output becomes a copy, so the output keeps its name. */
+START_TEST(identity_to_output_keeps_name) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Relu", "relu", "x", "r");
+    mb_node(&b, "Identity", "id", "r", "probabilities");
+    mb_output(&b, "probabilities", 2, xd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_str_eq(g->values[g->outputs[0]].name, "probabilities");
+    expect_shape(g, g->outputs[0], "[N,4]");
+    const float x[8] = {-1, 2, -3, 4, 5, -6, 7, -8};
+    int64_t n;
+    float *y = run_graph(g, 2, x, &n);
+    for (int i = 0; i < 8; i++) ck_assert_float_eq(y[i], fmaxf(x[i], 0.0f));
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* Clip (opset >= 11) takes its bounds as inputs; constant ones become attributes.  An
+ * omitted bound ("" input) stays infinite. */
+START_TEST(clip_bounds_from_initializers) {
+    static const struct {
+        const char *inputs;
+        float lo, hi;
+    } cases[] = {
+        {"x,lo,hi", -0.5f, 0.75f},
+        {"x,lo", -0.5f, INFINITY},
+        {"x,,hi", -INFINITY, 0.75f},
+        {"x", -INFINITY, INFINITY},
+    };
+    for (size_t i = 0; i < PTQ_COUNTOF(cases); i++) {
+        mb b;
+        mb_init(&b, 13);
+        const int64_t xd[2] = {B, 4};
+        const float lo = -0.5f, hi = 0.75f;
+        mb_input(&b, "x", 2, xd);
+        mb_init_f32(&b, "lo", 0, NULL, &lo);
+        mb_init_f32(&b, "hi", 0, NULL, &hi);
+        mb_node(&b, "Clip", "clip", cases[i].inputs, "y");
+        mb_output(&b, "y", 2, xd);
+        ptq_graph *g = load_ok(&b);
+        mb_free(&b);
+        ck_assert_int_eq(g->n_nodes, 1);
+        const ptq_node *n = &g->nodes[0];
+        ck_assert_int_eq(n->n_inputs, 1);
+        ck_assert_float_eq(n->attrs.clip_min, cases[i].lo);
+        ck_assert_float_eq(n->attrs.clip_max, cases[i].hi);
+        const float x[4] = {-2.0f, -0.25f, 0.5f, 3.0f};
+        int64_t cnt;
+        float *y = run_graph(g, 1, x, &cnt);
+        for (int k = 0; k < 4; k++)
+            ck_assert_float_eq(y[k], fminf(fmaxf(x[k], cases[i].lo), cases[i].hi));
+        free(y);
+        ptq_graph_free(g);
+    }
+}
+END_TEST
+
+/* A graph input that must be constant (Reshape's shape) can be bound at import. */
+START_TEST(bind_input_as_constant) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 6}, sd[1] = {3};
+    mb_input(&b, "x", 2, xd);
+    b.graph.input[b.graph.n_input++] = mb_value_info(&b, "shape", PTQ_DTYPE_I64, 1, sd);
+    mb_node(&b, "Reshape", "reshape", "x,shape", "y");
+    mb_output(&b, "y", 3, (int64_t[]){B, 2, 3});
+    /* Unbound, the shape is an int64 run-time input: refused. */
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'shape'", "int64"));
+    ptq_error err = {0};
+    int64_t dims[1] = {3};
+    ptq_tensor *shape = ptq_tensor_new(PTQ_DTYPE_I64, 1, dims, &err);
+    const int64_t sv[3] = {0, 2, 3};
+    memcpy(shape->data, sv, sizeof sv);
+    const char *names[1] = {"shape"};
+    const ptq_tensor *vals[1] = {shape};
+    ptq_import_options opts = {1, names, vals};
+    ptq_graph *g = mb_load_opts(&b, &opts, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    ck_assert_int_eq(g->n_inputs, 1);
+    expect_shape(g, g->outputs[0], "[N,2,3]");
+    ptq_graph_free(g);
+    ptq_tensor_free(shape);
+    mb_free(&b);
+}
+END_TEST
+
+/* ============================================================ refusals ====== */
+
+/* Every unsupported op type is listed at once, each with the first node using it. */
+START_TEST(unsupported_ops_all_listed) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Foo", "foo_first", "x", "a");
+    mb_node(&b, "Relu", "relu", "a", "b");
+    mb_node(&b, "Foo", "foo_second", "b", "c");
+    mb_node(&b, "LSTM", "lstm_node", "c", "y");
+    mb_output(&b, "y", 2, xd);
+    ptq_error err = {0};
+    ck_assert_ptr_null(mb_load(&b, &err));
+    ck_assert_int_eq(err.status, PTQ_ERR_UNSUPPORTED);
+    ck_assert_msg(test_contains(err.msg, "Foo") && test_contains(err.msg, "'foo_first'") &&
+                      test_contains(err.msg, "LSTM") && test_contains(err.msg, "'lstm_node'") &&
+                      test_contains(err.msg, "2 unsupported"),
+                  "%s", err.msg);
+    ck_assert_msg(!test_contains(err.msg, "foo_second"), "%s", err.msg);
+    /* An op of another domain is unsupported even if its name is an ONNX op's. */
+    Onnx__NodeProto *n = b.graph.node[1];
+    n->domain = mb_str(&b, "com.example");
+    ptq_error e2 = {0};
+    ck_assert_ptr_null(mb_load(&b, &e2));
+    ck_assert_msg(test_contains(e2.msg, "com.example.Relu") && test_contains(e2.msg, "3 unsupported"),
+                  "%s", e2.msg);
+    mb_free(&b);
+}
+END_TEST
+
+START_TEST(opset_out_of_range) {
+    mb b;
+    mb_init(&b, 18);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Relu", "relu", "x", "y");
+    mb_output(&b, "y", 2, xd);
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("opset 18"));
+    b.opset.version = 0;
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("opset 0"));
+    b.opset.version = 17; /* the newest supported */
+    ptq_graph *g = load_ok(&b);
+    ptq_graph_free(g);
+    /* Only another domain's opset: no default one. */
+    b.opset.domain = mb_str(&b, "ai.onnx.ml");
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("opset"));
+    mb_free(&b);
+}
+END_TEST
+
+/* An attribute the importer does not know could change what the node computes. */
+START_TEST(unknown_attribute_refused) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
+    mb_input(&b, "x", 4, xd);
+    mb_init_f32(&b, "w", 4, wd, NULL);
+    Onnx__NodeProto *n = mb_node(&b, "Conv", "my_conv", "x,w", "y");
+    mb_attr_int(&b, n, "frobnicate", 1);
+    mb_output(&b, "y", 4, xd);
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'my_conv'", "'frobnicate'"));
+    /* The same on an op without attributes. */
+    n->op_type = mb_str(&b, "Relu");
+    n->n_input = 1;
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'my_conv'", "'frobnicate'"));
+    mb_free(&b);
+}
+END_TEST
+
+/* Only axis 0 may be symbolic. */
+START_TEST(dynamic_non_batch_dim_refused) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 1, SYM_H, 4};
+    mb_input(&b, "image", 4, xd);
+    mb_node(&b, "Relu", "relu", "image", "y");
+    mb_output(&b, "y", 4, xd);
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'image'", "'H'", "axis 2"));
+    mb_free(&b);
+}
+END_TEST
+
+/* ============================================================ malformed ====== */
+
+START_TEST(empty_and_garbage_buffers) {
+    ptq_error err = {0};
+    const uint8_t one = 0;
+    ck_assert_ptr_null(ptq_onnx_load_buffer(&one, 0, "empty.onnx", NULL, &err));
+    ck_assert_int_eq(err.status, PTQ_ERR_INVALID);
+    ck_assert_msg(test_contains(err.msg, "empty.onnx"), "%s", err.msg);
+    /* Random bytes, many lengths and seeds: never a crash, never a graph. */
+    test_rng r = {0xBAD};
+    uint8_t buf[600];
+    for (int i = 0; i < 300; i++) {
+        size_t len = (size_t)test_rng_int(&r, 1, sizeof buf);
+        for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)test_rng_next(&r);
+        ptq_error e = {0};
+        ptq_graph *g = ptq_onnx_load_buffer(buf, len, "garbage.onnx", NULL, &e);
+        ck_assert_msg(g == NULL, "garbage %d loaded", i);
+        ck_assert_msg(e.status != PTQ_OK && test_contains(e.msg, "garbage.onnx"), "%d: %s", i, e.msg);
+    }
+}
+END_TEST
+
+/* A valid model cut at every length: every prefix is refused with a message. */
+START_TEST(truncated_model) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 2, 4, 4}, wd[4] = {3, 2, 3, 3}, cd[1] = {3};
+    mb_input(&b, "x", 4, xd);
+    mb_init_f32(&b, "w", 4, wd, NULL);
+    mb_init_f32(&b, "b", 1, cd, NULL);
+    Onnx__NodeProto *n = mb_node(&b, "Conv", "conv", "x,w,b", "c");
+    mb_attr_ints(&b, n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    mb_node(&b, "Relu", "relu", "c", "y");
+    mb_output(&b, "y", 4, (int64_t[]){B, 3, 4, 4});
+    size_t len;
+    uint8_t *full = mb_pack(&b, &len);
+    mb_free(&b);
+    ptq_error ok = {0};
+    ptq_graph *g = ptq_onnx_load_buffer(full, len, "full.onnx", NULL, &ok);
+    ck_assert_msg(g != NULL, "%s", ok.msg);
+    ptq_graph_free(g);
+    for (size_t cut = 0; cut < len; cut++) {
+        /* A copy of exactly `cut` bytes, so the sanitizers see any over-read. */
+        uint8_t *part = malloc(cut + 1);
+        memcpy(part, full, cut);
+        ptq_error err = {0};
+        g = ptq_onnx_load_buffer(part, cut, "cut.onnx", NULL, &err);
+        ck_assert_msg(g == NULL, "the model cut at %zu of %zu bytes loaded", cut, len);
+        ck_assert_msg(err.status != PTQ_OK && test_contains(err.msg, "cut.onnx"), "cut %zu: %s",
+                      cut, err.msg);
+        free(part);
+    }
+    free(full);
+}
+END_TEST
+
+START_TEST(undefined_input_named) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Relu", "relu", "x", "r");
+    mb_node(&b, "Add", "adder", "r,ghost_tensor", "y");
+    mb_output(&b, "y", 2, xd);
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'adder'", "'ghost_tensor'"));
+    mb_free(&b);
+}
+END_TEST
+
+START_TEST(cycle_refused) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Add", "a", "x,q", "p");
+    mb_node(&b, "Relu", "b", "p", "q");
+    mb_output(&b, "q", 2, xd);
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("cycle"));
+    mb_free(&b);
+}
+END_TEST
+
+/* An initializer whose dims claim 2^40 elements (or 2^30, within the element limit)
+ * with a few bytes of data: refused before anything that size is allocated. */
+START_TEST(absurd_initializer) {
+    static const int64_t claims[][2] = {{(int64_t)1 << 20, (int64_t)1 << 20},
+                                        {(int64_t)1 << 15, (int64_t)1 << 15}};
+    test_limit_address_space((size_t)512 << 20);
+    for (int raw = 0; raw < 2; raw++)
+        for (size_t i = 0; i < 2; i++) {
+            mb b;
+            mb_init(&b, 13);
+            const int64_t xd[2] = {B, 4}, small[2] = {2, 2};
+            mb_input(&b, "x", 2, xd);
+            Onnx__TensorProto *t = mb_init_f32(&b, "huge", 2, small, NULL);
+            t->dims[0] = claims[i][0];
+            t->dims[1] = claims[i][1];
+            if (raw) { /* the same claim with 16 bytes of raw_data */
+                t->n_float_data = 0;
+                t->has_raw_data = 1;
+                t->raw_data.len = 16;
+                t->raw_data.data = mb_alloc(&b, 16);
+            }
+            mb_node(&b, "Add", "add", "x,huge", "y");
+            mb_output(&b, "y", 2, xd);
+            mb_refused(&b, PTQ_ERR_INVALID, WHAT("'huge'"));
+            mb_free(&b);
+        }
+}
+END_TEST
+
+/* An initializer with fewer values than its dims need. */
+START_TEST(short_initializer) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4}, cd[1] = {4};
+    mb_input(&b, "x", 2, xd);
+    Onnx__TensorProto *t = mb_init_f32(&b, "k", 1, cd, NULL);
+    t->n_float_data = 3;
+    mb_node(&b, "Add", "add", "x,k", "y");
+    mb_output(&b, "y", 2, xd);
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'k'", "4 elements"));
+    /* An unsupported element type (double). */
+    t->n_float_data = 4;
+    t->data_type = 11;
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'k'", "double"));
+    mb_free(&b);
+}
+END_TEST
+
+START_TEST(declared_shape_mismatch) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[4] = {B, 3, 4, 4};
+    mb_input(&b, "x", 4, xd);
+    mb_node(&b, "GlobalAveragePool", "gap", "x", "y");
+    mb_output(&b, "y", 4, (int64_t[]){B, 3, 2, 1}); /* the pool gives [N,3,1,1] */
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'y'", "[N,3,2,1]", "[N,3,1,1]"));
+    /* A wrong rank, and an inner value_info that disagrees. */
+    b.graph.output[0] = mb_value_info(&b, "y", PTQ_DTYPE_F32, 2, (int64_t[]){B, 3});
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'y'"));
+    b.graph.output[0] = mb_value_info(&b, "y", PTQ_DTYPE_F32, 4, (int64_t[]){B, 3, 1, 1});
+    mb_node(&b, "Relu", "relu", "y", "z");
+    b.graph.value_info[b.graph.n_value_info++] =
+        mb_value_info(&b, "y", PTQ_DTYPE_F32, 4, (int64_t[]){B, 5, 1, 1});
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'y'", "inconsistent"));
+    mb_free(&b);
+}
+END_TEST
+
+START_TEST(structural_problems) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[2] = {B, 4};
+    mb_input(&b, "x", 2, xd);
+    mb_node(&b, "Relu", "relu", "x", "y");
+    /* No outputs. */
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("no outputs"));
+    /* An output nothing computes. */
+    mb_output(&b, "nowhere", 2, xd);
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'nowhere'"));
+    b.graph.n_output = 0;
+    mb_output(&b, "y", 2, xd);
+    /* Two nodes writing the same value. */
+    mb_node(&b, "Sigmoid", "sig", "x", "y");
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'y'"));
+    b.graph.n_node = 1;
+    /* A model without a graph. */
+    b.model.graph = NULL;
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("no graph"));
+    b.model.graph = &b.graph;
+    ptq_graph *g = load_ok(&b);
+    ptq_graph_free(g);
+    mb_free(&b);
+}
+END_TEST
+
+START_TEST(missing_file) {
+    ptq_error err = {0};
+    const char *path = "/nonexistent/dir/model_that_is_not_there.onnx";
+    ck_assert_ptr_null(ptq_onnx_load(path, NULL, &err));
+    ck_assert_int_eq(err.status, PTQ_ERR_IO);
+    ck_assert_msg(test_contains(err.msg, path), "%s", err.msg);
+    /* A file that exists but is not ONNX names itself too. */
+    const char *junk = test_write_temp("not a model", 11, ".onnx");
+    ptq_error e2 = {0};
+    ck_assert_ptr_null(ptq_onnx_load(junk, NULL, &e2));
+    ck_assert_int_eq(e2.status, PTQ_ERR_INVALID);
+    ck_assert_msg(test_contains(e2.msg, junk), "%s", e2.msg);
+}
+END_TEST
+
+/* A serialized TensorProto file (the ONNX test cases' .pb) round-trips. */
+START_TEST(load_tensor_file) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t dims[2] = {2, 3};
+    const float v[6] = {1, -2, 3.5f, 0, 1e-3f, 7};
+    Onnx__TensorProto *t = mb_tensor(&b, "t", PTQ_DTYPE_F32, 2, dims, v);
+    size_t len = onnx__tensor_proto__get_packed_size(t);
+    uint8_t *buf = malloc(len + 1);
+    onnx__tensor_proto__pack(t, buf);
+    const char *path = test_write_temp(buf, len, ".pb");
+    free(buf);
+    mb_free(&b);
+    ptq_error err = {0};
+    ptq_tensor *r = ptq_onnx_load_tensor(path, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    ck_assert_int_eq(r->ndim, 2);
+    ck_assert_int_eq(r->ne[1], 3);
+    ck_assert_mem_eq(r->data, v, sizeof v);
+    ptq_tensor_free(r);
+    const uint8_t junk[5] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    const char *bad = test_write_temp(junk, sizeof junk, ".pb");
+    ptq_error e2 = {0};
+    ck_assert_ptr_null(ptq_onnx_load_tensor(bad, &e2));
+    ck_assert_int_eq(e2.status, PTQ_ERR_INVALID);
+    ck_assert_msg(test_contains(e2.msg, bad), "%s", e2.msg);
+}
+END_TEST
+
+/* ========================================================== bundled models ====== */
+
+/* "params": N from the model's .json, or -1 if it has none. */
+static int64_t json_params(const char *onnx_path) {
+    char path[1024];
+    snprintf(path, sizeof path, "%.*s.json", (int)(strlen(onnx_path) - 5), onnx_path);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no %s next to the model", path);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "\"params\"");
+    if (!p) return -1;
+    p = strchr(p, ':');
+    ck_assert_ptr_nonnull(p);
+    return strtoll(p + 1, NULL, 10);
+}
+
+START_TEST(bundled_models) {
+    glob_t gl;
+    ck_assert_int_eq(glob(PTQ_SOURCE_DIR "/models/*.onnx", 0, NULL, &gl), 0);
+    ck_assert_uint_ge(gl.gl_pathc, 3);
+    int checked = 0;
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        const char *path = gl.gl_pathv[i];
+        ptq_error err = {0};
+        ptq_graph *g = ptq_onnx_load(path, NULL, &err);
+        ck_assert_msg(g != NULL, "%s", err.msg);
+        ck_assert_int_eq(ptq_graph_validate(g, &err), PTQ_OK);
+        ck_assert_int_eq(g->n_inputs, 1);
+        ck_assert_int_eq(g->n_outputs, 1);
+        char b1[160], b2[160];
+        const ptq_value *in = &g->values[g->inputs[0]], *out = &g->values[g->outputs[0]];
+        ck_assert_msg(!strcmp(ptq_shape_str(in->ndim, in->ne, b1, sizeof b1), "[N,1,28,28]"),
+                      "%s: input %s", path, b1);
+        ck_assert_msg(!strcmp(ptq_shape_str(out->ndim, out->ne, b2, sizeof b2), "[N,10]"),
+                      "%s: output %s", path, b2);
+        const int64_t want = json_params(path);
+        if (want >= 0) {
+            ck_assert_msg(ptq_graph_param_count(g) == want, "%s: %ld parameters, json says %ld",
+                          path, (long)ptq_graph_param_count(g), (long)want);
+            checked++;
+        }
+        /* The numbers the models' README lists. */
+        const char *base = strrchr(path, '/') + 1;
+        if (!strcmp(base, "resnet20_fmnist.onnx")) ck_assert_int_eq(want, 272186);
+        if (!strcmp(base, "mobilenetv2_fmnist.onnx")) ck_assert_int_eq(want, 105290);
+        if (!strcmp(base, "vgg7_fmnist.onnx")) ck_assert_int_eq(want, 436906);
+        /* And it runs: two blank images give finite logits. */
+        float x[2 * 28 * 28] = {0};
+        int64_t n;
+        float *y = run_graph(g, 2, x, &n);
+        ck_assert_int_eq(n, 20);
+        for (int k = 0; k < 20; k++) ck_assert_msg(isfinite(y[k]), "%s: logit %d", path, k);
+        free(y);
+        ptq_graph_free(g);
+    }
+    ck_assert_int_ge(checked, 3);
+    globfree(&gl);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("import");
+    TCase *tc = tcase_create("valid");
+    tcase_add_test(tc, small_cnn_loads_and_runs);
+    tcase_add_test(tc, pytorch_flatten_folded);
+    tcase_add_test(tc, identity_and_constant_folded);
+    tcase_add_test(tc, identity_to_output_keeps_name);
+    tcase_add_test(tc, clip_bounds_from_initializers);
+    tcase_add_test(tc, bind_input_as_constant);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("refused");
+    tcase_add_test(tc, unsupported_ops_all_listed);
+    tcase_add_test(tc, opset_out_of_range);
+    tcase_add_test(tc, unknown_attribute_refused);
+    tcase_add_test(tc, dynamic_non_batch_dim_refused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("malformed");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, empty_and_garbage_buffers);
+    tcase_add_test(tc, truncated_model);
+    tcase_add_test(tc, undefined_input_named);
+    tcase_add_test(tc, cycle_refused);
+    tcase_add_test(tc, absurd_initializer);
+    tcase_add_test(tc, short_initializer);
+    tcase_add_test(tc, declared_shape_mismatch);
+    tcase_add_test(tc, structural_problems);
+    tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, load_tensor_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bundled");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, bundled_models);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}

@@ -303,8 +303,68 @@ static void require_same_bits(const kcase *kc, const float *a, const float *b, i
                       (double)a[i], (double)b[i]);
 }
 
-/* Infers; runs with 1 and 2 threads at every batch size against the reference; with
- * check_unfused, also requires the fused plan's bits from an unfused one; frees. */
+/* Calls the node's kernel directly, outside the executor, with every operand in its own
+ * exactly sized buffer: the sanitizer build then catches any read past an input, and in
+ * every build the output is followed by guard floats that must stay untouched (in the
+ * executor's arena a stray write would land in a neighbouring value unseen). */
+#define GUARD 64
+static void kc_direct(kcase *kc, float *const *data) {
+    const ptq_graph *g = kc->g;
+    const ptq_node *n = &g->nodes[g->n_nodes - 1];
+    const ptq_op_traits *t = &ptq_op_table[n->op];
+    ptq_kt kin[MAX_IN];
+    void *owned[MAX_IN] = {0};
+    memset(kin, 0, sizeof kin);
+    for (int32_t k = 0; k < n->n_inputs; k++) {
+        const int32_t v = n->inputs[k];
+        if (v < 0) continue;
+        concrete(&g->values[v], MAX_BATCH, &kin[k]);
+        const void *src = g->values[v].data ? g->values[v].data->data : NULL;
+        for (int32_t i = 0; i < g->n_inputs; i++)
+            if (g->inputs[i] == v) src = data[i];
+        ck_assert_ptr_nonnull(src);
+        const size_t bytes = (size_t)ptq_kt_numel(&kin[k]) *
+                             (g->values[v].dtype == PTQ_DTYPE_I64 ? 8 : 4);
+        ck_assert_int_eq(posix_memalign(&owned[k], 64, bytes ? bytes : 1), 0);
+        memcpy(owned[k], src, bytes);
+        kin[k].data = owned[k];
+    }
+    ptq_kt kout;
+    concrete(&g->values[n->outputs[0]], MAX_BATCH, &kout);
+    const int64_t cnt = ptq_kt_numel(&kout);
+    float *y;
+    ck_assert_int_eq(posix_memalign((void **)&y, 64, (size_t)(cnt + GUARD) * sizeof *y), 0);
+    const uint32_t sentinel = 0x7FC0DEADu; /* a NaN no kernel computes */
+    for (int64_t i = 0; i < cnt + GUARD; i++) memcpy(&y[i], &sentinel, sizeof sentinel);
+    kout.data = y;
+    const int32_t threads = 2;
+    const size_t wf = t->work ? t->work(n, kin) : 0, sf = t->work_shared ? t->work_shared(n, kin) : 0;
+    float *work = NULL, *shared = NULL;
+    ck_assert_int_eq(posix_memalign((void **)&work, 64, (wf * threads + 1) * sizeof(float)), 0);
+    ck_assert_int_eq(posix_memalign((void **)&shared, 64, (sf + 1) * sizeof(float)), 0);
+    ptq_kctx kctx = {.threads = threads, .work = work, .work_floats = wf, .shared = shared};
+    t->forward(n, &kctx, kin, &kout);
+    for (int64_t i = cnt; i < cnt + GUARD; i++)
+        ck_assert_msg(memcmp(&y[i], &sentinel, sizeof sentinel) == 0,
+                      "%s: the kernel wrote %ld floats past its %ld-float output", kc->desc,
+                      (long)(i - cnt + 1), (long)cnt);
+    for (int64_t i = 0; i < cnt; i++)
+        ck_assert_msg(memcmp(&y[i], &sentinel, sizeof sentinel) != 0,
+                      "%s: the kernel left output element %ld unwritten", kc->desc, (long)i);
+    ptq_kt want_shape;
+    float *want = ref_eval(g, MAX_BATCH, data, kc->y, &want_shape);
+    const double viol = test_max_violation(y, want, cnt, RTOL, ATOL);
+    ck_assert_msg(viol <= 1.0, "%s: direct call: violation %g", kc->desc, viol);
+    free(want);
+    free(work);
+    free(shared);
+    free(y);
+    for (int32_t k = 0; k < MAX_IN; k++) free(owned[k]);
+}
+
+/* Infers; runs with 1 and 2 threads at every batch size against the reference; calls a
+ * lone node's kernel directly (kc_direct); with check_unfused, also requires the fused
+ * plan's bits from an unfused one; frees. */
 static void kc_run(kcase *kc) {
     kc_infer(kc);
     float **data = kc_data(kc);
@@ -314,6 +374,7 @@ static void kc_run(kcase *kc) {
     ck_assert(fused && plain);
     kc_run_exec(kc, data, 1, false, fused);
     kc_run_exec(kc, data, 2, false, NULL);
+    if (kc->g->n_nodes == 1) kc_direct(kc, data);
     if (kc->check_unfused) {
         kc_run_exec(kc, data, 1, true, plain);
         require_same_bits(kc, fused, plain, cnt, "between the fused and unfused (keep_all) runs");
@@ -434,11 +495,12 @@ static const char *const conv_kind_names[] = {"regular", "grouped", "depthwise",
 /* Adds one random convolution reading a new batched input.  kmin..kmax bounds the
  * kernel size: the flat direct path takes kernels of up to 64 taps and im2col + sgemm
  * the rest, so kernels over 8 reach the second. */
-static ptq_node *conv_build(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin, int64_t kmax) {
+static ptq_node *conv_build(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin, int64_t kmax,
+                            int64_t extra) {
     test_rng *r = kc->rng;
     int64_t g = 1, cg, mg;
     switch (kind) {
-    case CONV_REGULAR: cg = test_rng_int(r, 1, 6); mg = test_rng_int(r, 1, 9); break;
+    case CONV_REGULAR: cg = test_rng_int(r, 1, 6); mg = test_rng_int(r, 1, extra ? 20 : 9); break;
     case CONV_GROUPED:
         g = test_rng_int(r, 2, 4);
         cg = test_rng_int(r, 2, 3);
@@ -466,7 +528,7 @@ static ptq_node *conv_build(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin
         /* An input at least as large as the (padded) window, up to a few strides more. */
         int64_t span = a.dilation[i] * (a.kernel[i] - 1) + 1;
         int64_t lo = PTQ_MAX(1, span - a.pad_begin[i] - a.pad_end[i]);
-        sp[i] = test_rng_int(r, lo, lo + 3 * a.stride[i] + 2);
+        sp[i] = test_rng_int(r, lo, lo + 3 * a.stride[i] + 2 + extra);
         /* KNOWN BUG (conv.c, pad_channel): when the stride exceeds the input size plus
          * the leading pad, the flat kernel reads pixels outside the image (another
          * channel's, or past the tensor).  Such shapes are generated only with
@@ -497,8 +559,11 @@ static ptq_node *conv_build(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin
     return n;
 }
 
-static void conv_case(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin, int64_t kmax) {
-    conv_build(kc, nsp, kind, kmin, kmax);
+/* extra > 0 makes planes up to `extra` pixels wider (several register tiles per row of
+ * positions) and output channel counts up to 20 (several channel blocks). */
+static void conv_case(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin, int64_t kmax,
+                      int64_t extra) {
+    conv_build(kc, nsp, kind, kmin, kmax, extra);
     kc_run(kc);
 }
 
@@ -511,7 +576,7 @@ START_TEST(conv2d_random) {
         kcase kc;
         conv_kind kind = all_conv_kinds[c % 4];
         kc_begin(&kc, &r, "conv2d seed %d case %d:", _i, c);
-        conv_case(&kc, 2, kind, 1, 5);
+        conv_case(&kc, 2, kind, 1, 5, 0);
     }
 }
 END_TEST
@@ -521,7 +586,19 @@ START_TEST(conv1d_random) {
     for (int c = 0; c < 8; c++) {
         kcase kc;
         kc_begin(&kc, &r, "conv1d seed %d case %d:", _i, c);
-        conv_case(&kc, 1, all_conv_kinds[c % 4], 1, 5);
+        conv_case(&kc, 1, all_conv_kinds[c % 4], 1, 5, c < 4 ? 0 : 60);
+    }
+}
+END_TEST
+
+/* Planes of up to ~24 x 24: many register tiles per image, channel blocks, and the
+ * in-place 1x1 path's full tiles. */
+START_TEST(conv2d_large_planes) {
+    test_rng r = {0x1A26E97ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 4; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "conv2d large plane seed %d case %d:", _i, c);
+        conv_case(&kc, 2, all_conv_kinds[c], 1, 5, 16);
     }
 }
 END_TEST
@@ -532,9 +609,9 @@ START_TEST(conv_large_kernel) {
     for (int c = 0; c < 3; c++) {
         kcase kc;
         kc_begin(&kc, &r, "conv large kernel seed %d case %d:", _i, c);
-        conv_case(&kc, 2, all_conv_kinds[c], 9, 10);
+        conv_case(&kc, 2, all_conv_kinds[c], 9, 10, 0);
         kc_begin(&kc, &r, "conv1d large kernel seed %d case %d:", _i, c);
-        conv_case(&kc, 1, all_conv_kinds[c], 65, 70);
+        conv_case(&kc, 1, all_conv_kinds[c], 65, 70, 0);
     }
 }
 END_TEST
@@ -1557,7 +1634,8 @@ START_TEST(fused_random) {
                  with_bn && with_conv ? "+BN" : "", ptq_op_name(act), _i, c);
         kc.check_unfused = true;
         if (with_conv) {
-            ptq_node *conv = conv_build(&kc, c % 3 ? 2 : 1, all_conv_kinds[c % 4], 1, 4);
+            ptq_node *conv = conv_build(&kc, c % 3 ? 2 : 1, all_conv_kinds[c % 4], 1, 4,
+                                        c % 2 ? 12 : 0);
             if (with_bn) {
                 int64_t pne[1] = {kc.g->values[conv->inputs[1]].ne[0]};
                 int32_t in[5] = {kc.y};
@@ -1621,6 +1699,7 @@ int main(void) {
     tcase_add_test(tcase(s, "op_table", 10), op_table_complete);
     tcase_add_loop_test(tcase(s, "conv2d", 300), conv2d_random, 0, 60);
     tcase_add_loop_test(tcase(s, "conv1d", 300), conv1d_random, 0, 30);
+    tcase_add_loop_test(tcase(s, "conv2d_large_planes", 300), conv2d_large_planes, 0, 20);
     tcase_add_loop_test(tcase(s, "conv_large_kernel", 300), conv_large_kernel, 0, 4);
     tcase_add_loop_test(tcase(s, "conv_bitwise", 300), conv_threads_bitwise, 0, 3);
     tcase_add_loop_test(tcase(s, "gemm", 300), gemm_random, 0, 30);

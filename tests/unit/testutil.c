@@ -40,6 +40,31 @@ double test_max_violation(const float *a, const float *b, int64_t n, double rtol
     return worst;
 }
 
+/* Every temporary file this process created, removed when it exits (each test runs in
+ * its own forked process, so files do not pile up in /tmp). */
+static char **temp_files;
+static size_t n_temp_files;
+
+static void remove_temp_files(void) {
+    for (size_t i = 0; i < n_temp_files; i++) {
+        unlink(temp_files[i]);
+        free(temp_files[i]);
+    }
+    free(temp_files);
+    temp_files = NULL;
+    n_temp_files = 0;
+}
+
+static void remember_temp(const char *path) {
+    if (n_temp_files == 0) atexit(remove_temp_files);
+    char **p = realloc(temp_files, (n_temp_files + 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    temp_files = p;
+    temp_files[n_temp_files] = strdup(path);
+    ck_assert_ptr_nonnull(temp_files[n_temp_files]);
+    n_temp_files++;
+}
+
 static char *temp_path(const char *suffix) {
     static char paths[8][256];
     static int slot;
@@ -52,6 +77,7 @@ const char *test_write_temp(const void *data, size_t len, const char *suffix) {
     char *p = temp_path(suffix);
     int fd = mkstemps(p, (int)strlen(suffix));
     ck_assert_int_ge(fd, 0);
+    remember_temp(p);
     ck_assert_int_eq((long)write(fd, data, len), (long)len);
     close(fd);
     return p;
@@ -61,6 +87,7 @@ const char *test_write_temp_gz(const void *data, size_t len, const char *suffix)
     char *p = temp_path(suffix);
     int fd = mkstemps(p, (int)strlen(suffix));
     ck_assert_int_ge(fd, 0);
+    remember_temp(p);
     gzFile f = gzdopen(fd, "wb");
     ck_assert_ptr_nonnull(f);
     if (len) ck_assert_int_eq(gzwrite(f, data, (unsigned)len), (int)len);
@@ -139,7 +166,31 @@ void test_graph_output(ptq_graph *g, int32_t id) {
     push_id(&g->outputs, &g->n_outputs, id);
 }
 
+/* OpenMP's default wait policy spins between parallel regions.  The kernel tests make
+ * tens of thousands of tiny kernel calls, and on a 2-core machine with anything else
+ * running (a parallel build) the spinning makes them 30 to 100 times slower.  libgomp
+ * reads OMP_WAIT_POLICY once, when it is loaded, so the test re-executes itself with
+ * the passive policy unless the caller chose one.  Results do not depend on it. */
+static void prefer_passive_openmp(void) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    FILE *f = fopen("/proc/self/cmdline", "rb");
+    if (!f) return;
+    static char cmd[4096];
+    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+    fclose(f);
+    if (n == 0 || n == sizeof cmd - 1) return;
+    cmd[n] = '\0';
+    char *argv[64];
+    int argc = 0;
+    for (size_t i = 0; i < n && argc < 63; i += strlen(cmd + i) + 1) argv[argc++] = cmd + i;
+    argv[argc] = NULL;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the default policy */
+}
+
 int test_run_suite(Suite *s) {
+    prefer_passive_openmp();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

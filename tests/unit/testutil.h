@@ -23,7 +23,8 @@ void test_fill_uniform(test_rng *r, float *x, int64_t n, float lo, float hi);
 double test_max_violation(const float *a, const float *b, int64_t n, double rtol, double atol);
 
 /* Writes bytes to a fresh temporary file and returns its path (static buffer rotated
- * over 8 slots).  suffix such as ".onnx" or ".npy". */
+ * over 8 slots).  suffix such as ".onnx" or ".npy".  The file is removed when the
+ * (forked test) process exits. */
 const char *test_write_temp(const void *data, size_t len, const char *suffix);
 
 /* Like test_write_temp, but gzip-compresses the bytes (zlib's gzwrite). */
@@ -57,7 +58,9 @@ int32_t test_graph_node(ptq_graph *g, ptq_op op, const char *name, int32_t n_in,
 /* Marks value id as a graph output. */
 void test_graph_output(ptq_graph *g, int32_t id);
 
-/* Runs a suite with CK_FORK and returns the process exit code. */
+/* Runs a suite with CK_FORK and returns the process exit code.  First re-executes the
+ * test with OMP_WAIT_POLICY=passive unless the environment sets a policy (see why in
+ * testutil.c). */
 int test_run_suite(Suite *s);
 
 #endif
