@@ -115,6 +115,11 @@ typedef struct ptq_op_traits {
 
 extern const ptq_op_traits ptq_op_table[PTQ_OP_COUNT];
 
+/* Output size of one spatial axis of a sliding window (ONNX/PyTorch rules, ceil mode
+ * included); < 1 if the window never fits. */
+int64_t ptq_window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+                       int ceil_mode);
+
 /* Shape inference per op (shape.c). */
 ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err);
 ptq_status ptq_infer_gemm(ptq_graph *g, ptq_node *n, ptq_error *err);

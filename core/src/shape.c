@@ -44,8 +44,7 @@ ptq_status ptq_infer_same(ptq_graph *g, ptq_node *n, ptq_error *err) {
     return PTQ_OK;
 }
 
-/* Output size of one spatial axis of a sliding window; -1 if the window never fits. */
-static int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+int64_t ptq_window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
                           int ceil_mode) {
     int64_t span = d * (k - 1) + 1;
     int64_t avail = in + pb + pe - span;
@@ -146,7 +145,7 @@ ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err) {
     st = check_window(n, nsp, a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end, err);
     if (st) return st;
     for (int32_t i = 0; i < nsp; i++) {
-        out[2 + i] = window_out(x->ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
+        out[2 + i] = ptq_window_out(x->ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
                                 a->pad_begin[i], a->pad_end[i], 0);
         if (out[2 + i] < 1)
             FAIL(err, n, PTQ_ERR_INVALID, "the kernel does not fit input '%s' %s", x->name,
@@ -179,7 +178,7 @@ ptq_status ptq_infer_pool(ptq_graph *g, ptq_node *n, ptq_error *err) {
     for (int32_t i = 0; i < nsp; i++) {
         if (a->pad_begin[i] >= a->kernel[i] || a->pad_end[i] >= a->kernel[i])
             FAIL(err, n, PTQ_ERR_INVALID, "padding must be smaller than the kernel");
-        out[2 + i] = window_out(x->ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
+        out[2 + i] = ptq_window_out(x->ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
                                 a->pad_begin[i], a->pad_end[i], a->ceil_mode);
         if (out[2 + i] < 1)
             FAIL(err, n, PTQ_ERR_INVALID, "the window does not fit input '%s' %s", x->name,

@@ -108,10 +108,9 @@ static void geom(const ptq_node *node, const ptq_kt *in, const int64_t *out_sp, 
 /* Output spatial dims of a conv from its attributes (the work query has no output). */
 static void out_spatial(const ptq_node *n, const ptq_kt *in, int64_t *sp) {
     const ptq_conv_attrs *a = &n->attrs.conv;
-    for (int32_t i = 0; i < a->n_spatial; i++) {
-        int64_t span = a->dilation[i] * (a->kernel[i] - 1) + 1;
-        sp[i] = (in[0].ne[2 + i] + a->pad_begin[i] + a->pad_end[i] - span) / a->stride[i] + 1;
-    }
+    for (int32_t i = 0; i < a->n_spatial; i++)
+        sp[i] = ptq_window_out(in[0].ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
+                               a->pad_begin[i], a->pad_end[i], 0);
 }
 
 static bool use_flat(const conv_geom *q) { return q->taps <= MAX_TAPS; }

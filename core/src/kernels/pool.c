@@ -26,13 +26,9 @@ static void pool_window(const ptq_node *node, const ptq_kt *x, const int64_t *ou
 
 static void out_spatial(const ptq_node *n, const ptq_kt *in, int64_t *sp) {
     const ptq_pool_attrs *a = &n->attrs.pool;
-    for (int32_t i = 0; i < a->n_spatial; i++) {
-        const int64_t span = a->dilation[i] * (a->kernel[i] - 1) + 1;
-        const int64_t avail = in[0].ne[2 + i] + a->pad_begin[i] + a->pad_end[i] - span;
-        int64_t o = (a->ceil_mode ? (avail + a->stride[i] - 1) / a->stride[i] : avail / a->stride[i]) + 1;
-        if (a->ceil_mode && (o - 1) * a->stride[i] >= in[0].ne[2 + i] + a->pad_begin[i]) o--;
-        sp[i] = o;
-    }
+    for (int32_t i = 0; i < a->n_spatial; i++)
+        sp[i] = ptq_window_out(in[0].ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
+                               a->pad_begin[i], a->pad_end[i], a->ceil_mode);
 }
 
 size_t ptq_work_pool(const ptq_node *n, const ptq_kt *in) {
