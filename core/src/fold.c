@@ -12,6 +12,8 @@ ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err)
     eo.n_nodes = 1;
     eo.max_batch = 1;
     eo.threads = 1;
+    eo.keep = n->outputs; /* otherwise a lone node's outputs count as dead after the run */
+    eo.n_keep = n->n_outputs;
     ptq_exec *ex = ptq_exec_new(g, &eo, err);
     if (!ex) return err->status;
     ptq_status st = ptq_exec_run(ex, 1, err);

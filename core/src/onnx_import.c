@@ -225,7 +225,8 @@ static ptq_status check_attrs(importer *im, const Onnx__NodeProto *np, const cha
                               const char *const *known) {
     for (size_t i = 0; i < np->n_attribute; i++) {
         const Onnx__AttributeProto *a = np->attribute[i];
-        bool ok = false;
+        /* consumed_inputs (opsets before 6) only marked in-place updates: no semantics. */
+        bool ok = a->name && strcmp(a->name, "consumed_inputs") == 0;
         for (const char *const *k = known; *k; k++) ok |= a->name && strcmp(a->name, *k) == 0;
         if (!ok)
             return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
@@ -884,7 +885,8 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
     int64_t v;
     switch (ir) {
     case PTQ_OP_GEMM: {
-        static const char *const known[] = {"alpha", "beta", "transA", "transB", NULL};
+        /* broadcast (opsets before 7): 1 allowed C to broadcast, as C always may now. */
+        static const char *const known[] = {"alpha", "beta", "transA", "transB", "broadcast", NULL};
         if ((st = check_attrs(im, np, nname, known))) return st;
         if ((st = attr_float(im, np, nname, "alpha", 1.0f, &at.gemm.alpha))) return st;
         if ((st = attr_float(im, np, nname, "beta", 1.0f, &at.gemm.beta))) return st;
@@ -932,9 +934,15 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
         break;
     }
     case PTQ_OP_BATCH_NORM: {
-        static const char *const known[] = {"epsilon", "momentum", "training_mode", "spatial", NULL};
+        static const char *const known[] = {"epsilon", "momentum", "training_mode", "spatial",
+                                            "is_test", NULL};
         if ((st = check_attrs(im, np, nname, known))) return st;
         if ((st = attr_float(im, np, nname, "epsilon", 1e-5f, &at.epsilon))) return st;
+        /* is_test (opsets before 7): 0 meant training-time statistics. */
+        if ((st = attr_int(im, np, nname, "is_test", 1, &v))) return st;
+        if (v == 0)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "is_test=0 (training-time batch statistics) is not supported");
         if ((st = attr_int(im, np, nname, "training_mode", 0, &v))) return st;
         if (v != 0)
             return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
