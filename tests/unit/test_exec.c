@@ -500,6 +500,33 @@ START_TEST(fusion_needs_sole_reader) {
 }
 END_TEST
 
+/* A subset that ends inside a fusable chain: the BatchNormalization's output is read by
+ * the Relu outside the subset, so it must be stored, and equal the full run's. */
+START_TEST(fusion_inside_subset) {
+    int32_t conv_out, bn_out, add_out;
+    ptq_graph *g = fusion_graph(&conv_out, &bn_out, &add_out);
+    float x[3 * 3 * 81], x2[3 * 6 * 81];
+    test_rng r = {7};
+    test_fill_uniform(&r, x, 3 * 3 * 81, -1.0f, 1.0f);
+    test_fill_uniform(&r, x2, 3 * 6 * 81, -1.0f, 1.0f);
+    ptq_exec *plain = fusion_run(g, true, NULL, x, x2);
+    const int32_t nodes[2] = {0, 1}; /* conv, bn */
+    ptq_exec_options so = ptq_exec_options_default();
+    so.max_batch = 3;
+    so.nodes = nodes;
+    so.n_nodes = 2;
+    ptq_exec *sub = plan(g, &so);
+    ck_assert_int_eq(ptq_exec_bind(sub, g->inputs[0], x), PTQ_OK);
+    run(sub, 3);
+    ck_assert_ptr_nonnull(ptq_exec_data(sub, bn_out));
+    ck_assert_mem_eq(ptq_exec_data(sub, bn_out), ptq_exec_data(plain, bn_out),
+                     3 * 6 * 81 * sizeof(float));
+    ptq_exec_free(sub);
+    ptq_exec_free(plain);
+    ptq_graph_free(g);
+}
+END_TEST
+
 START_TEST(profile_lists_steps) {
     int32_t conv_out, bn_out, add_out;
     ptq_graph *g = fusion_graph(&conv_out, &bn_out, &add_out);
@@ -552,6 +579,7 @@ int main(void) {
     tc = tcase_create("fusion");
     tcase_add_test(tc, fusion_matches_unfused);
     tcase_add_test(tc, fusion_needs_sole_reader);
+    tcase_add_test(tc, fusion_inside_subset);
     tcase_add_test(tc, profile_lists_steps);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

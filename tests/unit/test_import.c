@@ -392,13 +392,15 @@ START_TEST(small_cnn_loads_and_runs) {
 END_TEST
 
 /* PyTorch's x.view(x.size(0), -1): Shape -> Gather(0) -> Unsqueeze -> Concat([-1]) ->
- * Reshape.  Folded at import into one Reshape to [N, 18], which runs at any batch. */
+ * Reshape.  Folded at import into one Reshape to [N, 18], which runs at any batch.
+ * Loop 0 exports at opset 13 (Unsqueeze axes as an input), loop 1 at opset 11 (as an
+ * attribute). */
 START_TEST(pytorch_flatten_folded) {
+    const int64_t opset = _i == 0 ? 13 : 11;
     mb b;
-    mb_init(&b, 13);
+    mb_init(&b, opset);
     const int64_t xd[4] = {B, 2, 3, 3}, one[1] = {1}, scalar_zero = 0, minus_one = -1;
     mb_input(&b, "x", 4, xd);
-    mb_init_i64(&b, "axes0", 1, one, &scalar_zero);
     mb_init_i64(&b, "minus_one", 1, one, &minus_one);
     mb_node(&b, "Relu", "relu", "x", "r");
     mb_node(&b, "Shape", "shape", "r", "s");
@@ -407,7 +409,13 @@ START_TEST(pytorch_flatten_folded) {
     a->t = mb_tensor(&b, "", PTQ_DTYPE_I64, 0, NULL, &scalar_zero);
     Onnx__NodeProto *ga = mb_node(&b, "Gather", "gather", "s,zero", "n");
     mb_attr_int(&b, ga, "axis", 0);
-    mb_node(&b, "Unsqueeze", "unsq", "n,axes0", "n1");
+    if (opset >= 13) {
+        mb_init_i64(&b, "axes0", 1, one, &scalar_zero);
+        mb_node(&b, "Unsqueeze", "unsq", "n,axes0", "n1");
+    } else {
+        Onnx__NodeProto *u = mb_node(&b, "Unsqueeze", "unsq", "n", "n1");
+        mb_attr_ints(&b, u, "axes", 1, &scalar_zero);
+    }
     Onnx__NodeProto *cat = mb_node(&b, "Concat", "concat", "n1,minus_one", "target");
     mb_attr_int(&b, cat, "axis", 0);
     mb_node(&b, "Reshape", "view", "r,target", "y");
@@ -431,6 +439,37 @@ START_TEST(pytorch_flatten_folded) {
     float *y = run_graph(g, 3, x, &n);
     ck_assert_int_eq(n, 54);
     for (int i = 0; i < 54; i++) ck_assert_float_eq(y[i], fmaxf(x[i], 0.0f));
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* Softmax's default axis and meaning changed at opset 13: before, the input is coerced
+ * to 2-D at axis 1 (here: one softmax over all 6 values of a sample); from 13 on, it
+ * normalises along the last axis alone. */
+START_TEST(softmax_opset_semantics) {
+    const int64_t opset = _i == 0 ? 13 : 11;
+    mb b;
+    mb_init(&b, opset);
+    const int64_t xd[3] = {B, 2, 3};
+    mb_input(&b, "x", 3, xd);
+    mb_node(&b, "Softmax", "sm", "x", "y");
+    mb_output(&b, "y", 3, xd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_int_eq(g->nodes[0].attrs.softmax_legacy, opset < 13);
+    ck_assert_int_eq(g->nodes[0].attrs.axis, opset < 13 ? 1 : 2);
+    const float x[6] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, -0.5f};
+    int64_t n;
+    float *y = run_graph(g, 1, x, &n);
+    const int group = opset < 13 ? 6 : 3;
+    for (int s = 0; s < 6; s += group) {
+        double sum = 0.0;
+        for (int k = 0; k < group; k++) sum += exp((double)x[s + k]);
+        for (int k = 0; k < group; k++)
+            ck_assert_msg(fabs(y[s + k] - exp((double)x[s + k]) / sum) < 1e-6, "opset %ld element %d",
+                          (long)opset, s + k);
+    }
     free(y);
     ptq_graph_free(g);
 }
@@ -554,6 +593,28 @@ START_TEST(bind_input_as_constant) {
 }
 END_TEST
 
+/* Before IR version 4, initializers were also listed as graph inputs: they stay
+ * constants and are not run-time inputs. */
+START_TEST(initializer_listed_as_input) {
+    mb b;
+    mb_init(&b, 9);
+    b.model.ir_version = 3;
+    const int64_t xd[2] = {B, 3}, kd[1] = {3};
+    const float kv[3] = {1, 2, 3};
+    mb_input(&b, "x", 2, xd);
+    mb_input(&b, "k", 1, kd);
+    mb_init_f32(&b, "k", 1, kd, kv);
+    mb_node(&b, "Mul", "mul", "x,k", "y");
+    mb_output(&b, "y", 2, xd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_int_eq(g->n_inputs, 1);
+    ck_assert_str_eq(g->values[g->inputs[0]].name, "x");
+    ck_assert_ptr_nonnull(g->values[ptq_graph_find_value(g, "k")].data);
+    ptq_graph_free(g);
+}
+END_TEST
+
 /* ============================================================ refusals ====== */
 
 /* Every unsupported op type is listed at once, each with the first node using it. */
@@ -621,6 +682,16 @@ START_TEST(unknown_attribute_refused) {
     n->op_type = mb_str(&b, "Relu");
     n->n_input = 1;
     mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'my_conv'", "'frobnicate'"));
+    /* A node without a name is named after its op type in messages. */
+    n->name = mb_str(&b, "");
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'Relu_0'", "'frobnicate'"));
+    /* A known attribute of the wrong type. */
+    n->op_type = mb_str(&b, "Conv");
+    n->name = mb_str(&b, "my_conv");
+    n->n_input = 2;
+    n->attribute[0]->name = mb_str(&b, "group");
+    n->attribute[0]->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'my_conv'", "'group'", "int"));
     mb_free(&b);
 }
 END_TEST
@@ -932,7 +1003,9 @@ int main(void) {
     Suite *s = suite_create("import");
     TCase *tc = tcase_create("valid");
     tcase_add_test(tc, small_cnn_loads_and_runs);
-    tcase_add_test(tc, pytorch_flatten_folded);
+    tcase_add_loop_test(tc, pytorch_flatten_folded, 0, 2);
+    tcase_add_loop_test(tc, softmax_opset_semantics, 0, 2);
+    tcase_add_test(tc, initializer_listed_as_input);
     tcase_add_test(tc, identity_and_constant_folded);
     tcase_add_test(tc, identity_to_output_keeps_name);
     tcase_add_test(tc, clip_bounds_from_initializers);

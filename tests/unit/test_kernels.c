@@ -1,14 +1,19 @@
 /* test_kernels.c — every op of ptq_op_table against a naive reference.
  *
- * Each case builds a one-node graph through the public graph API (inputs, constants,
- * node attributes), infers its shapes and runs it through the real executor at every
- * batch size 1..MAX_BATCH with 1 and 2 threads.  The references below are written for
- * clarity, not speed: one output element at a time, sums accumulated in double.  They
- * also compute the expected output shape, so shape inference is checked against an
- * independent formula (the PyTorch/ONNX one) rather than against itself.
+ * Each case builds a small graph through the public graph API (inputs, constants, node
+ * attributes), infers its shapes and runs it through the real executor at every batch
+ * size 1..MAX_BATCH with 1 and 2 threads.  A one-node case also calls the kernel
+ * directly with exactly sized buffers and guard floats (kc_direct); a chain (Conv ->
+ * BatchNormalization -> activation, Add -> activation) must also match the unfused
+ * run bit for bit.  The references below are written for clarity, not speed: one
+ * output element at a time, sums in double.  They also compute the expected output
+ * shape, so shape inference is checked against an independent formula (the
+ * PyTorch/ONNX one) rather than against itself.
  *
  * Shapes, attributes and data come from test_rng seeded by the loop index, so a failure
- * message ("conv2d seed 7 case 3: ...") names a case that reproduces exactly. */
+ * message ("conv2d seed 7 case 3: ...") names a case that reproduces exactly.
+ * Known core bugs are marked KNOWN BUG: their triggers are left out of the random cases
+ * and their reproductions run only with PTQ_TEST_KNOWN_BUGS=1 in the environment. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -60,7 +60,7 @@ void test_graph_output(ptq_graph *g, int32_t id);
 
 /* Runs a suite with CK_FORK and returns the process exit code.  First re-executes the
  * test with OMP_WAIT_POLICY=passive unless the environment sets a policy (see why in
- * testutil.c). */
+ * testutil.c); set OMP_WAIT_POLICY yourself to skip that, e.g. under valgrind or gdb. */
 int test_run_suite(Suite *s);
 
 #endif
