@@ -8,8 +8,8 @@
  * it (graph outputs, `keep`, values read outside the subset, or keep_all).
  *
  * Fusion: a Conv followed by the BatchNormalization and the activation that are its
- * only readers runs as one kernel call whose epilogue applies them (as does an Add
- * followed by its activation).  The epilogue performs the same float operations in the
+ * only readers runs as one kernel call whose epilogue applies them (as does an Add or a
+ * Gemm followed by its activation).  The epilogue performs the same float operations in the
  * same order as the separate kernels, so fused and unfused runs agree bit for bit; the
  * intermediate values are simply never stored.  keep_all (and keeping a value) turns
  * fusion off where it would hide what the caller asked to see. */
@@ -194,7 +194,7 @@ static ptq_status plan_steps(ptq_exec *ex, plan *p, ptq_error *err) {
                 s->out = g->nodes[bn].outputs[0];
             }
         }
-        if (nd->op == PTQ_OP_CONV || nd->op == PTQ_OP_ADD) {
+        if (nd->op == PTQ_OP_CONV || nd->op == PTQ_OP_ADD || nd->op == PTQ_OP_GEMM) {
             int32_t act = sole_reader(ex, p, s->out, ptq_is_activation);
             if (act >= 0) {
                 ex->role[s->out] = ROLE_FUSED;

@@ -145,7 +145,11 @@ void ptq_fwd_conv(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_k
 size_t ptq_work_conv(const ptq_node *n, const ptq_kt *in);
 size_t ptq_work_conv_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_gemm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_gemm(const ptq_node *n, const ptq_kt *in);
+size_t ptq_work_gemm_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_matmul(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_matmul(const ptq_node *n, const ptq_kt *in);
+size_t ptq_work_matmul_shared(const ptq_node *n, const ptq_kt *in);
 void ptq_fwd_binary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_unary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_batch_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
@@ -161,14 +165,14 @@ void ptq_fwd_concat(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq
 void ptq_fwd_pad(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_gather(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 
-/* Single-threaded sgemm wrapper (row-major, C = alpha*op(A)*op(B) + beta*C); all
- * matrix products of the core go through it so the BLAS is swappable in one place. */
+/* Single-threaded sgemm wrapper over OpenBLAS (row-major, C = alpha*op(A)*op(B) + beta*C),
+ * the one place the core calls the BLAS. */
 void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);
 
 /* Makes the BLAS single-threaded: the core parallelises over its own work items, which
- * keeps results independent of how the BLAS would split a product. */
+ * keeps results independent of the thread count. */
 void ptq_threads_init(void);
 
 /* ---- data files ---------------------------------------------------------------------- */

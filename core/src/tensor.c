@@ -26,13 +26,14 @@ const char *ptq_dtype_name(ptq_dtype dtype) {
 int64_t ptq_shape_numel(int32_t ndim, const int64_t *ne) {
     if (ndim < 0 || ndim > PTQ_MAX_DIMS) return -1;
     int64_t n = 1;
+    bool empty = false;
     for (int32_t i = 0; i < ndim; i++) {
         if (ne[i] < 0) return -1;
-        if (ne[i] == 0) return 0 * n; /* an empty tensor is legal */
-        if (n > PTQ_MAX_ELEMENTS / ne[i]) return -1;
-        n *= ne[i];
+        if (ne[i] == 0) empty = true; /* legal, but every other dim must still be valid */
+        else if (n > PTQ_MAX_ELEMENTS / ne[i]) return -1;
+        else n *= ne[i];
     }
-    return n;
+    return empty ? 0 : n;
 }
 
 ptq_tensor *ptq_tensor_new(ptq_dtype dtype, int32_t ndim, const int64_t *ne, ptq_error *err) {

@@ -12,8 +12,7 @@
  *
  * Shapes, attributes and data come from test_rng seeded by the loop index, so a failure
  * message ("conv2d seed 7 case 3: ...") names a case that reproduces exactly.
- * Known core bugs are marked KNOWN BUG: their triggers are left out of the random cases
- * and their reproductions run only with PTQ_TEST_KNOWN_BUGS=1 in the environment. */
+ * Regression tests for fixed bugs name the bug they guard against. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -534,13 +533,6 @@ static ptq_node *conv_build(kcase *kc, int32_t nsp, conv_kind kind, int64_t kmin
         int64_t span = a.dilation[i] * (a.kernel[i] - 1) + 1;
         int64_t lo = PTQ_MAX(1, span - a.pad_begin[i] - a.pad_end[i]);
         sp[i] = test_rng_int(r, lo, lo + 3 * a.stride[i] + 2 + extra);
-        /* KNOWN BUG (window.c, ptq_window_copy_in; before that conv.c's pad_channel):
-         * when the stride exceeds the input size plus the leading pad, the polyphase
-         * copy reads pixels outside the image (another channel's, or past the tensor).
-         * Such shapes are generated only with PTQ_TEST_KNOWN_BUGS set;
-         * conv_stride_past_input and pool_stride_past_input reproduce the bug. */
-        if (!test_known_bugs() && a.stride[i] > sp[i] + a.pad_begin[i])
-            sp[i] = a.stride[i] - a.pad_begin[i];
     }
     const bool bias = test_rng_int(r, 0, 1);
     kc_note(kc, " %s g=%ld cg=%ld mg=%ld k=%ldx%ld s=%ldx%ld d=%ldx%ld pads=%ld,%ld/%ld,%ld%s",
@@ -1088,9 +1080,6 @@ static void pool_case(kcase *kc, ptq_op op, int32_t nsp) {
         int64_t span = a.dilation[i] * (a.kernel[i] - 1) + 1;
         int64_t lo = PTQ_MAX(1, span - a.pad_begin[i] - a.pad_end[i]);
         sp[i] = test_rng_int(r, lo, lo + 3 * a.stride[i] + 2);
-        /* KNOWN BUG (window.c): the same as conv_build's; see pool_stride_past_input. */
-        if (!test_known_bugs() && a.stride[i] > sp[i] + a.pad_begin[i])
-            sp[i] = a.stride[i] - a.pad_begin[i];
     }
     kc_note(kc, " k=%ldx%ld s=%ldx%ld d=%ldx%ld pads=%ld,%ld/%ld,%ld ceil=%d incl_pad=%d",
             (long)a.kernel[0], (long)a.kernel[1], (long)a.stride[0], (long)a.stride[1],
@@ -1585,10 +1574,9 @@ START_TEST(conv_threads_bitwise) {
 }
 END_TEST
 
-/* KNOWN BUG (gemm.c, ptq_fwd_gemm / ptq_fwd_matmul): rows are split across threads and
- * each slice is a separate sgemm call, but OpenBLAS does not round a row the same way
- * in a 64-row product as in a 32-row one, so results change with the thread count.
- * Registered only with PTQ_TEST_KNOWN_BUGS set. */
+/* Regression (gemm.c): rows used to be split across threads as separate sgemm calls,
+ * and OpenBLAS does not round a row the same way in a 64-row product as in a 32-row
+ * one, so results changed with the thread count. */
 START_TEST(gemm_threads_bitwise) {
     test_rng r = {0x6E44ULL ^ (uint64_t)(_i + 1)};
     for (int c = 0; c < 4; c++) {
@@ -1607,13 +1595,12 @@ START_TEST(gemm_threads_bitwise) {
 }
 END_TEST
 
-/* KNOWN BUG reproduction (window.c, ptq_window_copy_in, which the flat conv and the
- * pools share): x is 1 x 2 x 1 (two channels of one pixel), a depthwise 1-D conv with
+/* Regression (window.c, ptq_window_copy_in, which the flat conv and the pools share): x is 1 x 2 x 1 (two channels of one pixel), a depthwise 1-D conv with
  * kernel 2, stride 2 and one pixel of end padding.  Each output is x[c] * w[c][0]; the
  * second tap only ever sees padding.  The copy's upper bound (w - 1 + pw - b) / sw + 1
- * truncates a negative numerator towards zero instead of flooring it, so polyphase
- * plane 1 gets a "pixel" from column 1: the next channel's, or past the tensor (the
- * sanitizer build reports a heap-buffer-overflow read).  Rows have the same bug. */
+ * truncated a negative numerator towards zero instead of flooring it, so polyphase
+ * plane 1 got a "pixel" from column 1: the next channel's, or past the tensor (the
+ * sanitizer build reported a heap-buffer-overflow read).  Rows had the same bug. */
 START_TEST(conv_stride_past_input) {
     test_rng r = {1};
     kcase kc;
@@ -1630,7 +1617,7 @@ START_TEST(conv_stride_past_input) {
 }
 END_TEST
 
-/* KNOWN BUG reproduction, the same bug through MaxPool: kernel 2, stride 2, end pad 1 on
+/* Regression, the same bug through MaxPool: kernel 2, stride 2, end pad 1 on
  * a 1-pixel input; the window holds x[c] and padding, so y[c] = x[c]. */
 START_TEST(pool_stride_past_input) {
     test_rng r = {2};
@@ -1749,8 +1736,8 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "pad", 300), pad_random, 0, 4);
     tcase_add_loop_test(tcase(s, "gather", 300), gather_every_axis, 0, 4);
     tcase_add_loop_test(tcase(s, "fused", 300), fused_random, 0, 5);
-    if (test_known_bugs()) { /* see the KNOWN BUG comments at these tests */
-        TCase *tc = tcase(s, "known_bugs", 300);
+    {
+        TCase *tc = tcase(s, "regressions", 300);
         tcase_add_loop_test(tc, gemm_threads_bitwise, 0, 2);
         tcase_add_test(tc, conv_stride_past_input);
         tcase_add_test(tc, pool_stride_past_input);

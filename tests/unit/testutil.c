@@ -115,11 +115,6 @@ bool test_limit_address_space(size_t extra) {
 #endif
 }
 
-bool test_known_bugs(void) {
-    const char *e = getenv("PTQ_TEST_KNOWN_BUGS");
-    return e && *e && strcmp(e, "0") != 0;
-}
-
 bool test_contains(const char *haystack, const char *needle) {
     return haystack && needle && strstr(haystack, needle) != NULL;
 }
@@ -166,31 +161,7 @@ void test_graph_output(ptq_graph *g, int32_t id) {
     push_id(&g->outputs, &g->n_outputs, id);
 }
 
-/* OpenMP's default wait policy spins between parallel regions.  The kernel tests make
- * tens of thousands of tiny kernel calls, and on a 2-core machine with anything else
- * running (a parallel build) the spinning makes them 30 to 100 times slower.  libgomp
- * reads OMP_WAIT_POLICY once, when it is loaded, so the test re-executes itself with
- * the passive policy unless the caller chose one.  Results do not depend on it. */
-static void prefer_passive_openmp(void) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    FILE *f = fopen("/proc/self/cmdline", "rb");
-    if (!f) return;
-    static char cmd[4096];
-    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-    fclose(f);
-    if (n == 0 || n == sizeof cmd - 1) return;
-    cmd[n] = '\0';
-    char *argv[64];
-    int argc = 0;
-    for (size_t i = 0; i < n && argc < 63; i += strlen(cmd + i) + 1) argv[argc++] = cmd + i;
-    argv[argc] = NULL;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the default policy */
-}
-
 int test_run_suite(Suite *s) {
-    prefer_passive_openmp();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -37,10 +37,6 @@ const char *test_write_temp_gz(const void *data, size_t len, const char *suffix)
  * which reserves terabytes of address space up front. */
 bool test_limit_address_space(size_t extra);
 
-/* True when $PTQ_TEST_KNOWN_BUGS is set: tests then also run the checks that reproduce
- * known, still unfixed core bugs (each is marked KNOWN BUG where it is skipped). */
-bool test_known_bugs(void);
-
 /* True if haystack contains needle (NULL-safe); for checking error messages. */
 bool test_contains(const char *haystack, const char *needle);
 
@@ -58,9 +54,7 @@ int32_t test_graph_node(ptq_graph *g, ptq_op op, const char *name, int32_t n_in,
 /* Marks value id as a graph output. */
 void test_graph_output(ptq_graph *g, int32_t id);
 
-/* Runs a suite with CK_FORK and returns the process exit code.  First re-executes the
- * test with OMP_WAIT_POLICY=passive unless the environment sets a policy (see why in
- * testutil.c); set OMP_WAIT_POLICY yourself to skip that, e.g. under valgrind or gdb. */
+/* Runs a suite with CK_FORK and returns the process exit code. */
 int test_run_suite(Suite *s);
 
 #endif

@@ -29,16 +29,9 @@
 #include "internal.h"
 
 #include "simd.h"
+#include "tile.h"
 #include "window.h"
 
-/* Register tiles for the ISA the build targets.  AVX-512 has 32 registers: tiles of up
- * to 24 accumulators plus the loaded vectors and a broadcast. */
-#if defined(__AVX512F__)
-#define NV_MAX 6
-#else
-#define NV_MAX 3
-#endif
-#define MR_MAX 16
 #define MAX_TAPS 64
 
 typedef struct conv_geom {
@@ -93,15 +86,7 @@ static void geom(const ptq_node *node, const ptq_kt *in, const int64_t *out_sp, 
     q->chan = q->in_place ? q->h * q->w : q->win.chan;
     /* Enough independent accumulators to hide FMA latency whatever the plane size:
      * small planes get more output channels per tile instead of more positions. */
-    const int64_t nvec = q->npos_r / VL;
-#if defined(__AVX512F__)
-    if (nvec >= 4 || q->mg <= 4) q->mr = 4, q->nv = NV_MAX;
-    else if (nvec >= 2 || q->mg <= 8) q->mr = 8, q->nv = 3;
-    else q->mr = 16, q->nv = 1;
-#else
-    q->mr = 4, q->nv = NV_MAX;
-#endif
-    (void)nvec;
+    ptq_tile_shape(q->npos_r / VL, q->mg, &q->mr, &q->nv);
     q->mblocks = (q->mg + q->mr - 1) / q->mr;
 }
 
@@ -138,7 +123,7 @@ size_t ptq_work_conv_shared(const ptq_node *n, const ptq_kt *in) {
 /* ---- layout --------------------------------------------------------------------------- */
 
 /* Packs the weights as [group][mblock][c][tap][mr], zero rows past mg, so a tile's mr
- * broadcasts for one (channel, tap) are adjacent. */
+ * broadcasts for one (channel, tap) are adjacent (see tile.h). */
 static void pack_weights(const conv_geom *q, const float *w, float *pk) {
     for (int64_t g = 0; g < q->group; g++)
         for (int64_t mb = 0; mb < q->mblocks; mb++) {
@@ -150,76 +135,6 @@ static void pack_weights(const conv_geom *q, const float *w, float *pk) {
                         *dst++ = oc < q->mg ? w[((g * q->mg + oc) * q->cg + c) * q->taps + t] : 0.0f;
                     }
         }
-}
-
-/* ---- register tiles --------------------------------------------------------------- */
-
-/* mr output channels x nv vectors: x points at the tile's first position in channel 0
- * (channels `chan` floats apart), out at its first output in row 0 (rows `ostride`
- * apart).  mr and nv are compile-time constants in every instantiation below, so the
- * accumulators live in registers. */
-static inline __attribute__((always_inline)) void tile(const float *x, int64_t chan, int64_t cg,
-                                                       const int64_t *offs, int64_t taps,
-                                                       const float *wpk, float *out,
-                                                       int64_t ostride, const int mr,
-                                                       const int nv) {
-    vf acc[MR_MAX][NV_MAX];
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) acc[r][v] = (vf){0};
-    const float *w = wpk;
-    for (int64_t c = 0; c < cg; c++) {
-        const float *xc = x + c * chan;
-        for (int64_t t = 0; t < taps; t++, w += mr) {
-            const float *xs = xc + offs[t];
-            vf xv[NV_MAX];
-            for (int v = 0; v < nv; v++) xv[v] = *(const vf_u *)(xs + v * VL);
-            for (int r = 0; r < mr; r++) {
-                const float wr = w[r];
-                for (int v = 0; v < nv; v++) acc[r][v] += xv[v] * wr;
-            }
-        }
-    }
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) *(vf_u *)(out + r * ostride + v * VL) = acc[r][v];
-}
-
-#define TILE_FN(MR_, NV_)                                                                  \
-    static void tile_##MR_##x##NV_(const float *x, int64_t chan, int64_t cg,                \
-                                   const int64_t *offs, int64_t taps, const float *wpk,     \
-                                   float *out, int64_t ostride) {                           \
-        tile(x, chan, cg, offs, taps, wpk, out, ostride, MR_, NV_);                        \
-    }
-typedef void (*tile_fn)(const float *, int64_t, int64_t, const int64_t *, int64_t,
-                        const float *, float *, int64_t);
-TILE_FN(4, 1)
-TILE_FN(4, 2)
-TILE_FN(4, 3)
-#if NV_MAX > 3
-TILE_FN(4, 4)
-TILE_FN(4, 5)
-TILE_FN(4, 6)
-TILE_FN(8, 1)
-TILE_FN(8, 2)
-TILE_FN(8, 3)
-TILE_FN(16, 1)
-#endif
-
-static tile_fn pick_tile(int mr, int nv) {
-    switch (mr * 16 + nv) {
-    case 4 * 16 + 1: return tile_4x1;
-    case 4 * 16 + 2: return tile_4x2;
-    case 4 * 16 + 3: return tile_4x3;
-#if NV_MAX > 3
-    case 4 * 16 + 4: return tile_4x4;
-    case 4 * 16 + 5: return tile_4x5;
-    case 4 * 16 + 6: return tile_4x6;
-    case 8 * 16 + 1: return tile_8x1;
-    case 8 * 16 + 2: return tile_8x2;
-    case 8 * 16 + 3: return tile_8x3;
-    case 16 * 16 + 1: return tile_16x1;
-#endif
-    default: PTQ_ABORT("no %dx%d conv tile", mr, nv);
-    }
 }
 
 /* Depthwise: one output channel reading one input channel, nv vectors. */
@@ -274,7 +189,7 @@ static void run_block(const conv_args *A, const float *planes, const float *x_in
                       float *tail_buf, const float *wb, float *out) {
     const conv_geom *q = A->q;
     const int64_t step = (int64_t)q->nv * VL;
-    const tile_fn full = pick_tile(q->mr, q->nv);
+    const ptq_tile_fn full = ptq_tile_pick(q->mr, q->nv);
     int64_t p0 = 0;
     if (x_in_place) {
         /* Full tiles read the input planes directly; the ragged end of each plane is
@@ -283,7 +198,7 @@ static void run_block(const conv_args *A, const float *planes, const float *x_in
             full(x_in_place + p0, q->chan, q->cg, A->offs, 1, wb, out + p0, q->npos_r);
         const int64_t whole = (q->npos - p0) / VL; /* vectors that still fit in the plane */
         if (whole > 0) {
-            pick_tile(q->mr, (int)whole)(x_in_place + p0, q->chan, q->cg, A->offs, 1, wb, out + p0,
+            ptq_tile_pick(q->mr, (int)whole)(x_in_place + p0, q->chan, q->cg, A->offs, 1, wb, out + p0,
                                          q->npos_r);
             p0 += whole * VL;
         }
@@ -294,14 +209,14 @@ static void run_block(const conv_args *A, const float *planes, const float *x_in
                 memcpy(dst, x_in_place + c * q->chan + p0, (size_t)len * sizeof *dst);
                 memset(dst + len, 0, (size_t)(nv * VL - len) * sizeof *dst);
             }
-            pick_tile(q->mr, (int)nv)(tail_buf, nv * VL, q->cg, A->offs, 1, wb, out + p0, q->npos_r);
+            ptq_tile_pick(q->mr, (int)nv)(tail_buf, nv * VL, q->cg, A->offs, 1, wb, out + p0, q->npos_r);
         }
         return;
     }
     for (; p0 + step <= q->npos_r; p0 += step)
         full(planes + p0, q->chan, q->cg, A->offs, q->taps, wb, out + p0, q->npos_r);
     if (p0 < q->npos_r)
-        pick_tile(q->mr, (int)((q->npos_r - p0) / VL))(planes + p0, q->chan, q->cg, A->offs, q->taps,
+        ptq_tile_pick(q->mr, (int)((q->npos_r - p0) / VL))(planes + p0, q->chan, q->cg, A->offs, q->taps,
                                                        wb, out + p0, q->npos_r);
 }
 

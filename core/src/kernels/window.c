@@ -22,15 +22,19 @@ void ptq_window_init(ptq_window *g, int64_t h, int64_t w, int64_t oh, int64_t ow
     g->chan = (sh * sw * g->hq * g->wq + VL + 15) / 16 * 16;
 }
 
+/* Floor and ceiling of n / d for d > 0 and any sign of n (C division truncates). */
+static int64_t floor_div(int64_t n, int64_t d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
+static int64_t ceil_div(int64_t n, int64_t d) { return -floor_div(-n, d); }
+
 void ptq_window_copy_in(const ptq_window *g, const float *restrict x, float *restrict dst) {
     const int64_t pq = g->hq * g->wq;
     for (int64_t a = 0; a < g->sh; a++) {
-        /* phase rows r with 0 <= r*sh + a - ph < h */
-        const int64_t r_lo = PTQ_MAX(0, (g->ph - a + g->sh - 1) / g->sh);
-        const int64_t r_hi = PTQ_MIN(g->hq, (g->h - 1 + g->ph - a) / g->sh + 1);
+        /* phase rows r with 0 <= r*sh + a - ph <= h - 1 */
+        const int64_t r_lo = PTQ_MAX(0, ceil_div(g->ph - a, g->sh));
+        const int64_t r_hi = PTQ_MIN(g->hq, floor_div(g->h - 1 + g->ph - a, g->sh) + 1);
         for (int64_t b = 0; b < g->sw; b++) {
-            const int64_t j_lo = PTQ_MAX(0, (g->pw - b + g->sw - 1) / g->sw);
-            const int64_t j_hi = PTQ_MIN(g->wq, (g->w - 1 + g->pw - b) / g->sw + 1);
+            const int64_t j_lo = PTQ_MAX(0, ceil_div(g->pw - b, g->sw));
+            const int64_t j_hi = PTQ_MIN(g->wq, floor_div(g->w - 1 + g->pw - b, g->sw) + 1);
             float *restrict ph = dst + (a * g->sw + b) * pq;
             for (int64_t r = r_lo; r < r_hi; r++) {
                 const float *restrict xr = x + (r * g->sh + a - g->ph) * g->w + b - g->pw;
