@@ -297,14 +297,19 @@ void ptq_fwd_conv(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, pt
     }
 #pragma omp parallel num_threads(kc->threads)
     {
-        /* Static split of the images; each thread zeroes its planes once per call, after
-         * which only in-image positions are ever written. */
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t lo = q.n * t / nt, hi = q.n * (t + 1) / nt;
-        float *scratch = kc->work + (size_t)t * kc->work_floats;
-        if (flat && !q.in_place && hi > lo)
-            memset(scratch, 0, (size_t)(q.cg * q.chan) * sizeof *scratch);
-        for (int64_t img = lo; img < hi; img++) {
+        /* Images are handed out one at a time (dynamic), so a worker whose core is
+         * busy with something else does less of the work instead of holding up the
+         * others at the barrier; each image is computed the same way by any worker.
+         * A worker zeroes its planes before its first image of the call, after which
+         * only in-image positions are ever written. */
+        float *scratch = kc->work + (size_t)omp_get_thread_num() * kc->work_floats;
+        bool zeroed = !flat || q.in_place;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t img = 0; img < q.n; img++) {
+            if (!zeroed) {
+                memset(scratch, 0, (size_t)(q.cg * q.chan) * sizeof *scratch);
+                zeroed = true;
+            }
             if (flat) conv_flat_image(&A, x + img * q.c * ihw, y + img * q.m * ohw, scratch);
             else conv_gemm_image(&A, x + img * q.c * ihw, y + img * q.m * ohw, scratch);
         }

@@ -106,14 +106,17 @@ void ptq_fwd_pool(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, pt
     float *y = out->data;
 #pragma omp parallel num_threads(kc->threads)
     {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t lo = planes * t / nt, hi = planes * (t + 1) / nt;
-        float *pad = kc->work + (size_t)t * kc->work_floats, *flat = pad + g.chan;
-        /* Padding never wins a max and adds nothing to a sum: fill it once per call. */
+        float *pad = kc->work + (size_t)omp_get_thread_num() * kc->work_floats, *flat = pad + g.chan;
+        /* Padding never wins a max and adds nothing to a sum: a worker fills it before its
+         * first plane of the call; planes are handed out in chunks (see conv.c). */
         const float fill = is_max ? -INFINITY : 0.0f;
-        if (hi > lo)
-            for (int64_t i = 0; i < g.chan; i++) pad[i] = fill;
-        for (int64_t p = lo; p < hi; p++) {
+        bool filled = false;
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t p = 0; p < planes; p++) {
+            if (!filled) {
+                for (int64_t i = 0; i < g.chan; i++) pad[i] = fill;
+                filled = true;
+            }
             ptq_window_copy_in(&g, x + p * ihw, pad);
             float *yp = y + p * ohw;
             if (is_max) {
