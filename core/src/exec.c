@@ -14,6 +14,7 @@
  * intermediate values are simply never stored.  keep_all (and keeping a value) turns
  * fusion off where it would hide what the caller asked to see. */
 #include <inttypes.h>
+#include <omp.h>
 #include <time.h>
 
 #include "internal.h"
@@ -38,18 +39,26 @@ struct ptq_exec {
     int32_t n_steps;
     int64_t max_batch;
     int32_t threads;
-    uint8_t *role;      /* per value: ROLE_* */
-    uint8_t *kept;      /* per value: contents valid after a run */
-    int64_t *offset;    /* per computed value: float offset in the arena */
-    const void **bound; /* per input value: caller memory */
-    float *arena;
+    /* Lanes: with a batch dimension everywhere, each worker runs the whole step list on
+     * its own slice of the batch (no barrier between layers); otherwise one lane whose
+     * kernels use all threads.  A lane has its own arena, scratch and operand arrays. */
+    int32_t lanes;
+    int64_t lane_batch;  /* most samples a lane holds */
+    uint8_t *role;       /* per value: ROLE_* */
+    uint8_t *kept;       /* per value: contents valid after a run */
+    int64_t *offset;     /* per computed value: float offset in the arena (kept arena if kept) */
+    int64_t *sample;     /* per value: floats per sample (0 without a batch dimension) */
+    const void **bound;  /* per input value: caller memory */
+    float *arena;        /* lanes x arena_floats: values nobody keeps, reused */
     size_t arena_floats, no_reuse_floats;
-    float *work;
-    size_t work_floats; /* per thread */
-    float *shared;
+    float *kept_arena;   /* kept values, whole batches, shared by the lanes */
+    size_t kept_floats;
+    float *work;         /* lanes x threads-per-lane x work_floats */
+    size_t work_floats;  /* per thread */
+    float *shared;       /* lanes x shared_floats */
     size_t shared_floats;
-    int64_t batch;      /* of the last run, 0 before any */
-    ptq_kt *kin, *kout; /* operand scratch for the widest node */
+    int64_t batch;       /* of the last run, 0 before any */
+    ptq_kt *kin, *kout;  /* lanes x operand arrays for the widest node */
     int32_t max_in, max_out;
     bool profile;
 };
@@ -207,6 +216,34 @@ static ptq_status plan_steps(ptq_exec *ex, plan *p, ptq_error *err) {
     return PTQ_OK;
 }
 
+/* Whether the batch can be split into lanes that each run every step on their own
+ * samples: only if every run-time value carries the batch as its leading dimension (so a
+ * slice of samples is a contiguous block) and nowhere else, which also means no kernel
+ * mixes samples.  Splitting pays from two samples per worker on. */
+static ptq_status plan_lanes(ptq_exec *ex, const ptq_exec_options *o, ptq_error *err) {
+    const ptq_graph *g = ex->g;
+    ex->sample = ptq_calloc_array((size_t)g->n_values + 1, sizeof *ex->sample);
+    if (!ex->sample) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
+    bool split = ex->threads > 1 && ex->max_batch >= 2 * ex->threads && !o->single_lane;
+    for (int32_t v = 0; v < g->n_values; v++) {
+        const ptq_value *val = &g->values[v];
+        if (ex->role[v] != ROLE_INPUT && ex->role[v] != ROLE_COMPUTED && ex->role[v] != ROLE_FUSED)
+            continue;
+        bool leading = val->ndim > 0 && val->ne[0] == PTQ_DIM_BATCH;
+        for (int32_t d = 1; d < val->ndim; d++) leading &= val->ne[d] != PTQ_DIM_BATCH;
+        if (!leading) {
+            split = false;
+            continue;
+        }
+        ptq_kt one;
+        concrete(val, 1, &one);
+        ex->sample[v] = ptq_kt_numel(&one);
+    }
+    ex->lanes = split ? ex->threads : 1;
+    ex->lane_batch = (ex->max_batch + ex->lanes - 1) / ex->lanes;
+    return PTQ_OK;
+}
+
 typedef struct slot {
     int32_t value;
     int32_t first, last; /* step positions */
@@ -260,11 +297,16 @@ static ptq_status plan_buffers(ptq_exec *ex, ptq_error *err) {
     for (int32_t v = 0; v < g->n_values; v++) {
         slot_of[v] = -1;
         if (ex->role[v] != ROLE_COMPUTED) continue;
+        ex->no_reuse_floats += value_floats(&g->values[v], ex->max_batch);
+        if (ex->kept[v]) { /* whole batches, never reused */
+            ex->offset[v] = (int64_t)ex->kept_floats;
+            ex->kept_floats += value_floats(&g->values[v], ex->max_batch);
+            continue;
+        }
         slot *s = &slots[n_slots];
         s->value = v;
         s->first = s->last = -1;
-        s->size = value_floats(&g->values[v], ex->max_batch);
-        ex->no_reuse_floats += s->size;
+        s->size = value_floats(&g->values[v], ex->lane_batch);
         slot_of[v] = n_slots++;
     }
     for (int32_t i = 0; i < ex->n_steps; i++) {
@@ -286,7 +328,6 @@ static ptq_status plan_buffers(ptq_exec *ex, ptq_error *err) {
     for (int32_t i = 0; i < n_slots; i++) {
         slot *s = &slots[i];
         if (s->last < s->first) s->last = s->first; /* written, never read */
-        if (ex->kept[s->value]) s->last = ex->n_steps;
     }
     ex->arena_floats = assign_offsets(slots, n_slots, ex->offset);
     free(slots);
@@ -300,30 +341,35 @@ static ptq_status plan_scratch(ptq_exec *ex, ptq_error *err) {
     /* Kernels read optional inputs (a Conv's bias) as in[k].data == NULL when absent, so
      * the operand array is at least as wide as any op's largest arity. */
     ex->max_in = PTQ_MAX(ex->max_in, 8);
-    ex->kin = ptq_calloc_array((size_t)ex->max_in + 1, sizeof *ex->kin);
-    ex->kout = ptq_calloc_array((size_t)ex->max_out + 1, sizeof *ex->kout);
+    ex->kin = ptq_calloc_array((size_t)ex->lanes * ((size_t)ex->max_in + 1), sizeof *ex->kin);
+    ex->kout = ptq_calloc_array((size_t)ex->lanes * ((size_t)ex->max_out + 1), sizeof *ex->kout);
     if (!ex->kin || !ex->kout) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory planning");
     for (int32_t i = 0; i < ex->n_steps; i++) {
         const ptq_node *n = &g->nodes[ex->steps[i].node];
         const ptq_op_traits *t = &ptq_op_table[n->op];
         if (!t->work && !t->work_shared) continue;
         for (int32_t k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0) concrete(&g->values[n->inputs[k]], ex->max_batch, &ex->kin[k]);
+            if (n->inputs[k] >= 0) concrete(&g->values[n->inputs[k]], ex->lane_batch, &ex->kin[k]);
         if (t->work) ex->work_floats = PTQ_MAX(ex->work_floats, t->work(n, ex->kin));
         if (t->work_shared) ex->shared_floats = PTQ_MAX(ex->shared_floats, t->work_shared(n, ex->kin));
     }
     ex->work_floats = (ex->work_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    size_t arena_bytes = PTQ_MAX(ex->arena_floats, 1) * sizeof(float);
+    ex->shared_floats = (ex->shared_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    const size_t lanes = (size_t)ex->lanes;
+    size_t arena_bytes = PTQ_MAX(ex->arena_floats * lanes, 1) * sizeof(float);
+    size_t kept_bytes = PTQ_MAX(ex->kept_floats, 1) * sizeof(float);
+    /* Either one lane with `threads` workers per kernel, or `threads` lanes of one. */
     size_t work_bytes = PTQ_MAX(ex->work_floats * (size_t)ex->threads, 1) * sizeof(float);
-    size_t shared_bytes = PTQ_MAX(ex->shared_floats, 1) * sizeof(float);
-    double total = (double)arena_bytes + (double)work_bytes + (double)shared_bytes;
+    size_t shared_bytes = PTQ_MAX(ex->shared_floats * lanes, 1) * sizeof(float);
+    double total = (double)arena_bytes + (double)kept_bytes + (double)work_bytes + (double)shared_bytes;
     if (total > 64.0 * (1u << 30))
         return ptq_error_set(err, PTQ_ERR_NOMEM, "the plan needs %.1f GiB of buffers at batch %"
                              PRId64 "; use a smaller batch", total / (1u << 30), ex->max_batch);
     ex->arena = aligned_alloc(64, (arena_bytes + 63) / 64 * 64);
+    ex->kept_arena = aligned_alloc(64, (kept_bytes + 63) / 64 * 64);
     ex->work = aligned_alloc(64, (work_bytes + 63) / 64 * 64);
     ex->shared = aligned_alloc(64, (shared_bytes + 63) / 64 * 64);
-    if (!ex->arena || !ex->work || !ex->shared)
+    if (!ex->arena || !ex->kept_arena || !ex->work || !ex->shared)
         return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory allocating %.1f MiB of buffers",
                              total / (1u << 20));
     return PTQ_OK;
@@ -338,6 +384,8 @@ void ptq_exec_free(ptq_exec *ex) {
     free(ex->offset);
     free(ex->bound);
     free(ex->arena);
+    free(ex->kept_arena);
+    free(ex->sample);
     free(ex->work);
     free(ex->shared);
     free(ex->kin);
@@ -385,6 +433,7 @@ ptq_exec *ptq_exec_new(const ptq_graph *g, const ptq_exec_options *opts, ptq_err
         plan_kept(ex, &p);
         st = plan_steps(ex, &p, err);
     }
+    if (!st) st = plan_lanes(ex, &o, err);
     if (!st) st = plan_buffers(ex, err);
     if (!st) st = plan_scratch(ex, err);
     plan_free(&p);
@@ -403,12 +452,60 @@ ptq_status ptq_exec_bind(ptq_exec *ex, int32_t id, const void *data) {
     return PTQ_OK;
 }
 
-static void *value_ptr(const ptq_exec *ex, int32_t v) {
+/* Where value v's samples [lo, ...) of lane `lane` live. */
+static void *value_ptr(const ptq_exec *ex, int32_t v, int32_t lane, int64_t lo) {
     switch (ex->role[v]) {
     case ROLE_CONST: return ex->g->values[v].data->data;
-    case ROLE_INPUT: return (void *)ex->bound[v];
-    case ROLE_COMPUTED: return ex->arena + ex->offset[v];
+    case ROLE_INPUT: return (float *)ex->bound[v] + lo * ex->sample[v];
+    case ROLE_COMPUTED:
+        if (ex->kept[v]) return ex->kept_arena + ex->offset[v] + lo * ex->sample[v];
+        return ex->arena + (size_t)lane * ex->arena_floats + ex->offset[v];
     default: return NULL;
+    }
+}
+
+/* Runs every step for samples [lo, lo + n) in lane `lane`. */
+static void run_lane(ptq_exec *ex, int32_t lane, int64_t lo, int64_t n) {
+    const ptq_graph *g = ex->g;
+    ptq_kt *kin = ex->kin + (size_t)lane * ((size_t)ex->max_in + 1);
+    ptq_kt *kout = ex->kout + (size_t)lane * ((size_t)ex->max_out + 1);
+    /* One lane: kernels use every thread.  Several: each lane is one thread. */
+    const int32_t threads = ex->lanes > 1 ? 1 : ex->threads;
+    float *work = ex->work + (size_t)lane * ex->work_floats;
+    float *shared = ex->shared + (size_t)lane * ex->shared_floats;
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        const step *s = &ex->steps[i];
+        const ptq_node *nd = &g->nodes[s->node];
+        for (int32_t k = 0; k < ex->max_in; k++) {
+            int32_t v = k < nd->n_inputs ? nd->inputs[k] : -1;
+            if (v < 0) {
+                memset(&kin[k], 0, sizeof kin[k]);
+                continue;
+            }
+            concrete(&g->values[v], n, &kin[k]);
+            kin[k].data = value_ptr(ex, v, lane, lo);
+        }
+        for (int32_t k = 0; k < nd->n_outputs; k++) {
+            int32_t v = k == 0 ? s->out : nd->outputs[k];
+            concrete(&g->values[v], n, &kout[k]);
+            kout[k].data = value_ptr(ex, v, lane, lo);
+        }
+        ptq_epilogue ep = {NULL, NULL, NULL};
+        if (s->bn >= 0) {
+            const int64_t c = g->values[g->nodes[s->bn].inputs[1]].ne[0];
+            ep.scale = s->coef;
+            ep.shift = s->coef + c;
+        }
+        if (s->act >= 0) ep.act = &g->nodes[s->act];
+        ptq_kctx kc = {threads, work, ex->work_floats, shared,
+                       (s->bn >= 0 || s->act >= 0) ? &ep : NULL};
+        if (ex->profile && lane == 0) {
+            double t0 = now_seconds();
+            ptq_op_table[nd->op].forward(nd, &kc, kin, kout);
+            ex->steps[i].seconds += now_seconds() - t0;
+        } else {
+            ptq_op_table[nd->op].forward(nd, &kc, kin, kout);
+        }
     }
 }
 
@@ -422,43 +519,26 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
             return ptq_error_set(err, PTQ_ERR_INVALID, "input '%s' was not given any data",
                                  g->values[v].name);
     ex->batch = batch;
+    /* Fused BatchNormalization coefficients, once per run, before any lane reads them. */
     for (int32_t i = 0; i < ex->n_steps; i++) {
         const step *s = &ex->steps[i];
-        const ptq_node *n = &g->nodes[s->node];
-        for (int32_t k = 0; k < ex->max_in; k++) {
-            int32_t v = k < n->n_inputs ? n->inputs[k] : -1;
-            if (v < 0) {
-                memset(&ex->kin[k], 0, sizeof ex->kin[k]);
-                continue;
-            }
-            concrete(&g->values[v], batch, &ex->kin[k]);
-            ex->kin[k].data = value_ptr(ex, v);
-        }
-        for (int32_t k = 0; k < n->n_outputs; k++) {
-            int32_t v = k == 0 ? s->out : n->outputs[k];
-            concrete(&g->values[v], batch, &ex->kout[k]);
-            ex->kout[k].data = value_ptr(ex, v);
-        }
-        ptq_epilogue ep = {NULL, NULL, NULL};
-        if (s->bn >= 0) {
-            const ptq_node *bn = &g->nodes[s->bn];
-            const int64_t c = g->values[bn->inputs[1]].ne[0];
-            const float *pv[4];
-            for (int k = 0; k < 4; k++) pv[k] = g->values[bn->inputs[1 + k]].data->data;
-            ptq_bn_coefficients(bn, pv[0], pv[1], pv[2], pv[3], c, s->coef, s->coef + c);
-            ep.scale = s->coef;
-            ep.shift = s->coef + c;
-        }
-        if (s->act >= 0) ep.act = &g->nodes[s->act];
-        ptq_kctx kc = {ex->threads, ex->work, ex->work_floats, ex->shared,
-                       (s->bn >= 0 || s->act >= 0) ? &ep : NULL};
-        if (ex->profile) {
-            double t0 = now_seconds();
-            ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
-            ex->steps[i].seconds += now_seconds() - t0;
-        } else {
-            ptq_op_table[n->op].forward(n, &kc, ex->kin, ex->kout);
-        }
+        if (s->bn < 0) continue;
+        const ptq_node *bn = &g->nodes[s->bn];
+        const int64_t c = g->values[bn->inputs[1]].ne[0];
+        const float *pv[4];
+        for (int k = 0; k < 4; k++) pv[k] = g->values[bn->inputs[1 + k]].data->data;
+        ptq_bn_coefficients(bn, pv[0], pv[1], pv[2], pv[3], c, s->coef, s->coef + c);
+    }
+    const int32_t lanes = (int32_t)PTQ_MIN((int64_t)ex->lanes, batch);
+    if (lanes <= 1) {
+        run_lane(ex, 0, 0, batch);
+        return PTQ_OK;
+    }
+#pragma omp parallel num_threads(lanes)
+    {
+        const int32_t lane = omp_get_thread_num(), nl = omp_get_num_threads();
+        const int64_t lo = batch * lane / nl, hi = batch * (lane + 1) / nl;
+        if (hi > lo) run_lane(ex, lane, lo, hi - lo);
     }
     return PTQ_OK;
 }
@@ -500,7 +580,7 @@ const void *ptq_exec_data(const ptq_exec *ex, int32_t id) {
     if (ex->role[id] == ROLE_FUSED) return NULL;
     if (ex->role[id] == ROLE_COMPUTED && !ex->kept[id]) return NULL;
     if (ex->role[id] == ROLE_NONE) return ex->g->values[id].data ? ex->g->values[id].data->data : NULL;
-    return value_ptr(ex, id);
+    return value_ptr(ex, id, 0, 0);
 }
 
 void ptq_exec_shape(const ptq_exec *ex, int32_t id, int32_t *ndim, int64_t *ne) {
@@ -512,5 +592,5 @@ void ptq_exec_shape(const ptq_exec *ex, int32_t id, int32_t *ndim, int64_t *ne) 
 
 size_t ptq_exec_arena_bytes(const ptq_exec *ex, size_t *without_reuse) {
     if (without_reuse) *without_reuse = ex->no_reuse_floats * sizeof(float);
-    return ex->arena_floats * sizeof(float);
+    return (ex->arena_floats * (size_t)ex->lanes + ex->kept_floats) * sizeof(float);
 }

@@ -275,12 +275,21 @@ typedef struct ptq_exec_options {
     int32_t threads;
     /* Time every kernel call (see ptq_exec_profile); costs two clock reads per node. */
     bool profile;
+    /* Never split the batch into per-thread lanes (see ptq_exec_new); each kernel then
+     * parallelises on its own.  Results are the same either way. */
+    bool single_lane;
 } ptq_exec_options;
 
 PTQ_API ptq_exec_options ptq_exec_options_default(void);
 
-/* Plans execution: order, buffer sizes with reuse of dead buffers, per-thread
- * workspaces.  The graph is borrowed and must not change while the executor lives. */
+/* Plans execution: order, fusion, buffer sizes with reuse of dead buffers, scratch.
+ * When every run-time value has the batch as its leading dimension and max_batch is at
+ * least twice the thread count, each thread runs the whole node list on its own slice
+ * of the batch ("lanes": no barrier between layers, which matters for networks of many
+ * small layers); otherwise every kernel splits its work across the threads.  Each
+ * sample is computed the same way in both modes, so results are bitwise identical for
+ * any batch size and thread count.  The graph is borrowed and must not change while
+ * the executor lives. */
 PTQ_API ptq_exec *ptq_exec_new(const ptq_graph *g, const ptq_exec_options *opts,
                                ptq_error *err);
 PTQ_API void ptq_exec_free(ptq_exec *ex);
