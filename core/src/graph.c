@@ -141,8 +141,11 @@ ptq_status ptq_graph_infer_node(ptq_graph *g, int32_t id, ptq_error *err) {
                                  "node '%s' (%s): input %d ('%s') must be a constant "
                                  "(an initializer), not a run-time value",
                                  n->name, t->name, i, g->values[v].name);
-        /* Gather's indices and Reshape-like shapes are int64; all data inputs are f32. */
-        ptq_dtype want = (n->op == PTQ_OP_GATHER && i == 1) ? PTQ_DTYPE_I64 : PTQ_DTYPE_F32;
+        /* Gather's indices are int64, a fake quantizer's zero points int32; all data
+         * inputs are float32. */
+        ptq_dtype want = (n->op == PTQ_OP_GATHER && i == 1)       ? PTQ_DTYPE_I64
+                         : (n->op == PTQ_OP_FAKE_QUANT && i == 2) ? PTQ_DTYPE_I32
+                                                                  : PTQ_DTYPE_F32;
         ptq_dtype have = g->values[v].dtype;
         if (have != want)
             return ptq_error_set(err, PTQ_ERR_UNSUPPORTED,

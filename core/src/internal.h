@@ -139,6 +139,7 @@ ptq_status ptq_infer_concat(ptq_graph *g, ptq_node *n, ptq_error *err);
 ptq_status ptq_infer_softmax(ptq_graph *g, ptq_node *n, ptq_error *err);
 ptq_status ptq_infer_pad(ptq_graph *g, ptq_node *n, ptq_error *err);
 ptq_status ptq_infer_gather(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_fake_quant(ptq_graph *g, ptq_node *n, ptq_error *err);
 
 /* Forward kernels (kernels/). */
 void ptq_fwd_conv(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
@@ -164,6 +165,7 @@ void ptq_fwd_transpose(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, 
 void ptq_fwd_concat(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_pad(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_gather(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_fake_quant(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 
 /* Single-threaded sgemm wrapper over OpenBLAS (row-major, C = alpha*op(A)*op(B) + beta*C),
  * the one place the core calls the BLAS. */

@@ -45,9 +45,12 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
     [PTQ_OP_SOFTMAX] = {"Softmax", 1, 1, 1, 0, ptq_infer_softmax, ptq_fwd_softmax, NULL},
     [PTQ_OP_PAD] = {"Pad", 1, 1, 1, 0, ptq_infer_pad, ptq_fwd_pad, NULL},
     [PTQ_OP_GATHER] = {"Gather", 2, 2, 1, CONST_IN(1), ptq_infer_gather, ptq_fwd_gather, NULL},
+    /* Not an ONNX op: a QuantizeLinear/DequantizeLinear pair; inputs x, scale, zero point. */
+    [PTQ_OP_FAKE_QUANT] = {"QuantizeDequantize", 3, 3, 1, CONST_IN(1) | CONST_IN(2),
+                           ptq_infer_fake_quant, ptq_fwd_fake_quant, NULL},
 };
 
-_Static_assert(PTQ_OP_COUNT == 27, "PTQ_OP_COUNT changed: add the op to ptq_op_table");
+_Static_assert(PTQ_OP_COUNT == 28, "PTQ_OP_COUNT changed: add the op to ptq_op_table");
 
 const char *ptq_op_name(ptq_op op) {
     return op < PTQ_OP_COUNT ? ptq_op_table[op].name : "?";
@@ -55,6 +58,7 @@ const char *ptq_op_name(ptq_op op) {
 
 ptq_op ptq_op_from_name(const char *onnx_op_type) {
     for (ptq_op op = 1; op < PTQ_OP_COUNT; op++)
+        if (op != PTQ_OP_FAKE_QUANT) /* imported from Q/DQ pairs, not by this name */
         if (strcmp(ptq_op_table[op].name, onnx_op_type) == 0) return op;
     return PTQ_OP_NONE;
 }

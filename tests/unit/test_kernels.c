@@ -1690,8 +1690,10 @@ START_TEST(op_table_complete) {
         ck_assert_msg(t->min_inputs >= 1 && (t->max_inputs < 0 || t->max_inputs >= t->min_inputs),
                       "op %s has arity %d..%d", t->name, t->min_inputs, t->max_inputs);
         ck_assert_str_eq(ptq_op_name(op), t->name);
-        ck_assert_msg(ptq_op_from_name(ptq_op_name(op)) == op, "op %s does not round-trip",
-                      t->name);
+        /* FAKE_QUANT is imported from QuantizeLinear/DequantizeLinear pairs, not by name. */
+        if (op != PTQ_OP_FAKE_QUANT)
+            ck_assert_msg(ptq_op_from_name(ptq_op_name(op)) == op, "op %s does not round-trip",
+                          t->name);
         /* Every reference has a random test above; a new op without one fails here. */
         ck_assert_msg(ref_of(op) != NULL, "op %s has no reference (and so no kernel test) "
                       "in test_kernels.c", t->name);

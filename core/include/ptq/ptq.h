@@ -147,6 +147,8 @@ typedef struct ptq_node_attrs {
     int64_t perm[PTQ_MAX_DIMS];  /* TRANSPOSE */
     int64_t pads[2 * PTQ_MAX_DIMS]; /* PAD: begin[0..ndim), end[0..ndim) */
     float pad_value;      /* PAD */
+    int32_t qmin, qmax;   /* FAKE_QUANT: integer range (inputs: x, scale [n], zero point [n]) */
+    int32_t q_axis;       /* FAKE_QUANT: channel axis of per-channel parameters, -1 per tensor */
 } ptq_node_attrs;
 
 typedef struct ptq_node {
@@ -367,6 +369,94 @@ typedef struct ptq_eval_result {
 PTQ_API ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
                                 int32_t threads, FILE *profile, ptq_eval_result *res,
                                 ptq_error *err);
+
+/* ----------------------------------------------------------- quantization ---- */
+
+/* Observers: how a quantizer's range is chosen. */
+#define PTQ_OBSERVER_MINMAX 0     /* the full range seen */
+#define PTQ_OBSERVER_PERCENTILE 1 /* clip the tails at a percentile */
+#define PTQ_OBSERVER_MSE 2        /* the clipping range minimising the quantization MSE */
+#define PTQ_OBSERVER_KL 3         /* TensorRT's entropy (KL divergence) calibration */
+#define PTQ_OBSERVER_COUNT 4
+
+/* What the configuration asks of one quantizer. */
+typedef struct ptq_qspec {
+    int32_t bits;        /* 2..8 or 16 */
+    bool symmetric;      /* zero point 0, signed grid */
+    bool per_channel;    /* one scale per output channel (weights: axis 0) */
+    int32_t observer;    /* PTQ_OBSERVER_* */
+    float percentile;    /* PERCENTILE: e.g. 99.99 (percent of values kept) */
+} ptq_qspec;
+
+/* A resolved quantization grid.  Dequantized value: (q - zero_point[c]) * scale[c] with
+ * q = clamp(rint(x / scale[c]) + zero_point[c], qmin, qmax), in float32 exactly as ONNX
+ * QuantizeLinear/DequantizeLinear compute it (so simulation and deployment agree). */
+typedef struct ptq_qparams {
+    int32_t bits;
+    bool is_signed;      /* container: int8/int16 when true, uint8/uint16 when false */
+    int32_t qmin, qmax;
+    int32_t axis;        /* -1 per tensor, else the channel axis */
+    int64_t n;           /* number of scales: 1 or the channel count */
+    float *scale;        /* owned, n entries */
+    int32_t *zero_point; /* owned, n entries */
+} ptq_qparams;
+
+/* Integer range of a grid: symmetric grids are signed and narrow ([-(2^(b-1)-1),
+ * 2^(b-1)-1], so zero sits in the middle); asymmetric weights are signed
+ * ([-2^(b-1), 2^(b-1)-1]); asymmetric activations unsigned ([0, 2^b-1]). */
+PTQ_API void ptq_qrange(int32_t bits, bool symmetric, bool is_weight, bool *is_signed,
+                        int32_t *qmin, int32_t *qmax);
+
+/* Allocates n scales and zero points (scale 1, zero point 0). */
+PTQ_API ptq_status ptq_qparams_init(ptq_qparams *qp, int32_t bits, bool symmetric,
+                                    bool is_weight, int32_t axis, int64_t n, ptq_error *err);
+PTQ_API void ptq_qparams_free(ptq_qparams *qp);
+PTQ_API ptq_status ptq_qparams_copy(ptq_qparams *dst, const ptq_qparams *src, ptq_error *err);
+
+/* Scale and zero point covering [lo, hi] (widened to include 0, so zero is exact).
+ * Symmetric grids use max(|lo|, |hi|) and zero point 0.  A degenerate range gives a
+ * tiny positive scale, never 0. */
+PTQ_API void ptq_qparams_from_range(float lo, float hi, int32_t qmin, int32_t qmax,
+                                    bool symmetric, float *scale, int32_t *zero_point);
+
+/* y[i] = dequantize(quantize(x[i])) for n values on one scale/zero point; y may be x. */
+PTQ_API void ptq_fake_quant(const float *x, float *y, int64_t n, float scale, int32_t zero_point,
+                            int32_t qmin, int32_t qmax);
+/* The integer codes: q[i] = clamp(rint(x[i] / scale) + zero_point, qmin, qmax). */
+PTQ_API void ptq_quantize(const float *x, int32_t *q, int64_t n, float scale, int32_t zero_point,
+                          int32_t qmin, int32_t qmax);
+
+/* Applies qp to a tensor of shape ne (per channel along qp->axis): y = fake-quant(x). */
+PTQ_API void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne,
+                                   const float *x, float *y);
+
+/* Signal-to-quantization-noise ratio in dB: 10 log10(sum x^2 / sum (x - y)^2); +inf when
+ * equal, -inf... never: a zero signal with noise gives -inf. */
+PTQ_API double ptq_sqnr_db(const float *x, const float *y, int64_t n);
+
+/* Weight observers: qparams for a weight tensor w (per channel along axis 0 when
+ * spec->per_channel).  qp is initialised here (free with ptq_qparams_free). */
+PTQ_API ptq_status ptq_observe_weights(const ptq_tensor *w, const ptq_qspec *spec, ptq_qparams *qp,
+                                       ptq_error *err);
+
+/* Activation observers accumulate over calibration batches.  Use:
+ *   obs = ptq_act_observer_new(spec);
+ *   for each batch: ptq_act_observer_range(obs, x, n);        (pass 1)
+ *   if (ptq_act_observer_wants_histogram(obs))
+ *       for each batch: ptq_act_observer_histogram(obs, x, n); (pass 2, same data)
+ *   ptq_act_observer_finish(obs, &qp, err);  (per tensor, axis -1)
+ *   ptq_act_observer_free(obs); */
+typedef struct ptq_act_observer ptq_act_observer;
+PTQ_API ptq_act_observer *ptq_act_observer_new(const ptq_qspec *spec);
+PTQ_API void ptq_act_observer_range(ptq_act_observer *obs, const float *x, int64_t n);
+PTQ_API bool ptq_act_observer_wants_histogram(const ptq_act_observer *obs);
+PTQ_API void ptq_act_observer_histogram(ptq_act_observer *obs, const float *x, int64_t n);
+PTQ_API ptq_status ptq_act_observer_finish(ptq_act_observer *obs, ptq_qparams *qp,
+                                           ptq_error *err);
+PTQ_API void ptq_act_observer_free(ptq_act_observer *obs);
+
+PTQ_API const char *ptq_observer_name(int32_t observer);
+PTQ_API int32_t ptq_observer_from_name(const char *name); /* -1 if unknown */
 
 /* ---------------------------------------------------------------- version ---- */
 

@@ -132,7 +132,8 @@ typedef uint32_t ptq_op;
 #define PTQ_OP_SOFTMAX 24           /* Softmax */
 #define PTQ_OP_PAD 25               /* Pad (constant mode) */
 #define PTQ_OP_GATHER 26            /* Gather with constant indices */
-#define PTQ_OP_COUNT 27
+#define PTQ_OP_FAKE_QUANT 27        /* QuantizeLinear -> DequantizeLinear pair (float in/out) */
+#define PTQ_OP_COUNT 28
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,2 @@
+/* onnx_export.c — placeholder; the exporter is being written. */
+#include "internal.h"

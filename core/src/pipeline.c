@@ -1,0 +1,2 @@
+/* pipeline.c — placeholder; the YAML loader is being written. */
+#include "pipeline.h"

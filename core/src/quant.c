@@ -1,0 +1,156 @@
+/* quant.c — quantization grids and fake quantization, computed in float32 exactly as
+ * ONNX QuantizeLinear and DequantizeLinear (round half to even, saturate), so a
+ * simulated model and the exported QDQ model agree to the last bit. */
+#include <fenv.h>
+
+#include "internal.h"
+
+void ptq_qrange(int32_t bits, bool symmetric, bool is_weight, bool *is_signed, int32_t *qmin,
+                int32_t *qmax) {
+    if (symmetric) {
+        *is_signed = true;
+        *qmax = (1 << (bits - 1)) - 1;
+        *qmin = -*qmax;
+    } else if (is_weight) {
+        *is_signed = true;
+        *qmin = -(1 << (bits - 1));
+        *qmax = (1 << (bits - 1)) - 1;
+    } else {
+        *is_signed = false;
+        *qmin = 0;
+        *qmax = (1 << bits) - 1;
+    }
+}
+
+ptq_status ptq_qparams_init(ptq_qparams *qp, int32_t bits, bool symmetric, bool is_weight,
+                            int32_t axis, int64_t n, ptq_error *err) {
+    memset(qp, 0, sizeof *qp);
+    if (bits < 2 || (bits > 8 && bits != 16))
+        return ptq_error_set(err, PTQ_ERR_INVALID, "%d bits: quantizers have 2 to 8 or 16 bits",
+                             bits);
+    qp->bits = bits;
+    qp->axis = axis;
+    qp->n = n;
+    ptq_qrange(bits, symmetric, is_weight, &qp->is_signed, &qp->qmin, &qp->qmax);
+    qp->scale = ptq_calloc_array((size_t)n, sizeof *qp->scale);
+    qp->zero_point = ptq_calloc_array((size_t)n, sizeof *qp->zero_point);
+    if (!qp->scale || !qp->zero_point) {
+        ptq_qparams_free(qp);
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) qp->scale[i] = 1.0f;
+    return PTQ_OK;
+}
+
+void ptq_qparams_free(ptq_qparams *qp) {
+    if (!qp) return;
+    free(qp->scale);
+    free(qp->zero_point);
+    qp->scale = NULL;
+    qp->zero_point = NULL;
+    qp->n = 0;
+}
+
+ptq_status ptq_qparams_copy(ptq_qparams *dst, const ptq_qparams *src, ptq_error *err) {
+    *dst = *src;
+    dst->scale = ptq_calloc_array((size_t)src->n, sizeof *dst->scale);
+    dst->zero_point = ptq_calloc_array((size_t)src->n, sizeof *dst->zero_point);
+    if (!dst->scale || !dst->zero_point) {
+        ptq_qparams_free(dst);
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+    }
+    memcpy(dst->scale, src->scale, (size_t)src->n * sizeof *dst->scale);
+    memcpy(dst->zero_point, src->zero_point, (size_t)src->n * sizeof *dst->zero_point);
+    return PTQ_OK;
+}
+
+void ptq_qparams_from_range(float lo, float hi, int32_t qmin, int32_t qmax, bool symmetric,
+                            float *scale, int32_t *zero_point) {
+    /* Zero must be representable exactly (padding, ReLU outputs): widen to include it. */
+    if (!(lo <= 0.0f)) lo = 0.0f;
+    if (!(hi >= 0.0f)) hi = 0.0f;
+    const float tiny = 1e-8f;
+    if (symmetric) {
+        float m = fmaxf(-lo, hi);
+        float s = m / (float)qmax;
+        *scale = s > tiny ? s : tiny;
+        *zero_point = 0;
+        return;
+    }
+    float s = (hi - lo) / (float)(qmax - qmin);
+    if (!(s > tiny)) s = tiny;
+    float z = (float)qmin - lo / s;
+    long zi = lrintf(z);
+    if (zi < qmin) zi = qmin;
+    if (zi > qmax) zi = qmax;
+    *scale = s;
+    *zero_point = (int32_t)zi;
+}
+
+/* rintf rounds half to even in the default rounding mode, which the core never changes
+ * (ONNX QuantizeLinear specifies round half to even). */
+static inline float quantize_one(float x, float scale, float zp, float lo, float hi) {
+    float q = rintf(x / scale) + zp;
+    q = q < lo ? lo : q;
+    return q > hi ? hi : q;
+}
+
+void ptq_fake_quant(const float *x, float *y, int64_t n, float scale, int32_t zero_point,
+                    int32_t qmin, int32_t qmax) {
+    const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
+    for (int64_t i = 0; i < n; i++) {
+        /* NaN propagates through rint and the comparisons unchanged, as in onnxruntime. */
+        const float q = quantize_one(x[i], scale, zp, lo, hi);
+        y[i] = (q - zp) * scale;
+    }
+}
+
+void ptq_quantize(const float *x, int32_t *q, int64_t n, float scale, int32_t zero_point,
+                  int32_t qmin, int32_t qmax) {
+    const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
+    for (int64_t i = 0; i < n; i++) q[i] = (int32_t)quantize_one(x[i], scale, zp, lo, hi);
+}
+
+void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne, const float *x,
+                           float *y) {
+    int64_t total = ptq_shape_numel(ndim, ne);
+    if (qp->axis < 0 || qp->n == 1) {
+        ptq_fake_quant(x, y, total, qp->scale[0], qp->zero_point[0], qp->qmin, qp->qmax);
+        return;
+    }
+    int64_t outer = 1, inner = 1;
+    for (int32_t i = 0; i < ndim; i++) {
+        if (i < qp->axis) outer *= ne[i];
+        if (i > qp->axis) inner *= ne[i];
+    }
+    const int64_t c = ne[qp->axis];
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const int64_t off = (o * c + ch) * inner;
+            ptq_fake_quant(x + off, y + off, inner, qp->scale[ch], qp->zero_point[ch], qp->qmin,
+                           qp->qmax);
+        }
+}
+
+double ptq_sqnr_db(const float *x, const float *y, int64_t n) {
+    double sig = 0.0, noise = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = (double)x[i] - (double)y[i];
+        sig += (double)x[i] * (double)x[i];
+        noise += d * d;
+    }
+    if (noise == 0.0) return INFINITY;
+    if (sig == 0.0) return -INFINITY;
+    return 10.0 * log10(sig / noise);
+}
+
+const char *ptq_observer_name(int32_t observer) {
+    static const char *names[PTQ_OBSERVER_COUNT] = {"minmax", "percentile", "mse", "kl"};
+    return observer >= 0 && observer < PTQ_OBSERVER_COUNT ? names[observer] : "?";
+}
+
+int32_t ptq_observer_from_name(const char *name) {
+    for (int32_t i = 0; i < PTQ_OBSERVER_COUNT; i++)
+        if (!strcmp(ptq_observer_name(i), name)) return i;
+    return -1;
+}

@@ -1,0 +1,316 @@
+/*
+ * ptq_plugin.h — the qcraft plugin ABI.  A method plugin (AdaRound, DFQ, yours) is a
+ * shared object that includes only the SDK headers and exports one function:
+ *
+ *     PTQ_PLUGIN_EXPORT const ptq_plugin_desc *ptq_plugin_entry(void);
+ *
+ * returning a pointer to a static descriptor: the ABI version it was built against, its
+ * name and version, and its passes.  Each pass declares a static table of typed
+ * parameters (from which `ptq plugins` prints help and the YAML loader validates a
+ * pipeline before anything runs), the session artifacts it reads and writes, and `run`.
+ *
+ * The plugin never links against the core: everything it can do to a session arrives as
+ * the ptq_host function table handed to `init` and then to every `run` (build with
+ * -Wl,-z,defs so a direct call into the core fails to link).  Rationale: the boundary
+ * enforces itself, and the core stays free to change its internals.
+ *
+ * Minimal plugin (see sdk/template/ for a complete, commented one):
+ *
+ *     #include <ptq/ptq_plugin.h>
+ *     typedef struct { int64_t iterations; double lr; } my_params;
+ *     static const ptq_param_def my_param_defs[] = {
+ *         {"iterations", PTQ_PARAM_INT, 0, offsetof(my_params, iterations), 1, 1e6, 1000,
+ *          NULL, NULL, "optimisation steps"},
+ *         {"lr", PTQ_PARAM_FLOAT, 0, offsetof(my_params, lr), 0, 1, 1e-3, NULL, NULL,
+ *          "learning rate"},
+ *         {0}};
+ *     static ptq_status my_run(const ptq_host *host, ptq_session *s, const void *params) {
+ *         const my_params *p = params;
+ *         host->log(s, PTQ_LOG_INFO, "running %lld iterations", (long long)p->iterations);
+ *         return PTQ_OK;
+ *     }
+ *     static const char *const my_reads[] = {"quant.weights", NULL};
+ *     static const ptq_pass_def my_pass = {sizeof(ptq_pass_def), "mine.tune", "tunes",
+ *         my_param_defs, sizeof(my_params), my_reads, NULL, NULL, my_run};
+ *     static const ptq_pass_def *const my_passes[] = {&my_pass, NULL};
+ *     static const ptq_plugin_desc desc = {PTQ_VERSION_INIT, sizeof(ptq_plugin_desc),
+ *         PTQ_ABI_FINGERPRINT, "mine", "0.1.0", "my method", NULL, NULL, my_passes};
+ *     PTQ_PLUGIN_EXPORT const ptq_plugin_desc *ptq_plugin_entry(void) { return &desc; }
+ *
+ * ABI rules: fixed-width types only; every struct that crosses the boundary carries its
+ * size or sits behind a versioned descriptor; the host table and the constants only grow
+ * by appending (new behaviour gets new names, never a changed meaning).  The host refuses
+ * a plugin whose ABI major version or fingerprint differs from its own, naming both.
+ *
+ * Threading: the host calls init, run and deinit from one thread.  Ownership is stated
+ * at each pointer; "borrowed" means valid until the call returns unless said otherwise.
+ */
+#ifndef PTQ_PLUGIN_H
+#define PTQ_PLUGIN_H
+
+#include "ptq/ptq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define PTQ_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define PTQ_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Name of the one symbol the host looks up in a plugin. */
+#define PTQ_PLUGIN_ENTRY_NAME "ptq_plugin_entry"
+
+/* ----------------------------------------------------------------- handles ---- */
+
+/* One run of one pipeline (the host's; opaque to plugins).  Valid during run(). */
+typedef struct ptq_session ptq_session;
+/* A planned forward run over (part of) the float or the quantized model. */
+typedef struct ptq_run ptq_run;
+
+/* --------------------------------------------------------------- parameters ---- */
+
+typedef uint32_t ptq_param_type;
+#define PTQ_PARAM_BOOL 1   /* int32_t in the params struct: 0 or 1 */
+#define PTQ_PARAM_INT 2    /* int64_t */
+#define PTQ_PARAM_FLOAT 3  /* double */
+#define PTQ_PARAM_STRING 4 /* const char *, owned by the host, valid until the session ends */
+#define PTQ_PARAM_ENUM 5   /* int32_t: index into `choices` */
+
+#define PTQ_PARAM_REQUIRED 1u /* no default: the pipeline must give a value */
+
+/* One parameter of a pass.  Tables end with an all-zero entry ({0}).  Parameter names
+ * are stable: never rename or reuse one. */
+typedef struct ptq_param_def {
+    const char *name;          /* YAML key, [a-z0-9_]+ */
+    ptq_param_type type;
+    uint32_t flags;            /* PTQ_PARAM_* */
+    size_t offset;             /* offsetof(the pass's params struct, field) */
+    double min, max;           /* INT and FLOAT: inclusive range */
+    double def;                /* default for BOOL, INT, FLOAT, ENUM (the index) */
+    const char *def_string;    /* default for STRING (may be NULL: empty) */
+    const char *const *choices; /* ENUM: NULL-terminated names */
+    const char *help;          /* one line */
+} ptq_param_def;
+
+/* ------------------------------------------------------------------- passes ---- */
+
+/* Artifacts are named results in the session that passes leave for later passes.  The
+ * host provides these itself:
+ *   "calib.data"         calibration images (when the pipeline configures a dataset)
+ *   "graph.bn_folded"    BatchNormalization folded into convolutions, statistics kept
+ *   "quant.weights"      every weight quantizer has a scale and zero point
+ *   "quant.activations"  every activation quantizer has a scale and zero point
+ * The pipeline inserts the host's own passes (core.fold_bn, core.calibrate) where the
+ * declared reads need them, and refuses a pipeline in which a pass reads something no
+ * earlier pass writes. */
+
+typedef struct ptq_host ptq_host;
+
+typedef struct ptq_pass_def {
+    uint32_t struct_size;           /* sizeof(ptq_pass_def) as the plugin compiled it */
+    const char *name;               /* "plugin.pass": the plugin's name, a dot, [a-z0-9_]+ */
+    const char *summary;            /* one line */
+    const ptq_param_def *params;    /* NULL or a {0}-terminated table */
+    size_t params_size;             /* sizeof the struct the table's offsets point into */
+    const char *const *reads;       /* NULL-terminated artifacts required, or NULL */
+    const char *const *reads_optional; /* used if present, or NULL */
+    const char *const *writes;      /* NULL-terminated artifacts produced, or NULL */
+    /* Runs the pass.  params points at a params_size struct the host filled from the
+     * pipeline (defaults made explicit); borrowed for the call.  On failure return a
+     * negative status after host->error() has recorded what went wrong. */
+    ptq_status (*run)(const ptq_host *host, ptq_session *s, const void *params);
+} ptq_pass_def;
+
+/* ------------------------------------------------------------------ plugins ---- */
+
+/* sizeof of the ABI's key structs folded into one number: a plugin compiled with a
+ * different layout (compiler, packing, a mismatched header) is refused at load. */
+#define PTQ_ABI_FINGERPRINT                                                                \
+    ((uint32_t)(sizeof(ptq_tensor_view) * 1000003u + sizeof(ptq_param_def) * 10007u +      \
+                sizeof(ptq_pass_def) * 101u + sizeof(void *)))
+
+typedef struct ptq_plugin_desc {
+    ptq_version abi;          /* PTQ_VERSION_INIT: the SDK this plugin was built against */
+    uint32_t struct_size;     /* sizeof(ptq_plugin_desc) */
+    uint32_t fingerprint;     /* PTQ_ABI_FINGERPRINT */
+    const char *name;         /* [a-z0-9_]+, unique among loaded plugins */
+    const char *version;      /* the plugin's own version, e.g. "0.1.0" */
+    const char *summary;      /* one line */
+    /* Optional.  Called once after loading, before any run.  A failure (negative
+     * status) unloads the plugin with the message given to host->error(NULL, ...). */
+    ptq_status (*init)(const ptq_host *host);
+    /* Optional.  Called once before unloading. */
+    void (*deinit)(void);
+    const ptq_pass_def *const *passes; /* NULL-terminated */
+} ptq_plugin_desc;
+
+typedef const ptq_plugin_desc *(*ptq_plugin_entry_fn)(void);
+
+/* ---------------------------------------------------------------- the host ---- */
+
+#define PTQ_LOG_ERROR 0
+#define PTQ_LOG_WARN 1
+#define PTQ_LOG_INFO 2
+#define PTQ_LOG_DEBUG 3
+
+/* Which model a run or a view refers to. */
+#define PTQ_MODEL_FLOAT 0 /* the float model after the host's rewrites (BN folded) */
+#define PTQ_MODEL_QUANT 1 /* the same with every quantizer applied (fake quantization) */
+
+/* Description of one node, as far as passes need it. */
+typedef struct ptq_node_info {
+    uint32_t struct_size;
+    ptq_op op;
+    int32_t n_inputs, n_outputs;
+    int32_t inputs[8];      /* value ids (first 8), -1 for an omitted optional input */
+    int32_t outputs[4];
+    int64_t group;          /* CONV */
+    int32_t n_spatial;      /* CONV, pools: 1 or 2 */
+    int32_t reserved;
+    int64_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+    float clip_min, clip_max; /* CLIP (and fused ReLU6) */
+} ptq_node_info;
+
+/* A quantizer's grid.  scale and zero_point are owned by the session; a pass may write
+ * them in place (then call quantizer_changed).  Dequantized value: (q - zero_point) *
+ * scale, q clamped to [qmin, qmax]. */
+typedef struct ptq_quant_view {
+    uint32_t struct_size;
+    int32_t value;          /* the graph value it quantizes */
+    int32_t is_weight;      /* 1 for a weight (constant), 0 for an activation */
+    int32_t bits;
+    int32_t qmin, qmax;
+    int32_t axis;           /* -1 per tensor, else the channel axis of the value */
+    int64_t n;              /* number of scales: 1 or the channel count */
+    float *scale;
+    int32_t *zero_point;
+    int32_t calibrated;     /* scale and zero_point hold meaningful values */
+} ptq_quant_view;
+
+/* A rounding function for one quantizer: the extension point of AdaRound, NWQ and
+ * AQuant.  The quantizer computes v = x / scale (per element, with its channel's scale),
+ * calls forward to turn v into an integer-valued float, then adds the zero point and
+ * clamps.  `index` is the element's position in the quantized tensor (C order), so a
+ * plugin can keep per-element state.  The default is round-half-to-even, as ONNX
+ * QuantizeLinear does. */
+typedef struct ptq_rounding {
+    uint32_t struct_size;
+    const char *name;
+    void (*forward)(void *state, const float *v, float *out, int64_t n, int64_t index);
+    /* d out / d v for the backward pass (straight-through when NULL); later ABI minor
+     * versions add the gradient of the state. */
+    void (*backward)(void *state, const float *v, const float *grad_out, float *grad_v,
+                     int64_t n, int64_t index);
+    void (*destroy)(void *state); /* frees state when the quantizer drops it; may be NULL */
+} ptq_rounding;
+
+/* Everything a plugin can ask of the host.  Append-only: new members go at the end and
+ * raise the minor version; check host->struct_size before using a member added later
+ * than the version you require.
+ *
+ * Errors: functions returning ptq_status have recorded a message in the session already
+ * when they fail; a pass returns that status.  Functions returning pointers return NULL
+ * on failure, likewise with a message. */
+struct ptq_host {
+    ptq_version abi;
+    uint32_t struct_size;
+
+    /* ---- diagnostics ---- */
+    /* Logs a line (printf format).  s may be NULL outside a run. */
+    void (*log)(ptq_session *s, int32_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    /* Records why the pass fails and returns status, so `return host->error(...)` works.
+     * Only the first message of a pass is kept.  s may be NULL in init. */
+    ptq_status (*error)(ptq_session *s, ptq_status status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    /* Progress of a long step (a bar on a terminal): done of total units. */
+    void (*progress)(ptq_session *s, const char *what, int64_t done, int64_t total);
+
+    /* ---- memory: allocate through the host so it is counted ---- */
+    void *(*alloc)(size_t size); /* zeroed; NULL on failure */
+    void (*free)(void *p);
+
+    /* ---- the graph (the float model after the host's rewrites) ---- */
+    int32_t (*node_count)(ptq_session *s);
+    /* Fills info for node id (0 <= id < node_count, topological order). */
+    ptq_status (*node_info)(ptq_session *s, int32_t node, ptq_node_info *info);
+    const char *(*node_name)(ptq_session *s, int32_t node); /* borrowed until the run ends */
+    int32_t (*value_count)(ptq_session *s);
+    const char *(*value_name)(ptq_session *s, int32_t value);
+    /* Nodes reading value (their ids into nodes[], at most max); returns how many read it. */
+    int32_t (*value_readers)(ptq_session *s, int32_t value, int32_t *nodes, int32_t max);
+    /* Node producing value, or -1 for inputs and constants. */
+    int32_t (*value_producer)(ptq_session *s, int32_t value);
+    /* Shape (PTQ_DIM_BATCH marks the batch) and, for constants, the float data, which the
+     * pass may modify in place (then call value_changed).  data is NULL otherwise. */
+    ptq_status (*value_view)(ptq_session *s, int32_t value, ptq_tensor_view *view);
+    /* Tells the host a constant's data changed (cached quantized copies are dropped). */
+    void (*value_changed)(ptq_session *s, int32_t value);
+    /* Adds a bias input to a Conv or Gemm that has none (zeros, one per output channel);
+     * returns the new value id or -1. */
+    int32_t (*node_add_bias)(ptq_session *s, int32_t node);
+    /* Statistics of the BatchNormalization folded into node (after core.fold_bn): views
+     * of gamma, beta, mean, var, each [C]; borrowed.  PTQ_ERR_INVALID if none was. */
+    ptq_status (*bn_stats)(ptq_session *s, int32_t node, ptq_tensor_view *gamma,
+                           ptq_tensor_view *beta, ptq_tensor_view *mean, ptq_tensor_view *var);
+
+    /* ---- quantizers ---- */
+    int32_t (*quantizer_count)(ptq_session *s);
+    /* Quantizer of value (weight or activation), or -1 if the value is not quantized. */
+    int32_t (*quantizer_of)(ptq_session *s, int32_t value);
+    ptq_status (*quantizer_view)(ptq_session *s, int32_t q, ptq_quant_view *view);
+    /* (Re)computes q's scale and zero point with its configured observer (weights from
+     * their current values; activations from the calibration data). */
+    ptq_status (*quantizer_calibrate)(ptq_session *s, int32_t q);
+    /* Tells the host q's scale/zero point/state changed. */
+    void (*quantizer_changed)(ptq_session *s, int32_t q);
+    /* Installs a rounding function with plugin-owned state (NULL restores nearest).  The
+     * quantizer calls r->destroy(state) when replaced or when the session ends. */
+    ptq_status (*quantizer_set_rounding)(ptq_session *s, int32_t q, const ptq_rounding *r,
+                                         void *state);
+
+    /* ---- artifacts ---- */
+    /* Stores a named result; the session owns data from then on and calls destroy(data)
+     * (if non-NULL) when it is replaced or the session ends. */
+    ptq_status (*artifact_set)(ptq_session *s, const char *name, void *data, size_t size,
+                               void (*destroy)(void *data));
+    /* The named result, or NULL (size 0) if absent.  Borrowed. */
+    void *(*artifact_get)(ptq_session *s, const char *name, size_t *size);
+
+    /* ---- calibration data ---- */
+    /* The calibration images, [N, C, H, W] float, preprocessed; borrowed.  labels may be
+     * NULL (then none are known). */
+    ptq_status (*calib_view)(ptq_session *s, ptq_tensor_view *images, const int32_t **labels);
+    /* Replaces the calibration set (copied).  labels may be NULL. */
+    ptq_status (*calib_replace)(ptq_session *s, const ptq_tensor_view *images,
+                                const int32_t *labels);
+
+    /* ---- running the model ---- */
+    /* Plans a forward run of the float or quantized model over nodes (all when NULL),
+     * for batches up to max_batch, keeping the listed values readable after each run.
+     * Free with run_free. */
+    ptq_run *(*run_new)(ptq_session *s, int32_t model, const int32_t *nodes, int32_t n_nodes,
+                        const int32_t *keep, int32_t n_keep, int64_t max_batch);
+    /* Feeds an input value of the run: batch x sample floats, borrowed until run_exec. */
+    ptq_status (*run_bind)(ptq_run *r, int32_t value, const float *data);
+    ptq_status (*run_exec)(ptq_run *r, int64_t batch);
+    /* A kept or output value after run_exec (batch x sample floats), borrowed until the
+     * next run_exec or run_free; NULL if not kept. */
+    const float *(*run_data)(ptq_run *r, int32_t value);
+    void (*run_free)(ptq_run *r);
+
+    /* ---- misc ---- */
+    /* The pipeline's seeded random stream (uniform 64-bit). */
+    uint64_t (*rng_next)(ptq_session *s);
+    /* Number of worker threads the session uses. */
+    int32_t (*threads)(ptq_session *s);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PTQ_PLUGIN_H */
