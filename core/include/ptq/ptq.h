@@ -458,6 +458,27 @@ PTQ_API void ptq_act_observer_free(ptq_act_observer *obs);
 PTQ_API const char *ptq_observer_name(int32_t observer);
 PTQ_API int32_t ptq_observer_from_name(const char *name); /* -1 if unknown */
 
+/* ------------------------------------------------------------ ONNX export ---- */
+
+/* A quantized weight: stored as integer codes with a DequantizeLinear in the export. */
+typedef struct ptq_export_weight {
+    int32_t value;           /* the weight constant in the graph */
+    const ptq_qparams *qp;   /* its grid (per channel along qp->axis or per tensor) */
+    const int32_t *codes;    /* numel(value) integer codes in [qp->qmin, qp->qmax] */
+} ptq_export_weight;
+
+/* Writes g as an ONNX model (opset 13, or 21 when a quantizer has 16 bits) to path,
+ * atomically (a temporary file in the same directory, then rename).  Every IR node is
+ * written as its ONNX op (Reshape targets as initializers, the batch as 0/-1), every
+ * FAKE_QUANT node as QuantizeLinear -> DequantizeLinear (with a Clip before it when the
+ * grid is narrower than its 8-bit container), and every listed weight as an int8
+ * initializer of its codes -> DequantizeLinear.  Graph inputs keep a symbolic batch
+ * dimension "N".  metadata: n_meta key/value pairs for the model's metadata_props. */
+PTQ_API ptq_status ptq_onnx_export(const ptq_graph *g, const ptq_export_weight *weights,
+                                   int32_t n_weights, const char *const *meta_keys,
+                                   const char *const *meta_values, int32_t n_meta,
+                                   const char *path, ptq_error *err);
+
 /* ---------------------------------------------------------------- version ---- */
 
 PTQ_API const char *ptq_version_string(void);

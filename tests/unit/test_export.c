@@ -1,0 +1,3 @@
+/* test_export.c — placeholder, being written. */
+#include "testutil.h"
+int main(void) { return 0; }
