@@ -45,8 +45,12 @@ void cli_usage(const cli_command *cmd, FILE *out);
 
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
 
 extern const cli_command cli_eval_command;
 extern const cli_command cli_inspect_command;
+extern const cli_command cli_run_command;
+extern const cli_command cli_plugins_command;
 
 #endif

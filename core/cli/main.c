@@ -11,8 +11,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {&cli_run_command, cmd_run},
     {&cli_eval_command, cmd_eval},
     {&cli_inspect_command, cmd_inspect},
+    {&cli_plugins_command, cmd_plugins},
 };
 
 static void usage(FILE *out) {

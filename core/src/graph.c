@@ -320,3 +320,59 @@ int64_t ptq_graph_param_count(const ptq_graph *g) {
     }
     return total;
 }
+
+ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
+    ptq_graph *c = ptq_graph_new();
+    if (!c) goto nomem;
+    c->opset = g->opset;
+    c->name = g->name ? ptq_strdup(g->name) : NULL;
+    for (int32_t i = 0; i < g->n_values; i++) {
+        const ptq_value *v = &g->values[i];
+        if (ptq_graph_add_value(c, v->name, v->dtype, v->ndim, v->ne, err) < 0) goto fail;
+        c->values[i].flags = v->flags;
+        if (v->data && !(c->values[i].data = ptq_tensor_clone(v->data, err))) goto fail;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ptq_node *n = &g->nodes[i];
+        if (n->op == PTQ_OP_NONE) { /* keep ids aligned: a removed node stays removed */
+            if (ptq_grow((void **)&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
+                goto nomem;
+            memset(&c->nodes[c->n_nodes], 0, sizeof c->nodes[0]);
+            c->nodes[c->n_nodes].name = ptq_strdup(n->name);
+            c->n_nodes++;
+            continue;
+        }
+        int32_t id = ptq_graph_add_node(c, n->op, n->name, n->n_inputs, n->inputs, n->n_outputs,
+                                        n->outputs, err);
+        if (id < 0) goto fail;
+        c->nodes[id].attrs = n->attrs;
+    }
+    c->inputs = ptq_calloc_array((size_t)g->n_inputs, sizeof *c->inputs);
+    c->outputs = ptq_calloc_array((size_t)g->n_outputs, sizeof *c->outputs);
+    if (!c->inputs || !c->outputs) goto nomem;
+    memcpy(c->inputs, g->inputs, (size_t)g->n_inputs * sizeof *c->inputs);
+    memcpy(c->outputs, g->outputs, (size_t)g->n_outputs * sizeof *c->outputs);
+    c->n_inputs = g->n_inputs;
+    c->n_outputs = g->n_outputs;
+    return c;
+nomem:
+    ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory copying the graph");
+fail:
+    ptq_graph_free(c);
+    return NULL;
+}
+
+int32_t ptq_graph_readers(const ptq_graph *g, int32_t id, int32_t *nodes, int32_t max) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ptq_node *nd = &g->nodes[i];
+        if (nd->op == PTQ_OP_NONE) continue;
+        for (int32_t k = 0; k < nd->n_inputs; k++) {
+            if (nd->inputs[k] != id) continue;
+            if (n < max) nodes[n] = i;
+            n++;
+            break;
+        }
+    }
+    return n;
+}

@@ -1,5 +1,469 @@
-/* host.c — placeholder; the host table is being written. */
+/* host.c — the function table plugins call (ptq_host in sdk/include/ptq/ptq_plugin.h):
+ * the plugins' whole view of a session, checked at the boundary (ids in range, types
+ * as documented) so a plugin bug becomes an error message, not a corrupted session. */
+#include <stdarg.h>
+
 #include "session.h"
 
-static const ptq_host host = {.abi = PTQ_VERSION_INIT, .struct_size = sizeof(ptq_host)};
+ptq_status ptq_host_init_error(ptq_status status, const char *msg);
+
+/* ---- diagnostics ------------------------------------------------------------------ */
+
+static void host_log(ptq_session *s, int32_t level, const char *fmt, ...) {
+    static const char *tag[] = {"error", "warning", "", "debug"};
+    if (level >= PTQ_LOG_DEBUG && !getenv("PTQ_DEBUG")) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "  %s%s%s", s && s->pass_name ? s->pass_name : "plugin",
+            level >= 0 && level <= 3 && *tag[level] ? " " : "", level >= 0 && level <= 3 ? tag[level] : "");
+    fprintf(stderr, ": ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static ptq_status host_error(ptq_session *s, ptq_status status, const char *fmt, ...) {
+    char m[PTQ_ERROR_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    if (status >= 0) status = PTQ_ERR_INTERNAL; /* an error must be an error */
+    if (!s) return ptq_host_init_error(status, m);
+    return ptq_session_error(s, status, "%s", m);
+}
+
+static void host_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
+    ptq_session_progress(s, what, done, total);
+}
+
+static void *host_alloc(size_t size) { return calloc(1, size ? size : 1); }
+static void host_free(void *p) { free(p); }
+
+/* ---- graph ---------------------------------------------------------------------------- */
+
+static bool node_ok(ptq_session *s, int32_t node) {
+    if (node >= 0 && node < s->g->n_nodes && s->g->nodes[node].op != PTQ_OP_NONE) return true;
+    ptq_session_error(s, PTQ_ERR_INVALID, "node id %d is out of range", node);
+    return false;
+}
+
+static bool value_ok(ptq_session *s, int32_t value) {
+    if (value >= 0 && value < s->g->n_values) return true;
+    ptq_session_error(s, PTQ_ERR_INVALID, "value id %d is out of range", value);
+    return false;
+}
+
+static int32_t host_node_count(ptq_session *s) { return s->g->n_nodes; }
+
+static ptq_status host_node_info(ptq_session *s, int32_t node, ptq_node_info *info) {
+    if (!node_ok(s, node)) return PTQ_ERR_INVALID;
+    const ptq_node *n = &s->g->nodes[node];
+    memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
+    info->op = n->op;
+    info->n_inputs = n->n_inputs;
+    info->n_outputs = n->n_outputs;
+    for (int32_t k = 0; k < 8; k++) info->inputs[k] = k < n->n_inputs ? n->inputs[k] : -1;
+    for (int32_t k = 0; k < 4; k++) info->outputs[k] = k < n->n_outputs ? n->outputs[k] : -1;
+    info->clip_min = n->attrs.clip_min;
+    info->clip_max = n->attrs.clip_max;
+    if (n->op == PTQ_OP_CONV) {
+        const ptq_conv_attrs *a = &n->attrs.conv;
+        info->group = a->group;
+        info->n_spatial = a->n_spatial;
+        for (int i = 0; i < 2; i++) {
+            info->kernel[i] = a->kernel[i], info->stride[i] = a->stride[i];
+            info->dilation[i] = a->dilation[i], info->pad_begin[i] = a->pad_begin[i];
+            info->pad_end[i] = a->pad_end[i];
+        }
+    } else if (n->op == PTQ_OP_MAX_POOL || n->op == PTQ_OP_AVERAGE_POOL) {
+        const ptq_pool_attrs *a = &n->attrs.pool;
+        info->n_spatial = a->n_spatial;
+        for (int i = 0; i < 2; i++) {
+            info->kernel[i] = a->kernel[i], info->stride[i] = a->stride[i];
+            info->dilation[i] = a->dilation[i], info->pad_begin[i] = a->pad_begin[i];
+            info->pad_end[i] = a->pad_end[i];
+        }
+    }
+    return PTQ_OK;
+}
+
+static const char *host_node_name(ptq_session *s, int32_t node) {
+    return node_ok(s, node) ? s->g->nodes[node].name : NULL;
+}
+
+static int32_t host_value_count(ptq_session *s) { return s->g->n_values; }
+
+static const char *host_value_name(ptq_session *s, int32_t v) {
+    return value_ok(s, v) ? s->g->values[v].name : NULL;
+}
+
+static int32_t host_value_readers(ptq_session *s, int32_t v, int32_t *nodes, int32_t max) {
+    return value_ok(s, v) ? ptq_graph_readers(s->g, v, nodes, max) : 0;
+}
+
+static int32_t host_value_producer(ptq_session *s, int32_t v) {
+    return value_ok(s, v) ? s->g->values[v].producer : -1;
+}
+
+static ptq_status host_value_view(ptq_session *s, int32_t v, ptq_tensor_view *view) {
+    if (!value_ok(s, v)) return PTQ_ERR_INVALID;
+    const ptq_value *val = &s->g->values[v];
+    memset(view, 0, sizeof *view);
+    view->struct_size = sizeof *view;
+    view->dtype = val->dtype;
+    view->ndim = val->ndim;
+    memcpy(view->ne, val->ne, sizeof view->ne);
+    view->data = val->data ? val->data->data : NULL;
+    return PTQ_OK;
+}
+
+static void host_value_changed(ptq_session *s, int32_t v) {
+    /* Quantized copies are rebuilt from the working graph on every run_new, so nothing is
+     * cached yet; kept as the hook later caches will need. */
+    (void)s, (void)v;
+}
+
+static int32_t host_node_add_bias(ptq_session *s, int32_t node) {
+    if (!node_ok(s, node)) return -1;
+    ptq_graph *g = s->g;
+    ptq_node *n = &g->nodes[node];
+    if (n->op != PTQ_OP_CONV && n->op != PTQ_OP_GEMM) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "node '%s' is not a Conv or Gemm", n->name);
+        return -1;
+    }
+    if (n->n_inputs > 2 && n->inputs[2] >= 0) return n->inputs[2];
+    const ptq_value *o = &g->values[n->outputs[0]];
+    int64_t c = o->ne[1];
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 1, &c, &s->err);
+    if (!t) return -1;
+    char name[512];
+    snprintf(name, sizeof name, "%s.bias", n->name);
+    for (int k = 2; ptq_graph_find_value(g, name) >= 0; k++) snprintf(name, sizeof name, "%s.bias_%d", n->name, k);
+    int32_t id = ptq_graph_add_constant(g, name, t, &s->err);
+    if (id < 0) return -1;
+    n = &g->nodes[node];
+    if (n->n_inputs < 3) {
+        int32_t *in = realloc(n->inputs, 3 * sizeof *in);
+        if (!in) {
+            ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        for (int32_t k = n->n_inputs; k < 3; k++) in[k] = -1;
+        n->inputs = in;
+        n->n_inputs = 3;
+    }
+    n->inputs[2] = id;
+    if (n->op == PTQ_OP_GEMM) n->attrs.gemm.beta = 1.0f;
+    return id;
+}
+
+static void view_of(const ptq_tensor *t, ptq_tensor_view *v) {
+    memset(v, 0, sizeof *v);
+    v->struct_size = sizeof *v;
+    v->dtype = t->dtype;
+    v->ndim = t->ndim;
+    memcpy(v->ne, t->ne, sizeof v->ne);
+    v->data = t->data;
+}
+
+static ptq_status host_bn_stats(ptq_session *s, int32_t node, ptq_tensor_view *gamma,
+                                ptq_tensor_view *beta, ptq_tensor_view *mean, ptq_tensor_view *var) {
+    if (!node_ok(s, node)) return PTQ_ERR_INVALID;
+    const ptq_bn_stats *b = ptq_session_bn_of(s, node);
+    if (!b)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "no BatchNormalization was folded into '%s'",
+                                 s->g->nodes[node].name);
+    if (gamma) view_of(b->gamma, gamma);
+    if (beta) view_of(b->beta, beta);
+    if (mean) view_of(b->mean, mean);
+    if (var) view_of(b->var, var);
+    return PTQ_OK;
+}
+
+/* ---- quantizers ------------------------------------------------------------------- */
+
+static bool q_ok(ptq_session *s, int32_t q) {
+    if (q >= 0 && q < s->n_q) return true;
+    ptq_session_error(s, PTQ_ERR_INVALID, "quantizer id %d is out of range", q);
+    return false;
+}
+
+static int32_t host_quantizer_count(ptq_session *s) { return s->n_q; }
+
+static int32_t host_quantizer_of(ptq_session *s, int32_t value) {
+    return ptq_session_quantizer_of(s, value);
+}
+
+static ptq_status host_quantizer_view(ptq_session *s, int32_t q, ptq_quant_view *v) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    ptq_quantizer *z = &s->q[q];
+    /* An uncalibrated quantizer still has its grid, so passes can set the scales. */
+    if (!z->qp.scale) {
+        const ptq_value *val = &s->g->values[z->value];
+        int64_t n = 1;
+        int32_t axis = -1;
+        if (z->is_weight && z->spec.per_channel) {
+            const ptq_node *nd = &s->g->nodes[z->node];
+            axis = ((nd->op == PTQ_OP_GEMM && !nd->attrs.gemm.trans_b) || nd->op == PTQ_OP_MATMUL) ? 1 : 0;
+            n = val->ne[axis];
+        }
+        ptq_status st = ptq_qparams_init(&z->qp, z->spec.bits, z->spec.symmetric, z->is_weight,
+                                         axis, n, &s->err);
+        if (st) return st;
+    }
+    memset(v, 0, sizeof *v);
+    v->struct_size = sizeof *v;
+    v->value = z->value;
+    v->is_weight = z->is_weight;
+    v->bits = z->qp.bits;
+    v->qmin = z->qp.qmin;
+    v->qmax = z->qp.qmax;
+    v->axis = z->qp.axis;
+    v->n = z->qp.n;
+    v->scale = z->qp.scale;
+    v->zero_point = z->qp.zero_point;
+    v->calibrated = z->calibrated;
+    return PTQ_OK;
+}
+
+static ptq_status host_quantizer_calibrate(ptq_session *s, int32_t q) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    if (s->q[q].is_weight) return ptq_session_calibrate_weight(s, q);
+    return ptq_session_calibrate_activations(s, &q, 1, 0);
+}
+
+static void host_quantizer_changed(ptq_session *s, int32_t q) {
+    if (q >= 0 && q < s->n_q && s->q[q].qp.scale) {
+        /* A pass that wrote a grid made it meaningful. */
+        bool ok = true;
+        for (int64_t i = 0; i < s->q[q].qp.n; i++) ok &= s->q[q].qp.scale[i] > 0.0f;
+        s->q[q].calibrated = ok;
+    }
+}
+
+static ptq_status host_quantizer_set_rounding(ptq_session *s, int32_t q, const ptq_rounding *r,
+                                              void *state) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    ptq_quantizer *z = &s->q[q];
+    if (z->rounding.struct_size && z->rounding.destroy) z->rounding.destroy(z->rounding_state);
+    memset(&z->rounding, 0, sizeof z->rounding);
+    z->rounding_state = NULL;
+    if (!r) return PTQ_OK;
+    if (r->struct_size < sizeof(ptq_rounding) || !r->forward)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "rounding function '%s' is incomplete",
+                                 r->name ? r->name : "?");
+    z->rounding = *r;
+    z->rounding.struct_size = sizeof z->rounding;
+    z->rounding_state = state;
+    return PTQ_OK;
+}
+
+/* ---- artifacts and data ------------------------------------------------------------ */
+
+static ptq_status host_artifact_set(ptq_session *s, const char *name, void *data, size_t size,
+                                    void (*destroy)(void *)) {
+    return ptq_session_artifact_set(s, name, data, size, destroy);
+}
+
+static void *host_artifact_get(ptq_session *s, const char *name, size_t *size) {
+    return ptq_session_artifact_get(s, name, size);
+}
+
+static ptq_status host_calib_view(ptq_session *s, ptq_tensor_view *images, const int32_t **labels) {
+    if (!s->calib) return ptq_session_error(s, PTQ_ERR_INVALID, "the pipeline has no calibration data");
+    memset(images, 0, sizeof *images);
+    images->struct_size = sizeof *images;
+    images->dtype = PTQ_DTYPE_F32;
+    images->ndim = 4;
+    images->ne[0] = s->calib->n, images->ne[1] = s->calib->c;
+    images->ne[2] = s->calib->h, images->ne[3] = s->calib->w;
+    images->data = s->calib->images;
+    if (labels) *labels = s->calib->labels;
+    return PTQ_OK;
+}
+
+static ptq_status host_calib_replace(ptq_session *s, const ptq_tensor_view *images,
+                                     const int32_t *labels) {
+    if (!images || images->ndim != 4 || images->dtype != PTQ_DTYPE_F32 || images->ne[0] < 1)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "calibration images must be float N x C x H x W");
+    const ptq_value *in = &s->g->values[s->g->inputs[0]];
+    for (int d = 1; d < 4; d++)
+        if (in->ndim != 4 || images->ne[d] != in->ne[d])
+            return ptq_session_error(s, PTQ_ERR_INVALID, "calibration images do not match the model input");
+    ptq_dataset *ds = calloc(1, sizeof *ds);
+    const int64_t n = images->ne[0], per = images->ne[1] * images->ne[2] * images->ne[3];
+    if (ds) ds->images = ptq_calloc_array((size_t)(n * per), sizeof(float));
+    if (ds && labels) ds->labels = ptq_calloc_array((size_t)n, sizeof(int32_t));
+    if (!ds || !ds->images || (labels && !ds->labels)) {
+        ptq_dataset_free(ds);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    ds->n = n;
+    ds->c = (int32_t)images->ne[1], ds->h = (int32_t)images->ne[2], ds->w = (int32_t)images->ne[3];
+    memcpy(ds->images, images->data, (size_t)(n * per) * sizeof(float));
+    if (labels) memcpy(ds->labels, labels, (size_t)n * sizeof(int32_t));
+    ptq_dataset_free(s->calib);
+    s->calib = ds;
+    return PTQ_OK;
+}
+
+/* ---- runs -------------------------------------------------------------------------- */
+
+struct ptq_run {
+    ptq_session *s;
+    ptq_graph *sim;  /* owned quantized copy, or NULL for the float model */
+    const ptq_graph *g;
+    ptq_exec *ex;
+    int32_t *map;    /* working-graph value id -> id in g */
+};
+
+static void host_run_free(ptq_run *r) {
+    if (!r) return;
+    ptq_exec_free(r->ex);
+    ptq_graph_free(r->sim);
+    free(r->map);
+    free(r);
+}
+
+static int32_t run_value(ptq_run *r, int32_t v) {
+    return v >= 0 && v < r->s->g->n_values ? r->map[v] : -1;
+}
+
+static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes, int32_t n_nodes,
+                             const int32_t *keep, int32_t n_keep, int64_t max_batch) {
+    ptq_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    r->s = s;
+    if (model == PTQ_MODEL_QUANT) {
+        r->sim = ptq_session_sim_graph(s, s->q, s->n_q, &s->err);
+        if (!r->sim) goto fail;
+        r->g = r->sim;
+    } else {
+        r->g = s->g;
+    }
+    /* Value ids of the working graph keep their ids in the quantized copy (it only
+     * appends values), but node ids shift: translate the subset by node name. */
+    r->map = ptq_calloc_array((size_t)s->g->n_values, sizeof *r->map);
+    int32_t *sub = nodes ? ptq_calloc_array((size_t)r->g->n_nodes + 1, sizeof *sub) : NULL;
+    int32_t *kv = ptq_calloc_array((size_t)n_keep + 1, sizeof *kv);
+    if (!r->map || (nodes && !sub) || !kv) {
+        free(sub), free(kv);
+        ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int32_t v = 0; v < s->g->n_values; v++) r->map[v] = v;
+    /* The fake quantizers on the subset's inputs and outputs come with it: the subset of
+     * the quantized model reads and writes quantized values, as the whole model does. */
+    int32_t n_sub = 0;
+    uint8_t *mark = nodes ? calloc((size_t)r->g->n_nodes + 1, 1) : NULL;
+    if (nodes && !mark) {
+        free(sub), free(kv);
+        ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int32_t i = 0; nodes && i < n_nodes; i++) {
+        if (!node_ok(s, nodes[i])) {
+            free(sub), free(kv), free(mark);
+            goto fail;
+        }
+        const char *name = s->g->nodes[nodes[i]].name;
+        for (int32_t j = 0; j < r->g->n_nodes; j++) {
+            const ptq_node *nd = &r->g->nodes[j];
+            if (strcmp(nd->name, name)) continue;
+            mark[j] = 1;
+            for (int32_t k = 0; k < nd->n_inputs; k++) {
+                const int32_t p = nd->inputs[k] >= 0 ? r->g->values[nd->inputs[k]].producer : -1;
+                if (p >= 0 && r->g->nodes[p].op == PTQ_OP_FAKE_QUANT) mark[p] = 1;
+            }
+            for (int32_t k = 0; k < r->g->n_nodes; k++)
+                if (r->g->nodes[k].op == PTQ_OP_FAKE_QUANT && r->g->nodes[k].inputs[0] == nd->outputs[0])
+                    mark[k] = 1;
+            break;
+        }
+    }
+    for (int32_t j = 0; nodes && j < r->g->n_nodes; j++)
+        if (mark[j]) sub[n_sub++] = j;
+    free(mark);
+    for (int32_t i = 0; i < n_keep; i++) kv[i] = run_value(r, keep[i]);
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.nodes = nodes ? sub : NULL;
+    eo.n_nodes = n_sub;
+    eo.keep = kv;
+    eo.n_keep = n_keep;
+    eo.max_batch = max_batch;
+    eo.threads = s->threads;
+    r->ex = ptq_exec_new(r->g, &eo, &s->err);
+    free(sub);
+    free(kv);
+    if (!r->ex) goto fail;
+    return r;
+fail:
+    host_run_free(r);
+    return NULL;
+}
+
+static ptq_status host_run_bind(ptq_run *r, int32_t value, const float *data) {
+    int32_t v = run_value(r, value);
+    if (v < 0 || ptq_exec_bind(r->ex, v, data))
+        return ptq_session_error(r->s, PTQ_ERR_INVALID, "value %d is not an input of this run", value);
+    return PTQ_OK;
+}
+
+static ptq_status host_run_exec(ptq_run *r, int64_t batch) {
+    return ptq_exec_run(r->ex, batch, &r->s->err);
+}
+
+static const float *host_run_data(ptq_run *r, int32_t value) {
+    int32_t v = run_value(r, value);
+    return v < 0 ? NULL : ptq_exec_data(r->ex, v);
+}
+
+/* ---- misc ---------------------------------------------------------------------------- */
+
+static uint64_t host_rng_next(ptq_session *s) { return ptq_session_rng(s); }
+static int32_t host_threads(ptq_session *s) { return s->threads; }
+
+static const ptq_host host = {
+    .abi = PTQ_VERSION_INIT,
+    .struct_size = sizeof(ptq_host),
+    .log = host_log,
+    .error = host_error,
+    .progress = host_progress,
+    .alloc = host_alloc,
+    .free = host_free,
+    .node_count = host_node_count,
+    .node_info = host_node_info,
+    .node_name = host_node_name,
+    .value_count = host_value_count,
+    .value_name = host_value_name,
+    .value_readers = host_value_readers,
+    .value_producer = host_value_producer,
+    .value_view = host_value_view,
+    .value_changed = host_value_changed,
+    .node_add_bias = host_node_add_bias,
+    .bn_stats = host_bn_stats,
+    .quantizer_count = host_quantizer_count,
+    .quantizer_of = host_quantizer_of,
+    .quantizer_view = host_quantizer_view,
+    .quantizer_calibrate = host_quantizer_calibrate,
+    .quantizer_changed = host_quantizer_changed,
+    .quantizer_set_rounding = host_quantizer_set_rounding,
+    .artifact_set = host_artifact_set,
+    .artifact_get = host_artifact_get,
+    .calib_view = host_calib_view,
+    .calib_replace = host_calib_replace,
+    .run_new = host_run_new,
+    .run_bind = host_run_bind,
+    .run_exec = host_run_exec,
+    .run_data = host_run_data,
+    .run_free = host_run_free,
+    .rng_next = host_rng_next,
+    .threads = host_threads,
+};
+
 const ptq_host *ptq_host_table(void) { return &host; }

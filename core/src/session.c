@@ -1,11 +1,825 @@
-/* session.c — placeholder; the session is being written. */
+/* session.c — one run of one pipeline: datasets, BatchNormalization folding, quantizer
+ * placement and calibration, and the simulated (fake-quantized) model.
+ *
+ * The working graph is always the float model after the host's rewrites.  The quantized
+ * model is built from it on demand (ptq_session_sim_graph): a copy whose quantized
+ * weights hold their fake-quantized values and in which a FAKE_QUANT node follows every
+ * quantized activation, feeding exactly the consumers that quantize it.  It is the same
+ * graph the QDQ export writes, which is why simulation and deployment agree. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <time.h>
+
 #include "session.h"
+
+/* ------------------------------------------------------------------ basics ---- */
+
+uint64_t ptq_session_rng(ptq_session *s) {
+    /* splitmix64: simple, seedable, reproducible across platforms */
+    uint64_t z = (s->rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
+    if (!s->tty || total <= 0) return;
+    const double t = now_seconds();
+    if (done == 0 || s->progress_t0 == 0.0) s->progress_t0 = t;
+    /* Only for steps that run longer than a second: short ones would just flicker. */
+    if (t - s->progress_t0 < 1.0 && done < total) return;
+    if (t - s->progress_t0 < 1.0) return;
+    const int width = 30, filled = (int)(width * done / total);
+    fprintf(stderr, "\r  %-28.28s [%.*s%*s] %3d%%", what, filled,
+            "##############################", width - filled, "", (int)(100 * done / total));
+    if (done >= total) fprintf(stderr, "\r%*s\r", 80, "");
+    fflush(stderr);
+}
+
+/* ---------------------------------------------------------------- datasets ---- */
+
+/* Loads a dataset section and keeps `count` images: drawn at random with the seed, or
+ * from `offset` on. */
+static ptq_dataset *load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
+                                 ptq_error *err) {
+    ptq_preprocess pp = {0};
+    pp.n_mean = c->n_mean;
+    pp.n_std = c->n_std;
+    memcpy(pp.mean, c->mean, sizeof pp.mean);
+    memcpy(pp.std, c->std, sizeof pp.std);
+    ptq_dataset *ds = ptq_dataset_load(c->images, c->labels, &pp, 0, err);
+    if (!ds) {
+        ptq_error_prefix(err, "%s data", what);
+        return NULL;
+    }
+    const int64_t per = (int64_t)ds->c * ds->h * ds->w;
+    int64_t want = c->count > 0 ? PTQ_MIN(c->count, ds->n) : ds->n;
+    if (c->offset >= ds->n) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s data: offset %" PRId64 " is past the %" PRId64
+                      " images of %s", what, c->offset, ds->n, c->images);
+        ptq_dataset_free(ds);
+        return NULL;
+    }
+    if (c->sample) {
+        /* Partial Fisher-Yates over indices with the pipeline's random stream. */
+        int64_t *idx = ptq_calloc_array((size_t)ds->n, sizeof *idx);
+        float *img = ptq_calloc_array((size_t)(want * per), sizeof *img);
+        int32_t *lab = ds->labels ? ptq_calloc_array((size_t)want, sizeof *lab) : NULL;
+        if (!idx || !img || (ds->labels && !lab)) {
+            free(idx), free(img), free(lab);
+            ptq_dataset_free(ds);
+            ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory sampling %s data", what);
+            return NULL;
+        }
+        for (int64_t i = 0; i < ds->n; i++) idx[i] = i;
+        for (int64_t i = 0; i < want; i++) {
+            int64_t j = i + (int64_t)(ptq_session_rng(s) % (uint64_t)(ds->n - i));
+            int64_t t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+            memcpy(img + i * per, ds->images + idx[i] * per, (size_t)per * sizeof *img);
+            if (lab) lab[i] = ds->labels[idx[i]];
+        }
+        free(idx);
+        free(ds->images);
+        free(ds->labels);
+        ds->images = img;
+        ds->labels = lab;
+    } else {
+        want = PTQ_MIN(want, ds->n - c->offset);
+        if (c->offset > 0) {
+            memmove(ds->images, ds->images + c->offset * per, (size_t)(want * per) * sizeof(float));
+            if (ds->labels)
+                memmove(ds->labels, ds->labels + c->offset, (size_t)want * sizeof *ds->labels);
+        }
+    }
+    ds->n = want;
+    return ds;
+}
+
+/* --------------------------------------------------------------- lifecycle ---- */
+
+static void artifact_clear(ptq_artifact *a) {
+    if (a->destroy) a->destroy(a->data);
+    free(a->name);
+    memset(a, 0, sizeof *a);
+}
+
+static void quantizer_clear(ptq_quantizer *q) {
+    ptq_qparams_free(&q->qp);
+    if (q->rounding.struct_size && q->rounding.destroy) q->rounding.destroy(q->rounding_state);
+    memset(q, 0, sizeof *q);
+}
+
+static void bn_clear(ptq_bn_stats *b) {
+    free(b->bn_name);
+    free(b->node_name);
+    ptq_tensor_free(b->gamma);
+    ptq_tensor_free(b->beta);
+    ptq_tensor_free(b->mean);
+    ptq_tensor_free(b->var);
+}
+
+void ptq_session_free(ptq_session *s) {
+    if (!s) return;
+    for (int32_t i = 0; i < s->n_q; i++) quantizer_clear(&s->q[i]);
+    for (int32_t i = 0; i < s->n_bn; i++) bn_clear(&s->bn[i]);
+    for (int32_t i = 0; i < s->n_art; i++) artifact_clear(&s->art[i]);
+    free(s->q);
+    free(s->bn);
+    free(s->art);
+    ptq_graph_free(s->g);
+    ptq_dataset_free(s->calib);
+    free(s);
+}
+
+ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err) {
+    ptq_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->pipe = p;
+    s->rng = p->seed ^ 0x5EEDULL;
+    s->threads = p->threads > 0 ? p->threads : ptq_default_threads();
+    s->batch = p->batch;
+    s->g = ptq_onnx_load(p->model, NULL, err);
+    if (!s->g) goto fail;
+    if (s->g->n_inputs != 1) {
+        ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: the model has %d inputs; pipelines take "
+                      "models with one image input", p->model, s->g->n_inputs);
+        goto fail;
+    }
+    if (p->calibration.present && !(s->calib = load_dataset(s, &p->calibration, "calibration", err)))
+        goto fail;
+    return s;
+fail:
+    ptq_session_free(s);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ errors ---- */
+
+ptq_status ptq_session_error(ptq_session *s, ptq_status st, const char *fmt, ...) {
+    if (s->err.msg[0]) return st;
+    char m[PTQ_ERROR_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    return ptq_error_set(&s->err, st, "%s", m);
+}
+
+/* ------------------------------------------------------------------ BN folding ---- */
+
+ptq_bn_stats *ptq_session_bn_of(ptq_session *s, int32_t node) {
+    if (node < 0 || node >= s->g->n_nodes) return NULL;
+    for (int32_t i = 0; i < s->n_bn; i++)
+        if (!strcmp(s->bn[i].node_name, s->g->nodes[node].name)) return &s->bn[i];
+    return NULL;
+}
+
+/* A constant value private to node `user` (copied if others read it too), or -1. */
+static int32_t private_constant(ptq_graph *g, int32_t value, int32_t user, const char *suffix,
+                                ptq_error *err) {
+    int32_t readers = ptq_graph_readers(g, value, NULL, 0);
+    bool shared = readers > 1 || (g->values[value].flags & PTQ_VALUE_OUTPUT);
+    if (!shared) return value;
+    char name[512];
+    snprintf(name, sizeof name, "%s%s", g->values[value].name, suffix);
+    for (int k = 2; ptq_graph_find_value(g, name) >= 0; k++)
+        snprintf(name, sizeof name, "%s%s_%d", g->values[value].name, suffix, k);
+    ptq_tensor *t = ptq_tensor_clone(g->values[value].data, err);
+    if (!t) return -1;
+    int32_t id = ptq_graph_add_constant(g, name, t, err);
+    if (id < 0) return -1;
+    ptq_node *n = &g->nodes[user];
+    for (int32_t k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k] == value) n->inputs[k] = id;
+    return id;
+}
+
+/* Folds BN node `bn` into the Conv or Gemm `prod` producing its input. */
+static ptq_status fold_one(ptq_session *s, int32_t prod, int32_t bn) {
+    ptq_graph *g = s->g;
+    ptq_error *err = &s->err;
+    ptq_node *pn = &g->nodes[prod], *bnn = &g->nodes[bn];
+    const int64_t c = g->values[bnn->inputs[1]].ne[0];
+    const float *gamma = g->values[bnn->inputs[1]].data->data;
+    const float *beta = g->values[bnn->inputs[2]].data->data;
+    const float *mean = g->values[bnn->inputs[3]].data->data;
+    const float *var = g->values[bnn->inputs[4]].data->data;
+    /* Keep the statistics for DFQ and FDDA (they are views into the BN's constants,
+     * which stay alive until compaction: copy them). */
+    ptq_bn_stats st = {0};
+    st.bn_name = ptq_strdup(bnn->name);
+    st.node_name = ptq_strdup(pn->name);
+    st.epsilon = bnn->attrs.epsilon;
+    st.gamma = ptq_tensor_clone(g->values[bnn->inputs[1]].data, err);
+    st.beta = ptq_tensor_clone(g->values[bnn->inputs[2]].data, err);
+    st.mean = ptq_tensor_clone(g->values[bnn->inputs[3]].data, err);
+    st.var = ptq_tensor_clone(g->values[bnn->inputs[4]].data, err);
+    if (!st.bn_name || !st.node_name || !st.gamma || !st.beta || !st.mean || !st.var) {
+        bn_clear(&st);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory folding '%s'", bnn->name);
+    }
+    ptq_bn_stats *nb = realloc(s->bn, ((size_t)s->n_bn + 1) * sizeof *nb);
+    if (!nb) {
+        bn_clear(&st);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    s->bn = nb;
+    s->bn[s->n_bn++] = st;
+
+    /* Weights: scale output channel m by a[m] = gamma / sqrt(var + eps). */
+    int32_t w = private_constant(g, pn->inputs[1], prod, "_bnfolded", err);
+    if (w < 0) return err->status;
+    pn = &g->nodes[prod];
+    ptq_tensor *wt = g->values[w].data;
+    const bool gemm = pn->op == PTQ_OP_GEMM;
+    const bool trans_b = gemm && pn->attrs.gemm.trans_b;
+    /* Gemm without transB stores B as [K, M]: the channel is the column. */
+    const int64_t rows = gemm && !trans_b ? wt->ne[0] : c;
+    const int64_t per = ptq_tensor_numel(wt) / c;
+    float *wd = wt->data;
+    double *a = ptq_calloc_array((size_t)c, sizeof *a);
+    if (!a) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    for (int64_t m = 0; m < c; m++) a[m] = (double)gamma[m] / sqrt((double)var[m] + (double)bnn->attrs.epsilon);
+    if (gemm && !trans_b) {
+        for (int64_t k = 0; k < rows; k++)
+            for (int64_t m = 0; m < c; m++) wd[k * c + m] = (float)(wd[k * c + m] * a[m]);
+    } else {
+        for (int64_t m = 0; m < c; m++)
+            for (int64_t i = 0; i < per; i++) wd[m * per + i] = (float)(wd[m * per + i] * a[m]);
+    }
+    /* Bias: b' = (b - mean) * a + beta; a missing bias counts as zeros. */
+    const int32_t bias_slot = 2;
+    int32_t b = pn->n_inputs > bias_slot ? pn->inputs[bias_slot] : -1;
+    ptq_tensor *bt = NULL;
+    if (b >= 0 && gemm && ptq_tensor_numel(g->values[b].data) != c) {
+        /* A broadcast Gemm C (scalar or [1, M]...) becomes a per-channel [M] bias. */
+        const ptq_tensor *old = g->values[b].data;
+        int64_t ne = c;
+        bt = ptq_tensor_new(PTQ_DTYPE_F32, 1, &ne, err);
+        if (!bt) return err->status;
+        for (int64_t m = 0; m < c; m++) ((float *)bt->data)[m] = ((const float *)old->data)[0];
+        b = -1;
+    }
+    if (b >= 0) {
+        b = private_constant(g, b, prod, "_bnfolded", err);
+        if (b < 0) return err->status;
+        pn = &g->nodes[prod];
+    } else {
+        if (!bt) {
+            int64_t ne = c;
+            bt = ptq_tensor_new(PTQ_DTYPE_F32, 1, &ne, err);
+            if (!bt) return err->status;
+        }
+        char name[512];
+        snprintf(name, sizeof name, "%s.bias_bnfolded", pn->name);
+        for (int k = 2; ptq_graph_find_value(g, name) >= 0; k++)
+            snprintf(name, sizeof name, "%s.bias_bnfolded_%d", pn->name, k);
+        b = ptq_graph_add_constant(g, name, bt, err);
+        if (b < 0) return err->status;
+        pn = &g->nodes[prod];
+        if (pn->n_inputs < 3) {
+            int32_t *in = realloc(pn->inputs, 3 * sizeof *in);
+            if (!in) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+            pn->inputs = in;
+            for (int32_t k = pn->n_inputs; k < 3; k++) in[k] = -1;
+            pn->n_inputs = 3;
+        }
+        pn->inputs[bias_slot] = b;
+        if (gemm) pn->attrs.gemm.beta = 1.0f;
+    }
+    float *bd = g->values[b].data->data;
+    const float beta_mul = gemm ? pn->attrs.gemm.beta : 1.0f;
+    for (int64_t m = 0; m < c; m++)
+        bd[m] = (float)(((double)bd[m] * beta_mul - mean[m]) * a[m] + beta[m]);
+    if (gemm) pn->attrs.gemm.beta = 1.0f;
+    /* Gemm's alpha multiplies A*B: keep it; the weights already carry a. */
+    free(a);
+    /* The producer now writes the BN's output; the BN disappears. */
+    const int32_t old_out = pn->outputs[0], new_out = bnn->outputs[0];
+    g->values[old_out].producer = -1;
+    pn->outputs[0] = new_out;
+    g->values[new_out].producer = prod;
+    bnn = &g->nodes[bn];
+    bnn->op = PTQ_OP_NONE;
+    return PTQ_OK;
+}
 
 ptq_status ptq_pass_fold_bn(const ptq_host *host, ptq_session *s, const void *params) {
     (void)host, (void)params;
-    return ptq_error_set(&s->err, PTQ_ERR_INTERNAL, "not yet");
+    ptq_graph *g = s->g;
+    int32_t folded = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        ptq_node *bn = &g->nodes[i];
+        if (bn->op != PTQ_OP_BATCH_NORM) continue;
+        const int32_t x = bn->inputs[0], prod = g->values[x].producer;
+        if (prod < 0) continue;
+        const ptq_node *pn = &g->nodes[prod];
+        /* Only when the BN is the sole reader of a Conv/Gemm output with a constant weight. */
+        if (pn->op != PTQ_OP_CONV && pn->op != PTQ_OP_GEMM) continue;
+        if (!ptq_is_const(g, pn->inputs[1]) || g->values[x].flags & PTQ_VALUE_OUTPUT) continue;
+        if (ptq_graph_readers(g, x, NULL, 0) != 1) continue;
+        if (pn->op == PTQ_OP_GEMM && (pn->attrs.gemm.trans_a || g->values[x].ndim != 2)) continue;
+        if (pn->n_inputs > 2 && pn->inputs[2] >= 0 && !ptq_is_const(g, pn->inputs[2])) continue;
+        ptq_status st = fold_one(s, prod, i);
+        if (st) return st;
+        folded++;
+    }
+    ptq_status st = ptq_graph_compact(g, &s->err);
+    if (!st) st = ptq_graph_validate(g, &s->err);
+    if (st) return st;
+    fprintf(stderr, "  folded %d BatchNormalization node%s\n", folded, folded == 1 ? "" : "s");
+    return ptq_session_place_quantizers(s);
 }
+
+/* ----------------------------------------------------------- quantizer placement ---- */
+
+static bool is_layer(ptq_op op) {
+    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
+}
+
+/* The node an override keyword or name designates; -1 if none. */
+static int32_t override_node(const ptq_graph *g, const char *name) {
+    if (!strcmp(name, "first") || !strcmp(name, "last")) {
+        const bool first = name[0] == 'f';
+        int32_t found = -1;
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            if (is_layer(g->nodes[i].op)) {
+                found = i;
+                if (first) break;
+            }
+        return found;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op != PTQ_OP_NONE && !strcmp(g->nodes[i].name, name)) return i;
+    return -1;
+}
+
+static void apply_fields(ptq_qspec *dst, const ptq_qspec *src, uint32_t fields) {
+    if (fields & PTQ_QF_BITS) dst->bits = src->bits;
+    if (fields & PTQ_QF_SYMMETRIC) dst->symmetric = src->symmetric;
+    if (fields & PTQ_QF_GRANULARITY) dst->per_channel = src->per_channel;
+    if (fields & PTQ_QF_OBSERVER) dst->observer = src->observer;
+    if (fields & PTQ_QF_PERCENTILE) dst->percentile = src->percentile;
+}
+
+/* The weight and activation specs for node `node` after the overrides; *keep_float when
+ * an override keeps it in float.  Bits 32 means "not quantized". */
+static void node_specs(const ptq_session *s, int32_t node, ptq_qspec *w, ptq_qspec *a,
+                       bool *keep_float) {
+    const ptq_pipeline *p = s->pipe;
+    *w = p->weights;
+    *a = p->activations;
+    if (!p->quantize_weights) w->bits = 32;
+    if (!p->quantize_activations) a->bits = 32;
+    *keep_float = false;
+    for (int32_t i = 0; i < p->n_overrides; i++) {
+        const ptq_override *o = &p->overrides[i];
+        bool hit = false;
+        for (int32_t k = 0; k < o->n_nodes && !hit; k++) hit = override_node(s->g, o->nodes[k]) == node;
+        if (!hit) continue;
+        if (o->keep_float) *keep_float = true;
+        apply_fields(w, &o->w, o->w_fields);
+        apply_fields(a, &o->a, o->a_fields);
+    }
+}
+
+static int32_t add_quantizer(ptq_session *s, int32_t value, bool is_weight, int32_t node,
+                             const ptq_qspec *spec) {
+    ptq_quantizer *q = realloc(s->q, ((size_t)s->n_q + 1) * sizeof *q);
+    if (!q) return -1;
+    s->q = q;
+    memset(&q[s->n_q], 0, sizeof *q);
+    q[s->n_q].value = value;
+    q[s->n_q].is_weight = is_weight;
+    q[s->n_q].node = node;
+    q[s->n_q].spec = *spec;
+    return s->n_q++;
+}
+
+int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value) {
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (s->q[i].value == value) return i;
+    return -1;
+}
+
+/* Weights of every Conv/Gemm/MatMul; activations at the inputs of Conv/Gemm/MatMul and
+ * of Adds of two run-time values (residual adds), the network input if configured, and
+ * the output if configured: where a QDQ deployment puts them. */
+ptq_status ptq_session_place_quantizers(ptq_session *s) {
+    ptq_graph *g = s->g;
+    const ptq_pipeline *p = s->pipe;
+    for (int32_t i = 0; i < s->n_q; i++) quantizer_clear(&s->q[i]);
+    s->n_q = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ptq_node *n = &g->nodes[i];
+        bool residual_add = n->op == PTQ_OP_ADD && !ptq_is_const(g, n->inputs[0]) &&
+                            !ptq_is_const(g, n->inputs[1]);
+        if (!is_layer(n->op) && !residual_add) continue;
+        ptq_qspec w, a;
+        bool keep_float;
+        node_specs(s, i, &w, &a, &keep_float);
+        if (keep_float) continue;
+        if (is_layer(n->op) && ptq_is_const(g, n->inputs[1]) && w.bits != 32) {
+            if (add_quantizer(s, n->inputs[1], true, i, &w) < 0) goto nomem;
+        }
+        if (a.bits == 32) continue;
+        const int32_t n_act = residual_add ? 2 : 1;
+        for (int32_t k = 0; k < n_act; k++) {
+            const int32_t v = n->inputs[k];
+            if (ptq_is_const(g, v) || ptq_session_quantizer_of(s, v) >= 0) continue;
+            if ((g->values[v].flags & PTQ_VALUE_INPUT) && !p->quantize_input) continue;
+            if (add_quantizer(s, v, false, -1, &a) < 0) goto nomem;
+        }
+    }
+    if (p->quantize_output && p->quantize_activations) {
+        for (int32_t i = 0; i < g->n_outputs; i++) {
+            const int32_t v = g->outputs[i];
+            if (ptq_session_quantizer_of(s, v) < 0 && add_quantizer(s, v, false, -1, &p->activations) < 0)
+                goto nomem;
+        }
+    }
+    return PTQ_OK;
+nomem:
+    return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory placing quantizers");
+}
+
+/* ---------------------------------------------------------------- calibration ---- */
+
+/* Weight quantizer i from the current weights. */
+ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t i) {
+    ptq_quantizer *q = &s->q[i];
+    ptq_qparams qp;
+    const ptq_value *v = &s->g->values[q->value];
+    ptq_qspec spec = q->spec;
+    /* Per channel along the output channels: axis 0, except Gemm B without transB and
+     * MatMul B ([K, N]), whose output channels are columns: use per tensor there unless
+     * the tensor is transposed for the observer below. */
+    const ptq_node *n = &s->g->nodes[q->node];
+    bool columns = (n->op == PTQ_OP_GEMM && !n->attrs.gemm.trans_b) || n->op == PTQ_OP_MATMUL;
+    ptq_status st;
+    if (columns && spec.per_channel && v->ndim == 2) {
+        /* Observe the transpose, then keep axis 1. */
+        int64_t ne[2] = {v->ne[1], v->ne[0]};
+        ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 2, ne, &s->err);
+        if (!t) return s->err.status;
+        const float *src = v->data->data;
+        float *dst = t->data;
+        for (int64_t r = 0; r < v->ne[0]; r++)
+            for (int64_t c = 0; c < v->ne[1]; c++) dst[c * v->ne[0] + r] = src[r * v->ne[1] + c];
+        st = ptq_observe_weights(t, &spec, &qp, &s->err);
+        ptq_tensor_free(t);
+        if (!st) qp.axis = 1;
+    } else {
+        if (columns) spec.per_channel = false;
+        st = ptq_observe_weights(v->data, &spec, &qp, &s->err);
+    }
+    if (st) {
+        ptq_error_prefix(&s->err, "weight '%s'", v->name);
+        return st;
+    }
+    ptq_qparams_free(&q->qp);
+    q->qp = qp;
+    q->calibrated = true;
+    return PTQ_OK;
+}
+
+/* Activation quantizers `which` (all when NULL) from calibration images [0, n) of the
+ * float working graph: ranges, then histograms if an observer needs them. */
+ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which, int32_t n_which,
+                                             int64_t images) {
+    if (!s->calib) return ptq_session_error(s, PTQ_ERR_INVALID,
+                                            "activation quantizers need calibration data (add a "
+                                            "calibration: section to the pipeline)");
+    int32_t *ids = ptq_calloc_array((size_t)s->n_q, sizeof *ids);
+    ptq_act_observer **obs = ptq_calloc_array((size_t)s->n_q, sizeof *obs);
+    int32_t *keep = ptq_calloc_array((size_t)s->n_q, sizeof *keep);
+    ptq_status st = PTQ_OK;
+    ptq_exec *ex = NULL;
+    int32_t n = 0;
+    if (!ids || !obs || !keep) {
+        st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int32_t i = 0; i < s->n_q; i++) {
+        if (s->q[i].is_weight) continue;
+        bool want = !which;
+        for (int32_t k = 0; which && k < n_which; k++) want |= which[k] == i;
+        if (!want) continue;
+        obs[n] = ptq_act_observer_new(&s->q[i].spec);
+        if (!obs[n]) {
+            st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        ids[n] = i;
+        keep[n] = s->q[i].value;
+        n++;
+    }
+    if (n == 0) goto out;
+    const int64_t total = images > 0 ? PTQ_MIN(images, s->calib->n) : s->calib->n;
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.max_batch = PTQ_MIN(s->batch, total);
+    eo.threads = s->threads;
+    eo.keep = keep;
+    eo.n_keep = n;
+    ex = ptq_exec_new(s->g, &eo, &s->err);
+    if (!ex) {
+        st = s->err.status;
+        goto out;
+    }
+    bool hist = false;
+    for (int32_t k = 0; k < n; k++) hist |= ptq_act_observer_wants_histogram(obs[k]);
+    const int64_t per = (int64_t)s->calib->c * s->calib->h * s->calib->w;
+    for (int pass = 0; pass < (hist ? 2 : 1) && !st; pass++) {
+        for (int64_t at = 0; at < total && !st; at += eo.max_batch) {
+            const int64_t nb = PTQ_MIN(eo.max_batch, total - at);
+            ptq_exec_bind(ex, s->g->inputs[0], s->calib->images + at * per);
+            st = ptq_exec_run(ex, nb, &s->err);
+            for (int32_t k = 0; k < n && !st; k++) {
+                int32_t nd;
+                int64_t ne[PTQ_MAX_DIMS];
+                ptq_exec_shape(ex, keep[k], &nd, ne);
+                const float *d = ptq_exec_data(ex, keep[k]);
+                const int64_t cnt = ptq_shape_numel(nd, ne);
+                if (pass == 0) ptq_act_observer_range(obs[k], d, cnt);
+                else if (ptq_act_observer_wants_histogram(obs[k])) ptq_act_observer_histogram(obs[k], d, cnt);
+            }
+            ptq_session_progress(s, pass ? "calibrating (histograms)" : "calibrating", at + nb, total);
+        }
+    }
+    for (int32_t k = 0; k < n && !st; k++) {
+        ptq_qparams qp;
+        st = ptq_act_observer_finish(obs[k], &qp, &s->err);
+        if (st) {
+            ptq_error_prefix(&s->err, "activation '%s'", s->g->values[keep[k]].name);
+            break;
+        }
+        ptq_qparams_free(&s->q[ids[k]].qp);
+        s->q[ids[k]].qp = qp;
+        s->q[ids[k]].calibrated = true;
+    }
+out:
+    for (int32_t k = 0; k < n; k++) ptq_act_observer_free(obs[k]);
+    ptq_exec_free(ex);
+    free(ids);
+    free(obs);
+    free(keep);
+    return st;
+}
+
 ptq_status ptq_pass_calibrate(const ptq_host *host, ptq_session *s, const void *params) {
-    (void)host, (void)params;
-    return ptq_error_set(&s->err, PTQ_ERR_INTERNAL, "not yet");
+    (void)host;
+    const ptq_calibrate_params *p = params;
+    if (p->weights)
+        for (int32_t i = 0; i < s->n_q; i++)
+            if (s->q[i].is_weight) {
+                ptq_status st = ptq_session_calibrate_weight(s, i);
+                if (st) return st;
+            }
+    if (p->activations) {
+        /* Activation ranges a pass has already set (dfq.bn_ranges) are kept. */
+        bool need = false;
+        for (int32_t i = 0; i < s->n_q; i++) need |= !s->q[i].is_weight && !s->q[i].calibrated;
+        bool any = false;
+        for (int32_t i = 0; i < s->n_q; i++) any |= !s->q[i].is_weight;
+        if (any && (need || s->calib)) {
+            if (!s->calib && need)
+                return ptq_session_error(s, PTQ_ERR_INVALID, "activation quantizers need "
+                                         "calibration data (add a calibration: section)");
+            if (s->calib) return ptq_session_calibrate_activations(s, NULL, 0, p->images);
+        }
+    }
+    return PTQ_OK;
+}
+
+/* ------------------------------------------------------------ the quantized model ---- */
+
+/* y = fake-quantized weights of quantizer q, with its rounding function if it has one. */
+static void fake_quant_weight(const ptq_quantizer *q, const ptq_value *v, float *y) {
+    const float *x = v->data->data;
+    const ptq_qparams *qp = &q->qp;
+    if (!q->rounding.struct_size) {
+        ptq_fake_quant_tensor(qp, v->ndim, v->ne, x, y);
+        return;
+    }
+    /* per element: its channel's scale */
+    const int64_t total = ptq_tensor_numel(v->data);
+    int64_t inner = 1, c = 1;
+    if (qp->axis >= 0) {
+        for (int32_t i = qp->axis + 1; i < v->ndim; i++) inner *= v->ne[i];
+        c = v->ne[qp->axis];
+    } else {
+        inner = total;
+    }
+    float buf[256], r[256];
+    for (int64_t at = 0; at < total; at += 256) {
+        const int64_t m = PTQ_MIN(256, total - at);
+        for (int64_t i = 0; i < m; i++) {
+            const int64_t ch = qp->axis >= 0 ? ((at + i) / inner) % c : 0;
+            buf[i] = x[at + i] / qp->scale[ch];
+        }
+        q->rounding.forward(q->rounding_state, buf, r, m, at);
+        for (int64_t i = 0; i < m; i++) {
+            const int64_t ch = qp->axis >= 0 ? ((at + i) / inner) % c : 0;
+            const float zp = (float)qp->zero_point[ch];
+            float qv = r[i] + zp;
+            qv = qv < (float)qp->qmin ? (float)qp->qmin : (qv > (float)qp->qmax ? (float)qp->qmax : qv);
+            y[at + i] = (qv - zp) * qp->scale[ch];
+        }
+    }
+}
+
+ptq_status ptq_session_weight_codes(const ptq_session *s, int32_t i, int32_t *codes) {
+    const ptq_quantizer *q = &s->q[i];
+    const ptq_value *v = &s->g->values[q->value];
+    const int64_t total = ptq_tensor_numel(v->data);
+    float *y = ptq_calloc_array((size_t)total, sizeof *y);
+    if (!y) return PTQ_ERR_NOMEM;
+    fake_quant_weight(q, v, y);
+    /* Recover the integer codes from the dequantized values (exact: y = (q - zp) * s). */
+    int64_t inner = total, c = 1;
+    if (q->qp.axis >= 0) {
+        inner = 1;
+        for (int32_t d = q->qp.axis + 1; d < v->ndim; d++) inner *= v->ne[d];
+        c = v->ne[q->qp.axis];
+    }
+    for (int64_t k = 0; k < total; k++) {
+        const int64_t ch = q->qp.axis >= 0 ? (k / inner) % c : 0;
+        codes[k] = (int32_t)lrintf(y[k] / q->qp.scale[ch]) + q->qp.zero_point[ch];
+    }
+    free(y);
+    return PTQ_OK;
+}
+
+/* Adds the per-quantizer constants (scale, zero point) a FAKE_QUANT node reads. */
+static int32_t qparam_constant(ptq_graph *g, const char *base, const char *suffix, ptq_dtype dt,
+                               const void *data, int64_t n, ptq_error *err) {
+    char name[512];
+    snprintf(name, sizeof name, "%s%s", base, suffix);
+    for (int k = 2; ptq_graph_find_value(g, name) >= 0; k++)
+        snprintf(name, sizeof name, "%s%s_%d", base, suffix, k);
+    ptq_tensor *t = ptq_tensor_new(dt, 1, &n, err);
+    if (!t) return -1;
+    memcpy(t->data, data, (size_t)n * ptq_dtype_size(dt));
+    return ptq_graph_add_constant(g, name, t, err);
+}
+
+/* Appends a FAKE_QUANT node for each activation quantizer on value `defined` (just
+ * defined by the last node added, or a graph input) and records its output in fq_of. */
+static ptq_status emit_fake_quants(ptq_graph *g, const ptq_graph *src, const ptq_quantizer *qs,
+                                   int32_t n_q, int32_t defined, int32_t *fq_of, ptq_error *err) {
+    for (int32_t i = 0; i < n_q; i++) {
+        const ptq_quantizer *q = &qs[i];
+        if (q->is_weight || q->value != defined) continue;
+        if (!q->calibrated)
+            return ptq_error_set(err, PTQ_ERR_INVALID,
+                                 "the quantizer of activation '%s' has no scale yet",
+                                 src->values[q->value].name);
+        char nm[512];
+        snprintf(nm, sizeof nm, "%s_qdq", src->values[q->value].name);
+        for (int k = 2; ptq_graph_find_value(g, nm) >= 0; k++)
+            snprintf(nm, sizeof nm, "%s_qdq_%d", src->values[q->value].name, k);
+        const int32_t sc = qparam_constant(g, nm, "_scale", PTQ_DTYPE_F32, q->qp.scale, q->qp.n, err);
+        if (sc < 0) return err->status;
+        const int32_t zp = qparam_constant(g, nm, "_zero_point", PTQ_DTYPE_I32, q->qp.zero_point,
+                                           q->qp.n, err);
+        if (zp < 0) return err->status;
+        const int32_t out = ptq_graph_add_value(g, nm, PTQ_DTYPE_F32, 0, NULL, err);
+        if (out < 0) return err->status;
+        const int32_t in3[3] = {q->value, sc, zp};
+        const int32_t id = ptq_graph_add_node(g, PTQ_OP_FAKE_QUANT, nm, 3, in3, 1, &out, err);
+        if (id < 0) return err->status;
+        ptq_node_attrs *a = &g->nodes[id].attrs;
+        a->qmin = q->qp.qmin;
+        a->qmax = q->qp.qmax;
+        a->q_axis = q->qp.axis;
+        if (q->rounding.struct_size) {
+            a->q_rounding = &q->rounding;
+            a->q_rounding_state = q->rounding_state;
+        }
+        ptq_status st = ptq_graph_infer_node(g, id, err);
+        if (st) return st;
+        fq_of[q->value] = out;
+    }
+    return PTQ_OK;
+}
+
+ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *qs, int32_t n_q,
+                                 ptq_error *err) {
+    const ptq_graph *src = s->g;
+    ptq_graph *g = ptq_graph_clone(src, err);
+    if (!g) return NULL;
+    /* Weights: fake-quantized values in place. */
+    for (int32_t i = 0; i < n_q; i++) {
+        const ptq_quantizer *q = &qs[i];
+        if (!q->is_weight) continue;
+        if (!q->calibrated) {
+            ptq_error_set(err, PTQ_ERR_INVALID, "the quantizer of weight '%s' has no scale yet",
+                          src->values[q->value].name);
+            goto fail;
+        }
+        fake_quant_weight(q, &src->values[q->value], g->values[q->value].data->data);
+    }
+    /* Activations: rebuild the node list with a FAKE_QUANT after each quantized value. */
+    ptq_node *old = g->nodes;
+    const int32_t n_old = g->n_nodes;
+    g->nodes = NULL;
+    g->n_nodes = g->cap_nodes = 0;
+    for (int32_t v = 0; v < g->n_values; v++) g->values[v].producer = -1;
+    int32_t *fq_of = ptq_calloc_array((size_t)src->n_values + 1, sizeof *fq_of);
+    if (!fq_of) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        for (int32_t i = 0; i < n_old; i++) {
+            free(old[i].name), free(old[i].inputs), free(old[i].outputs);
+        }
+        free(old);
+        goto fail;
+    }
+    for (int32_t v = 0; v < src->n_values; v++) fq_of[v] = -1;
+    ptq_status st = PTQ_OK;
+    for (int32_t k = 0; k < src->n_inputs && !st; k++)
+        st = emit_fake_quants(g, src, qs, n_q, src->inputs[k], fq_of, err);
+    for (int32_t i = 0; i < n_old && !st; i++) {
+        ptq_node *n = &old[i];
+        if (n->op == PTQ_OP_NONE) continue;
+        /* Consumers read the quantized version of a quantized value... */
+        for (int32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0 && fq_of[n->inputs[k]] >= 0) n->inputs[k] = fq_of[n->inputs[k]];
+        int32_t id = ptq_graph_add_node(g, n->op, n->name, n->n_inputs, n->inputs, n->n_outputs,
+                                        n->outputs, err);
+        if (id < 0) {
+            st = err->status;
+            break;
+        }
+        g->nodes[id].attrs = n->attrs;
+        for (int32_t k = 0; k < n->n_outputs && !st; k++)
+            st = emit_fake_quants(g, src, qs, n_q, n->outputs[k], fq_of, err);
+    }
+    /* ...and so does the graph output when it is quantized. */
+    for (int32_t k = 0; k < g->n_outputs && !st; k++) {
+        const int32_t v = g->outputs[k];
+        if (fq_of[v] >= 0) {
+            g->values[v].flags &= ~PTQ_VALUE_OUTPUT;
+            g->outputs[k] = fq_of[v];
+            g->values[fq_of[v]].flags |= PTQ_VALUE_OUTPUT;
+        }
+    }
+    for (int32_t i = 0; i < n_old; i++) {
+        free(old[i].name);
+        free(old[i].inputs);
+        free(old[i].outputs);
+    }
+    free(old);
+    free(fq_of);
+    if (!st) st = ptq_graph_validate(g, err);
+    if (st) goto fail;
+    return g;
+fail:
+    ptq_graph_free(g);
+    return NULL;
+}
+
+/* --------------------------------------------------------------- artifacts ---- */
+
+ptq_status ptq_session_artifact_set(ptq_session *s, const char *name, void *data, size_t size,
+                                    void (*destroy)(void *)) {
+    for (int32_t i = 0; i < s->n_art; i++) {
+        if (strcmp(s->art[i].name, name)) continue;
+        if (s->art[i].destroy) s->art[i].destroy(s->art[i].data);
+        s->art[i].data = data;
+        s->art[i].size = size;
+        s->art[i].destroy = destroy;
+        return PTQ_OK;
+    }
+    ptq_artifact *a = realloc(s->art, ((size_t)s->n_art + 1) * sizeof *a);
+    char *n = ptq_strdup(name);
+    if (!a || !n) {
+        if (a) s->art = a;
+        free(n);
+        if (destroy) destroy(data);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    s->art = a;
+    a[s->n_art++] = (ptq_artifact){n, data, size, destroy};
+    return PTQ_OK;
+}
+
+void *ptq_session_artifact_get(ptq_session *s, const char *name, size_t *size) {
+    for (int32_t i = 0; i < s->n_art; i++)
+        if (!strcmp(s->art[i].name, name)) {
+            if (size) *size = s->art[i].size;
+            return s->art[i].data;
+        }
+    if (size) *size = 0;
+    return NULL;
 }

@@ -19,8 +19,8 @@ typedef struct ptq_quantizer {
 } ptq_quantizer;
 
 typedef struct ptq_bn_stats {
-    int32_t node;           /* the Conv/Gemm the BatchNormalization was folded into */
-    char *bn_name;          /* owned: the folded node's name, for reports */
+    char *node_name;        /* owned: the Conv/Gemm it was folded into (ids change) */
+    char *bn_name;          /* owned: the folded BatchNormalization's name */
     ptq_tensor *gamma, *beta, *mean, *var; /* owned, [C] */
     float epsilon;
 } ptq_bn_stats;
@@ -59,5 +59,41 @@ typedef struct ptq_calibrate_params {
 /* The core passes' run functions. */
 ptq_status ptq_pass_fold_bn(const ptq_host *host, ptq_session *s, const void *params);
 ptq_status ptq_pass_calibrate(const ptq_host *host, ptq_session *s, const void *params);
+
+/* Loads the model and the calibration data of a pipeline.  NULL with err set. */
+ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err);
+void ptq_session_free(ptq_session *s);
+
+/* Records the current pass's error (first message wins) and returns st. */
+ptq_status ptq_session_error(ptq_session *s, ptq_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t ptq_session_rng(ptq_session *s);
+/* A progress bar on stderr when it is a terminal and the step takes over a second. */
+void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total);
+
+/* The BN statistics folded into node (an id of the working graph), or NULL. */
+ptq_bn_stats *ptq_session_bn_of(ptq_session *s, int32_t node);
+
+/* Places every quantizer the configuration asks for on the working graph (after BN
+ * folding); quantizers start uncalibrated. */
+ptq_status ptq_session_place_quantizers(ptq_session *s);
+int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value);
+ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t q);
+/* Calibrates the activation quantizers listed (all when which is NULL) on the first
+ * `images` calibration images (all when 0), running the float working graph. */
+ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which,
+                                             int32_t n_which, int64_t images);
+
+/* The quantized model: a copy of the working graph with the given quantizers applied
+ * (fake-quantized weights, a FAKE_QUANT node after each quantized activation).  Every
+ * quantizer must be calibrated.  Free with ptq_graph_free. */
+ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *q, int32_t n_q,
+                                 ptq_error *err);
+/* The integer codes of weight quantizer q (numel of its value), rounding included. */
+ptq_status ptq_session_weight_codes(const ptq_session *s, int32_t q, int32_t *codes);
+
+ptq_status ptq_session_artifact_set(ptq_session *s, const char *name, void *data, size_t size,
+                                    void (*destroy)(void *));
+void *ptq_session_artifact_get(ptq_session *s, const char *name, size_t *size);
 
 #endif

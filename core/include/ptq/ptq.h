@@ -149,6 +149,10 @@ typedef struct ptq_node_attrs {
     float pad_value;      /* PAD */
     int32_t qmin, qmax;   /* FAKE_QUANT: integer range (inputs: x, scale [n], zero point [n]) */
     int32_t q_axis;       /* FAKE_QUANT: channel axis of per-channel parameters, -1 per tensor */
+    /* FAKE_QUANT: a plugin's rounding function (ptq_rounding *) and its state, or NULL
+     * for round half to even; borrowed from the session's quantizer. */
+    const void *q_rounding;
+    void *q_rounding_state;
 } ptq_node_attrs;
 
 typedef struct ptq_node {
@@ -219,6 +223,12 @@ PTQ_API ptq_status ptq_graph_infer_shapes(ptq_graph *g, ptq_error *err);
 /* Checks the structural invariants: every input defined before use, single producer,
  * outputs reachable, shapes consistent.  Cheap; run it after every rewrite in tests. */
 PTQ_API ptq_status ptq_graph_validate(const ptq_graph *g, ptq_error *err);
+
+/* A deep copy of g (values, constants, nodes).  NULL with err set on no memory. */
+PTQ_API ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err);
+
+/* Ids of the nodes reading value id (at most max written); returns how many read it. */
+PTQ_API int32_t ptq_graph_readers(const ptq_graph *g, int32_t id, int32_t *nodes, int32_t max);
 
 /* Drops removed nodes (op NONE) and values nothing uses any more, renumbering ids. */
 PTQ_API ptq_status ptq_graph_compact(ptq_graph *g, ptq_error *err);
@@ -478,6 +488,27 @@ PTQ_API ptq_status ptq_onnx_export(const ptq_graph *g, const ptq_export_weight *
                                    int32_t n_weights, const char *const *meta_keys,
                                    const char *const *meta_values, int32_t n_meta,
                                    const char *path, ptq_error *err);
+
+/* --------------------------------------------------- pipelines and plugins ---- */
+
+typedef struct ptq_run_options {
+    const char *out_dir;    /* overrides the pipeline's output.dir when non-NULL */
+    bool force;             /* replace an existing output directory */
+    bool dry_run;           /* print the resolved plan and stop */
+    const char *plugin_dir; /* searched before $PTQ_PLUGIN_PATH when non-NULL */
+    int32_t threads;        /* overrides the pipeline's threads when > 0 */
+} ptq_run_options;
+
+/* Loads the plugins, validates the pipeline file (every problem as FILE:LINE:COLUMN),
+ * then runs it: float evaluation, the passes, quantized evaluation, QDQ export and
+ * report.json into the output directory (replaced atomically).  Progress and the summary
+ * go to stderr/stdout. */
+PTQ_API ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error *err);
+
+/* Prints every plugin, pass and parameter (or only plugin/pass `name`), and the plugin
+ * files that were refused and why. */
+PTQ_API ptq_status ptq_list_plugins(const char *name, const char *plugin_dir, FILE *out,
+                                    ptq_error *err);
 
 /* ---------------------------------------------------------------- version ---- */
 

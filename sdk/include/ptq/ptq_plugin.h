@@ -149,6 +149,9 @@ typedef struct ptq_plugin_desc {
 
 typedef const ptq_plugin_desc *(*ptq_plugin_entry_fn)(void);
 
+/* The entry point every plugin defines (declared here so its signature is checked). */
+PTQ_PLUGIN_EXPORT const ptq_plugin_desc *ptq_plugin_entry(void);
+
 /* ---------------------------------------------------------------- the host ---- */
 
 #define PTQ_LOG_ERROR 0
