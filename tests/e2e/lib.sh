@@ -35,3 +35,44 @@ finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
+
+# json_get FILE SECTION KEY: the value of "KEY" inside the top-level object "SECTION" of a
+# report.json as ptq writes it (one key per line); json_get FILE "" KEY for top-level keys.
+json_get() {
+    awk -v sec="$2" -v key="$3" '
+        BEGIN { depth = 0; cur = "" }
+        {
+            line = $0
+            if (depth == 1 && match(line, /^  "[^"]+": \{/)) { cur = substr(line, 4, index(substr(line, 4), "\"") - 1) }
+            if (((sec == "" && depth == 1) || (depth == 2 && cur == sec)) && index(line, "\"" key "\": ") > 0) {
+                v = substr(line, index(line, "\"" key "\": ") + length(key) + 4)
+                sub(/,$/, "", v); gsub(/"/, "", v); print v; exit
+            }
+            n = gsub(/[{[]/, "&", line); m = gsub(/[}\]]/, "&", line); depth += n - m
+            if (depth == 1 && m > 0) cur = ""
+        }' "$1"
+}
+
+# pipeline_yaml MODEL OUT BITS_W BITS_A OBSERVER [EVAL_COUNT] [CALIB_COUNT]: writes a pipeline
+# for MODEL to OUT (absolute paths, so it can live anywhere).
+pipeline_yaml() {
+    local model=$1 out=$2 wb=$3 ab=$4 obs=$5 ec=${6:-0} cc=${7:-512}
+    cat > "$out" <<YAML
+model: $model
+calibration:
+  images: $DATA/train-images-idx3-ubyte.gz
+  count: $cc
+evaluation:
+  images: $DATA/t10k-images-idx3-ubyte.gz
+  labels: $DATA/t10k-labels-idx1-ubyte.gz
+  count: $ec
+quantization:
+  weights: {bits: $wb, granularity: channel, symmetric: true, observer: $obs}
+  activations: {bits: $ab, granularity: tensor, symmetric: false, observer: $obs}
+  overrides:
+    - nodes: [first, last]
+      weights: {bits: 8}
+      activations: {bits: 8}
+seed: 0
+YAML
+}
