@@ -2,6 +2,7 @@
  * ONNX QuantizeLinear and DequantizeLinear (round half to even, saturate), so a
  * simulated model and the exported QDQ model agree to the last bit. */
 #include <fenv.h>
+#include <float.h>
 
 #include "internal.h"
 
@@ -74,10 +75,17 @@ void ptq_qparams_from_range(float lo, float hi, int32_t qmin, int32_t qmax, bool
         float m = fmaxf(-lo, hi);
         float s = m / (float)qmax;
         *scale = s > tiny ? s : tiny;
+        if (!(*scale <= FLT_MAX)) *scale = FLT_MAX; /* an infinite bound */
         *zero_point = 0;
         return;
     }
     float s = (hi - lo) / (float)(qmax - qmin);
+    /* hi - lo overflows to +inf for bounds beyond +-FLT_MAX / 2, and an infinite scale
+     * would dequantize every value to 0 * inf = NaN: redo that case in double. */
+    if (isinf(s)) {
+        const double sd = ((double)hi - (double)lo) / (double)(qmax - qmin);
+        s = sd <= FLT_MAX ? (float)sd : FLT_MAX;
+    }
     if (!(s > tiny)) s = tiny;
     float z = (float)qmin - lo / s;
     long zi = lrintf(z);
@@ -108,7 +116,12 @@ void ptq_fake_quant(const float *x, float *y, int64_t n, float scale, int32_t ze
 void ptq_quantize(const float *x, int32_t *q, int64_t n, float scale, int32_t zero_point,
                   int32_t qmin, int32_t qmax) {
     const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
-    for (int64_t i = 0; i < n; i++) q[i] = (int32_t)quantize_one(x[i], scale, zp, lo, hi);
+    for (int64_t i = 0; i < n; i++) {
+        const float v = quantize_one(x[i], scale, zp, lo, hi);
+        /* A NaN survives the clamp, and converting it to an integer is undefined
+         * behaviour; it gets the code of zero instead. */
+        q[i] = v == v ? (int32_t)v : zero_point;
+    }
 }
 
 void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne, const float *x,

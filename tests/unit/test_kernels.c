@@ -1496,6 +1496,76 @@ START_TEST(gather_every_axis) {
 }
 END_TEST
 
+/* ============================================================= FakeQuant ====== */
+
+/* QuantizeLinear -> DequantizeLinear: q = clamp(round_half_even(x / s) + zp, qmin, qmax),
+ * y = (q - zp) * s.  The quotient is taken in float32, as ONNX specifies: a double
+ * quotient can land on the other side of a rounding tie.  The rest is in double. */
+static int32_t ref_fake_quant(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const int32_t r = copy_shape(&in[0], ne);
+    if (!out) return r;
+    const float *x = in[0].data, *s = in[1].data;
+    const int32_t *z = in[2].data, axis = n->attrs.q_axis;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t idx[PTQ_MAX_DIMS];
+        unravel(t, r, ne, idx);
+        const int64_t c = axis < 0 ? 0 : idx[axis];
+        const float v = x[t] / s[c];
+        const double q = fmin(fmax(nearbyint((double)v) + z[c], n->attrs.qmin), n->attrs.qmax);
+        out[t] = (float)((q - z[c]) * s[c]);
+    }
+    return r;
+}
+
+/* Random grids (2..8 and 16 bits; symmetric, signed and unsigned ranges) per tensor or
+ * along a random non-batch axis.  A grid spans 1.5 to 4.5 while the data span [-2, 2],
+ * so values both round and saturate. */
+START_TEST(fake_quant_random) {
+    test_rng r = {0xFA4E0ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 24; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "FakeQuant seed %d case %d:", _i, c);
+        kc.scale = 2.0f;
+        const int32_t rank = (int32_t)test_rng_int(&r, 1, 4);
+        const bool batched = c % 2;
+        int64_t ne[4];
+        for (int32_t i = 0; i < rank; i++) ne[i] = test_rng_int(&r, 1, 5);
+        if (batched) ne[0] = B;
+        const int32_t axis =
+            c % 3 && rank > batched ? (int32_t)test_rng_int(&r, batched, rank - 1) : -1;
+        const int32_t bits = c % 8 == 7 ? 16 : (int32_t)test_rng_int(&r, 2, 8);
+        const int kind = (int)test_rng_int(&r, 0, 2); /* symmetric, weight, activation */
+        bool is_signed;
+        int32_t qmin, qmax;
+        ptq_qrange(bits, kind == 0, kind == 1, &is_signed, &qmin, &qmax);
+        /* Per tensor, the parameters are sometimes scalars (rank 0) as ONNX allows. */
+        const int64_t pne[1] = {axis < 0 ? 1 : ne[axis]};
+        const int32_t prank = axis < 0 && test_rng_int(&r, 0, 1) ? 0 : 1;
+        ptq_error err = {0};
+        ptq_tensor *st = ptq_tensor_new(PTQ_DTYPE_F32, prank, pne, &err);
+        ptq_tensor *zt = ptq_tensor_new(PTQ_DTYPE_I32, prank, pne, &err);
+        ck_assert_msg(st && zt, "%s", err.msg);
+        kc_note(&kc, " bits=%d qmin=%d qmax=%d axis=%d params", bits, qmin, qmax, axis);
+        for (int64_t k = 0; k < pne[0]; k++) {
+            float *sk = &((float *)st->data)[k];
+            int32_t *zk = &((int32_t *)zt->data)[k];
+            *sk = test_rng_uniform(&r, 1.5f, 4.5f) / (float)(qmax - qmin);
+            *zk = kind == 0 ? 0 : qmin + (int32_t)((qmax - qmin) * test_rng_uniform(&r, 0.25f, 0.75f));
+            kc_note(&kc, " %g/%d", (double)*sk, *zk);
+        }
+        int32_t in[3];
+        in[0] = kc_input(&kc, rank, ne);
+        in[1] = kc_const_tensor(&kc, st);
+        in[2] = kc_const_tensor(&kc, zt);
+        ptq_node *n = kc_node(&kc, PTQ_OP_FAKE_QUANT, 3, in);
+        n->attrs.qmin = qmin;
+        n->attrs.qmax = qmax;
+        n->attrs.q_axis = axis;
+        kc_run(&kc);
+    }
+}
+END_TEST
+
 /* The reference of every op: ref_eval's dispatch, and the list op_table_complete checks
  * (NULL: an op without a reference, so without a test here). */
 static ref_fn ref_of(ptq_op op) {
@@ -1526,6 +1596,7 @@ static ref_fn ref_of(ptq_op op) {
     case PTQ_OP_SOFTMAX: return ref_softmax;
     case PTQ_OP_PAD: return ref_pad;
     case PTQ_OP_GATHER: return ref_gather;
+    case PTQ_OP_FAKE_QUANT: return ref_fake_quant;
     default: return NULL;
     }
 }
@@ -1737,6 +1808,7 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "softmax", 300), softmax_every_axis, 0, 4);
     tcase_add_loop_test(tcase(s, "pad", 300), pad_random, 0, 4);
     tcase_add_loop_test(tcase(s, "gather", 300), gather_every_axis, 0, 4);
+    tcase_add_loop_test(tcase(s, "fake_quant", 300), fake_quant_random, 0, 4);
     tcase_add_loop_test(tcase(s, "fused", 300), fused_random, 0, 5);
     {
         TCase *tc = tcase(s, "regressions", 300);
