@@ -222,7 +222,7 @@ static void load_dir(ptq_registry *r, const char *dir) {
     while ((e = readdir(d)))
         if (is_shared_object(e->d_name)) push_str(&names, &n, ptq_strdup(e->d_name));
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int32_t i = 0; i < n; i++) {
         char *path = format("%s/%s", dir, names[i]);
         ptq_error err = {0};
