@@ -22,14 +22,44 @@
  * load too where their ops mean the same: every version-dependent form is handled
  * (Clip/Pad attributes before 11, Squeeze/Unsqueeze attributes and legacy Softmax
  * before 13), and attributes that older versions used with another meaning
- * (consumed_inputs, broadcast, is_test, ...) are refused by the strict attribute check. */
+ * (consumed_inputs, broadcast, is_test, ...) are refused by the strict attribute check.
+ * Opsets 18 to 21 are accepted because the exporter writes 21 for 16-bit QDQ models:
+ * between 18 and 21 the supported ops only gained types, or gained forms this importer
+ * already refuses (Pad's axes input, AveragePool's dilations, Cast's saturate, Q/DQ's
+ * block_size). */
 #define MIN_OPSET 1
-#define MAX_OPSET 17
+#define MAX_OPSET 21
 
 typedef struct alias {
     char *name;
     int32_t id;
 } alias;
+
+/* A constant whose ONNX type the IR does not store: 16-bit integers (QuantizeLinear
+ * zero points, DequantizeLinear inputs) are kept widened to int32, and this remembers
+ * which container they came in, since that decides the quantization range. */
+typedef struct wide_const {
+    int32_t id;
+    ptq_dtype onnx_type;
+} wide_const;
+
+/* What a QuantizeLinear or DequantizeLinear node says about its grid. */
+typedef struct qdq_grid {
+    int32_t scale;  /* value id of the float32 scale constant */
+    int32_t zp;     /* value id of the zero point constant, -1 when omitted (all zero) */
+    ptq_dtype type; /* the integer container (ONNX type) */
+    int64_t n;      /* number of scales */
+    int32_t axis;   /* normalised channel axis, -1 per tensor */
+} qdq_grid;
+
+/* A QuantizeLinear waiting for the DequantizeLinear that reads its output: the pair is
+ * imported there, once every input of both nodes is defined. */
+typedef struct pending_q {
+    const Onnx__NodeProto *np;
+    char *name;     /* owned: the node's name (generated if it had none) */
+    int32_t x;      /* value id of its input */
+    qdq_grid grid;
+} pending_q;
 
 typedef struct importer {
     const char *what;  /* file name for messages */
@@ -41,6 +71,10 @@ typedef struct importer {
     alias *aliases; /* ONNX names that refer to an existing value (folded Identity) */
     int32_t n_aliases, cap_aliases;
     int32_t unnamed; /* counter for generated node names */
+    wide_const *wide; /* constants widened from 16-bit integers */
+    int32_t n_wide, cap_wide;
+    pending_q *pending; /* QuantizeLinear nodes whose DequantizeLinear is still to come */
+    int32_t n_pending, cap_pending;
 } importer;
 
 /* ---------------------------------------------------------------- errors ---- */
@@ -73,10 +107,17 @@ static ptq_status node_fail(importer *im, const Onnx__NodeProto *np, const char 
 
 /* ------------------------------------------------------------- tensors ---- */
 
+#define ONNX_UINT16 4
+#define ONNX_INT16 5
+
+static bool is_16bit(ptq_dtype dt) { return dt == ONNX_UINT16 || dt == ONNX_INT16; }
+
 /* Decodes a TensorProto into an owned tensor.  Checks the element count against the
- * data actually present before allocating, so absurd dims in a small file fail cleanly. */
+ * data actually present before allocating, so absurd dims in a small file fail cleanly.
+ * With widen16, uint16 and int16 tensors (which the IR has no type for) are decoded into
+ * int32 tensors; the caller remembers their ONNX type. */
 static ptq_tensor *tensor_from_proto(const Onnx__TensorProto *tp, const char *what,
-                                     ptq_error *err) {
+                                     bool widen16, ptq_error *err) {
     const char *name = tp->name && *tp->name ? tp->name : "(unnamed)";
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         ptq_error_set(err, PTQ_ERR_UNSUPPORTED,
@@ -89,7 +130,8 @@ static ptq_tensor *tensor_from_proto(const Onnx__TensorProto *tp, const char *wh
         return NULL;
     }
     ptq_dtype dt = tp->has_data_type ? (ptq_dtype)tp->data_type : PTQ_DTYPE_UNDEFINED;
-    size_t es = ptq_dtype_size(dt);
+    const bool wide = widen16 && is_16bit(dt);
+    size_t es = wide ? 2 : ptq_dtype_size(dt); /* bytes per element in raw_data */
     if (es == 0) {
         ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s (supported: "
                       "float32, int64, int32, int8, uint8)", what, name, ptq_dtype_name(dt));
@@ -120,10 +162,19 @@ static ptq_tensor *tensor_from_proto(const Onnx__TensorProto *tp, const char *wh
                       n, tp->has_raw_data ? "a different number of raw bytes" : "fewer or more");
         return NULL;
     }
-    ptq_tensor *t = ptq_tensor_new(dt, (int32_t)tp->n_dims, tp->dims, err);
+    ptq_tensor *t = ptq_tensor_new(wide ? PTQ_DTYPE_I32 : dt, (int32_t)tp->n_dims, tp->dims, err);
     if (!t) return NULL;
     if (n == 0) return t;
-    if (tp->has_raw_data) {
+    if (wide) {
+        /* int32_data holds 16-bit values widened already; raw_data is little-endian. */
+        int32_t *d = t->data;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t u = tp->has_raw_data
+                             ? (uint16_t)(tp->raw_data.data[2 * i] | tp->raw_data.data[2 * i + 1] << 8)
+                             : (uint16_t)tp->int32_data[i];
+            d[i] = dt == ONNX_UINT16 ? (int32_t)u : (int32_t)(int16_t)u;
+        }
+    } else if (tp->has_raw_data) {
         memcpy(t->data, tp->raw_data.data, (size_t)n * es); /* little-endian, as x86 */
     } else if (dt == PTQ_DTYPE_F32) {
         memcpy(t->data, tp->float_data, (size_t)n * 4);
@@ -180,7 +231,7 @@ ptq_tensor *ptq_onnx_load_tensor(const char *path, ptq_error *err) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: not a serialized ONNX TensorProto", path);
         return NULL;
     }
-    ptq_tensor *t = tensor_from_proto(tp, path, err);
+    ptq_tensor *t = tensor_from_proto(tp, path, false, err);
     onnx__tensor_proto__free_unpacked(tp, NULL);
     return t;
 }
@@ -349,6 +400,25 @@ static ptq_status const_float(importer *im, const Onnx__NodeProto *np, const cha
 static ptq_status new_constant(importer *im, const char *name, ptq_tensor *t) {
     int32_t id = ptq_graph_add_constant(im->g, name, t, im->err);
     return id < 0 ? im->err->status : PTQ_OK;
+}
+
+/* new_constant for a tensor decoded from a TensorProto of type onnx_type: remembers the
+ * 16-bit ones, which tensor_from_proto widened. */
+static ptq_status proto_constant(importer *im, const char *name, ptq_tensor *t,
+                                 int32_t onnx_type) {
+    ptq_status st = new_constant(im, name, t);
+    if (st || !is_16bit((ptq_dtype)onnx_type)) return st;
+    if (ptq_grow((void **)&im->wide, &im->cap_wide, im->n_wide + 1, sizeof *im->wide))
+        return ptq_error_set(im->err, PTQ_ERR_NOMEM, "out of memory");
+    im->wide[im->n_wide++] = (wide_const){im->g->n_values - 1, (ptq_dtype)onnx_type};
+    return PTQ_OK;
+}
+
+/* The ONNX element type of constant id (16-bit for a widened one). */
+static ptq_dtype onnx_type_of(const importer *im, int32_t id) {
+    for (int32_t i = 0; i < im->n_wide; i++)
+        if (im->wide[i].id == id) return im->wide[i].onnx_type;
+    return im->g->values[id].data->dtype;
 }
 
 /* Makes ONNX name `out` refer to value `id`: an alias, or a copy when `out` is a graph
@@ -743,8 +813,10 @@ static ptq_status import_constant(importer *im, const Onnx__NodeProto *np, const
     ptq_tensor *t = NULL;
     int64_t one = 1;
     const char *an = a->name ? a->name : "";
+    int32_t onnx_type = -1; /* of a TensorProto value; the other forms are what t says */
     if (!strcmp(an, "value") && a->t) {
-        t = tensor_from_proto(a->t, "value attribute", im->err);
+        t = tensor_from_proto(a->t, "value attribute", true, im->err);
+        onnx_type = a->t->data_type;
     } else if (!strcmp(an, "value_float")) {
         t = ptq_tensor_new(PTQ_DTYPE_F32, 0, NULL, im->err);
         if (t) *(float *)t->data = a->f;
@@ -768,7 +840,7 @@ static ptq_status import_constant(importer *im, const Onnx__NodeProto *np, const
         ptq_error_prefix(im->err, "node '%s' (Constant)", nname);
         return im->err->status;
     }
-    return new_constant(im, np->output[0], t);
+    return proto_constant(im, np->output[0], t, onnx_type >= 0 ? onnx_type : (int32_t)t->dtype);
 }
 
 static ptq_status import_cast(importer *im, const Onnx__NodeProto *np, const char *nname) {
@@ -819,18 +891,276 @@ static ptq_status import_cast(importer *im, const Onnx__NodeProto *np, const cha
     return new_constant(im, np->output[0], t);
 }
 
+/* ------------------------------------------- QuantizeLinear / DequantizeLinear ---- */
+
+/* A QDQ pair (QuantizeLinear whose output only its DequantizeLinear reads) becomes one
+ * FAKE_QUANT node on the pair's integer container; DequantizeLinear of a constant
+ * (a quantized weight) is folded into a float constant.  Anything else would need
+ * integer tensors at run time, which the IR does not have. */
+
+/* Range of an integer container type; false for types that are not one. */
+static bool container_range(ptq_dtype t, int32_t *lo, int32_t *hi) {
+    switch (t) {
+    case PTQ_DTYPE_U8: *lo = 0, *hi = 255; return true;
+    case PTQ_DTYPE_I8: *lo = -128, *hi = 127; return true;
+    case ONNX_UINT16: *lo = 0, *hi = 65535; return true;
+    case ONNX_INT16: *lo = -32768, *hi = 32767; return true;
+    default: return false;
+    }
+}
+
+/* Element i of an integer constant (uint8, int8, int32 or int64). */
+static int64_t int_at(const ptq_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case PTQ_DTYPE_U8: return ((const uint8_t *)t->data)[i];
+    case PTQ_DTYPE_I8: return ((const int8_t *)t->data)[i];
+    case PTQ_DTYPE_I32: return ((const int32_t *)t->data)[i];
+    default: return ((const int64_t *)t->data)[i];
+    }
+}
+
+static int64_t zp_at(const importer *im, const qdq_grid *q, int64_t i) {
+    return q->zp < 0 ? 0 : int_at(im->g->values[q->zp].data, i);
+}
+
+/* The attributes of a Q or DQ, each accepted from the opset that introduced it: axis 13,
+ * saturate 19 (float8 only, no effect on integers), block_size and output_dtype 21. */
+static ptq_status qdq_attrs(importer *im, const Onnx__NodeProto *np, const char *nname,
+                            bool is_q, int64_t *axis, int64_t *out_type) {
+    const char *known[5] = {NULL};
+    int nk = 0;
+    if (im->opset >= 13) known[nk++] = "axis";
+    if (is_q && im->opset >= 19) known[nk++] = "saturate";
+    if (im->opset >= 21) known[nk++] = "block_size";
+    if (is_q && im->opset >= 21) known[nk++] = "output_dtype";
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int64_t block;
+    if ((st = attr_int(im, np, nname, "axis", 1, axis))) return st;
+    if ((st = attr_int(im, np, nname, "block_size", 0, &block))) return st;
+    if ((st = attr_int(im, np, nname, "output_dtype", 0, out_type))) return st;
+    if (block != 0)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "blocked quantization (block_size %" PRId64 ") is not supported", block);
+    return PTQ_OK;
+}
+
+/* Reads the grid of a Q (x_type 0: the container comes from the zero point, output_dtype
+ * or the uint8 default) or a DQ (x_type: its input's type, which the zero point must
+ * share) whose input has rank `rank`. */
+static ptq_status read_grid(importer *im, const Onnx__NodeProto *np, const char *nname,
+                            int32_t rank, ptq_dtype x_type, qdq_grid *q) {
+    const bool is_q = x_type == 0;
+    int64_t axis, out_type;
+    ptq_status st = qdq_attrs(im, np, nname, is_q, &axis, &out_type);
+    if (st) return st;
+    if (np->n_output != 1 || !np->output[0] || !*np->output[0] || np->n_input > 3)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs 2 or 3 inputs and one output");
+    for (size_t i = 1; i < np->n_input; i++)
+        if (np->input[i] && *np->input[i] && input_id(im, np, i) < 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "input '%s' is not defined",
+                             np->input[i]);
+    if (input_id(im, np, 1) < 0)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "the scale input is missing");
+    const ptq_tensor *s = const_input(im, np, nname, 1, "the scale");
+    if (!s) return im->err->status;
+    if (s->dtype != PTQ_DTYPE_F32 || s->ndim > 1 || ptq_tensor_numel(s) < 1)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "the scale must be a float32 "
+                         "scalar or vector (it is %s of rank %d)", ptq_dtype_name(s->dtype), s->ndim);
+    q->scale = input_id(im, np, 1);
+    q->n = ptq_tensor_numel(s);
+    q->zp = input_id(im, np, 2);
+    q->type = is_q ? (ptq_dtype)(out_type ? out_type : PTQ_DTYPE_U8) : x_type;
+    if (q->zp >= 0) {
+        const ptq_tensor *z = const_input(im, np, nname, 2, "the zero point");
+        if (!z) return im->err->status;
+        const ptq_dtype zt = onnx_type_of(im, q->zp);
+        const ptq_dtype want = is_q ? (ptq_dtype)out_type : x_type; /* 0: any */
+        if (want && zt != want)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "the zero point is %s but the "
+                             "quantized type is %s", ptq_dtype_name(zt), ptq_dtype_name(want));
+        if (ptq_tensor_numel(z) != q->n || z->ndim != s->ndim)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                             "the zero point's shape differs from the scale's");
+        q->type = zt;
+    }
+    int32_t lo, hi;
+    const bool int32_dq = !is_q && q->type == PTQ_DTYPE_I32; /* quantized biases */
+    if (!container_range(q->type, &lo, &hi) && !int32_dq)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "the quantized type %s is not "
+                         "supported (uint8, int8, uint16, int16 are)", ptq_dtype_name(q->type));
+    if (is_16bit(q->type) && im->opset < 21)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "16-bit quantization needs opset 21");
+    q->axis = -1;
+    if (q->n > 1) { /* per channel; a one-element scale is per tensor whatever the axis */
+        if (axis < -rank || axis >= rank)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "axis %" PRId64 " is out of "
+                             "range for rank %d", axis, rank);
+        q->axis = (int32_t)(axis < 0 ? axis + rank : axis);
+    }
+    return PTQ_OK;
+}
+
+static bool same_grid(const importer *im, const qdq_grid *a, const qdq_grid *b) {
+    if (a->type != b->type || a->n != b->n || a->axis != b->axis) return false;
+    const float *sa = im->g->values[a->scale].data->data, *sb = im->g->values[b->scale].data->data;
+    if (memcmp(sa, sb, (size_t)a->n * sizeof *sa) != 0) return false;
+    for (int64_t i = 0; i < a->n; i++)
+        if (zp_at(im, a, i) != zp_at(im, b, i)) return false;
+    return true;
+}
+
+static const pending_q *pending_of(const importer *im, const char *name) {
+    for (int32_t i = 0; i < im->n_pending; i++)
+        if (!strcmp(im->pending[i].np->output[0], name)) return &im->pending[i];
+    return NULL;
+}
+
+/* Checks that np's output feeds exactly one DequantizeLinear (as its x) and nothing else. */
+static ptq_status check_pair(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    const Onnx__GraphProto *gp = im->gp;
+    const char *q = np->output[0];
+    size_t uses = 0;
+    const Onnx__NodeProto *user = NULL;
+    bool as_x = false;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t k = 0; k < gp->node[i]->n_input; k++)
+            if (gp->node[i]->input[k] && !strcmp(gp->node[i]->input[k], q)) {
+                uses++;
+                user = gp->node[i];
+                as_x = k == 0;
+            }
+    if (uses == 1 && as_x && !strcmp(user->op_type, "DequantizeLinear") && !is_graph_output(im, q))
+        return PTQ_OK;
+    return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                     "its output '%s' must be read by exactly one DequantizeLinear and nothing "
+                     "else: only QuantizeLinear -> DequantizeLinear pairs are supported", q);
+}
+
+/* QuantizeLinear: checked and set aside until its DequantizeLinear comes. */
+static ptq_status import_quantize(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    if (im->opset < 10)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "QuantizeLinear needs opset 10");
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input x is missing");
+    if (im->g->values[x].dtype != PTQ_DTYPE_F32)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "quantizing %s data (only "
+                         "float32 is supported)", ptq_dtype_name(im->g->values[x].dtype));
+    qdq_grid q;
+    ptq_status st = read_grid(im, np, nname, im->g->values[x].ndim, 0, &q);
+    if (st || (st = check_pair(im, np, nname))) return st;
+    if (ptq_grow((void **)&im->pending, &im->cap_pending, im->n_pending + 1, sizeof *im->pending))
+        return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    pending_q *p = &im->pending[im->n_pending];
+    *p = (pending_q){np, ptq_strdup(nname), x, q};
+    if (!p->name) return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    im->n_pending++;
+    return PTQ_OK;
+}
+
+/* The grid's zero points as the int32 [n] constant FAKE_QUANT reads: a new constant
+ * named after the zero point (or after the node when it has none). */
+static ptq_status zero_point_i32(importer *im, const char *nname, const qdq_grid *q, int32_t *id) {
+    ptq_graph *g = im->g;
+    const ptq_tensor *z = q->zp >= 0 ? g->values[q->zp].data : NULL;
+    if (z && z->dtype == PTQ_DTYPE_I32 && z->ndim == 1) { /* a widened 16-bit one */
+        *id = q->zp;
+        return PTQ_OK;
+    }
+    int64_t n = q->n;
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I32, 1, &n, im->err);
+    if (!t) return im->err->status;
+    for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)zp_at(im, q, i);
+    char name[600];
+    const char *base = z ? g->values[q->zp].name : nname;
+    snprintf(name, sizeof name, "%.500s_int32", base);
+    for (int k = 2; lookup(im, name) >= 0; k++)
+        snprintf(name, sizeof name, "%.500s_int32_%d", base, k);
+    ptq_status st = new_constant(im, name, t);
+    *id = g->n_values - 1;
+    return st;
+}
+
+/* The DequantizeLinear of a pending QuantizeLinear: the pair becomes one FAKE_QUANT node
+ * with the QuantizeLinear's name and the DequantizeLinear's output. */
+static ptq_status import_pair(importer *im, const pending_q *p, const Onnx__NodeProto *dq,
+                              const char *dname) {
+    qdq_grid d;
+    ptq_status st = read_grid(im, dq, dname, im->g->values[p->x].ndim, p->grid.type, &d);
+    if (st) return st;
+    if (!same_grid(im, &p->grid, &d))
+        return node_fail(im, dq, dname, PTQ_ERR_UNSUPPORTED, "its scale, zero point or axis "
+                         "differ from those of QuantizeLinear '%s': only pairs on one grid are "
+                         "supported", p->name);
+    int32_t in[3] = {p->x, p->grid.scale, -1};
+    if ((st = zero_point_i32(im, p->name, &p->grid, &in[2]))) return st;
+    int32_t id = emit(im, dq, p->name, PTQ_OP_FAKE_QUANT, 3, in);
+    if (id >= 0) {
+        ptq_node_attrs *a = &im->g->nodes[id].attrs;
+        container_range(p->grid.type, &a->qmin, &a->qmax);
+        a->q_axis = p->grid.axis;
+    }
+    return finish(im, id);
+}
+
+/* DequantizeLinear of a constant: (float)(q - zero_point) * scale, per channel along the
+ * axis, exactly as onnxruntime computes it. */
+static ptq_status fold_dequantize(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                  int32_t x) {
+    const ptq_tensor *xt = im->g->values[x].data;
+    qdq_grid q;
+    ptq_status st = read_grid(im, np, nname, xt->ndim, onnx_type_of(im, x), &q);
+    if (st) return st;
+    int64_t inner = 1, count = ptq_tensor_numel(xt);
+    if (q.axis >= 0) {
+        if (xt->ne[q.axis] != q.n)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "%" PRId64 " scales for axis %d "
+                             "of size %" PRId64, q.n, q.axis, xt->ne[q.axis]);
+        for (int32_t i = q.axis + 1; i < xt->ndim; i++) inner *= xt->ne[i];
+    }
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, xt->ndim, xt->ne, im->err);
+    if (!t) return im->err->status;
+    const float *scale = im->g->values[q.scale].data->data;
+    float *y = t->data;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t c = q.axis < 0 ? 0 : (i / inner) % q.n;
+        y[i] = (float)(int32_t)(int_at(xt, i) - zp_at(im, &q, c)) * scale[c];
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status import_dequantize(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    if (im->opset < 10)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "DequantizeLinear needs opset 10");
+    const char *xname = np->n_input ? np->input[0] : NULL;
+    const pending_q *p = xname && *xname ? pending_of(im, xname) : NULL;
+    if (p) return import_pair(im, p, np, nname);
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input x is missing");
+    if (!im->g->values[x].data)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "dequantizing the run-time value '%s' is not supported: "
+                         "DequantizeLinear must read a constant (folded) or the output of a "
+                         "QuantizeLinear (a QDQ pair)", xname);
+    return fold_dequantize(im, np, nname, x);
+}
+
 static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const char *nname) {
     ptq_graph *g = im->g;
     const char *op = np->op_type;
     ptq_status st;
     int32_t in[64], n_in = 0;
 
-    /* Every named input must exist (the topological sort guarantees order). */
+    /* Every named input must exist (the topological sort guarantees order); the output
+     * of a pending QuantizeLinear exists only for its DequantizeLinear. */
     for (size_t i = 0; i < np->n_input; i++)
-        if (np->input[i] && *np->input[i] && lookup(im, np->input[i]) < 0)
+        if (np->input[i] && *np->input[i] && lookup(im, np->input[i]) < 0 &&
+            !pending_of(im, np->input[i]))
             return node_fail(im, np, nname, PTQ_ERR_INVALID, "input '%s' is not defined",
                              np->input[i]);
 
+    if (!strcmp(op, "QuantizeLinear")) return import_quantize(im, np, nname);
+    if (!strcmp(op, "DequantizeLinear")) return import_dequantize(im, np, nname);
     if (!strcmp(op, "Constant")) return import_constant(im, np, nname);
     if (!strcmp(op, "Identity")) {
         if (np->n_input != 1 || np->n_output != 1)
@@ -1037,7 +1367,8 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
 /* ------------------------------------------------------------ the model ---- */
 
 static const char *const import_only_ops[] = {"Constant", "Identity", "Shape", "Cast",
-                                              "Unsqueeze", "Squeeze", NULL};
+                                              "Unsqueeze", "Squeeze", "QuantizeLinear",
+                                              "DequantizeLinear", NULL};
 
 static bool op_known(const char *op_type) {
     if (ptq_op_from_name(op_type) != PTQ_OP_NONE) return true;
@@ -1085,9 +1416,9 @@ static ptq_status add_initializers(importer *im) {
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const Onnx__TensorProto *tp = gp->initializer[i];
         if (!tp->name || !*tp->name) return fail(im, PTQ_ERR_INVALID, "initializer %zu has no name", i);
-        ptq_tensor *t = tensor_from_proto(tp, "initializer", im->err);
+        ptq_tensor *t = tensor_from_proto(tp, "initializer", true, im->err);
         if (!t) return im->err->status;
-        ptq_status st = new_constant(im, tp->name, t);
+        ptq_status st = proto_constant(im, tp->name, t, tp->data_type);
         if (st) return st;
     }
     return PTQ_OK;
@@ -1348,6 +1679,9 @@ ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what
     }
     for (int32_t i = 0; i < im.n_aliases; i++) free(im.aliases[i].name);
     free(im.aliases);
+    for (int32_t i = 0; i < im.n_pending; i++) free(im.pending[i].name);
+    free(im.pending);
+    free(im.wide);
     onnx__model_proto__free_unpacked(mp, NULL);
     if (st) {
         ptq_graph_free(im.g);

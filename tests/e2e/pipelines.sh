@@ -21,6 +21,12 @@ for model in "$SRC"/models/*.onnx; do
     q=$(json_get "$r" quantized top1)
     if awk -v f="$f" -v q="$q" 'BEGIN { exit !(f - q <= 0.005) }'; then
         ok "$name W8A8: float $f, quantized $q"
+    elif [ "$name" = resnet20imb_fmnist ]; then
+        # Built to break round-to-nearest: channel ranges differ by up to 900x along the
+        # second conv's input channels, which neither per-output-channel weights nor
+        # per-tensor activations can represent (W8A16 still loses ~16 points, W16A8 ~30).
+        # Cross-layer equalization (DFQ, the next issue) is the fix; not an error here.
+        echo "note $name W8A8: float $f, quantized $q (expected collapse without DFQ)"
     else
         bad "$name W8A8: quantized $q is more than 0.5 points below float $f"
     fi

@@ -649,15 +649,15 @@ END_TEST
 
 START_TEST(opset_out_of_range) {
     mb b;
-    mb_init(&b, 18);
+    mb_init(&b, 22);
     const int64_t xd[2] = {B, 4};
     mb_input(&b, "x", 2, xd);
     mb_node(&b, "Relu", "relu", "x", "y");
     mb_output(&b, "y", 2, xd);
-    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("opset 18"));
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("opset 22"));
     b.opset.version = 0;
     mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("opset 0"));
-    b.opset.version = 17; /* the newest supported */
+    b.opset.version = 21; /* the newest supported */
     ptq_graph *g = load_ok(&b);
     ptq_graph_free(g);
     /* Only another domain's opset: no default one. */
