@@ -1,0 +1,215 @@
+/* test_session.c — the session's model rewrites: BatchNormalization folding (the folded
+ * model computes the same function, statistics kept), quantizer placement where a QDQ
+ * deployment puts them, overrides, and the simulated quantized graph. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+#include "testutil.h"
+
+#define N_IMAGES 32
+
+/* A pipeline for one bundled model, W8A8 defaults, no datasets. */
+static ptq_pipeline make_pipeline(const char *model) {
+    ptq_pipeline p;
+    memset(&p, 0, sizeof p);
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s.onnx", PTQ_SOURCE_DIR, model);
+    p.model = path;
+    p.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f};
+    p.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f};
+    p.quantize_weights = p.quantize_activations = true;
+    p.quantize_input = true;
+    p.batch = N_IMAGES;
+    p.threads = 2;
+    return p;
+}
+
+/* Random normalised images of the model's input shape. */
+static float *images(const ptq_graph *g, int64_t *per) {
+    const ptq_value *in = &g->values[g->inputs[0]];
+    *per = in->ne[1] * in->ne[2] * in->ne[3];
+    float *x = malloc((size_t)(N_IMAGES * *per) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    test_rng r = {42};
+    test_fill_uniform(&r, x, N_IMAGES * *per, -0.8f, 2.0f);
+    return x;
+}
+
+/* Logits of graph g on x (caller frees). */
+static float *logits(const ptq_graph *g, const float *x, int64_t *n) {
+    ptq_error err = {0};
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.max_batch = N_IMAGES;
+    eo.threads = 2;
+    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+    ck_assert_msg(ex != NULL, "%s", err.msg);
+    ptq_exec_bind(ex, g->inputs[0], x);
+    ck_assert_msg(ptq_exec_run(ex, N_IMAGES, &err) == PTQ_OK, "%s", err.msg);
+    int32_t nd;
+    int64_t ne[PTQ_MAX_DIMS];
+    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
+    *n = ptq_shape_numel(nd, ne);
+    float *y = malloc((size_t)*n * sizeof *y);
+    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)*n * sizeof *y);
+    ptq_exec_free(ex);
+    return y;
+}
+
+static int32_t count_op(const ptq_graph *g, ptq_op op) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+static const char *const models[] = {"resnet20_fmnist", "mobilenetv2_fmnist", "vgg7_fmnist",
+                                     "resnet20imb_fmnist"};
+
+/* Folding BN changes no output by more than 1e-5 (relative to the logits' scale), keeps
+ * every BN's statistics, and leaves no BatchNormalization behind in these models. */
+START_TEST(fold_bn_preserves_function) {
+    ptq_pipeline p = make_pipeline(models[_i]);
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    int64_t per, n1, n2;
+    float *x = images(s->g, &per);
+    const int32_t n_bn = count_op(s->g, PTQ_OP_BATCH_NORM);
+    ck_assert_int_gt(n_bn, 0);
+    float *before = logits(s->g, x, &n1);
+    ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+    ck_assert_int_eq(count_op(s->g, PTQ_OP_BATCH_NORM), 0);
+    ck_assert_int_eq(s->n_bn, n_bn);
+    float *after = logits(s->g, x, &n2);
+    ck_assert_int_eq(n1, n2);
+    double scale = 0.0, worst = 0.0;
+    for (int64_t i = 0; i < n1; i++) scale = fmax(scale, fabs(before[i]));
+    for (int64_t i = 0; i < n1; i++) worst = fmax(worst, fabs((double)before[i] - after[i]));
+    ck_assert_msg(worst <= 1e-5 * fmax(scale, 1.0), "%s: folded logits differ by %g (scale %g)",
+                  models[_i], worst, scale);
+    /* The statistics are reachable from the conv they were folded into. */
+    int32_t with_stats = 0;
+    for (int32_t i = 0; i < s->g->n_nodes; i++)
+        if (s->g->nodes[i].op == PTQ_OP_CONV && ptq_session_bn_of(s, i)) {
+            const ptq_bn_stats *b = ptq_session_bn_of(s, i);
+            ck_assert_int_eq(b->gamma->ne[0], s->g->values[s->g->nodes[i].outputs[0]].ne[1]);
+            with_stats++;
+        }
+    ck_assert_int_eq(with_stats, n_bn);
+    free(x), free(before), free(after);
+    ptq_session_free(s);
+}
+END_TEST
+
+/* Weights of every Conv/Gemm; activations at their inputs and at residual Adds. */
+START_TEST(placement) {
+    ptq_pipeline p = make_pipeline("resnet20_fmnist");
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+    int32_t w = 0, a = 0;
+    for (int32_t i = 0; i < s->n_q; i++) s->q[i].is_weight ? w++ : a++;
+    const int32_t layers = count_op(s->g, PTQ_OP_CONV) + count_op(s->g, PTQ_OP_GEMM);
+    ck_assert_int_eq(w, layers); /* 21 convs + the classifier */
+    ck_assert_int_eq(layers, 22);
+    /* The input, and every distinct value read by a layer or a residual Add. */
+    ck_assert_int_ge(a, 20);
+    ck_assert_int_ge(ptq_session_quantizer_of(s, s->g->inputs[0]), 0);
+    ck_assert_int_lt(ptq_session_quantizer_of(s, s->g->outputs[0]), 0); /* output not by default */
+    for (int32_t i = 0; i < s->g->n_nodes; i++) {
+        const ptq_node *n = &s->g->nodes[i];
+        if (n->op != PTQ_OP_ADD) continue;
+        ck_assert_int_ge(ptq_session_quantizer_of(s, n->inputs[0]), 0);
+        ck_assert_int_ge(ptq_session_quantizer_of(s, n->inputs[1]), 0);
+    }
+    ptq_session_free(s);
+}
+END_TEST
+
+/* Overrides: `first`/`last` select the first and last layer; float keeps a node whole. */
+START_TEST(overrides) {
+    ptq_pipeline p = make_pipeline("vgg7_fmnist");
+    char *first_last[] = {"first", "last"};
+    ptq_override o[2];
+    memset(o, 0, sizeof o);
+    o[0].nodes = first_last;
+    o[0].n_nodes = 2;
+    o[0].w_fields = PTQ_QF_BITS;
+    o[0].w.bits = 6;
+    char *fc2[] = {"/fc2/Gemm"};
+    o[1].nodes = fc2;
+    o[1].n_nodes = 1;
+    o[1].keep_float = true;
+    p.overrides = o;
+    p.n_overrides = 2;
+    p.weights.bits = 4;
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+    int32_t first = -1, last = -1;
+    for (int32_t i = 0; i < s->g->n_nodes; i++)
+        if (s->g->nodes[i].op == PTQ_OP_CONV || s->g->nodes[i].op == PTQ_OP_GEMM) {
+            if (first < 0) first = i;
+            last = i;
+        }
+    ck_assert_str_eq(s->g->nodes[last].name, "/fc2/Gemm");
+    const int32_t qf = ptq_session_quantizer_of(s, s->g->nodes[first].inputs[1]);
+    ck_assert_int_ge(qf, 0);
+    ck_assert_int_eq(s->q[qf].spec.bits, 6);
+    /* fc2 is kept float: no weight quantizer (the later override wins over `last`). */
+    ck_assert_int_lt(ptq_session_quantizer_of(s, s->g->nodes[last].inputs[1]), 0);
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (s->q[i].is_weight && s->q[i].node != first) ck_assert_int_eq(s->q[i].spec.bits, 4);
+    ptq_session_free(s);
+}
+END_TEST
+
+/* At 16 bits, the simulated model is close to the float one; at 2 bits it is not; and
+ * the simulation refuses uncalibrated quantizers. */
+START_TEST(sim_graph) {
+    ptq_pipeline p = make_pipeline("resnet20_fmnist");
+    p.weights.bits = p.activations.bits = 16;
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+    ck_assert_ptr_null(ptq_session_sim_graph(s, s->q, s->n_q, &err));
+    ck_assert_msg(test_contains(err.msg, "no scale yet"), "%s", err.msg);
+    /* Calibrate every activation on random images in place of a dataset. */
+    int64_t per, n1, n2;
+    float *x = images(s->g, &per);
+    ptq_dataset ds = {N_IMAGES, 1, 28, 28, x, NULL, 0};
+    s->calib = &ds;
+    ptq_calibrate_params cp = {0, 1, 1};
+    memset(&s->err, 0, sizeof s->err);
+    ck_assert_msg(ptq_pass_calibrate(ptq_host_table(), s, &cp) == PTQ_OK, "%s", s->err.msg);
+    ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, &err);
+    ck_assert_msg(sim != NULL, "%s", err.msg);
+    int32_t fq = count_op(sim, PTQ_OP_FAKE_QUANT), acts = 0;
+    for (int32_t i = 0; i < s->n_q; i++) acts += !s->q[i].is_weight;
+    ck_assert_int_eq(fq, acts);
+    float *f = logits(s->g, x, &n1), *q = logits(sim, x, &n2);
+    ck_assert_double_gt(ptq_sqnr_db(f, q, n1), 40.0);
+    ptq_graph_free(sim);
+    free(f), free(q);
+    s->calib = NULL;
+    free(x);
+    ptq_session_free(s);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("session");
+    TCase *tc = tcase_create("rewrites");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, fold_bn_preserves_function, 0, 4);
+    tcase_add_test(tc, placement);
+    tcase_add_test(tc, overrides);
+    tcase_add_test(tc, sim_graph);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
