@@ -4,7 +4,7 @@
  * (explicit pads, normalised axes, static Reshape targets), so a re-import gives the same
  * graph and the same results bit for bit.  Quantization is written in the QDQ form
  * onnxruntime and TensorRT read: a FAKE_QUANT node becomes QuantizeLinear ->
- * DequantizeLinear (with a Clip in front when its grid is narrower than the integer
+ * DequantizeLinear (with a Clip after it when its grid is narrower than the integer
  * type, since QuantizeLinear saturates to the type's range), and a quantized weight
  * becomes an integer initializer of its codes -> DequantizeLinear whose output keeps the
  * weight's name, so the node reading it is written unchanged.
@@ -460,10 +460,10 @@ static void export_pad(exporter *x, const ptq_node *n) {
                 "constant");
 }
 
-/* FAKE_QUANT -> [Clip ->] QuantizeLinear -> DequantizeLinear.  QuantizeLinear saturates
+/* FAKE_QUANT -> QuantizeLinear -> DequantizeLinear [-> Clip].  QuantizeLinear saturates
  * to its type's range, so a grid narrower than that (4 bits in uint8, symmetric
- * [-127, 127] in int8) first clips x to the grid's float range, computed as the
- * simulation computes it: then every x quantizes to the code the grid gives it. */
+ * [-127, 127] in int8) is clipped to the grid's dequantized end values, computed as the
+ * simulation computes them: every x ends on the value the grid gives it. */
 static void export_fake_quant(exporter *x, const ptq_node *n) {
     const ptq_graph *g = x->g;
     const ptq_node_attrs *a = &n->attrs;
@@ -497,24 +497,30 @@ static void export_fake_quant(exporter *x, const ptq_node *n) {
     }
     const char *out = g->values[n->outputs[0]].name;
     const char *in = input_name(x, n->inputs[0]);
-    if (narrow) {
-        const float scale = ((const float *)st->data)[0];
-        const int32_t zp = ((const int32_t *)zt->data)[0];
-        const char *c_in[3] = {in, float_scalar(x, n->name, "_clip_min", (float)(a->qmin - zp) * scale),
-                               float_scalar(x, n->name, "_clip_max", (float)(a->qmax - zp) * scale)};
-        in = fresh_name(x, out, "_clipped");
-        add_node(x, "Clip", fresh_name(x, n->name, "/Clip"), 3, c_in, in);
-    }
+    /* The narrowing Clip goes after the DequantizeLinear, on the dequantized grid: the same
+     * values as clipping before it (the bounds are exactly the dequantized end codes), but
+     * out of reach of onnxruntime's Conv/activation/QuantizeLinear fusions, which were
+     * measured to drop a Clip between an activation and a QuantizeLinear (MobileNetV2 W4A4:
+     * 86.2 % with graph optimisations, 82.0 % without, 82.0 % in ptq). */
+    const char *dq_out = out;
+    if (narrow) dq_out = fresh_name(x, out, "_dequantized");
     const char *scale = written_const(x, n->inputs[1], AS_SCALE, PTQ_DTYPE_F32, per_channel);
     const char *zp = written_const(x, n->inputs[2], AS_ZERO_POINT, type, per_channel);
     const char *q = fresh_name(x, out, "_quantized");
     const char *q_in[3] = {in, scale, zp}, *dq_in[3] = {q, scale, zp};
     Onnx__NodeProto *qn = add_node(x, "QuantizeLinear", n->name, 3, q_in, q);
     Onnx__NodeProto *dn =
-        add_node(x, "DequantizeLinear", fresh_name(x, n->name, "/DequantizeLinear"), 3, dq_in, out);
+        add_node(x, "DequantizeLinear", fresh_name(x, n->name, "/DequantizeLinear"), 3, dq_in, dq_out);
     if (per_channel) {
         attr_int(x, qn, "axis", a->q_axis);
         attr_int(x, dn, "axis", a->q_axis);
+    }
+    if (narrow) {
+        const float sc = ((const float *)st->data)[0];
+        const int32_t z = ((const int32_t *)zt->data)[0];
+        const char *c_in[3] = {dq_out, float_scalar(x, n->name, "_clip_min", (float)(a->qmin - z) * sc),
+                               float_scalar(x, n->name, "_clip_max", (float)(a->qmax - z) * sc)};
+        add_node(x, "Clip", fresh_name(x, n->name, "/Clip"), 3, c_in, out);
     }
 }
 

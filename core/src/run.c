@@ -472,9 +472,10 @@ static void print_measure_line(const pass_record *pr) {
     double b = pr->before.valid ? mean_db(&pr->before, false) : NAN;
     double a = pr->after.valid ? mean_db(&pr->after, false) : NAN;
     fprintf(stderr, "  %-24s %8.2f s", pr->cfg->def->name, pr->seconds);
-    if (isfinite(a))
-        fprintf(stderr, "   mean layer-output SQNR %s%.1f dB -> %.1f dB",
-                isfinite(b) ? "" : "(n/a) ", isfinite(b) ? b : 0.0, a);
+    if (isfinite(a) && isfinite(b))
+        fprintf(stderr, "   mean layer-output SQNR %.1f dB -> %.1f dB", b, a);
+    else if (isfinite(a))
+        fprintf(stderr, "   mean layer-output SQNR -> %.1f dB", a);
     fprintf(stderr, "%s\n", pr->cfg->implicit ? "   (implicit)" : "");
 }
 

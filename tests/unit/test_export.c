@@ -626,14 +626,15 @@ START_TEST(qdq_round_trip) {
     ck_assert_int_eq(onnx_attr_int(dq1, "axis", -99), -99);
     ck_assert_uint_eq(find_init(m, dq1->input[2])->n_dims, 0);
     ck_assert_int_eq(find_init(m, dq1->input[2])->data_type, PTQ_DTYPE_I8);
-    /* The 4-bit quantizer: Clip to [(0 - 0) * 0.1, (15 - 0) * 0.1], then uint8 Q/DQ. */
-    const Onnx__NodeProto *dq4 = producer_of(m, "/layers/layers.0/Relu/fq.out");
+    /* The 4-bit quantizer: uint8 Q/DQ, then Clip to [(0 - 0) * 0.1, (15 - 0) * 0.1]. */
+    const Onnx__NodeProto *clip = producer_of(m, "/layers/layers.0/Relu/fq.out");
+    ck_assert_str_eq(clip->op_type, "Clip");
+    const Onnx__NodeProto *dq4 = producer_of(m, clip->input[0]);
+    ck_assert_str_eq(dq4->op_type, "DequantizeLinear");
     const Onnx__NodeProto *q4 = producer_of(m, dq4->input[0]);
     ck_assert_str_eq(q4->op_type, "QuantizeLinear");
     ck_assert_str_eq(q4->name, "/layers/layers.0/Relu/fq");
     ck_assert_int_eq(find_init(m, q4->input[2])->data_type, PTQ_DTYPE_U8);
-    const Onnx__NodeProto *clip = producer_of(m, q4->input[0]);
-    ck_assert_str_eq(clip->op_type, "Clip");
     ck_assert_float_eq(init_float(m, clip->input[1]), 0.0f);
     ck_assert_float_eq(init_float(m, clip->input[2]), 15.0f * 0.1f);
     /* Per channel on the Add: int8 zero points, axis 1. */
