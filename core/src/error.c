@@ -3,14 +3,19 @@
 
 #include "internal.h"
 
-ptq_status ptq_error_set(ptq_error *err, ptq_status status, const char *fmt, ...) {
+ptq_status ptq_error_setv(ptq_error *err, ptq_status status, const char *fmt, va_list ap) {
     if (err && err->status == PTQ_OK && err->msg[0] == '\0') {
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
         err->status = status;
     }
+    return status;
+}
+
+ptq_status ptq_error_set(ptq_error *err, ptq_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    ptq_error_setv(err, status, fmt, ap);
+    va_end(ap);
     return status;
 }
 

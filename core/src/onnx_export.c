@@ -67,12 +67,11 @@ static ptq_status ex_fail(exporter *x, ptq_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static ptq_status ex_fail(exporter *x, ptq_status st, const char *fmt, ...) {
-    char m[PTQ_ERROR_SIZE];
+    if (x->st) return x->st;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
+    x->st = ptq_error_setv(x->err, st, fmt, ap);
     va_end(ap);
-    if (!x->st) x->st = ptq_error_set(x->err, st, "%s", m);
     return x->st;
 }
 

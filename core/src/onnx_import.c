@@ -83,12 +83,11 @@ static ptq_status fail(importer *im, ptq_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static ptq_status fail(importer *im, ptq_status st, const char *fmt, ...) {
-    char m[PTQ_ERROR_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
+    ptq_error_setv(im->err, st, fmt, ap);
     va_end(ap);
-    return ptq_error_set(im->err, st, "%s", m);
+    return st;
 }
 
 static ptq_status node_fail(importer *im, const Onnx__NodeProto *np, const char *node_name,

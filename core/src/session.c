@@ -167,13 +167,11 @@ fail:
 /* ------------------------------------------------------------------ errors ---- */
 
 ptq_status ptq_session_error(ptq_session *s, ptq_status st, const char *fmt, ...) {
-    if (s->err.msg[0]) return st;
-    char m[PTQ_ERROR_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
+    ptq_error_setv(&s->err, st, fmt, ap);
     va_end(ap);
-    return ptq_error_set(&s->err, st, "%s", m);
+    return st;
 }
 
 /* ------------------------------------------------------------------ BN folding ---- */

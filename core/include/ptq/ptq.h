@@ -30,6 +30,7 @@
 #ifndef PTQ_H
 #define PTQ_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "ptq/ptq_types.h"
@@ -60,6 +61,10 @@ typedef struct ptq_error {
  * empty) and returns status, so detectors can write `return ptq_error_set(...)`. */
 PTQ_API ptq_status ptq_error_set(ptq_error *err, ptq_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ptq_error_set with a va_list, for functions that forward their own printf arguments. */
+PTQ_API ptq_status ptq_error_setv(ptq_error *err, ptq_status status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Prefixes the message already in err with "<prefix>: " (for context such as a file
  * name); a no-op on an empty error. */
