@@ -10,6 +10,14 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static ptq_progress_fn g_progress;
+static void *g_progress_ctx;
+
+void ptq_set_eval_progress(ptq_progress_fn fn, void *ctx) {
+    g_progress = fn;
+    g_progress_ctx = ctx;
+}
+
 ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
                         FILE *profile, ptq_eval_result *res, ptq_error *err) {
     memset(res, 0, sizeof *res);
@@ -82,6 +90,7 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
             res->correct += best == ds->labels[at + i];
         }
         res->images += nb;
+        if (g_progress) g_progress(g_progress_ctx, "evaluating", res->images, ds->n);
     }
     free(tail);
     if (profile && !st) ptq_exec_profile(ex, profile);

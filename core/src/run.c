@@ -479,6 +479,10 @@ static void print_measure_line(const pass_record *pr) {
     fprintf(stderr, "%s\n", pr->cfg->implicit ? "   (implicit)" : "");
 }
 
+static void eval_progress(void *ctx, const char *what, int64_t done, int64_t total) {
+    ptq_session_progress(ctx, what, done, total);
+}
+
 ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, const char *out_dir,
                                 bool force, ptq_error *err) {
     (void)reg;
@@ -490,6 +494,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
     ptq_session *s = ptq_session_new(p, err);
     if (!s) return err->status;
     s->tty = isatty(2);
+    ptq_set_eval_progress(eval_progress, s);
     run_results r;
     memset(&r, 0, sizeof r);
     r.passes = ptq_calloc_array((size_t)p->n_passes + 1, sizeof *r.passes);
@@ -652,6 +657,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
            r.onnx_name ? "  (+ report.json, pipeline.yaml)" : "");
     printf("time        %.1f s\n", now_seconds() - t_start);
 done:
+    ptq_set_eval_progress(NULL, NULL);
     if (tmp[0]) remove_tree(tmp);
     for (int32_t i = 0; r.passes && i < r.n_passes; i++) {
         measurement_free(&r.passes[i].before);

@@ -31,14 +31,24 @@ static double now_seconds(void) {
 void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
     if (!s->tty || total <= 0) return;
     const double t = now_seconds();
-    if (done == 0 || s->progress_t0 == 0.0) s->progress_t0 = t;
+    /* A new step starts when the label changes or the count goes back. */
+    if (what != s->progress_what || done < s->progress_last) {
+        s->progress_t0 = t;
+        s->progress_what = what;
+    }
+    s->progress_last = done;
     /* Only for steps that run longer than a second: short ones would just flicker. */
-    if (t - s->progress_t0 < 1.0 && done < total) return;
-    if (t - s->progress_t0 < 1.0) return;
+    if (t - s->progress_t0 < 1.0 && !s->progress_drawn) return;
+    if (done >= total) {
+        if (s->progress_drawn) fprintf(stderr, "\r%*s\r", 80, "");
+        s->progress_drawn = false;
+        fflush(stderr);
+        return;
+    }
     const int width = 30, filled = (int)(width * done / total);
     fprintf(stderr, "\r  %-28.28s [%.*s%*s] %3d%%", what, filled,
             "##############################", width - filled, "", (int)(100 * done / total));
-    if (done >= total) fprintf(stderr, "\r%*s\r", 80, "");
+    s->progress_drawn = true;
     fflush(stderr);
 }
 

@@ -48,7 +48,10 @@ struct ptq_session {
     ptq_error err;           /* the current pass's error */
     const char *pass_name;   /* the pass running, for log lines */
     bool tty;                /* stderr is a terminal: draw progress bars */
-    double progress_t0;
+    double progress_t0;      /* when the step being reported started */
+    const char *progress_what; /* which step */
+    int64_t progress_last;   /* its last count */
+    bool progress_drawn;     /* a bar is on screen */
 };
 
 typedef struct ptq_calibrate_params {

@@ -385,6 +385,11 @@ PTQ_API ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64
                                 int32_t threads, FILE *profile, ptq_eval_result *res,
                                 ptq_error *err);
 
+/* Progress of ptq_evaluate: called after each batch with images done and the total.
+ * NULL (the default) reports nothing.  Process-wide; set it from one thread. */
+typedef void (*ptq_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);
+PTQ_API void ptq_set_eval_progress(ptq_progress_fn fn, void *ctx);
+
 /* ----------------------------------------------------------- quantization ---- */
 
 /* Observers: how a quantizer's range is chosen. */
