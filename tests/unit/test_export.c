@@ -5,7 +5,7 @@
  * per channel) and quantized weights, exported as QDQ and re-imported.  The file itself
  * is inspected with the generated protobuf-c reader (opset, metadata, initializer types),
  * and the atomic write is checked on failure paths.  Models for the importer checks are
- * built in memory with a trimmed copy of test_import.c's builder. */
+ * built in memory with the shared builder (onnx_builder.h). */
 #include <dirent.h>
 #include <glob.h>
 #include <math.h>
@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "onnx.pb-c.h"
-#include "testutil.h"
+#include "onnx_builder.h"
 
 #define B PTQ_DIM_BATCH
 #define FMNIST_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -826,174 +825,13 @@ END_TEST
 
 /* ============================================= importing QDQ (in-memory models) ====== */
 
-#define MB_CAP 32
-
-typedef struct mb {
-    void **allocs;
-    size_t n_allocs, cap_allocs;
-    Onnx__ModelProto model;
-    Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset;
-    Onnx__OperatorSetIdProto *opsets[1];
-} mb;
-
-static void *mb_alloc(mb *b, size_t size) {
-    if (b->n_allocs == b->cap_allocs) {
-        b->cap_allocs = b->cap_allocs ? 2 * b->cap_allocs : 64;
-        b->allocs = realloc(b->allocs, b->cap_allocs * sizeof *b->allocs);
-        ck_assert_ptr_nonnull(b->allocs);
-    }
-    void *p = calloc(1, size ? size : 1);
-    ck_assert_ptr_nonnull(p);
-    b->allocs[b->n_allocs++] = p;
-    return p;
-}
-
-static char *mb_str(mb *b, const char *s) {
-    char *d = mb_alloc(b, strlen(s) + 1);
-    memcpy(d, s, strlen(s) + 1);
-    return d;
-}
-
-static void mb_free(mb *b) {
-    for (size_t i = 0; i < b->n_allocs; i++) free(b->allocs[i]);
-    free(b->allocs);
-    memset(b, 0, sizeof *b);
-}
-
-static void mb_init(mb *b, int64_t opset) {
-    memset(b, 0, sizeof *b);
-    b->model = (Onnx__ModelProto)ONNX__MODEL_PROTO__INIT;
-    b->graph = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
-    b->opset = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
-    b->opset.domain = mb_str(b, "");
-    b->opset.has_version = 1;
-    b->opset.version = opset;
-    b->opsets[0] = &b->opset;
-    b->model.has_ir_version = 1;
-    b->model.ir_version = 8;
-    b->model.n_opset_import = 1;
-    b->model.opset_import = b->opsets;
-    b->model.graph = &b->graph;
-    b->graph.name = mb_str(b, "qdq");
-    b->graph.node = mb_alloc(b, MB_CAP * sizeof *b->graph.node);
-    b->graph.initializer = mb_alloc(b, MB_CAP * sizeof *b->graph.initializer);
-    b->graph.input = mb_alloc(b, MB_CAP * sizeof *b->graph.input);
-    b->graph.output = mb_alloc(b, MB_CAP * sizeof *b->graph.output);
-}
-
-/* Splits "a,b,,c" into strings (an empty entry is an omitted optional input). */
-static size_t mb_names(mb *b, const char *list, char ***out) {
-    size_t n = 1;
-    for (const char *p = list; *p; p++) n += *p == ',';
-    char **v = mb_alloc(b, n * sizeof *v);
-    const char *start = list;
-    for (size_t i = 0; i < n; i++) {
-        const char *end = strchr(start, ',');
-        const size_t len = end ? (size_t)(end - start) : strlen(start);
-        v[i] = mb_alloc(b, len + 1);
-        memcpy(v[i], start, len);
-        start = end ? end + 1 : start + len;
-    }
-    *out = v;
-    return n;
-}
-
-static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, const char *ins,
-                                const char *outs) {
-    ck_assert_uint_lt(b->graph.n_node, MB_CAP);
-    Onnx__NodeProto *n = mb_alloc(b, sizeof *n);
-    *n = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
-    n->op_type = mb_str(b, op);
-    n->name = mb_str(b, name);
-    n->n_input = mb_names(b, ins, &n->input);
-    n->n_output = mb_names(b, outs, &n->output);
-    n->attribute = mb_alloc(b, 8 * sizeof *n->attribute);
-    b->graph.node[b->graph.n_node++] = n;
-    return n;
-}
-
-static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) {
-    Onnx__AttributeProto *a = mb_alloc(b, sizeof *a);
-    *a = (Onnx__AttributeProto)ONNX__ATTRIBUTE_PROTO__INIT;
-    a->name = mb_str(b, name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = v;
-    n->attribute[n->n_attribute++] = a;
-}
-
-/* An initializer of ONNX type `type` holding `bytes` raw little-endian bytes. */
-static void mb_init_raw(mb *b, const char *name, int32_t type, size_t ndim, const int64_t *dims,
-                        const void *data, size_t bytes) {
-    ck_assert_uint_lt(b->graph.n_initializer, MB_CAP);
-    Onnx__TensorProto *t = mb_alloc(b, sizeof *t);
-    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
-    t->name = mb_str(b, name);
-    t->has_data_type = 1;
-    t->data_type = type;
-    t->n_dims = ndim;
-    t->dims = mb_alloc(b, ndim * sizeof *dims);
-    if (ndim) memcpy(t->dims, dims, ndim * sizeof *dims);
-    t->has_raw_data = 1;
-    t->raw_data.len = bytes;
-    t->raw_data.data = mb_alloc(b, bytes);
-    memcpy(t->raw_data.data, data, bytes);
-    b->graph.initializer[b->graph.n_initializer++] = t;
-}
-
 static void mb_scalar_f32(mb *b, const char *name, float v) {
     mb_init_raw(b, name, PTQ_DTYPE_F32, 0, NULL, &v, 4);
 }
 
-static Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, size_t ndim,
-                                           const int64_t *dims) {
-    Onnx__ValueInfoProto *vi = mb_alloc(b, sizeof *vi);
-    *vi = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
-    vi->name = mb_str(b, name);
-    Onnx__TypeProto *tp = mb_alloc(b, sizeof *tp);
-    *tp = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
-    Onnx__TypeProto__Tensor *tt = mb_alloc(b, sizeof *tt);
-    *tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
-    tt->has_elem_type = 1;
-    tt->elem_type = PTQ_DTYPE_F32;
-    Onnx__TensorShapeProto *sh = mb_alloc(b, sizeof *sh);
-    *sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
-    sh->n_dim = ndim;
-    sh->dim = mb_alloc(b, ndim * sizeof *sh->dim);
-    for (size_t i = 0; i < ndim; i++) {
-        Onnx__TensorShapeProto__Dimension *d = mb_alloc(b, sizeof *d);
-        *d = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
-        if (dims[i] == B) {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = mb_str(b, "N");
-        } else {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            d->dim_value = dims[i];
-        }
-        sh->dim[i] = d;
-    }
-    tt->shape = sh;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->type = tp;
-    return vi;
-}
-
 static void mb_io(mb *b, const char *in, const char *out, size_t ndim, const int64_t *dims) {
-    b->graph.input[b->graph.n_input++] = mb_value_info(b, in, ndim, dims);
-    b->graph.output[b->graph.n_output++] = mb_value_info(b, out, ndim, dims);
-}
-
-static ptq_graph *mb_load(mb *b, ptq_error *err) {
-    const size_t len = onnx__model_proto__get_packed_size(&b->model);
-    uint8_t *buf = malloc(len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(onnx__model_proto__pack(&b->model, buf), len);
-    ptq_graph *g = ptq_onnx_load_buffer(buf, len, "test.onnx", NULL, err);
-    free(buf);
-    return g;
+    mb_input(b, in, ndim, dims);
+    mb_output(b, out, ndim, dims);
 }
 
 static ptq_graph *mb_load_ok(mb *b) {
@@ -1079,8 +917,8 @@ START_TEST(import_dq_folded) {
         mb b;
         mb_init(&b, v ? 21 : 13);
         const int64_t xd[4] = {B, 1, 2, 2}, cd[4] = {B, 2, 2, 2}, wd[4] = {2, 1, 1, 1}, two[1] = {2};
-        b.graph.input[b.graph.n_input++] = mb_value_info(&b, "x", 4, xd);
-        b.graph.output[b.graph.n_output++] = mb_value_info(&b, "c", 4, cd);
+        mb_input(&b, "x", 4, xd);
+        mb_output(&b, "c", 4, cd);
         const int8_t q8[2] = {-100, 27}, z8[2] = {3, -1};
         const uint16_t q16[2] = {60000, 5}, z16 = 40000;
         const float s8[2] = {0.5f, 0.125f}, s16 = 1e-3f;
