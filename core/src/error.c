@@ -1,5 +1,7 @@
-/* error.c — ptq_error: one message per failure, written where it is detected. */
+/* error.c — ptq_error: one message per failure, written where it is detected; and the
+ * allocation and clock helpers every core module uses. */
 #include <stdarg.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -54,6 +56,12 @@ const char *ptq_status_name(ptq_status status) {
 }
 
 const char *ptq_version_string(void) { return PTQ_VERSION_STRING; }
+
+double ptq_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 void *ptq_calloc_array(size_t n, size_t size) {
     if (n == 0) n = 1;

@@ -1,14 +1,7 @@
 /* evaluate.c — top-1 accuracy of a classifier over a labelled dataset. */
 #include <inttypes.h>
-#include <time.h>
 
 #include "internal.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static ptq_progress_fn g_progress;
 static void *g_progress_ctx;
@@ -69,9 +62,9 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
             run = batch;
         }
         ptq_exec_bind(ex, g->inputs[0], src);
-        double t0 = now_seconds();
+        double t0 = ptq_now_seconds();
         st = ptq_exec_run(ex, run, err);
-        res->seconds += now_seconds() - t0;
+        res->seconds += ptq_now_seconds() - t0;
         if (st) break;
         const float *logits = ptq_exec_data(ex, g->outputs[0]);
         for (int64_t i = 0; i < nb; i++) {

@@ -15,7 +15,6 @@
  * fusion off where it would hide what the caller asked to see. */
 #include <inttypes.h>
 #include <omp.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -62,12 +61,6 @@ struct ptq_exec {
     int32_t max_in, max_out;
     bool profile;
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 ptq_exec_options ptq_exec_options_default(void) {
     ptq_exec_options o;
@@ -500,9 +493,9 @@ static void run_lane(ptq_exec *ex, int32_t lane, int64_t lo, int64_t n) {
         ptq_kctx kc = {threads, work, ex->work_floats, shared,
                        (s->bn >= 0 || s->act >= 0) ? &ep : NULL};
         if (ex->profile && lane == 0) {
-            double t0 = now_seconds();
+            double t0 = ptq_now_seconds();
             ptq_op_table[nd->op].forward(nd, &kc, kin, kout);
-            ex->steps[i].seconds += now_seconds() - t0;
+            ex->steps[i].seconds += ptq_now_seconds() - t0;
         } else {
             ptq_op_table[nd->op].forward(nd, &kc, kin, kout);
         }

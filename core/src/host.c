@@ -201,14 +201,8 @@ static ptq_status host_quantizer_view(ptq_session *s, int32_t q, ptq_quant_view 
     ptq_quantizer *z = &s->q[q];
     /* An uncalibrated quantizer still has its grid, so passes can set the scales. */
     if (!z->qp.scale) {
-        const ptq_value *val = &s->g->values[z->value];
-        int64_t n = 1;
-        int32_t axis = -1;
-        if (z->is_weight && z->spec.per_channel) {
-            const ptq_node *nd = &s->g->nodes[z->node];
-            axis = ((nd->op == PTQ_OP_GEMM && !nd->attrs.gemm.trans_b) || nd->op == PTQ_OP_MATMUL) ? 1 : 0;
-            n = val->ne[axis];
-        }
+        const int32_t axis = ptq_session_weight_axis(s, q);
+        const int64_t n = axis >= 0 ? s->g->values[z->value].ne[axis] : 1;
         ptq_status st = ptq_qparams_init(&z->qp, z->spec.bits, z->spec.symmetric, z->is_weight,
                                          axis, n, &s->err);
         if (st) return st;

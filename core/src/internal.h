@@ -42,6 +42,14 @@ char *ptq_strdup(const char *s);
 /* Grows *arr (of *cap elements of `size` bytes) to hold at least `need`. */
 int ptq_grow(void **arr, int32_t *cap, int32_t need, size_t size);
 
+/* Monotonic wall-clock seconds, for durations. */
+double ptq_now_seconds(void);
+
+/* The layers whose input 1 is a weight that gets its own quantizer. */
+static inline bool ptq_op_has_weights(ptq_op op) {
+    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
+}
+
 /* ---- concrete tensor shapes handed to kernels -------------------------------------- */
 
 /* A kernel operand: concrete shape (batch substituted) and its buffer. */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -16,12 +15,6 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
                                 bool force, ptq_error *err);
 
 #define MEASURE_IMAGES 256
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- per-layer measurement -------------------------------------------------------------- */
 
@@ -35,10 +28,6 @@ typedef struct measurement {
     int32_t n;
     bool valid;
 } measurement;
-
-static bool is_layer(ptq_op op) {
-    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
-}
 
 /* Images used to measure: the first MEASURE_IMAGES calibration images (or evaluation
  * images when there is no calibration set). */
@@ -138,7 +127,7 @@ static ptq_status measure(ptq_session *s, const ptq_dataset *eval, measurement *
         goto restore;
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
-        if (!is_layer(g->nodes[i].op)) continue;
+        if (!ptq_op_has_weights(g->nodes[i].op)) continue;
         layer_sqnr *l = &m->layers[m->n];
         l->node = i;
         l->weight_db = NAN;
@@ -486,7 +475,7 @@ static void eval_progress(void *ctx, const char *what, int64_t done, int64_t tot
 ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, const char *out_dir,
                                 bool force, ptq_error *err) {
     (void)reg;
-    const double t_start = now_seconds();
+    const double t_start = ptq_now_seconds();
     struct stat stt;
     if (stat(out_dir, &stt) == 0 && !force)
         return ptq_error_set(err, PTQ_ERR_INVALID, "%s exists: pass --force to replace it, or "
@@ -537,9 +526,9 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         memset(&s->err, 0, sizeof s->err);
         if ((st = measure(s, eval, &pr->before))) break;
         s->pass_name = pc->def->name;
-        const double t0 = now_seconds();
+        const double t0 = ptq_now_seconds();
         st = pc->def->run(ptq_host_table(), s, pc->params);
-        pr->seconds = now_seconds() - t0;
+        pr->seconds = ptq_now_seconds() - t0;
         s->pass_name = NULL;
         if (st) {
             ptq_error_set(err, st, "pass '%s' failed: %s", pc->def->name,
@@ -608,7 +597,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
             st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
             goto done;
         }
-        r.seconds_total = now_seconds() - t_start;
+        r.seconds_total = ptq_now_seconds() - t_start;
         snprintf(path, sizeof path, "%s/report.json", tmp);
         f = fopen(path, "w");
         if (f) {
@@ -655,7 +644,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
            mean_db(&r.final, false));
     printf("output      %s/%s%s\n", out_dir, r.onnx_name ? r.onnx_name : "report.json",
            r.onnx_name ? "  (+ report.json, pipeline.yaml)" : "");
-    printf("time        %.1f s\n", now_seconds() - t_start);
+    printf("time        %.1f s\n", ptq_now_seconds() - t_start);
 done:
     ptq_set_eval_progress(NULL, NULL);
     if (tmp[0]) remove_tree(tmp);

@@ -8,7 +8,6 @@
  * graph the QDQ export writes, which is why simulation and deployment agree. */
 #include <inttypes.h>
 #include <stdarg.h>
-#include <time.h>
 
 #include "session.h"
 
@@ -22,15 +21,9 @@ uint64_t ptq_session_rng(ptq_session *s) {
     return z ^ (z >> 31);
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
     if (!s->tty || total <= 0) return;
-    const double t = now_seconds();
+    const double t = ptq_now_seconds();
     /* A new step starts when the label changes or the count goes back. */
     if (what != s->progress_what || done < s->progress_last) {
         s->progress_t0 = t;
@@ -352,17 +345,13 @@ ptq_status ptq_pass_fold_bn(const ptq_host *host, ptq_session *s, const void *pa
 
 /* ----------------------------------------------------------- quantizer placement ---- */
 
-static bool is_layer(ptq_op op) {
-    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
-}
-
 /* The node an override keyword or name designates; -1 if none. */
 static int32_t override_node(const ptq_graph *g, const char *name) {
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
         const bool first = name[0] == 'f';
         int32_t found = -1;
         for (int32_t i = 0; i < g->n_nodes; i++)
-            if (is_layer(g->nodes[i].op)) {
+            if (ptq_op_has_weights(g->nodes[i].op)) {
                 found = i;
                 if (first) break;
             }
@@ -433,12 +422,12 @@ ptq_status ptq_session_place_quantizers(ptq_session *s) {
         const ptq_node *n = &g->nodes[i];
         bool residual_add = n->op == PTQ_OP_ADD && !ptq_is_const(g, n->inputs[0]) &&
                             !ptq_is_const(g, n->inputs[1]);
-        if (!is_layer(n->op) && !residual_add) continue;
+        if (!ptq_op_has_weights(n->op) && !residual_add) continue;
         ptq_qspec w, a;
         bool keep_float;
         node_specs(s, i, &w, &a, &keep_float);
         if (keep_float) continue;
-        if (is_layer(n->op) && ptq_is_const(g, n->inputs[1]) && w.bits != 32) {
+        if (ptq_op_has_weights(n->op) && ptq_is_const(g, n->inputs[1]) && w.bits != 32) {
             if (add_quantizer(s, n->inputs[1], true, i, &w) < 0) goto nomem;
         }
         if (a.bits == 32) continue;
@@ -464,19 +453,24 @@ nomem:
 
 /* ---------------------------------------------------------------- calibration ---- */
 
+int32_t ptq_session_weight_axis(const ptq_session *s, int32_t i) {
+    const ptq_quantizer *q = &s->q[i];
+    if (!q->is_weight || !q->spec.per_channel) return -1;
+    const ptq_node *n = &s->g->nodes[q->node];
+    const bool columns = (n->op == PTQ_OP_GEMM && !n->attrs.gemm.trans_b) || n->op == PTQ_OP_MATMUL;
+    if (!columns) return 0;
+    return s->g->values[q->value].ndim == 2 ? 1 : -1;
+}
+
 /* Weight quantizer i from the current weights. */
 ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t i) {
     ptq_quantizer *q = &s->q[i];
     ptq_qparams qp;
     const ptq_value *v = &s->g->values[q->value];
     ptq_qspec spec = q->spec;
-    /* Per channel along the output channels: axis 0, except Gemm B without transB and
-     * MatMul B ([K, N]), whose output channels are columns: use per tensor there unless
-     * the tensor is transposed for the observer below. */
-    const ptq_node *n = &s->g->nodes[q->node];
-    bool columns = (n->op == PTQ_OP_GEMM && !n->attrs.gemm.trans_b) || n->op == PTQ_OP_MATMUL;
+    const int32_t axis = ptq_session_weight_axis(s, i);
     ptq_status st;
-    if (columns && spec.per_channel && v->ndim == 2) {
+    if (axis == 1) {
         /* Observe the transpose, then keep axis 1. */
         int64_t ne[2] = {v->ne[1], v->ne[0]};
         ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 2, ne, &s->err);
@@ -489,7 +483,7 @@ ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t i) {
         ptq_tensor_free(t);
         if (!st) qp.axis = 1;
     } else {
-        if (columns) spec.per_channel = false;
+        if (axis < 0) spec.per_channel = false;
         st = ptq_observe_weights(v->data, &spec, &qp, &s->err);
     }
     if (st) {

@@ -82,6 +82,11 @@ ptq_bn_stats *ptq_session_bn_of(ptq_session *s, int32_t node);
 ptq_status ptq_session_place_quantizers(ptq_session *s);
 int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value);
 ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t q);
+/* The axis of weight quantizer q's per-channel scales: the output channels, axis 0, except
+ * for Gemm B without transB and 2-D MatMul B ([K, N]) whose output channels are columns
+ * (axis 1); -1 when q is per tensor or not a weight quantizer, and for a MatMul B of
+ * another rank (quantized per tensor). */
+int32_t ptq_session_weight_axis(const ptq_session *s, int32_t q);
 /* Calibrates the activation quantizers listed (all when which is NULL) on the first
  * `images` calibration images (all when 0), running the float working graph. */
 ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which,
