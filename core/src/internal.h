@@ -50,6 +50,14 @@ static inline bool ptq_op_has_weights(ptq_op op) {
     return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
 }
 
+/* ptq_fake_quant_tensor, with a plugin's rounding function (and its state) in place of
+ * round-half-to-even when r is not NULL: the one fake-quantizer for weights in the session
+ * and FAKE_QUANT nodes in the executor, so both round alike. */
+struct ptq_rounding;
+void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const int64_t *ne,
+                                   const float *x, float *y, const struct ptq_rounding *r,
+                                   void *state);
+
 /* ---- concrete tensor shapes handed to kernels -------------------------------------- */
 
 /* A kernel operand: concrete shape (batch substituted) and its buffer. */

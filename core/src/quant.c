@@ -5,6 +5,7 @@
 #include <float.h>
 
 #include "internal.h"
+#include "ptq/ptq_plugin.h"
 
 void ptq_qrange(int32_t bits, bool symmetric, bool is_weight, bool *is_signed, int32_t *qmin,
                 int32_t *qmax) {
@@ -124,25 +125,53 @@ void ptq_quantize(const float *x, int32_t *q, int64_t n, float scale, int32_t ze
     }
 }
 
-void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne, const float *x,
-                           float *y) {
-    int64_t total = ptq_shape_numel(ndim, ne);
-    if (qp->axis < 0 || qp->n == 1) {
-        ptq_fake_quant(x, y, total, qp->scale[0], qp->zero_point[0], qp->qmin, qp->qmax);
-        return;
+/* y[0..n) = fake-quantized x[0..n) through a plugin's rounding function: v = x / scale,
+ * r = round(v), q = clamp(r + zp); index is x[0]'s flat index in its tensor. */
+static void fake_quant_rounded(const ptq_rounding *r, void *state, const float *x, float *y,
+                               int64_t n, int64_t index, float scale, int32_t zero_point,
+                               int32_t qmin, int32_t qmax) {
+    float v[256], rv[256];
+    const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
+    for (int64_t at = 0; at < n; at += 256) {
+        const int64_t m = PTQ_MIN(256, n - at);
+        for (int64_t i = 0; i < m; i++) v[i] = x[at + i] / scale;
+        r->forward(state, v, rv, m, index + at);
+        for (int64_t i = 0; i < m; i++) {
+            float q = rv[i] + zp;
+            q = q < lo ? lo : (q > hi ? hi : q);
+            y[at + i] = (q - zp) * scale;
+        }
     }
-    int64_t outer = 1, inner = 1;
-    for (int32_t i = 0; i < ndim; i++) {
-        if (i < qp->axis) outer *= ne[i];
-        if (i > qp->axis) inner *= ne[i];
+}
+
+void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const int64_t *ne,
+                                   const float *x, float *y, const ptq_rounding *r,
+                                   void *state) {
+    const int64_t total = ptq_shape_numel(ndim, ne);
+    int64_t outer = 1, inner = total, c = 1;
+    if (qp->axis >= 0 && qp->n > 1) {
+        inner = 1;
+        for (int32_t i = 0; i < ndim; i++) {
+            if (i < qp->axis) outer *= ne[i];
+            if (i > qp->axis) inner *= ne[i];
+        }
+        c = ne[qp->axis];
     }
-    const int64_t c = ne[qp->axis];
     for (int64_t o = 0; o < outer; o++)
         for (int64_t ch = 0; ch < c; ch++) {
             const int64_t off = (o * c + ch) * inner;
-            ptq_fake_quant(x + off, y + off, inner, qp->scale[ch], qp->zero_point[ch], qp->qmin,
-                           qp->qmax);
+            if (r)
+                fake_quant_rounded(r, state, x + off, y + off, inner, off, qp->scale[ch],
+                                   qp->zero_point[ch], qp->qmin, qp->qmax);
+            else
+                ptq_fake_quant(x + off, y + off, inner, qp->scale[ch], qp->zero_point[ch],
+                               qp->qmin, qp->qmax);
         }
+}
+
+void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne, const float *x,
+                           float *y) {
+    ptq_fake_quant_tensor_rounded(qp, ndim, ne, x, y, NULL, NULL);
 }
 
 double ptq_sqnr_db(const float *x, const float *y, int64_t n) {

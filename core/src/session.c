@@ -608,37 +608,9 @@ ptq_status ptq_pass_calibrate(const ptq_host *host, ptq_session *s, const void *
 
 /* y = fake-quantized weights of quantizer q, with its rounding function if it has one. */
 static void fake_quant_weight(const ptq_quantizer *q, const ptq_value *v, float *y) {
-    const float *x = v->data->data;
-    const ptq_qparams *qp = &q->qp;
-    if (!q->rounding.struct_size) {
-        ptq_fake_quant_tensor(qp, v->ndim, v->ne, x, y);
-        return;
-    }
-    /* per element: its channel's scale */
-    const int64_t total = ptq_tensor_numel(v->data);
-    int64_t inner = 1, c = 1;
-    if (qp->axis >= 0) {
-        for (int32_t i = qp->axis + 1; i < v->ndim; i++) inner *= v->ne[i];
-        c = v->ne[qp->axis];
-    } else {
-        inner = total;
-    }
-    float buf[256], r[256];
-    for (int64_t at = 0; at < total; at += 256) {
-        const int64_t m = PTQ_MIN(256, total - at);
-        for (int64_t i = 0; i < m; i++) {
-            const int64_t ch = qp->axis >= 0 ? ((at + i) / inner) % c : 0;
-            buf[i] = x[at + i] / qp->scale[ch];
-        }
-        q->rounding.forward(q->rounding_state, buf, r, m, at);
-        for (int64_t i = 0; i < m; i++) {
-            const int64_t ch = qp->axis >= 0 ? ((at + i) / inner) % c : 0;
-            const float zp = (float)qp->zero_point[ch];
-            float qv = r[i] + zp;
-            qv = qv < (float)qp->qmin ? (float)qp->qmin : (qv > (float)qp->qmax ? (float)qp->qmax : qv);
-            y[at + i] = (qv - zp) * qp->scale[ch];
-        }
-    }
+    ptq_fake_quant_tensor_rounded(&q->qp, v->ndim, v->ne, v->data->data, y,
+                                  q->rounding.struct_size ? &q->rounding : NULL,
+                                  q->rounding_state);
 }
 
 ptq_status ptq_session_weight_codes(const ptq_session *s, int32_t i, int32_t *codes) {
