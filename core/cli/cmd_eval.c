@@ -52,38 +52,6 @@ const cli_command cli_eval_command = {
     "MODEL",
 };
 
-/* Reads "mean"/"std" numbers from the model's sidecar JSON (as the bundled models have).
- * Only the first number of each key is used: these are single-channel models. */
-static void sidecar_normalization(const char *model, char *used, size_t used_size) {
-    char path[4096];
-    size_t len = strlen(model);
-    if (len > 5 && !strcmp(model + len - 5, ".onnx")) len -= 5;
-    snprintf(path, sizeof path, "%.*s.json", (int)len, model);
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *keys[2] = {"\"mean\"", "\"std\""};
-    float *dst[2] = {o.mean, o.std};
-    int32_t *cnt[2] = {&o.n_mean, &o.n_std};
-    for (int k = 0; k < 2; k++) {
-        const char *p = strstr(buf, keys[k]);
-        if (!p) continue;
-        p = strchr(p, ':');
-        if (!p) continue;
-        p++;
-        while (*p == ' ' || *p == '[') p++;
-        char *end;
-        float v = strtof(p, &end);
-        if (end == p) continue;
-        dst[k][0] = v;
-        *cnt[k] = 1;
-    }
-    if (o.n_mean || o.n_std) snprintf(used, used_size, "%s", path);
-}
-
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL;
     bool help;
@@ -96,7 +64,12 @@ int cmd_eval(int argc, char **argv) {
         return 0;
     }
     char sidecar[4096] = "";
-    if (!o.n_mean && !o.n_std) sidecar_normalization(model, sidecar, sizeof sidecar);
+    ptq_preprocess pp = {0};
+    pp.n_mean = o.n_mean;
+    pp.n_std = o.n_std;
+    memcpy(pp.mean, o.mean, sizeof pp.mean);
+    memcpy(pp.std, o.std, sizeof pp.std);
+    if (!o.n_mean && !o.n_std) ptq_sidecar_normalization(model, &pp, sidecar, sizeof sidecar);
 
     ptq_error err = {0};
     ptq_graph *g = ptq_onnx_load(model, NULL, &err);
@@ -104,11 +77,6 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "ptq eval: %s\n", err.msg);
         return 1;
     }
-    ptq_preprocess pp = {0};
-    pp.n_mean = o.n_mean;
-    pp.n_std = o.n_std;
-    memcpy(pp.mean, o.mean, sizeof pp.mean);
-    memcpy(pp.std, o.std, sizeof pp.std);
     ptq_dataset *ds = ptq_dataset_load(o.images, o.labels, &pp, o.limit, &err);
     if (!ds) {
         fprintf(stderr, "ptq eval: %s\n", err.msg);

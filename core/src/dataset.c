@@ -1,5 +1,6 @@
 /* dataset.c — image datasets for calibration and evaluation: raw arrays from IDX or
  * .npy files, converted to float NCHW and normalised once at load. */
+#include <ctype.h>
 #include <inttypes.h>
 
 #include "internal.h"
@@ -24,6 +25,55 @@ static double elem(const ptq_tensor *t, int64_t i) {
     case PTQ_DTYPE_I64: return (double)((const int64_t *)t->data)[i];
     default: return 0.0;
     }
+}
+
+/* Numbers of a JSON key: `"mean": 0.286` or `"mean": [0.4914, 0.4822, 0.4465]`. */
+static int32_t json_floats(const char *json, const char *key, float *dst) {
+    const char *s = strstr(json, key);
+    if (!s || !(s = strchr(s + strlen(key), ':'))) return 0;
+    s++;
+    while (isspace((unsigned char)*s)) s++;
+    bool list = *s == '[';
+    int32_t n = 0;
+    for (s += list; n < 16; n++) {
+        char *end;
+        float x = strtof(s, &end);
+        if (end == s || !isfinite(x)) break;
+        dst[n] = x;
+        for (s = end; isspace((unsigned char)*s); s++) {}
+        if (!list || *s != ',') {
+            n++;
+            break;
+        }
+        s++;
+    }
+    return n;
+}
+
+bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path,
+                               size_t path_size) {
+    const size_t len = strlen(model) - (ends_with(model, ".onnx") ? 5 : 0);
+    char *json_path = malloc(len + 6);
+    if (!json_path) return false;
+    snprintf(json_path, len + 6, "%.*s.json", (int)len, model);
+    FILE *f = fopen(json_path, "rb");
+    char buf[8192];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    ptq_preprocess got = {0};
+    got.n_mean = json_floats(buf, "\"mean\"", got.mean);
+    got.n_std = json_floats(buf, "\"std\"", got.std);
+    bool usable = got.n_mean || got.n_std;
+    for (int32_t i = 0; i < got.n_std; i++) usable &= got.std[i] > 0;
+    if (usable && path && path_size) snprintf(path, path_size, "%s", json_path);
+    free(json_path);
+    if (!usable) return false;
+    pp->n_mean = got.n_mean;
+    pp->n_std = got.n_std;
+    memcpy(pp->mean, got.mean, sizeof pp->mean);
+    memcpy(pp->std, got.std, sizeof pp->std);
+    return true;
 }
 
 void ptq_dataset_free(ptq_dataset *ds) {

@@ -1063,48 +1063,15 @@ static void set_defaults(ptq_pipeline *p) {
     p->threads = 0;
 }
 
-/* Numbers of a JSON key: `"mean": 0.286` or `"mean": [0.4914, 0.4822, 0.4465]`. */
-static int32_t json_floats(const char *json, const char *key, float *dst) {
-    const char *s = strstr(json, key);
-    if (!s || !(s = strchr(s + strlen(key), ':'))) return 0;
-    s++;
-    while (isspace((unsigned char)*s)) s++;
-    bool list = *s == '[';
-    int32_t n = 0;
-    for (s += list; n < 16; n++) {
-        char *end;
-        float x = strtof(s, &end);
-        if (end == s || !isfinite(x)) break;
-        dst[n] = x;
-        for (s = end; isspace((unsigned char)*s); s++) {}
-        if (!list || *s != ',') {
-            n++;
-            break;
-        }
-        s++;
-    }
-    return n;
-}
-
-/* The bundled models carry their training normalization in MODEL.json (cmd_eval.c reads
- * it the same way); without it images are used as they are (mean 0, std 1). */
+/* The bundled models carry their training normalization in MODEL.json; without it images
+ * are used as they are (mean 0, std 1). */
 static void sidecar_normalization(const ptq_pipeline *p, ptq_dataset_cfg *out) {
-    size_t len = strlen(p->model);
-    if (len > 5 && !strcmp(p->model + len - 5, ".onnx")) len -= 5;
-    char *path = malloc(len + 6);
-    if (!path) return;
-    snprintf(path, len + 6, "%.*s.json", (int)len, p->model);
-    FILE *f = fopen(path, "rb");
-    free(path);
-    if (!f) return;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    out->n_mean = json_floats(buf, "\"mean\"", out->mean);
-    out->n_std = json_floats(buf, "\"std\"", out->std);
-    for (int32_t i = 0; i < out->n_std; i++)
-        if (!(out->std[i] > 0)) out->n_mean = out->n_std = 0; /* unusable: ignore the file */
+    ptq_preprocess pp = {0};
+    if (!ptq_sidecar_normalization(p->model, &pp, NULL, 0)) return;
+    out->n_mean = pp.n_mean;
+    out->n_std = pp.n_std;
+    memcpy(out->mean, pp.mean, sizeof out->mean);
+    memcpy(out->std, pp.std, sizeof out->std);
 }
 
 static void apply_normalization(const ptq_dataset_cfg *from, ptq_dataset_cfg *to) {

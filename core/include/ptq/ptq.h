@@ -361,6 +361,14 @@ PTQ_API ptq_dataset *ptq_dataset_load(const char *images, const char *labels,
                                       const ptq_preprocess *pp, int64_t limit, ptq_error *err);
 PTQ_API void ptq_dataset_free(ptq_dataset *ds);
 
+/* The normalization a model was trained with, from the sidecar MODEL.json beside
+ * MODEL.onnx (the bundled models carry "mean" and "std": one number, or a list of one per
+ * channel).  Sets pp's mean and std and returns true when the file exists and has
+ * usable ones (every std positive); leaves pp alone otherwise.  `path` (may be NULL)
+ * receives the sidecar's path. */
+PTQ_API bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path,
+                                       size_t path_size);
+
 /* Lower-level readers, also used by the tests.  Each returns a tensor holding the file's
  * raw contents (uint8, int8, int32, int64 or float32) or NULL with err set. */
 PTQ_API ptq_tensor *ptq_idx_read(const char *path, ptq_error *err);
