@@ -495,23 +495,10 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         goto done;
     }
     if (p->evaluation.present) {
-        ptq_preprocess pp = {0};
-        pp.n_mean = p->evaluation.n_mean, pp.n_std = p->evaluation.n_std;
-        memcpy(pp.mean, p->evaluation.mean, sizeof pp.mean);
-        memcpy(pp.std, p->evaluation.std, sizeof pp.std);
-        eval = ptq_dataset_load(p->evaluation.images, p->evaluation.labels, &pp, 0, err);
+        eval = ptq_session_load_dataset(s, &p->evaluation, "evaluation", err);
         if (!eval) {
             st = err->status;
-            ptq_error_prefix(err, "evaluation data");
             goto done;
-        }
-        if (p->evaluation.offset > 0 || p->evaluation.count > 0) {
-            const int64_t per = (int64_t)eval->c * eval->h * eval->w;
-            const int64_t off = PTQ_MIN(p->evaluation.offset, eval->n);
-            const int64_t n = p->evaluation.count > 0 ? PTQ_MIN(p->evaluation.count, eval->n - off) : eval->n - off;
-            memmove(eval->images, eval->images + off * per, (size_t)(n * per) * sizeof(float));
-            memmove(eval->labels, eval->labels + off, (size_t)n * sizeof(int32_t));
-            eval->n = n;
         }
         fprintf(stderr, "evaluating the float model on %" PRId64 " images\n", eval->n);
         st = ptq_evaluate(s->g, eval, p->batch, s->threads, NULL, &r.fl, err);

@@ -47,10 +47,8 @@ void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_
 
 /* ---------------------------------------------------------------- datasets ---- */
 
-/* Loads a dataset section and keeps `count` images: drawn at random with the seed, or
- * from `offset` on. */
-static ptq_dataset *load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
-                                 ptq_error *err) {
+ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
+                                      ptq_error *err) {
     ptq_preprocess pp = {0};
     pp.n_mean = c->n_mean;
     pp.n_std = c->n_std;
@@ -159,7 +157,7 @@ ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err) {
                       "models with one image input", p->model, s->g->n_inputs);
         goto fail;
     }
-    if (p->calibration.present && !(s->calib = load_dataset(s, &p->calibration, "calibration", err)))
+    if (p->calibration.present && !(s->calib = ptq_session_load_dataset(s, &p->calibration, "calibration", err)))
         goto fail;
     return s;
 fail:

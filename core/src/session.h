@@ -81,6 +81,11 @@ ptq_bn_stats *ptq_session_bn_of(ptq_session *s, int32_t node);
  * folding); quantizers start uncalibrated. */
 ptq_status ptq_session_place_quantizers(ptq_session *s);
 int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value);
+/* Loads a dataset section of the pipeline and keeps its `count` images: drawn at random
+ * with the session's random stream when `sample` is set, else from `offset` on.  Errors
+ * are prefixed with `what` ("calibration", "evaluation"). */
+ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
+                                      ptq_error *err);
 ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t q);
 /* The axis of weight quantizer q's per-channel scales: the output channels, axis 0, except
  * for Gemm B without transB and 2-D MatMul B ([K, N]) whose output channels are columns
