@@ -98,32 +98,11 @@ static float *test_images(void) {
     return x;
 }
 
-/* Output 0 of g (one input) for `batch` samples of x: a copy the caller frees. */
-static float *run(const ptq_graph *g, const float *x, int64_t batch, int64_t *numel) {
-    ptq_error err = {0};
-    ptq_exec_options eo = ptq_exec_options_default();
-    eo.max_batch = batch;
-    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
-    ck_assert_msg(ex != NULL, "%s", err.msg);
-    ck_assert_int_eq(ptq_exec_bind(ex, g->inputs[0], x), PTQ_OK);
-    ck_assert_msg(ptq_exec_run(ex, batch, &err) == PTQ_OK, "%s", err.msg);
-    int32_t nd;
-    int64_t ne[PTQ_MAX_DIMS], n = 1;
-    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
-    for (int32_t i = 0; i < nd; i++) n *= ne[i];
-    float *y = malloc((size_t)n * sizeof *y + 1);
-    ck_assert_ptr_nonnull(y);
-    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)n * sizeof *y);
-    ptq_exec_free(ex);
-    *numel = n;
-    return y;
-}
-
 /* a and b give bitwise-identical outputs on x. */
 static void expect_same_outputs(const ptq_graph *a, const ptq_graph *b, const float *x,
                                 int64_t batch, const char *what) {
     int64_t na, nb;
-    float *ya = run(a, x, batch, &na), *yb = run(b, x, batch, &nb);
+    float *ya = test_run_graph(a, x, batch, &na), *yb = test_run_graph(b, x, batch, &nb);
     ck_assert_int_eq(na, nb);
     if (memcmp(ya, yb, (size_t)na * sizeof *ya) != 0) {
         int64_t i = 0;
@@ -148,12 +127,6 @@ static ptq_graph *load_ok(const char *path) {
     ck_assert_msg(g != NULL, "%s", err.msg);
     ck_assert_int_eq(ptq_graph_validate(g, &err), PTQ_OK);
     return g;
-}
-
-static int count_op(const ptq_graph *g, ptq_op op) {
-    int n = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
-    return n;
 }
 
 static const ptq_node *node_named(const ptq_graph *g, const char *name) {
@@ -584,7 +557,7 @@ START_TEST(qdq_round_trip) {
         {-1, -128, 127, -1, 0.02f, -10}, {2, 0, 255, -1, 0.02f, 3}, {5, 0, 15, -1, 0.1f, 0},
         {7, -127, 127, -1, 0.01f, 0},    {68, -128, 127, 1, 0.05f, 2}};
     ptq_graph *g = with_fake_quant(f, specs, 5);
-    ck_assert_int_eq(count_op(g, PTQ_OP_FAKE_QUANT), 5);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_FAKE_QUANT), 5);
     const int32_t w0 = node_named(g, "/stem/stem.0/Conv")->inputs[1];
     const int32_t w1 = node_named(g, "/layers/layers.0/c1/Conv")->inputs[1];
     ptq_qparams q0, q1;
@@ -644,8 +617,8 @@ START_TEST(qdq_round_trip) {
     onnx__model_proto__free_unpacked(m, NULL);
 
     ptq_graph *g2 = load_ok(path);
-    ck_assert_int_eq(count_op(g2, PTQ_OP_FAKE_QUANT), 5);
-    ck_assert_int_eq(count_op(g2, PTQ_OP_CLIP), 2);
+    ck_assert_int_eq(test_count_op(g2, PTQ_OP_FAKE_QUANT), 5);
+    ck_assert_int_eq(test_count_op(g2, PTQ_OP_CLIP), 2);
     const ptq_node *fq = node_named(g2, "/layers/layers.0/Relu/fq");
     ck_assert(fq->attrs.qmin == 0 && fq->attrs.qmax == 255 && fq->attrs.q_axis == -1);
     fq = node_named(g2, "/layers/layers.8/Add/fq");
@@ -654,7 +627,7 @@ START_TEST(qdq_round_trip) {
     expect_same_outputs(g, g2, x, N_IMAGES, "QDQ ResNet-20");
     /* The quantizers do change the logits (so the comparison above means something). */
     int64_t nf, nq;
-    float *yf = run(f, x, N_IMAGES, &nf), *yq = run(g2, x, N_IMAGES, &nq);
+    float *yf = test_run_graph(f, x, N_IMAGES, &nf), *yq = test_run_graph(g2, x, N_IMAGES, &nq);
     ck_assert(memcmp(yf, yq, (size_t)nf * sizeof *yf) != 0);
     free(yf);
     free(yq);
@@ -880,8 +853,8 @@ START_TEST(import_qdq_pairs) {
     ptq_graph *g = mb_load_ok(&b);
     mb_free(&b);
     ck_assert_int_eq(g->n_nodes, 5);
-    ck_assert_int_eq(count_op(g, PTQ_OP_CLIP), 1);
-    ck_assert_int_eq(count_op(g, PTQ_OP_FAKE_QUANT), 3);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_CLIP), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_FAKE_QUANT), 3);
     const ptq_node *f1 = node_named(g, "q1"), *f2 = node_named(g, "q2"), *f3 = node_named(g, "q3");
     ck_assert(f1->attrs.qmin == 0 && f1->attrs.qmax == 255 && f1->attrs.q_axis == -1);
     ck_assert(f2->attrs.qmin == -128 && f2->attrs.qmax == 127 && f2->attrs.q_axis == 1);
@@ -902,7 +875,7 @@ START_TEST(import_qdq_pairs) {
             ptq_fake_quant(want + s * 18 + c * 9, want + s * 18 + c * 9, 9, sc[c], zc[c], -128, 127);
     ptq_fake_quant(want, want, 54, 0.05f, 0, 0, 255);
     int64_t n;
-    float *y = run(g, x, 3, &n);
+    float *y = test_run_graph(g, x, 3, &n);
     ck_assert_int_eq(n, 54);
     ck_assert(memcmp(y, want, sizeof want) == 0);
     free(y);

@@ -41,32 +41,6 @@ static void expect_shape(const ptq_graph *g, int32_t v, const char *want) {
     ck_assert_str_eq(ptq_shape_str(g->values[v].ndim, g->values[v].ne, buf, sizeof buf), want);
 }
 
-static int count_op(const ptq_graph *g, ptq_op op) {
-    int n = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
-    return n;
-}
-
-/* Runs g (one input, one output) at `batch` on x; returns a copy of the output. */
-static float *run_graph(const ptq_graph *g, int64_t batch, const float *x, int64_t *out_numel) {
-    ptq_error err = {0};
-    ptq_exec_options eo = ptq_exec_options_default();
-    eo.max_batch = batch;
-    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
-    ck_assert_msg(ex != NULL, "%s", err.msg);
-    ck_assert_int_eq(ptq_exec_bind(ex, g->inputs[0], x), PTQ_OK);
-    ck_assert_msg(ptq_exec_run(ex, batch, &err) == PTQ_OK, "%s", err.msg);
-    int32_t nd;
-    int64_t ne[PTQ_MAX_DIMS], n = 1;
-    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
-    for (int32_t i = 0; i < nd; i++) n *= ne[i];
-    float *y = malloc((size_t)n * sizeof *y + 1);
-    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)n * sizeof *y);
-    ptq_exec_free(ex);
-    *out_numel = n;
-    return y;
-}
-
 /* =========================================================== valid models ====== */
 
 /* Conv(1->2, 3x3, pad 1) -> BN -> Relu -> GlobalAveragePool -> Flatten -> Gemm(2->3). */
@@ -122,7 +96,7 @@ START_TEST(small_cnn_loads_and_runs) {
     float x[3 * 25];
     test_fill_uniform(&r, x, 75, -1.0f, 1.0f);
     int64_t n;
-    float *y = run_graph(g, 3, x, &n);
+    float *y = test_run_graph(g, x, 3, &n);
     ck_assert_int_eq(n, 9);
     for (int s = 0; s < 3; s++) {
         double feat[2];
@@ -186,10 +160,10 @@ START_TEST(pytorch_flatten_folded) {
     mb_free(&b);
     /* Only Relu and the Reshape remain: the shape arithmetic is gone. */
     ck_assert_int_eq(g->n_nodes, 2);
-    ck_assert_int_eq(count_op(g, PTQ_OP_RELU), 1);
-    ck_assert_int_eq(count_op(g, PTQ_OP_RESHAPE), 1);
-    ck_assert_int_eq(count_op(g, PTQ_OP_GATHER), 0);
-    ck_assert_int_eq(count_op(g, PTQ_OP_CONCAT), 0);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_RELU), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_RESHAPE), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_GATHER), 0);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_CONCAT), 0);
     expect_shape(g, g->outputs[0], "[N,18]");
     for (int32_t i = 0; i < g->n_values; i++) /* no int64 shape constants are left */
         ck_assert_msg(g->values[i].dtype == PTQ_DTYPE_F32, "value '%s' survived",
@@ -198,7 +172,7 @@ START_TEST(pytorch_flatten_folded) {
     test_rng r = {12};
     test_fill_uniform(&r, x, 54, -1.0f, 1.0f);
     int64_t n;
-    float *y = run_graph(g, 3, x, &n);
+    float *y = test_run_graph(g, x, 3, &n);
     ck_assert_int_eq(n, 54);
     for (int i = 0; i < 54; i++) ck_assert_float_eq(y[i], fmaxf(x[i], 0.0f));
     free(y);
@@ -223,7 +197,7 @@ START_TEST(softmax_opset_semantics) {
     ck_assert_int_eq(g->nodes[0].attrs.axis, opset < 13 ? 1 : 2);
     const float x[6] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, -0.5f};
     int64_t n;
-    float *y = run_graph(g, 1, x, &n);
+    float *y = test_run_graph(g, x, 1, &n);
     const int group = opset < 13 ? 6 : 3;
     for (int s = 0; s < 6; s += group) {
         double sum = 0.0;
@@ -279,7 +253,7 @@ START_TEST(identity_to_output_keeps_name) {
     expect_shape(g, g->outputs[0], "[N,4]");
     const float x[8] = {-1, 2, -3, 4, 5, -6, 7, -8};
     int64_t n;
-    float *y = run_graph(g, 2, x, &n);
+    float *y = test_run_graph(g, x, 2, &n);
     for (int i = 0; i < 8; i++) ck_assert_float_eq(y[i], fmaxf(x[i], 0.0f));
     free(y);
     ptq_graph_free(g);
@@ -317,7 +291,7 @@ START_TEST(clip_bounds_from_initializers) {
         ck_assert_float_eq(n->attrs.clip_max, cases[i].hi);
         const float x[4] = {-2.0f, -0.25f, 0.5f, 3.0f};
         int64_t cnt;
-        float *y = run_graph(g, 1, x, &cnt);
+        float *y = test_run_graph(g, x, 1, &cnt);
         for (int k = 0; k < 4; k++)
             ck_assert_float_eq(y[k], fminf(fmaxf(x[k], cases[i].lo), cases[i].hi));
         free(y);
@@ -750,7 +724,7 @@ START_TEST(bundled_models) {
         /* And it runs: two blank images give finite logits. */
         float x[2 * 28 * 28] = {0};
         int64_t n;
-        float *y = run_graph(g, 2, x, &n);
+        float *y = test_run_graph(g, x, 2, &n);
         ck_assert_int_eq(n, 20);
         for (int k = 0; k < 20; k++) ck_assert_msg(isfinite(y[k]), "%s: logit %d", path, k);
         free(y);

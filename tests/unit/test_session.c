@@ -38,32 +38,6 @@ static float *images(const ptq_graph *g, int64_t *per) {
     return x;
 }
 
-/* Logits of graph g on x (caller frees). */
-static float *logits(const ptq_graph *g, const float *x, int64_t *n) {
-    ptq_error err = {0};
-    ptq_exec_options eo = ptq_exec_options_default();
-    eo.max_batch = N_IMAGES;
-    eo.threads = 2;
-    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
-    ck_assert_msg(ex != NULL, "%s", err.msg);
-    ptq_exec_bind(ex, g->inputs[0], x);
-    ck_assert_msg(ptq_exec_run(ex, N_IMAGES, &err) == PTQ_OK, "%s", err.msg);
-    int32_t nd;
-    int64_t ne[PTQ_MAX_DIMS];
-    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
-    *n = ptq_shape_numel(nd, ne);
-    float *y = malloc((size_t)*n * sizeof *y);
-    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)*n * sizeof *y);
-    ptq_exec_free(ex);
-    return y;
-}
-
-static int32_t count_op(const ptq_graph *g, ptq_op op) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
-    return n;
-}
-
 static const char *const models[] = {"resnet20_fmnist", "mobilenetv2_fmnist", "vgg7_fmnist",
                                      "resnet20imb_fmnist"};
 
@@ -76,13 +50,13 @@ START_TEST(fold_bn_preserves_function) {
     ck_assert_msg(s != NULL, "%s", err.msg);
     int64_t per, n1, n2;
     float *x = images(s->g, &per);
-    const int32_t n_bn = count_op(s->g, PTQ_OP_BATCH_NORM);
+    const int32_t n_bn = test_count_op(s->g, PTQ_OP_BATCH_NORM);
     ck_assert_int_gt(n_bn, 0);
-    float *before = logits(s->g, x, &n1);
+    float *before = test_run_graph(s->g, x, N_IMAGES, &n1);
     ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
-    ck_assert_int_eq(count_op(s->g, PTQ_OP_BATCH_NORM), 0);
+    ck_assert_int_eq(test_count_op(s->g, PTQ_OP_BATCH_NORM), 0);
     ck_assert_int_eq(s->n_bn, n_bn);
-    float *after = logits(s->g, x, &n2);
+    float *after = test_run_graph(s->g, x, N_IMAGES, &n2);
     ck_assert_int_eq(n1, n2);
     double scale = 0.0, worst = 0.0;
     for (int64_t i = 0; i < n1; i++) scale = fmax(scale, fabs(before[i]));
@@ -112,7 +86,7 @@ START_TEST(placement) {
     ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
     int32_t w = 0, a = 0;
     for (int32_t i = 0; i < s->n_q; i++) s->q[i].is_weight ? w++ : a++;
-    const int32_t layers = count_op(s->g, PTQ_OP_CONV) + count_op(s->g, PTQ_OP_GEMM);
+    const int32_t layers = test_count_op(s->g, PTQ_OP_CONV) + test_count_op(s->g, PTQ_OP_GEMM);
     ck_assert_int_eq(w, layers); /* 21 convs + the classifier */
     ck_assert_int_eq(layers, 22);
     /* The input, and every distinct value read by a layer or a residual Add. */
@@ -189,10 +163,10 @@ START_TEST(sim_graph) {
     ck_assert_msg(ptq_pass_calibrate(ptq_host_table(), s, &cp) == PTQ_OK, "%s", s->err.msg);
     ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, &err);
     ck_assert_msg(sim != NULL, "%s", err.msg);
-    int32_t fq = count_op(sim, PTQ_OP_FAKE_QUANT), acts = 0;
+    int32_t fq = test_count_op(sim, PTQ_OP_FAKE_QUANT), acts = 0;
     for (int32_t i = 0; i < s->n_q; i++) acts += !s->q[i].is_weight;
     ck_assert_int_eq(fq, acts);
-    float *f = logits(s->g, x, &n1), *q = logits(sim, x, &n2);
+    float *f = test_run_graph(s->g, x, N_IMAGES, &n1), *q = test_run_graph(sim, x, N_IMAGES, &n2);
     ck_assert_double_gt(ptq_sqnr_db(f, q, n1), 40.0);
     ptq_graph_free(sim);
     free(f), free(q);

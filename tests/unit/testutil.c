@@ -161,6 +161,32 @@ void test_graph_output(ptq_graph *g, int32_t id) {
     push_id(&g->outputs, &g->n_outputs, id);
 }
 
+int32_t test_count_op(const ptq_graph *g, ptq_op op) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+float *test_run_graph(const ptq_graph *g, const float *x, int64_t batch, int64_t *numel) {
+    ptq_error err = {0};
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.max_batch = batch;
+    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+    ck_assert_msg(ex != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_exec_bind(ex, g->inputs[0], x), PTQ_OK);
+    ck_assert_msg(ptq_exec_run(ex, batch, &err) == PTQ_OK, "%s", err.msg);
+    int32_t nd;
+    int64_t ne[PTQ_MAX_DIMS];
+    ptq_exec_shape(ex, g->outputs[0], &nd, ne);
+    const int64_t n = ptq_shape_numel(nd, ne);
+    float *y = malloc((size_t)n * sizeof *y + 1);
+    ck_assert_ptr_nonnull(y);
+    memcpy(y, ptq_exec_data(ex, g->outputs[0]), (size_t)n * sizeof *y);
+    ptq_exec_free(ex);
+    *numel = n;
+    return y;
+}
+
 int test_run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -53,6 +53,11 @@ int32_t test_graph_node(ptq_graph *g, ptq_op op, const char *name, int32_t n_in,
                         const int32_t *in, const char *out_name);
 /* Marks value id as a graph output. */
 void test_graph_output(ptq_graph *g, int32_t id);
+/* Nodes of g with op `op`. */
+int32_t test_count_op(const ptq_graph *g, ptq_op op);
+/* Runs g (one input; default executor options) on `batch` samples of x and returns a copy
+ * of output 0 (caller frees) with its element count in *numel.  Asserts success. */
+float *test_run_graph(const ptq_graph *g, const float *x, int64_t batch, int64_t *numel);
 
 /* Runs a suite with CK_FORK and returns the process exit code. */
 int test_run_suite(Suite *s);
