@@ -68,24 +68,23 @@ static ptq_status host_node_info(ptq_session *s, int32_t node, ptq_node_info *in
     for (int32_t k = 0; k < 4; k++) info->outputs[k] = k < n->n_outputs ? n->outputs[k] : -1;
     info->clip_min = n->attrs.clip_min;
     info->clip_max = n->attrs.clip_max;
+    /* Conv and pooling attributes name their window geometry alike. */
+#define COPY_WINDOW(a)                                                                     \
+    do {                                                                                   \
+        info->n_spatial = (a)->n_spatial;                                                  \
+        for (int i = 0; i < 2; i++) {                                                      \
+            info->kernel[i] = (a)->kernel[i], info->stride[i] = (a)->stride[i];            \
+            info->dilation[i] = (a)->dilation[i], info->pad_begin[i] = (a)->pad_begin[i];  \
+            info->pad_end[i] = (a)->pad_end[i];                                            \
+        }                                                                                  \
+    } while (0)
     if (n->op == PTQ_OP_CONV) {
-        const ptq_conv_attrs *a = &n->attrs.conv;
-        info->group = a->group;
-        info->n_spatial = a->n_spatial;
-        for (int i = 0; i < 2; i++) {
-            info->kernel[i] = a->kernel[i], info->stride[i] = a->stride[i];
-            info->dilation[i] = a->dilation[i], info->pad_begin[i] = a->pad_begin[i];
-            info->pad_end[i] = a->pad_end[i];
-        }
+        info->group = n->attrs.conv.group;
+        COPY_WINDOW(&n->attrs.conv);
     } else if (n->op == PTQ_OP_MAX_POOL || n->op == PTQ_OP_AVERAGE_POOL) {
-        const ptq_pool_attrs *a = &n->attrs.pool;
-        info->n_spatial = a->n_spatial;
-        for (int i = 0; i < 2; i++) {
-            info->kernel[i] = a->kernel[i], info->stride[i] = a->stride[i];
-            info->dilation[i] = a->dilation[i], info->pad_begin[i] = a->pad_begin[i];
-            info->pad_end[i] = a->pad_end[i];
-        }
+        COPY_WINDOW(&n->attrs.pool);
     }
+#undef COPY_WINDOW
     return PTQ_OK;
 }
 

@@ -236,6 +236,20 @@ typedef struct run_results {
 
 static const char *gran(bool per_channel) { return per_channel ? "channel" : "tensor"; }
 
+/* "key": {"top1": ..., "images": ..., "seconds": ...}; top1 null without evaluation. */
+static void json_eval(ptq_json *j, const char *key, const ptq_eval_result *e, bool have_eval) {
+    ptq_json_key(j, key);
+    ptq_json_begin_object(j);
+    ptq_json_key(j, "top1");
+    if (have_eval) ptq_json_number(j, e->top1);
+    else ptq_json_null(j);
+    ptq_json_key(j, "images");
+    ptq_json_int(j, e->images);
+    ptq_json_key(j, "seconds");
+    ptq_json_number(j, e->seconds);
+    ptq_json_end_object(j);
+}
+
 static void json_spec(ptq_json *j, const ptq_qspec *q, bool on) {
     ptq_json_begin_object(j);
     ptq_json_key(j, "bits");
@@ -307,26 +321,8 @@ static void write_report(FILE *f, const ptq_session *s, const run_results *r) {
     ptq_json_string(&j, p->model);
     ptq_json_key(&j, "seed");
     ptq_json_int(&j, (int64_t)p->seed);
-    ptq_json_key(&j, "float");
-    ptq_json_begin_object(&j);
-    ptq_json_key(&j, "top1");
-    if (r->have_eval) ptq_json_number(&j, r->fl.top1);
-    else ptq_json_null(&j);
-    ptq_json_key(&j, "images");
-    ptq_json_int(&j, r->fl.images);
-    ptq_json_key(&j, "seconds");
-    ptq_json_number(&j, r->fl.seconds);
-    ptq_json_end_object(&j);
-    ptq_json_key(&j, "quantized");
-    ptq_json_begin_object(&j);
-    ptq_json_key(&j, "top1");
-    if (r->have_eval) ptq_json_number(&j, r->qu.top1);
-    else ptq_json_null(&j);
-    ptq_json_key(&j, "images");
-    ptq_json_int(&j, r->qu.images);
-    ptq_json_key(&j, "seconds");
-    ptq_json_number(&j, r->qu.seconds);
-    ptq_json_end_object(&j);
+    json_eval(&j, "float", &r->fl, r->have_eval);
+    json_eval(&j, "quantized", &r->qu, r->have_eval);
     ptq_json_key(&j, "config");
     ptq_json_begin_object(&j);
     ptq_json_key(&j, "weights");
