@@ -56,6 +56,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **positi
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            cli_usage(cmd, stdout);
             *help = true;
             return 0;
         }

@@ -37,8 +37,8 @@ typedef struct cli_command {
 } cli_command;
 
 /* Parses argv (after the command name) into the option table's destinations and the
- * positional arguments.  Returns 0, or 2 after printing a usage error; sets *help when
- * --help was given (the caller prints usage and exits 0). */
+ * positional arguments.  Returns 0, or 2 after printing a usage error; on --help, prints
+ * the command's usage on stdout and sets *help (the caller then exits 0). */
 int cli_parse(const cli_command *cmd, int argc, char **argv, const char **positional,
               bool *help);
 void cli_usage(const cli_command *cmd, FILE *out);

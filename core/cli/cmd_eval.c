@@ -58,11 +58,7 @@ int cmd_eval(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.batch = 256;
     int rc = cli_parse(&cli_eval_command, argc, argv, &model, &help);
-    if (rc) return rc;
-    if (help) {
-        cli_usage(&cli_eval_command, stdout);
-        return 0;
-    }
+    if (rc || help) return rc;
     char sidecar[4096] = "";
     ptq_preprocess pp = {0};
     pp.n_mean = o.n_mean;

@@ -22,11 +22,7 @@ int cmd_inspect(int argc, char **argv) {
     const char *model = NULL;
     bool help;
     int rc = cli_parse(&cli_inspect_command, argc, argv, &model, &help);
-    if (rc) return rc;
-    if (help) {
-        cli_usage(&cli_inspect_command, stdout);
-        return 0;
-    }
+    if (rc || help) return rc;
     ptq_error err = {0};
     ptq_graph *g = ptq_onnx_load(model, NULL, &err);
     if (!g) {

@@ -37,11 +37,7 @@ int cmd_plugins(int argc, char **argv) {
         if (argv[i][0] != '-') n_pos++;
     cmd.n_positional = n_pos > 0 ? 1 : 0;
     int rc = cli_parse(&cmd, argc, argv, &name, &help);
-    if (rc) return rc;
-    if (help) {
-        cli_usage(&cli_plugins_command, stdout);
-        return 0;
-    }
+    if (rc || help) return rc;
     ptq_error err = {0};
     if (ptq_list_plugins(name, o.plugins, stdout, &err)) {
         fprintf(stderr, "ptq plugins: %s\n", err.msg);

@@ -46,11 +46,7 @@ int cmd_run(int argc, char **argv) {
     bool help;
     memset(&o, 0, sizeof o);
     int rc = cli_parse(&cli_run_command, argc, argv, &path, &help);
-    if (rc) return rc;
-    if (help) {
-        cli_usage(&cli_run_command, stdout);
-        return 0;
-    }
+    if (rc || help) return rc;
     ptq_run_options ro = {o.out, o.force, o.dry_run, o.plugins, (int32_t)o.threads};
     ptq_error err = {0};
     if (ptq_run_file(path, &ro, &err)) {
