@@ -416,6 +416,91 @@ static const float *host_run_data(ptq_run *r, int32_t value) {
     return v < 0 ? NULL : ptq_exec_data(r->ex, v);
 }
 
+/* ---- since 0.2 ------------------------------------------------------------------------ */
+
+static ptq_status host_node_set_clip(ptq_session *s, int32_t node, float lo, float hi) {
+    if (!node_ok(s, node)) return PTQ_ERR_INVALID;
+    ptq_node *n = &s->g->nodes[node];
+    if (n->op != PTQ_OP_CLIP)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "node '%s' is not a Clip", n->name);
+    if (isnan(lo) || isnan(hi) || lo > hi)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "Clip bounds [%g, %g] for '%s' are not a "
+                                 "range", (double)lo, (double)hi, n->name);
+    n->attrs.clip_min = lo;
+    n->attrs.clip_max = hi;
+    return PTQ_OK;
+}
+
+/* The normalization the pipeline applies: the calibration section's, else the
+ * evaluation section's, else the model's .json (mean 0, std 1 without one). */
+static void pipeline_normalization(const ptq_session *s, ptq_preprocess *pp) {
+    memset(pp, 0, sizeof *pp);
+    const ptq_pipeline *p = s->pipe;
+    const ptq_dataset_cfg *c = p->calibration.present ? &p->calibration
+                               : p->evaluation.present ? &p->evaluation : NULL;
+    if (c) {
+        pp->n_mean = c->n_mean, pp->n_std = c->n_std;
+        memcpy(pp->mean, c->mean, sizeof pp->mean);
+        memcpy(pp->std, c->std, sizeof pp->std);
+    } else {
+        ptq_sidecar_normalization(p->model, pp, NULL, 0);
+    }
+}
+
+static ptq_status host_input_range(ptq_session *s, int32_t value, float *lo, float *hi) {
+    if (!value_ok(s, value)) return PTQ_ERR_INVALID;
+    bool input = false;
+    for (int32_t i = 0; i < s->g->n_inputs; i++) input |= s->g->inputs[i] == value;
+    if (!input)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "value '%s' is not an input of the graph",
+                                 s->g->values[value].name);
+    ptq_preprocess pp;
+    pipeline_normalization(s, &pp);
+    const int32_t n = pp.n_mean > pp.n_std ? pp.n_mean : pp.n_std;
+    float a = INFINITY, b = -INFINITY;
+    for (int32_t c = 0; c < (n > 0 ? n : 1); c++) {
+        const float m = pp.n_mean ? pp.mean[pp.n_mean > 1 ? c : 0] : 0.0f;
+        const float d = pp.n_std ? pp.std[pp.n_std > 1 ? c : 0] : 1.0f;
+        a = fminf(a, (0.0f - m) / d);
+        b = fmaxf(b, (1.0f - m) / d);
+    }
+    *lo = a, *hi = b;
+    return PTQ_OK;
+}
+
+static char *dup_str(const char *x) {
+    return x ? strdup(x) : strdup("");
+}
+
+static ptq_status host_report_row(ptq_session *s, const char *table, const char *row,
+                                  const char *const *cols, const double *values, int32_t n) {
+    if (!table || !*table || n < 0 || n > 64 || (n && (!cols || !values)))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "report_row: a table name and 0 to 64 "
+                                 "named columns are required");
+    ptq_report_row *rows = realloc(s->rows, ((size_t)s->n_rows + 1) * sizeof *rows);
+    if (!rows) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    s->rows = rows;
+    ptq_report_row *r = &rows[s->n_rows];
+    memset(r, 0, sizeof *r);
+    r->pass = s->pass_index;
+    r->table = dup_str(table);
+    r->name = dup_str(row);
+    r->cols = ptq_calloc_array((size_t)n + 1, sizeof *r->cols);
+    r->values = ptq_calloc_array((size_t)n + 1, sizeof *r->values);
+    bool ok = r->table && r->name && r->cols && r->values;
+    for (int32_t k = 0; ok && k < n; k++) {
+        ok = (r->cols[k] = dup_str(cols[k])) != NULL;
+        r->values[k] = values[k];
+        r->n = k + 1;
+    }
+    if (!ok) {
+        ptq_report_row_clear(r);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    s->n_rows++;
+    return PTQ_OK;
+}
+
 /* ---- misc ---------------------------------------------------------------------------- */
 
 static uint64_t host_rng_next(ptq_session *s) { return ptq_session_rng(s); }
@@ -457,6 +542,9 @@ static const ptq_host host = {
     .run_free = host_run_free,
     .rng_next = host_rng_next,
     .threads = host_threads,
+    .node_set_clip = host_node_set_clip,
+    .input_range = host_input_range,
+    .report_row = host_report_row,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "pipeline.h"
+#include "session.h" /* ptq_calibrate_params, for the implicit calibration */
 
 /* A pipeline is a few hundred bytes; anything much larger is not one. */
 #define PTQ_PIPELINE_MAX_BYTES ((size_t)1 << 20)
@@ -1181,6 +1182,11 @@ static ptq_status plan_add_implicit(ctx *c, artifacts *made, const char *name) {
                              name);
     pc.implicit = true;
     ptq_status st = parse_params(c, NULL, NULL, &pc);
+    /* Activation ranges an earlier pass set (dfq.bn_ranges, data-free) are its result:
+     * the implicit calibration leaves them alone. */
+    if (!st && pc.def == ptq_registry_find_pass(c->reg, "core.calibrate") &&
+        art_has(made, "quant.activations"))
+        ((ptq_calibrate_params *)pc.params)->activations = 0;
     if (!st) st = plan_add(c, made, &pc);
     free_pass_cfg(&pc);
     return st;

@@ -280,6 +280,41 @@ static void json_measurement(ptq_json *j, const ptq_session *s, const measuremen
     ptq_json_end_array(j);
 }
 
+/* "tables": {name: [rows]} of what pass i added with host->report_row, tables in the
+ * order they first appeared; nothing when it added none. */
+static void json_tables(ptq_json *j, const ptq_session *s, int32_t pass) {
+    bool any = false;
+    for (int32_t a = 0; a < s->n_rows; a++) {
+        const ptq_report_row *ra = &s->rows[a];
+        if (ra->pass != pass) continue;
+        bool seen = false;
+        for (int32_t b = 0; b < a && !seen; b++)
+            seen = s->rows[b].pass == pass && !strcmp(s->rows[b].table, ra->table);
+        if (seen) continue;
+        if (!any) {
+            ptq_json_key(j, "tables");
+            ptq_json_begin_object(j);
+            any = true;
+        }
+        ptq_json_key(j, ra->table);
+        ptq_json_begin_array(j);
+        for (int32_t b = a; b < s->n_rows; b++) {
+            const ptq_report_row *rb = &s->rows[b];
+            if (rb->pass != pass || strcmp(rb->table, ra->table)) continue;
+            ptq_json_begin_object(j);
+            ptq_json_key(j, "name");
+            ptq_json_string(j, rb->name);
+            for (int32_t k = 0; k < rb->n; k++) {
+                ptq_json_key(j, rb->cols[k]);
+                ptq_json_number(j, rb->values[k]);
+            }
+            ptq_json_end_object(j);
+        }
+        ptq_json_end_array(j);
+    }
+    if (any) ptq_json_end_object(j);
+}
+
 static void json_params(ptq_json *j, const ptq_pass_cfg *pc) {
     ptq_json_begin_object(j);
     for (const ptq_param_def *d = pc->def->params; d && d->name; d++) {
@@ -374,6 +409,7 @@ static void write_report(FILE *f, const ptq_session *s, const run_results *r) {
         json_measurement(&j, s, &pr->before);
         ptq_json_key(&j, "layers_after");
         json_measurement(&j, s, &pr->after);
+        json_tables(&j, s, i);
         ptq_json_end_object(&j);
     }
     ptq_json_end_array(&j);
@@ -509,6 +545,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         memset(&s->err, 0, sizeof s->err);
         if ((st = measure(s, eval, &pr->before))) break;
         s->pass_name = pc->def->name;
+        s->pass_index = i;
         const double t0 = ptq_now_seconds();
         st = pc->def->run(ptq_host_table(), s, pc->params);
         pr->seconds = ptq_now_seconds() - t0;

@@ -127,11 +127,22 @@ static void bn_clear(ptq_bn_stats *b) {
     ptq_tensor_free(b->var);
 }
 
+void ptq_report_row_clear(ptq_report_row *r) {
+    for (int32_t k = 0; k < r->n; k++) free(r->cols[k]);
+    free(r->cols);
+    free(r->values);
+    free(r->table);
+    free(r->name);
+    memset(r, 0, sizeof *r);
+}
+
 void ptq_session_free(ptq_session *s) {
     if (!s) return;
     for (int32_t i = 0; i < s->n_q; i++) quantizer_clear(&s->q[i]);
     for (int32_t i = 0; i < s->n_bn; i++) bn_clear(&s->bn[i]);
     for (int32_t i = 0; i < s->n_art; i++) artifact_clear(&s->art[i]);
+    for (int32_t i = 0; i < s->n_rows; i++) ptq_report_row_clear(&s->rows[i]);
+    free(s->rows);
     free(s->q);
     free(s->bn);
     free(s->art);

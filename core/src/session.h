@@ -25,6 +25,15 @@ typedef struct ptq_bn_stats {
     float epsilon;
 } ptq_bn_stats;
 
+/* One row a pass added to a table of its report (host->report_row). */
+typedef struct ptq_report_row {
+    int32_t pass;           /* index of the pass in the plan */
+    char *table, *name;     /* owned */
+    int32_t n;
+    char **cols;            /* owned, n */
+    double *values;         /* owned, n */
+} ptq_report_row;
+
 typedef struct ptq_artifact {
     char *name;
     void *data;
@@ -47,6 +56,9 @@ struct ptq_session {
     int64_t batch;
     ptq_error err;           /* the current pass's error */
     const char *pass_name;   /* the pass running, for log lines */
+    int32_t pass_index;      /* its index in the plan, for report rows */
+    ptq_report_row *rows;    /* what passes added to their report tables */
+    int32_t n_rows;
     bool tty;                /* stderr is a terminal: draw progress bars */
     double progress_t0;      /* when the step being reported started */
     const char *progress_what; /* which step */
@@ -65,6 +77,7 @@ ptq_status ptq_pass_calibrate(const ptq_host *host, ptq_session *s, const void *
 
 /* Loads the model and the calibration data of a pipeline.  NULL with err set. */
 ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err);
+void ptq_report_row_clear(ptq_report_row *r);
 void ptq_session_free(ptq_session *s);
 
 /* Records the current pass's error (first message wins) and returns st. */

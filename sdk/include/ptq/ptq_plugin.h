@@ -256,7 +256,12 @@ struct ptq_host {
      * returns the new value id or -1. */
     int32_t (*node_add_bias)(ptq_session *s, int32_t node);
     /* Statistics of the BatchNormalization folded into node (after core.fold_bn): views
-     * of gamma, beta, mean, var, each [C]; borrowed.  PTQ_ERR_INVALID if none was. */
+     * of gamma, beta, mean, var, each [C]; borrowed.  PTQ_ERR_INVALID if none was.
+     * gamma and beta describe the node's output as BN left it: channel c is distributed
+     * about N(beta_c, gamma_c^2).  A pass that rewrites the node's output channels
+     * (rescales them, shifts its bias) updates gamma and beta in place so they keep
+     * saying that (DFQ's equalization and bias absorption do); mean and var stay the
+     * statistics of the original convolution's output. */
     ptq_status (*bn_stats)(ptq_session *s, int32_t node, ptq_tensor_view *gamma,
                            ptq_tensor_view *beta, ptq_tensor_view *mean, ptq_tensor_view *var);
 
@@ -299,6 +304,11 @@ struct ptq_host {
                         const int32_t *keep, int32_t n_keep, int64_t max_batch);
     /* Feeds an input value of the run: batch x sample floats, borrowed until run_exec. */
     ptq_status (*run_bind)(ptq_run *r, int32_t value, const float *data);
+    /* Runs the planned nodes on `batch` samples.  A float-model run reads constants
+     * (weights, biases) when it executes, not when it is planned: a pass may overwrite a
+     * constant's data between run_exec calls to try a candidate (EasyQuant's quantized
+     * weights) and must put it back afterwards.  A quantized-model run works on a copy
+     * made by run_new. */
     ptq_status (*run_exec)(ptq_run *r, int64_t batch);
     /* A kept or output value after run_exec (batch x sample floats), borrowed until the
      * next run_exec or run_free; NULL if not kept. */
@@ -310,7 +320,30 @@ struct ptq_host {
     uint64_t (*rng_next)(ptq_session *s);
     /* Number of worker threads the session uses. */
     int32_t (*threads)(ptq_session *s);
+
+    /* ---- since 0.2 (check host->struct_size before use) ---- */
+    /* Sets the bounds of a CLIP node (ReLU6 is Clip(0, 6)); -INFINITY / INFINITY for no
+     * bound, so Clip(0, INFINITY) is a ReLU.  PTQ_ERR_INVALID for another op or lo > hi. */
+    ptq_status (*node_set_clip)(ptq_session *s, int32_t node, float lo, float hi);
+    /* The range of a graph input's values as the pipeline feeds them: 8-bit pixels
+     * scaled to [0, 1], then normalized with the pipeline's (or the model's .json) mean
+     * and std, widest over the channels.  Data-free passes use it for the input's
+     * quantizer.  PTQ_ERR_INVALID if value is not a graph input. */
+    ptq_status (*input_range)(ptq_session *s, int32_t value, float *lo, float *hi);
+    /* Adds a row to a table in this pass's entry of report.json:
+     * passes[i].tables.<table> is a list of {"name": row, cols[k]: values[k], ...}
+     * (non-finite values are written as null).  Everything is copied.  Tables let a
+     * pass report what it did per layer (EasyQuant's cosine before and after, DFQ's
+     * equalized ranges). */
+    ptq_status (*report_row)(ptq_session *s, const char *table, const char *row,
+                             const char *const *cols, const double *values, int32_t n);
 };
+
+/* Offset-based check that a host provides a member added in a later minor version:
+ *     if (!PTQ_HOST_HAS(host, report_row)) ... */
+#define PTQ_HOST_HAS(host, member)                                                         \
+    ((host)->struct_size >= offsetof(ptq_host, member) + sizeof((host)->member) &&           \
+     (host)->member != NULL)
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,49 @@
+/* plugin_kit.h — what a method plugin's unit tests need from the core: a session built
+ * from a pipeline written inline (as a user would write it), the plan's passes run one by
+ * one through the real host table, and forward runs of the float and the quantized model.
+ * White-box (it includes core headers); the plugins themselves never do. */
+#ifndef PTQ_PLUGIN_KIT_H
+#define PTQ_PLUGIN_KIT_H
+
+#include "session.h"
+#include "testutil.h"
+
+typedef struct kit {
+    ptq_registry *reg;
+    ptq_pipeline *p;
+    ptq_session *s;
+    char msg[1024];       /* the last error */
+} kit;
+
+/* Loads a pipeline from YAML text with the in-tree plugins and opens a session on it.
+ * In the text, @MODELS@ stands for the bundled models' directory and @FMNIST@ for the
+ * Fashion-MNIST directory.  Fails the test on an error. */
+kit *kit_open(const char *yaml);
+/* Same, but returns NULL on an error and copies the message into msg. */
+kit *kit_try_open(const char *yaml, char *msg, size_t msg_size);
+void kit_close(kit *k);
+
+/* Index of the first planned pass named `name` at or after `from` (asserts it exists). */
+int32_t kit_pass(const kit *k, const char *name, int32_t from);
+/* Runs the planned passes [from, to) in order; stops at the first failure, whose
+ * message lands in k->msg.  to = -1: to the end. */
+ptq_status kit_run(kit *k, int32_t from, int32_t to);
+
+/* Runs the float working graph (quant false) or the simulated quantized model (true) on
+ * `batch` samples of x and returns a copy of output 0 (caller frees). */
+float *kit_forward(kit *k, bool quant, const float *x, int64_t batch, int64_t *numel);
+/* `n` images: the calibration set's first n if there is one, else uniform noise in the
+ * normalized pixel range (caller frees). */
+float *kit_images(kit *k, int64_t n);
+
+/* max |a - b| / max |b|: the relative change of a model's outputs. */
+double kit_rel_diff(const float *a, const float *b, int64_t n);
+
+/* Top-1 agreement of two logits arrays of n rows x classes. */
+double kit_top1_agreement(const float *a, const float *b, int64_t n, int64_t classes);
+
+/* Top-1 accuracy of the float or quantized model on the first `count` Fashion-MNIST test
+ * images (normalized like the bundled models). */
+double kit_accuracy(kit *k, bool quant, int64_t count);
+
+#endif
