@@ -81,6 +81,8 @@ static ptq_status host_node_info(ptq_session *s, int32_t node, ptq_node_info *in
     if (n->op == PTQ_OP_CONV) {
         info->group = n->attrs.conv.group;
         COPY_WINDOW(&n->attrs.conv);
+    } else if (n->op == PTQ_OP_GEMM) {
+        info->trans_b = n->attrs.gemm.trans_b;
     } else if (n->op == PTQ_OP_MAX_POOL || n->op == PTQ_OP_AVERAGE_POOL) {
         COPY_WINDOW(&n->attrs.pool);
     }
@@ -171,6 +173,7 @@ static ptq_status host_bn_stats(ptq_session *s, int32_t node, ptq_tensor_view *g
                                 ptq_tensor_view *beta, ptq_tensor_view *mean, ptq_tensor_view *var) {
     if (!node_ok(s, node)) return PTQ_ERR_INVALID;
     const ptq_bn_stats *b = ptq_session_bn_of(s, node);
+    if (!b && !gamma && !beta && !mean && !var) return PTQ_ERR_INVALID; /* a question */
     if (!b)
         return ptq_session_error(s, PTQ_ERR_INVALID, "no BatchNormalization was folded into '%s'",
                                  s->g->nodes[node].name);
@@ -501,6 +504,44 @@ static ptq_status host_report_row(ptq_session *s, const char *table, const char 
     return PTQ_OK;
 }
 
+static ptq_status host_quantizer_set_range(ptq_session *s, int32_t q, int64_t channel, float lo,
+                                           float hi) {
+    ptq_quant_view v;
+    ptq_status st = host_quantizer_view(s, q, &v);
+    if (st) return st;
+    if (channel < -1 || channel >= v.n || isnan(lo) || isnan(hi) || lo > hi)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "quantizer_set_range: channel %lld of %lld, "
+                                 "range [%g, %g]", (long long)channel, (long long)v.n,
+                                 (double)lo, (double)hi);
+    ptq_quantizer *z = &s->q[q];
+    const bool symmetric = z->spec.symmetric;
+    for (int64_t c = channel < 0 ? 0 : channel; c < (channel < 0 ? v.n : channel + 1); c++)
+        ptq_qparams_from_range(lo, hi, z->qp.qmin, z->qp.qmax, symmetric, &z->qp.scale[c],
+                               &z->qp.zero_point[c]);
+    host_quantizer_changed(s, q);
+    return PTQ_OK;
+}
+
+static ptq_status host_quantizer_apply(ptq_session *s, int32_t q, const float *x, float *y,
+                                       int64_t batch) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    const ptq_quantizer *z = &s->q[q];
+    const ptq_value *val = &s->g->values[z->value];
+    if (!z->qp.scale)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "the quantizer of '%s' has no grid yet",
+                                 val->name);
+    int64_t ne[PTQ_MAX_DIMS];
+    memcpy(ne, val->ne, sizeof ne);
+    if (batch < 1 || (z->is_weight && batch != 1))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "quantizer_apply: batch %lld for '%s'",
+                                 (long long)batch, val->name);
+    for (int32_t d = 0; d < val->ndim; d++)
+        if (ne[d] == PTQ_DIM_BATCH) ne[d] = batch;
+    ptq_fake_quant_tensor_rounded(&z->qp, val->ndim, ne, x, y,
+                                  z->rounding.struct_size ? &z->rounding : NULL, z->rounding_state);
+    return PTQ_OK;
+}
+
 /* ---- misc ---------------------------------------------------------------------------- */
 
 static uint64_t host_rng_next(ptq_session *s) { return ptq_session_rng(s); }
@@ -545,6 +586,8 @@ static const ptq_host host = {
     .node_set_clip = host_node_set_clip,
     .input_range = host_input_range,
     .report_row = host_report_row,
+    .quantizer_set_range = host_quantizer_set_range,
+    .quantizer_apply = host_quantizer_apply,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

@@ -172,7 +172,7 @@ typedef struct ptq_node_info {
     int32_t outputs[4];
     int64_t group;          /* CONV */
     int32_t n_spatial;      /* CONV, pools: 1 or 2 */
-    int32_t reserved;
+    int32_t trans_b;        /* GEMM (since 0.2): 1 when B is stored [N, K], 0 for [K, N] */
     int64_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
     float clip_min, clip_max; /* CLIP (and fused ReLU6) */
 } ptq_node_info;
@@ -261,7 +261,9 @@ struct ptq_host {
      * about N(beta_c, gamma_c^2).  A pass that rewrites the node's output channels
      * (rescales them, shifts its bias) updates gamma and beta in place so they keep
      * saying that (DFQ's equalization and bias absorption do); mean and var stay the
-     * statistics of the original convolution's output. */
+     * statistics of the original convolution's output.  With all four views NULL
+     * (since 0.2) it only asks: PTQ_OK when node has statistics, else PTQ_ERR_INVALID
+     * without recording an error. */
     ptq_status (*bn_stats)(ptq_session *s, int32_t node, ptq_tensor_view *gamma,
                            ptq_tensor_view *beta, ptq_tensor_view *mean, ptq_tensor_view *var);
 
@@ -337,6 +339,16 @@ struct ptq_host {
      * equalized ranges). */
     ptq_status (*report_row)(ptq_session *s, const char *table, const char *row,
                              const char *const *cols, const double *values, int32_t n);
+    /* Sets q's scale and zero point from a float range [lo, hi] the way its observers
+     * do (widened to contain 0; symmetric grids use max(|lo|, |hi|)), for one channel
+     * (0 <= channel < view.n) or all of them (channel -1), and marks q calibrated. */
+    ptq_status (*quantizer_set_range)(ptq_session *s, int32_t q, int64_t channel, float lo,
+                                      float hi);
+    /* Fake-quantizes x (the whole quantized value: numel of its shape, or batch x sample
+     * for an activation) into y through q's grid and rounding function, exactly as the
+     * quantized model does.  x and y may be the same.  batch is 1 for weights. */
+    ptq_status (*quantizer_apply)(ptq_session *s, int32_t q, const float *x, float *y,
+                                  int64_t batch);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
