@@ -76,7 +76,7 @@ static bool chan_alloc(dfq_stats *st, dfq_chan *c, int64_t channels, int64_t blo
     return c->mean && c->var && c->lo && c->hi;
 }
 
-static const dfq_chan *fail(dfq_stats *st, int32_t v, const char *fmt, const char *arg) {
+static const dfq_chan *no_stats(dfq_stats *st, int32_t v, const char *fmt, const char *arg) {
     char msg[400];
     snprintf(msg, sizeof msg, fmt, arg);
     snprintf(st->why, sizeof st->why, "no data-free statistics for '%s': %s",
@@ -95,7 +95,7 @@ static bool bn_of(dfq_stats *st, int32_t node, ptq_tensor_view *gamma, ptq_tenso
 static const dfq_chan *input_stats(dfq_stats *st, int32_t v, dfq_chan *c) {
     ptq_tensor_view view;
     float lo, hi;
-    if (st->h->value_view(st->s, v, &view) || view.ndim < 2) return fail(st, v, "%s", "not an image");
+    if (st->h->value_view(st->s, v, &view) || view.ndim < 2) return no_stats(st, v, "%s", "not an image");
     if (!PTQ_HOST_HAS(st->h, input_range) || st->h->input_range(st->s, v, &lo, &hi)) return NULL;
     if (!chan_alloc(st, c, view.ne[1], 1)) return NULL;
     for (int64_t k = 0; k < c->c; k++) c->mean[k] = 0.0, c->var[k] = 1.0, c->lo[k] = lo, c->hi[k] = hi;
@@ -135,7 +135,7 @@ static const dfq_chan *copied(dfq_stats *st, dfq_chan *c, const dfq_chan *in, in
 static const dfq_chan *summed(dfq_stats *st, int32_t v, dfq_chan *c, const dfq_chan *x,
                               const dfq_chan *y) {
     if (x->c != y->c || x->block != y->block)
-        return fail(st, v, "%s", "an Add of tensors with different channel counts");
+        return no_stats(st, v, "%s", "an Add of tensors with different channel counts");
     if (!chan_alloc(st, c, x->c, x->block)) return NULL;
     for (int64_t k = 0; k < c->c; k++) {
         c->mean[k] = x->mean[k] + y->mean[k];
@@ -144,6 +144,39 @@ static const dfq_chan *summed(dfq_stats *st, int32_t v, dfq_chan *c, const dfq_c
         c->lo[k] = fmax(c->mean[k] - st->sigmas * sd, x->lo[k] + y->lo[k]);
         c->hi[k] = fmin(c->mean[k] + st->sigmas * sd, x->hi[k] + y->hi[k]);
     }
+    return c;
+}
+
+/* A layer without BN (a classifier's hidden Gemm) in a model that has BN elsewhere: the
+ * mean goes through the weights exactly (E[Wx + b] = W E[x] + b); the variance assumes
+ * independent inputs (sum of w^2 var), an approximation that is logged. */
+static const dfq_chan *through_weights(dfq_stats *st, int32_t v, int32_t node, dfq_chan *c) {
+    dfq_layer l;
+    if (!dfq_layer_get(st->h, st->s, node, &l))
+        return no_stats(st, v, "%s", "its producer has no constant weights");
+    const dfq_chan *x = dfq_stats_of(st, l.input);
+    if (!x) return NULL;
+    if (x->c * x->block != l.in_ch) return no_stats(st, v, "%s", "its layer's inputs do not match");
+    if (!chan_alloc(st, c, l.out_ch, 1)) return NULL;
+    const float *bias = dfq_bias(st->h, st->s, &l);
+    for (int64_t o = 0; o < l.out_ch; o++) {
+        double m = bias ? bias[o] : 0.0, var = 0.0;
+        for (int64_t f = 0; f < l.in_ch; f++) {
+            const int64_t g = f / l.in_per_group, i = f % l.in_per_group;
+            if (o / l.out_per_group != g) continue;
+            const int64_t ch = f / x->block;
+            for (int64_t k = 0; k < l.taps; k++) {
+                const double w = l.w[dfq_w_index(&l, o, i, k)];
+                m += w * x->mean[ch];
+                var += w * w * x->var[ch];
+            }
+        }
+        c->mean[o] = m, c->var[o] = var;
+        c->lo[o] = m - st->sigmas * sqrt(var), c->hi[o] = m + st->sigmas * sqrt(var);
+    }
+    st->h->log(st->s, PTQ_LOG_INFO, "'%s' has no BatchNormalization: its output statistics "
+               "are propagated through its weights (inputs assumed independent)",
+               st->h->node_name(st->s, node));
     return c;
 }
 
@@ -158,7 +191,7 @@ static const dfq_chan *compute(dfq_stats *st, int32_t v) {
     const ptq_host *h = st->h;
     if (is_graph_input(st, v)) return input_stats(st, v, c);
     const int32_t p = h->value_producer(st->s, v);
-    if (p < 0) return fail(st, v, "%s", "it is a constant");
+    if (p < 0) return no_stats(st, v, "%s", "it is a constant");
     ptq_node_info ni;
     if (h->node_info(st->s, p, &ni)) return NULL;
     const char *name = h->node_name(st->s, p);
@@ -166,9 +199,11 @@ static const dfq_chan *compute(dfq_stats *st, int32_t v) {
     case PTQ_OP_CONV:
     case PTQ_OP_GEMM: {
         ptq_tensor_view gamma, beta;
-        if (!bn_of(st, p, &gamma, &beta))
-            return fail(st, v, "'%s' has no BatchNormalization statistics", name);
-        return bn_output(st, c, &gamma, &beta);
+        if (bn_of(st, p, &gamma, &beta)) return bn_output(st, c, &gamma, &beta);
+        if (!st->any_bn)
+            return no_stats(st, v, "'%s' has no BatchNormalization statistics (nor has any "
+                            "layer of this model)", name);
+        return through_weights(st, v, p, c);
     }
     case PTQ_OP_RELU:
     case PTQ_OP_CLIP: {
@@ -198,14 +233,14 @@ static const dfq_chan *compute(dfq_stats *st, int32_t v) {
         const dfq_chan *y = x ? dfq_stats_of(st, ni.inputs[1]) : NULL;
         return y ? summed(st, v, c, x, y) : NULL;
     }
-    default: return fail(st, v, "its producer '%s' is an op DFQ cannot describe without data", name);
+    default: return no_stats(st, v, "its producer '%s' is an op DFQ cannot describe without data", name);
     }
 }
 
 const dfq_chan *dfq_stats_of(dfq_stats *st, int32_t v) {
     if (v < 0 || v >= st->n_values) return NULL;
     if (st->state[v] == 2) return &st->v[v];
-    if (st->state[v] == 1) return fail(st, v, "%s", "the graph has a cycle");
+    if (st->state[v] == 1) return no_stats(st, v, "%s", "the graph has a cycle");
     st->state[v] = 1;
     const dfq_chan *c = compute(st, v);
     st->state[v] = c ? 2 : 0;
