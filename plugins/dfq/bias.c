@@ -182,21 +182,31 @@ static ptq_status correct_empirical(const ptq_host *h, ptq_session *s, dfq_layer
             input = v;
     }
     if (input < 0) return h->error(s, PTQ_ERR_INVALID, "the model has no image input");
+    /* The float targets first: correcting a layer changes its bias in the working
+     * graph, which the float runs of later layers would otherwise see. */
+    double **fp = h->alloc(((size_t)n + 1) * sizeof *fp);
+    if (!fp) return h->error(s, PTQ_ERR_NOMEM, "out of memory");
     ptq_status rc = PTQ_OK;
     for (int32_t i = 0; i < n && !rc; i++) {
         dfq_layer *l = &layers[i];
-        double *fp = h->alloc((size_t)l->out_ch * sizeof *fp);
+        fp[i] = h->alloc((size_t)l->out_ch * sizeof **fp);
+        rc = fp[i] ? channel_means(h, s, PTQ_MODEL_FLOAT, l->node, l->output, cv.data, count, per,
+                                   input, l->out_ch, fp[i])
+                   : h->error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    for (int32_t i = 0; i < n && !rc; i++) {
+        dfq_layer *l = &layers[i];
         double *qu = h->alloc((size_t)l->out_ch * sizeof *qu);
-        if (!fp || !qu) rc = h->error(s, PTQ_ERR_NOMEM, "out of memory");
-        if (!rc) rc = channel_means(h, s, PTQ_MODEL_FLOAT, l->node, l->output, cv.data, count, per,
-                                    input, l->out_ch, fp);
+        if (!qu) rc = h->error(s, PTQ_ERR_NOMEM, "out of memory");
         if (!rc) rc = channel_means(h, s, PTQ_MODEL_QUANT, l->node, l->output, cv.data, count, per,
                                     input, l->out_ch, qu);
-        for (int64_t o = 0; !rc && o < l->out_ch; o++) qu[o] -= fp[o];
+        for (int64_t o = 0; !rc && o < l->out_ch; o++) qu[o] -= fp[i][o];
         if (!rc) rc = apply_shift(h, s, l, qu);
-        h->free(fp), h->free(qu);
+        h->free(qu);
         h->progress(s, "bias correction", i + 1, n);
     }
+    for (int32_t i = 0; i < n; i++) h->free(fp[i]);
+    h->free(fp);
     if (!rc) h->log(s, PTQ_LOG_INFO, "corrected %d layers on %lld images", n, (long long)count);
     return rc;
 }

@@ -341,8 +341,10 @@ static double logit_mean_shift(kit *k) {
     return worst;
 }
 
-/* Both modes shrink the mean shift of the outputs that weight quantization causes, at 4
- * bits per tensor where it is large (activations in float to isolate it). */
+/* Both modes shrink the mean shift of the outputs that weight quantization causes, and
+ * raise accuracy, at 4 bits per tensor where the shift is large (activations in float to
+ * isolate it).  The measured (empirical) correction also sees the shifts that earlier
+ * layers' quantization passes on, which the analytic one cannot. */
 START_TEST(correct_reduces_mean_shift) {
     char text[4096];
     snprintf(text, sizeof text,
@@ -356,9 +358,13 @@ START_TEST(correct_reduces_mean_shift) {
     kit *k = kit_open(text);
     const int32_t bc = kit_pass(k, "dfq.correct_bias", 0);
     ck_assert_int_eq(kit_run(k, 0, bc), PTQ_OK);
-    const double before = logit_mean_shift(k);
+    const double before = logit_mean_shift(k), acc_before = kit_accuracy(k, true, 1000);
     ck_assert_msg(kit_run(k, bc, -1) == PTQ_OK, "%s", k->msg);
-    const double after = logit_mean_shift(k);
+    const double after = logit_mean_shift(k), acc_after = kit_accuracy(k, true, 1000);
+    /* Seen: RTN 88.3 %, analytic 90.2 %, empirical 92.7 % (3000 test images). */
+    fprintf(stderr, "%s: top-1 %.4f -> %.4f\n", _i ? "empirical" : "analytic", acc_before, acc_after);
+    ck_assert_msg(acc_after >= acc_before + (_i ? 0.02 : 0.005), "%s: top-1 %.4f -> %.4f",
+                  _i ? "empirical" : "analytic", acc_before, acc_after);
     fprintf(stderr, "%s: mean logit shift %.4f -> %.4f\n", _i ? "empirical" : "analytic", before, after);
     ck_assert_msg(after < (_i ? 0.7 : 1.0) * before, "%s: mean logit shift %.4f -> %.4f",
                   _i ? "empirical" : "analytic", before, after);
