@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# methods.sh — the method plugins' example pipelines, run as a user runs them (only the
+# evaluation is cut to a subset, and the calibration set under the sanitizers): each must
+# finish, export, report its per-layer tables, and stay near float accuracy where the
+# method claims to.  The DFQ export also goes through onnxruntime when it is installed.
+. "$(dirname "$0")/lib.sh"
+limit=${PTQ_E2E_LIMIT:-0}
+eval_count=$([ "$limit" -gt 0 ] && echo "$limit" || echo 2000)
+calib=$([ "$limit" -gt 0 ] && echo 256 || echo 1024)
+
+# run_example NAME MAX_DROP [MODEL]: runs examples/NAME.yaml (on MODEL if given) and
+# checks quantized >= float - MAX_DROP (fractions) on the evaluated subset.
+run_example() {
+    local ex=$1 drop=$2 model=${3:-}
+    local tag=$ex${model:+ on $model}
+    sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
+        -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $eval_count#" \
+        "$SRC/examples/$ex.yaml" > "$TMP/$ex.yaml"
+    [ -n "$model" ] && sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$TMP/$ex.yaml"
+    rm -rf "$TMP/out_$ex"
+    if ! out=$("$PTQ" run "$TMP/$ex.yaml" --out "$TMP/out_$ex" 2>&1); then
+        bad "$tag failed: $out"
+        return
+    fi
+    local f q
+    f=$(json_get "$TMP/out_$ex/report.json" float top1)
+    q=$(json_get "$TMP/out_$ex/report.json" quantized top1)
+    if [ ! -s "$TMP/out_$ex/model.qdq.onnx" ]; then
+        bad "$tag: no exported model"
+    elif ! grep -q '"tables"' "$TMP/out_$ex/report.json"; then
+        bad "$tag: report.json has no per-layer tables"
+    elif awk -v f="$f" -v q="$q" -v d="$drop" 'BEGIN { exit !(q >= f - d - 1e-9) }'; then
+        ok "$tag: float $f, quantized $q (allowed drop $drop)"
+    else
+        bad "$tag: float $f, quantized $q: more than $drop below float"
+    fi
+}
+
+# DFQ's claim on the model built to break per-tensor quantization: within 0.5 points.
+run_example dfq_w8a8_pertensor 0.005
+# No calibration section at all.
+run_example dfq_datafree 0.01
+run_example dfq_datafree 0.005 resnet20imb_fmnist
+if grep -q '^calibration' "$SRC/examples/dfq_datafree.yaml"; then bad "dfq_datafree configures data"; fi
+run_example easyquant_w7a7 0.01
+run_example dfq_then_easyquant 0.01
+
+# The data-free export in onnxruntime: the replaced ReLU6 (a Clip without max) and the
+# corrected biases must mean the same there.
+ORT=$SRC/bench/node_modules/onnxruntime-node
+if command -v node >/dev/null 2>&1 && [ -d "$ORT" ] && [ -s "$TMP/out_dfq_datafree/model.qdq.onnx" ]; then
+    q=$(json_get "$TMP/out_dfq_datafree/report.json" quantized top1)
+    o=$(node "$SRC/bench/ort_eval.mjs" "$TMP/out_dfq_datafree/model.qdq.onnx" "$DATA/t10k-images-idx3-ubyte.gz" \
+        "$DATA/t10k-labels-idx1-ubyte.gz" --limit "$eval_count" 2>&1)
+    t=$(echo "$o" | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
+    if [ -n "$t" ] && awk -v a="$t" -v b="$q" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.006) }'; then
+        ok "dfq_datafree export: onnxruntime top1 $t, ptq simulation $q"
+    else
+        bad "dfq_datafree export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
+    fi
+else
+    echo "skipped: onnxruntime check (node or bench/node_modules/onnxruntime-node missing)"
+fi
+finish
