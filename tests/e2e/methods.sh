@@ -12,22 +12,22 @@ calib=$([ "$limit" -gt 0 ] && echo 256 || echo 1024)
 # checks quantized >= float - MAX_DROP (fractions) on the evaluated subset.
 run_example() {
     local ex=$1 drop=$2 model=${3:-}
-    local tag=$ex${model:+ on $model}
+    local tag=$ex${model:+ on $model} out_dir=$TMP/out_$ex${model:+_$model}
     sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
         -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $eval_count#" \
         "$SRC/examples/$ex.yaml" > "$TMP/$ex.yaml"
     [ -n "$model" ] && sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$TMP/$ex.yaml"
-    rm -rf "$TMP/out_$ex"
-    if ! out=$("$PTQ" run "$TMP/$ex.yaml" --out "$TMP/out_$ex" 2>&1); then
+    rm -rf "$out_dir"
+    if ! out=$("$PTQ" run "$TMP/$ex.yaml" --out "$out_dir" 2>&1); then
         bad "$tag failed: $out"
         return
     fi
     local f q
-    f=$(json_get "$TMP/out_$ex/report.json" float top1)
-    q=$(json_get "$TMP/out_$ex/report.json" quantized top1)
-    if [ ! -s "$TMP/out_$ex/model.qdq.onnx" ]; then
+    f=$(json_get "$out_dir/report.json" float top1)
+    q=$(json_get "$out_dir/report.json" quantized top1)
+    if [ ! -s "$out_dir/model.qdq.onnx" ]; then
         bad "$tag: no exported model"
-    elif ! grep -q '"tables"' "$TMP/out_$ex/report.json"; then
+    elif ! grep -q '"tables"' "$out_dir/report.json"; then
         bad "$tag: report.json has no per-layer tables"
     elif awk -v f="$f" -v q="$q" -v d="$drop" 'BEGIN { exit !(q >= f - d - 1e-9) }'; then
         ok "$tag: float $f, quantized $q (allowed drop $drop)"
