@@ -259,6 +259,61 @@ START_TEST(equalize_refuses_branch_and_sigmoid) {
 }
 END_TEST
 
+/* x[N,2,4,4] -> conv1 (1x1, 4 channels, ranges spread 1..1000) -> ReLU -> conv2 (3x3,
+ * pad 1, groups 2: channels 0-1 feed outputs 0-1, channels 2-3 outputs 2-3) -> y. */
+static const char *grouped_model(void) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xin[4] = {PTQ_DIM_BATCH, 2, 4, 4}, yout[4] = {PTQ_DIM_BATCH, 4, 4, 4};
+    mb_input(&b, "x", 4, xin);
+    float w1[8], b1[4], w2[4 * 2 * 9];
+    for (int i = 0; i < 8; i++) w1[i] = (float)(0.2 + 0.1 * i) * (i / 2 == 1 ? 1000.0f : 1.0f);
+    for (int i = 0; i < 4; i++) b1[i] = 0.05f * (float)i;
+    for (int i = 0; i < 72; i++) w2[i] = 0.01f * (float)((i * 7) % 13) - 0.05f;
+    const int64_t d1[4] = {4, 2, 1, 1}, d2[4] = {4, 2, 3, 3}, c4[1] = {4};
+    mb_init_f32(&b, "w1", 4, d1, w1), mb_init_f32(&b, "b1", 1, c4, b1);
+    mb_init_f32(&b, "w2", 4, d2, w2);
+    mb_node(&b, "Conv", "conv1", "x,w1,b1", "c1");
+    mb_node(&b, "Relu", "act", "c1", "a1");
+    Onnx__NodeProto *c2 = mb_node(&b, "Conv", "conv2", "a1,w2", "y");
+    mb_attr_int(&b, c2, "group", 2);
+    const int64_t pads[4] = {1, 1, 1, 1};
+    mb_attr_ints(&b, c2, "pads", 4, pads);
+    mb_output(&b, "y", 4, yout);
+    size_t len;
+    uint8_t *bytes = mb_pack(&b, &len);
+    const char *path = test_write_temp(bytes, len, ".onnx");
+    free(bytes);
+    mb_free(&b);
+    return path;
+}
+
+/* A grouped (not depthwise) conv equalizes per channel, which is per group: the function
+ * is kept (zero padding commutes with scaling) and every channel's ranges meet. */
+START_TEST(equalize_grouped_conv) {
+    kit *k = kit_open(pipeline(grouped_model(), FLOAT_ACTS, "  - dfq.equalize: {tolerance: 1e-7}\n"));
+    float x[N_IMAGES * 32];
+    test_rng r = {9};
+    test_fill_uniform(&r, x, N_IMAGES * 32, 0.0f, 1.0f);
+    int64_t n1;
+    float *before = kit_forward(k, false, x, N_IMAGES, &n1);
+    ck_assert_msg(kit_run(k, 0, -1) == PTQ_OK, "%s", k->msg);
+    float *after = kit_forward(k, false, x, N_IMAGES, &n1);
+    ck_assert_msg(kit_rel_diff(after, before, n1) <= 1e-5, "%g", kit_rel_diff(after, before, n1));
+    const ptq_host *h = ptq_host_table();
+    dfq_layer a, b;
+    ck_assert(dfq_layer_get(h, k->s, find_node(k, "conv1"), &a));
+    ck_assert(dfq_layer_get(h, k->s, find_node(k, "conv2"), &b));
+    ck_assert_int_eq(b.group, 2);
+    for (int64_t c = 0; c < 4; c++) {
+        const double r1 = dfq_out_range(&a, c), r2 = dfq_in_range(&b, c, 1);
+        ck_assert_msg(fabs(r1 - r2) <= 1e-3 * r1, "channel %lld: %g vs %g", (long long)c, r1, r2);
+    }
+    free(before), free(after);
+    kit_close(k);
+}
+END_TEST
+
 /* ---- bias absorption ------------------------------------------------------------- */
 
 /* A channel whose BN says N(5, 0.1^2) after conv1 never reaches the ReLU's knee: 5 - 3 *
@@ -512,6 +567,7 @@ static Suite *suite(void) {
     tcase_add_test(t, relu6_kept_blocks_equalization);
     tcase_add_test(t, relu6_replaced);
     tcase_add_loop_test(t, equalize_refuses_branch_and_sigmoid, 0, 3);
+    tcase_add_test(t, equalize_grouped_conv);
     tcase_add_test(t, absorb_moves_high_bias);
     tcase_add_loop_test(t, absorb_keeps_predictions, 0, 4);
     tcase_add_test(t, correct_analytic_needs_bn);
