@@ -47,6 +47,46 @@ void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_
 
 /* ---------------------------------------------------------------- datasets ---- */
 
+/* Which rows a dataset section selects. */
+typedef struct row_choice {
+    ptq_session *s;
+    const ptq_dataset_cfg *c;
+    bool past_end;          /* offset beyond the file */
+} row_choice;
+
+static int64_t *choose_rows(int64_t n, void *ctx, int64_t *n_rows) {
+    row_choice *rc = ctx;
+    const ptq_dataset_cfg *c = rc->c;
+    int64_t want = c->count > 0 ? PTQ_MIN(c->count, n) : n;
+    if (!c->sample) {
+        rc->past_end = c->offset >= n;
+        want = rc->past_end ? 0 : PTQ_MIN(want, n - c->offset);
+    }
+    int64_t *rows = ptq_calloc_array((size_t)PTQ_MAX(want, 1), sizeof *rows);
+    if (!rows) return NULL;
+    if (c->sample) {
+        /* Partial Fisher-Yates over indices with the pipeline's random stream. */
+        int64_t *idx = ptq_calloc_array((size_t)n, sizeof *idx);
+        if (!idx) {
+            free(rows);
+            return NULL;
+        }
+        for (int64_t i = 0; i < n; i++) idx[i] = i;
+        for (int64_t i = 0; i < want; i++) {
+            int64_t j = i + (int64_t)(ptq_session_rng(rc->s) % (uint64_t)(n - i));
+            int64_t t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+            rows[i] = idx[i];
+        }
+        free(idx);
+    } else {
+        for (int64_t i = 0; i < want; i++) rows[i] = c->offset + i;
+    }
+    *n_rows = want;
+    return rows;
+}
+
 ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
                                       ptq_error *err) {
     ptq_preprocess pp = {0};
@@ -54,53 +94,18 @@ ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, 
     pp.n_std = c->n_std;
     memcpy(pp.mean, c->mean, sizeof pp.mean);
     memcpy(pp.std, c->std, sizeof pp.std);
-    ptq_dataset *ds = ptq_dataset_load(c->images, c->labels, &pp, 0, err);
+    row_choice rc = {s, c, false};
+    ptq_dataset *ds = ptq_dataset_load_select(c->images, c->labels, &pp, choose_rows, &rc, err);
     if (!ds) {
         ptq_error_prefix(err, "%s data", what);
         return NULL;
     }
-    const int64_t per = (int64_t)ds->c * ds->h * ds->w;
-    int64_t want = c->count > 0 ? PTQ_MIN(c->count, ds->n) : ds->n;
-    if (c->offset >= ds->n) {
-        ptq_error_set(err, PTQ_ERR_INVALID, "%s data: offset %" PRId64 " is past the %" PRId64
-                      " images of %s", what, c->offset, ds->n, c->images);
+    if (rc.past_end) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "%s data: offset %" PRId64 " is past the images of "
+                      "%s", what, c->offset, c->images);
         ptq_dataset_free(ds);
         return NULL;
     }
-    if (c->sample) {
-        /* Partial Fisher-Yates over indices with the pipeline's random stream. */
-        int64_t *idx = ptq_calloc_array((size_t)ds->n, sizeof *idx);
-        float *img = ptq_calloc_array((size_t)(want * per), sizeof *img);
-        int32_t *lab = ds->labels ? ptq_calloc_array((size_t)want, sizeof *lab) : NULL;
-        if (!idx || !img || (ds->labels && !lab)) {
-            free(idx), free(img), free(lab);
-            ptq_dataset_free(ds);
-            ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory sampling %s data", what);
-            return NULL;
-        }
-        for (int64_t i = 0; i < ds->n; i++) idx[i] = i;
-        for (int64_t i = 0; i < want; i++) {
-            int64_t j = i + (int64_t)(ptq_session_rng(s) % (uint64_t)(ds->n - i));
-            int64_t t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-            memcpy(img + i * per, ds->images + idx[i] * per, (size_t)per * sizeof *img);
-            if (lab) lab[i] = ds->labels[idx[i]];
-        }
-        free(idx);
-        free(ds->images);
-        free(ds->labels);
-        ds->images = img;
-        ds->labels = lab;
-    } else {
-        want = PTQ_MIN(want, ds->n - c->offset);
-        if (c->offset > 0) {
-            memmove(ds->images, ds->images + c->offset * per, (size_t)(want * per) * sizeof(float));
-            if (ds->labels)
-                memmove(ds->labels, ds->labels + c->offset, (size_t)want * sizeof *ds->labels);
-        }
-    }
-    ds->n = want;
     return ds;
 }
 
