@@ -115,6 +115,11 @@ float *kit_images(kit *k, int64_t n) {
     return x;
 }
 
+bool kit_quick(void) {
+    const char *e = getenv("PTQ_E2E_LIMIT");
+    return e && atol(e) > 0;
+}
+
 double kit_rel_diff(const float *a, const float *b, int64_t n) {
     double scale = 0.0, worst = 0.0;
     for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));

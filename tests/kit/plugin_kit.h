@@ -36,6 +36,11 @@ float *kit_forward(kit *k, bool quant, const float *x, int64_t batch, int64_t *n
  * normalized pixel range (caller frees). */
 float *kit_images(kit *k, int64_t n);
 
+/* True in the sanitizer suite (PTQ_E2E_LIMIT set, as scripts/test.sh does there): tests
+ * then run the same paths with less work (coarser searches), since everything there is
+ * about 25x slower. */
+bool kit_quick(void);
+
 /* max |a - b| / max |b|: the relative change of a model's outputs. */
 double kit_rel_diff(const float *a, const float *b, int64_t n);
 

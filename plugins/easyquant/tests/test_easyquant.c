@@ -10,7 +10,7 @@
 
 #include "plugin_kit.h"
 
-#define SEARCH_IMAGES 32
+#define SEARCH_IMAGES (kit_quick() ? 16 : 32)
 
 /* The quantization sections the tests use: W6A6 with per-channel symmetric weights and
  * per-tensor symmetric activations (the main one), and per-tensor asymmetric weights and
@@ -42,7 +42,10 @@ static const char *pipeline(const char *passes, bool calibration) {
 }
 
 /* SEARCH_IMAGES images, 40 candidates per grid: a few seconds on 2 cores. */
-static const char *const search_pass = "  - easyquant.search_scales: {images: 32, n: 40}\n";
+static const char *const search_pass_full = "  - easyquant.search_scales: {images: 32, n: 40}\n";
+/* Under the sanitizers: the same paths on a coarser grid (see kit_quick). */
+static const char *const search_pass_quick = "  - easyquant.search_scales: {images: 16, n: 16}\n";
+#define search_pass (kit_quick() ? search_pass_quick : search_pass_full)
 
 /* Opens a test pipeline and runs everything before easyquant.search_scales (BN folding,
  * calibration); returns the pass's index in *eq. */
