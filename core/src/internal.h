@@ -223,4 +223,10 @@ ptq_dataset *ptq_dataset_load_select(const char *images, const char *labels,
                                      const ptq_preprocess *pp, ptq_row_select select, void *ctx,
                                      ptq_error *err);
 
+/* The residual blocks of g (blocks.c): writes each node's block index into block_of
+ * (n_nodes entries, blocks numbered in topological order, each holding at least one
+ * weighted layer when the graph has any) and returns the number of blocks, or -1 with err
+ * set. */
+int32_t ptq_graph_blocks(const ptq_graph *g, int32_t *block_of, ptq_error *err);
+
 #endif

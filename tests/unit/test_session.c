@@ -77,6 +77,44 @@ START_TEST(fold_bn_preserves_function) {
 }
 END_TEST
 
+/* Residual blocks: ResNet-20 has the stem, nine residual blocks and the classifier; a
+ * plain chain (VGG-7: five convs, two Gemms) one block per weighted layer; every block is a contiguous run of
+ * nodes holding at least one weighted layer, and no block boundary falls inside a
+ * residual connection (an Add and both of its branches share a block). */
+START_TEST(residual_blocks) {
+    static const int32_t expected[] = {11, -1, 7, 11};
+    ptq_pipeline p = make_pipeline(models[_i]);
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    const ptq_graph *g = s->g;
+    int32_t *block = malloc((size_t)g->n_nodes * sizeof *block);
+    const int32_t n = ptq_graph_blocks(g, block, &err);
+    ck_assert_msg(n > 0, "%s", err.msg);
+    if (expected[_i] > 0) ck_assert_int_eq(n, expected[_i]);
+    int32_t layers = 0;
+    bool *has_layer = calloc((size_t)n, sizeof *has_layer);
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        ck_assert(i == 0 || block[i] == block[i - 1] || block[i] == block[i - 1] + 1);
+        layers += ptq_op_has_weights(g->nodes[i].op);
+        has_layer[block[i]] |= ptq_op_has_weights(g->nodes[i].op);
+        if (g->nodes[i].op == PTQ_OP_ADD)
+            for (int32_t k = 0; k < 2; k++) {
+                const int32_t prod = g->values[g->nodes[i].inputs[k]].producer;
+                ck_assert(prod < 0 || block[prod] == block[i] || block[prod] == block[i] - 1);
+            }
+    }
+    for (int32_t b = 0; b < n; b++) ck_assert_msg(has_layer[b], "block %d has no layer", b);
+    free(has_layer);
+    ck_assert_int_ge(layers, n);
+    /* MobileNetV2: each inverted residual with a skip is one block, so fewer blocks than
+     * weighted layers. */
+    if (_i == 1) ck_assert_int_lt(n, layers);
+    free(block);
+    ptq_session_free(s);
+}
+END_TEST
+
 /* Weights of every Conv/Gemm; activations at their inputs and at residual Adds. */
 START_TEST(placement) {
     ptq_pipeline p = make_pipeline("resnet20_fmnist");
@@ -181,6 +219,7 @@ int main(void) {
     TCase *tc = tcase_create("rewrites");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, fold_bn_preserves_function, 0, 4);
+    tcase_add_loop_test(tc, residual_blocks, 0, 4);
     tcase_add_test(tc, placement);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, sim_graph);
