@@ -542,6 +542,33 @@ static ptq_status host_quantizer_apply(ptq_session *s, int32_t q, const float *x
     return PTQ_OK;
 }
 
+static int32_t host_node_blocks(ptq_session *s, int32_t *unit_of, int32_t n) {
+    if (!unit_of || n != s->g->n_nodes) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "node_blocks: room for %d nodes given, the graph "
+                          "has %d", n, s->g->n_nodes);
+        return -1;
+    }
+    size_t size = 0;
+    const int32_t *set = ptq_session_artifact_get(s, "graph.blocks", &size);
+    if (!set) return ptq_graph_blocks(s->g, unit_of, &s->err);
+    if (size != (size_t)n * sizeof *set) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "artifact 'graph.blocks' holds %zu bytes, not one "
+                          "int32 per node (%d)", size, n);
+        return -1;
+    }
+    int32_t units = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (set[i] < 0 || set[i] > units || (i > 0 && set[i] < set[i - 1])) {
+            ptq_session_error(s, PTQ_ERR_INVALID, "artifact 'graph.blocks': node %d has unit %d "
+                              "(units must run 0, 1, 2, ... in node order)", i, set[i]);
+            return -1;
+        }
+        unit_of[i] = set[i];
+        if (set[i] == units) units++;
+    }
+    return units;
+}
+
 /* ---- misc ---------------------------------------------------------------------------- */
 
 static uint64_t host_rng_next(ptq_session *s) { return ptq_session_rng(s); }
@@ -588,6 +615,7 @@ static const ptq_host host = {
     .report_row = host_report_row,
     .quantizer_set_range = host_quantizer_set_range,
     .quantizer_apply = host_quantizer_apply,
+    .node_blocks = host_node_blocks,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

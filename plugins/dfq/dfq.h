@@ -84,8 +84,8 @@ typedef struct dfq_stats {
 
 ptq_status dfq_stats_init(dfq_stats *st, const ptq_host *h, ptq_session *s, double sigmas);
 void dfq_stats_free(dfq_stats *st);
-/* The statistics of value v, or NULL after recording an error that names the value and
- * the node whose output cannot be described without data. */
+/* The statistics of value v, or NULL with st->why naming the value and the node whose
+ * output cannot be described without data (no error is recorded: the caller decides). */
 const dfq_chan *dfq_stats_of(dfq_stats *st, int32_t v);
 
 /* Mean and variance of clamp(y, a, b) for y ~ N(mu, sd^2); a, b may be infinite. */

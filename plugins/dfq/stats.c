@@ -73,15 +73,19 @@ static bool chan_alloc(dfq_stats *st, dfq_chan *c, int64_t channels, int64_t blo
     const size_t bytes = (size_t)channels * sizeof(double);
     c->mean = st->h->alloc(bytes), c->var = st->h->alloc(bytes);
     c->lo = st->h->alloc(bytes), c->hi = st->h->alloc(bytes);
-    return c->mean && c->var && c->lo && c->hi;
+    if (c->mean && c->var && c->lo && c->hi) return true;
+    snprintf(st->why, sizeof st->why, "out of memory");
+    return false;
 }
 
 static const dfq_chan *no_stats(dfq_stats *st, int32_t v, const char *fmt, const char *arg) {
     char msg[400];
     snprintf(msg, sizeof msg, fmt, arg);
+    /* Only the reason is kept: a caller that can go on without these statistics (bias
+     * correction skips the layer) must not leave an error behind, since the session keeps
+     * a pass's first message.  Callers that fail report st->why. */
     snprintf(st->why, sizeof st->why, "no data-free statistics for '%s': %s",
              st->h->value_name(st->s, v), msg);
-    st->h->error(st->s, PTQ_ERR_UNSUPPORTED, "%s", st->why);
     return NULL;
 }
 
@@ -96,7 +100,8 @@ static const dfq_chan *input_stats(dfq_stats *st, int32_t v, dfq_chan *c) {
     ptq_tensor_view view;
     float lo, hi;
     if (st->h->value_view(st->s, v, &view) || view.ndim < 2) return no_stats(st, v, "%s", "not an image");
-    if (!PTQ_HOST_HAS(st->h, input_range) || st->h->input_range(st->s, v, &lo, &hi)) return NULL;
+    if (!PTQ_HOST_HAS(st->h, input_range) || st->h->input_range(st->s, v, &lo, &hi))
+        return no_stats(st, v, "%s", "the host gives no range for this input");
     if (!chan_alloc(st, c, view.ne[1], 1)) return NULL;
     for (int64_t k = 0; k < c->c; k++) c->mean[k] = 0.0, c->var[k] = 1.0, c->lo[k] = lo, c->hi[k] = hi;
     return c;

@@ -105,6 +105,26 @@ START_TEST(residual_blocks) {
             }
     }
     for (int32_t b = 0; b < n; b++) ck_assert_msg(has_layer[b], "block %d has no layer", b);
+    /* Plugins see the same grouping through the host, until a pass stores its own. */
+    const ptq_host *h = ptq_host_table();
+    int32_t *seen = malloc((size_t)g->n_nodes * sizeof *seen);
+    ck_assert_int_eq(h->node_blocks(s, seen, g->n_nodes), n);
+    ck_assert(memcmp(seen, block, (size_t)g->n_nodes * sizeof *seen) == 0);
+    int32_t *mine = malloc((size_t)g->n_nodes * sizeof *mine);
+    for (int32_t i = 0; i < g->n_nodes; i++) mine[i] = i < g->n_nodes / 2 ? 0 : 1;
+    ck_assert_int_eq(h->artifact_set(s, "graph.blocks", mine, (size_t)g->n_nodes * sizeof *mine,
+                                     free), PTQ_OK);
+    ck_assert_int_eq(h->node_blocks(s, seen, g->n_nodes), 2);
+    ck_assert_int_eq(seen[g->n_nodes - 1], 1);
+    ck_assert_int_eq(h->node_blocks(s, seen, g->n_nodes - 1), -1); /* wrong size: an error */
+    int32_t *bad = malloc((size_t)g->n_nodes * sizeof *bad);
+    for (int32_t i = 0; i < g->n_nodes; i++) bad[i] = i == 0 ? 1 : 0; /* does not start at 0 */
+    ck_assert_int_eq(h->artifact_set(s, "graph.blocks", bad, (size_t)g->n_nodes * sizeof *bad,
+                                     free), PTQ_OK);
+    memset(&s->err, 0, sizeof s->err); /* a pass keeps its first message */
+    ck_assert_int_eq(h->node_blocks(s, seen, g->n_nodes), -1);
+    ck_assert_msg(test_contains(s->err.msg, "graph.blocks"), "%s", s->err.msg);
+    free(seen);
     free(has_layer);
     ck_assert_int_ge(layers, n);
     /* MobileNetV2: each inverted residual with a skip is one block, so fewer blocks than

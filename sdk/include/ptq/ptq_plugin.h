@@ -349,6 +349,14 @@ struct ptq_host {
      * quantized model does.  x and y may be the same.  batch is 1 for weights. */
     ptq_status (*quantizer_apply)(ptq_session *s, int32_t q, const float *x, float *y,
                                   int64_t batch);
+    /* The session's grouping of nodes into reconstruction units: writes each node's unit
+     * (0-based, in topological order) into unit_of (n = node_count entries) and returns
+     * the number of units, or -1 after an error.  By default the residual blocks: a new
+     * unit starts where one value carries the whole activation, and every unit holds at
+     * least one weighted layer (a plain chain gives one unit per layer, a ResNet one per
+     * residual block).  A pass that stores the artifact "graph.blocks" (n int32_t, the
+     * same meaning) replaces the grouping for the passes after it. */
+    int32_t (*node_blocks)(ptq_session *s, int32_t *unit_of, int32_t n);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
