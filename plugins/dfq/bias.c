@@ -45,7 +45,7 @@ static void report_correction(const ptq_host *h, ptq_session *s, const dfq_layer
     }
     static const char *const cols[] = {"mean_abs_shift", "max_abs_shift"};
     const double v[2] = {mean_abs, max_abs};
-    dfq_report(h, s, "corrected", h->node_name(s, l->node), cols, v, 2);
+    h->report_row(s, "corrected", h->node_name(s, l->node), cols, v, 2);
 }
 
 /* b -= shift, then tell the host. */
@@ -125,45 +125,52 @@ static ptq_status correct_analytic(const ptq_host *h, ptq_session *s, dfq_layer 
 
 /* ---- empirical ---------------------------------------------------------------------- */
 
-/* Per-channel means of value `v` of the float or quantized model over `n` images, the
- * run covering nodes 0..last (topological order: everything v depends on). */
+/* Per-channel means of the values `v[0..nv)` (layer outputs, `channels[k]` each) of the
+ * float or quantized model over `n` images, in one run covering nodes 0..last
+ * (topological order: everything the values depend on). */
 static ptq_status channel_means(const ptq_host *h, ptq_session *s, int32_t model, int32_t last,
-                                int32_t v, const float *images, int64_t n, int64_t per_image,
-                                int32_t input, int64_t channels, double *mean) {
+                                const int32_t *v, const int64_t *channels, int32_t nv,
+                                const float *images, int64_t n, int64_t per_image, int32_t input,
+                                double **mean) {
     int32_t *nodes = h->alloc(((size_t)last + 2) * sizeof *nodes);
     if (!nodes) return h->error(s, PTQ_ERR_NOMEM, "out of memory");
     int32_t n_nodes = 0;
     for (int32_t i = 0; i <= last; i++) nodes[n_nodes++] = i;
     const int64_t batch = n < 64 ? n : 64;
-    ptq_run *r = h->run_new(s, model, nodes, n_nodes, &v, 1, batch);
+    ptq_run *r = h->run_new(s, model, nodes, n_nodes, v, nv, batch);
     h->free(nodes);
     if (!r) return PTQ_ERR_INVALID;
     ptq_status st = PTQ_OK;
-    memset(mean, 0, (size_t)channels * sizeof *mean);
-    int64_t spatial = 0;
+    for (int32_t k = 0; k < nv; k++) memset(mean[k], 0, (size_t)channels[k] * sizeof **mean);
     for (int64_t at = 0; at < n && !st; at += batch) {
         const int64_t b = n - at < batch ? n - at : batch;
         if ((st = h->run_bind(r, input, images + at * per_image))) break;
         if ((st = h->run_exec(r, b))) break;
-        const float *y = h->run_data(r, v);
-        if (!y) {
-            st = h->error(s, PTQ_ERR_INTERNAL, "the run did not keep '%s'", h->value_name(s, v));
-            break;
+        for (int32_t k = 0; k < nv && !st; k++) {
+            const float *y = h->run_data(r, v[k]);
+            ptq_tensor_view vv;
+            if (!y) st = h->error(s, PTQ_ERR_INTERNAL, "the run did not keep '%s'", h->value_name(s, v[k]));
+            if (!st) st = h->value_view(s, v[k], &vv);
+            if (st) break;
+            int64_t spatial = 1;
+            for (int32_t d = 2; d < vv.ndim; d++) spatial *= vv.ne[d];
+            for (int64_t i = 0; i < b; i++)
+                for (int64_t c = 0; c < channels[k]; c++) {
+                    const float *p = y + (i * channels[k] + c) * spatial;
+                    double sum = 0.0;
+                    for (int64_t j = 0; j < spatial; j++) sum += p[j];
+                    mean[k][c] += sum;
+                }
         }
-        ptq_tensor_view vv;
-        if ((st = h->value_view(s, v, &vv))) break;
-        spatial = 1;
-        for (int32_t d = 2; d < vv.ndim; d++) spatial *= vv.ne[d];
-        for (int64_t k = 0; k < b; k++)
-            for (int64_t c = 0; c < channels; c++) {
-                const float *p = y + (k * channels + c) * spatial;
-                double sum = 0.0;
-                for (int64_t j = 0; j < spatial; j++) sum += p[j];
-                mean[c] += sum;
-            }
     }
     h->run_free(r);
-    for (int64_t c = 0; !st && c < channels; c++) mean[c] /= (double)n * (double)spatial;
+    for (int32_t k = 0; k < nv && !st; k++) {
+        ptq_tensor_view vv;
+        if ((st = h->value_view(s, v[k], &vv))) break;
+        int64_t spatial = 1;
+        for (int32_t d = 2; d < vv.ndim; d++) spatial *= vv.ne[d];
+        for (int64_t c = 0; c < channels[k]; c++) mean[k][c] /= (double)n * (double)spatial;
+    }
     return st;
 }
 
@@ -175,38 +182,35 @@ static ptq_status correct_empirical(const ptq_host *h, ptq_session *s, dfq_layer
                         "calibration: section (or use mode: analytic)");
     const int64_t count = images < cv.ne[0] ? images : cv.ne[0];
     const int64_t per = cv.ne[1] * cv.ne[2] * cv.ne[3];
-    int32_t input = -1;
-    for (int32_t v = 0; v < h->value_count(s) && input < 0; v++) {
-        ptq_tensor_view vv;
-        if (h->value_producer(s, v) < 0 && !h->value_view(s, v, &vv) && !vv.data && vv.ndim == 4)
-            input = v;
-    }
+    const int32_t input = dfq_graph_input(h, s);
     if (input < 0) return h->error(s, PTQ_ERR_INVALID, "the model has no image input");
-    /* The float targets first: correcting a layer changes its bias in the working
-     * graph, which the float runs of later layers would otherwise see. */
+    /* The float targets first, all in one run: correcting a layer changes its bias in the
+     * working graph, which float runs made after it would see. */
     double **fp = h->alloc(((size_t)n + 1) * sizeof *fp);
-    if (!fp) return h->error(s, PTQ_ERR_NOMEM, "out of memory");
-    ptq_status rc = PTQ_OK;
+    int32_t *outs = h->alloc(((size_t)n + 1) * sizeof *outs);
+    int64_t *chans = h->alloc(((size_t)n + 1) * sizeof *chans);
+    ptq_status rc = fp && outs && chans ? PTQ_OK : h->error(s, PTQ_ERR_NOMEM, "out of memory");
     for (int32_t i = 0; i < n && !rc; i++) {
-        dfq_layer *l = &layers[i];
-        fp[i] = h->alloc((size_t)l->out_ch * sizeof **fp);
-        rc = fp[i] ? channel_means(h, s, PTQ_MODEL_FLOAT, l->node, l->output, cv.data, count, per,
-                                   input, l->out_ch, fp[i])
-                   : h->error(s, PTQ_ERR_NOMEM, "out of memory");
+        outs[i] = layers[i].output, chans[i] = layers[i].out_ch;
+        if (!(fp[i] = h->alloc((size_t)layers[i].out_ch * sizeof **fp)))
+            rc = h->error(s, PTQ_ERR_NOMEM, "out of memory");
     }
+    if (!rc && n > 0)
+        rc = channel_means(h, s, PTQ_MODEL_FLOAT, layers[n - 1].node, outs, chans, n, cv.data,
+                           count, per, input, fp);
     for (int32_t i = 0; i < n && !rc; i++) {
         dfq_layer *l = &layers[i];
         double *qu = h->alloc((size_t)l->out_ch * sizeof *qu);
         if (!qu) rc = h->error(s, PTQ_ERR_NOMEM, "out of memory");
-        if (!rc) rc = channel_means(h, s, PTQ_MODEL_QUANT, l->node, l->output, cv.data, count, per,
-                                    input, l->out_ch, qu);
+        if (!rc) rc = channel_means(h, s, PTQ_MODEL_QUANT, l->node, &l->output, &l->out_ch, 1,
+                                    cv.data, count, per, input, &qu);
         for (int64_t o = 0; !rc && o < l->out_ch; o++) qu[o] -= fp[i][o];
         if (!rc) rc = apply_shift(h, s, l, qu);
         h->free(qu);
         h->progress(s, "bias correction", i + 1, n);
     }
-    for (int32_t i = 0; i < n; i++) h->free(fp[i]);
-    h->free(fp);
+    for (int32_t i = 0; fp && i < n; i++) h->free(fp[i]);
+    h->free(fp), h->free(outs), h->free(chans);
     if (!rc) h->log(s, PTQ_LOG_INFO, "corrected %d layers on %lld images", n, (long long)count);
     return rc;
 }
@@ -259,7 +263,7 @@ ptq_status dfq_bn_ranges(const ptq_host *h, ptq_session *s, const void *params) 
         if ((rc = h->quantizer_set_range(s, q, -1, (float)lo, (float)hi))) break;
         static const char *const cols[] = {"lo", "hi"};
         const double v[2] = {lo, hi};
-        dfq_report(h, s, "ranges", h->value_name(s, qv.value), cols, v, 2);
+        h->report_row(s, "ranges", h->value_name(s, qv.value), cols, v, 2);
         set++;
     }
     dfq_stats_free(&st);

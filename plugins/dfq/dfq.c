@@ -125,6 +125,8 @@ static const ptq_pass_def ranges_pass = {
 static const ptq_pass_def *const passes[] = {&replace_relu6_pass, &equalize_pass, &absorb_pass,
                                              &ranges_pass, &correct_pass, NULL};
 
+/* Every SDK 0.2 member the passes call (node_set_clip, input_range, report_row,
+ * quantizer_set_range, quantizer_apply) is checked once here, not at each use. */
 static ptq_status dfq_init(const ptq_host *h) {
     if (!PTQ_HOST_HAS(h, quantizer_apply))
         return h->error(NULL, PTQ_ERR_UNSUPPORTED, "dfq needs a host with SDK 0.2 or later "

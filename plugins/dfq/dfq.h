@@ -37,6 +37,8 @@ float dfq_in_range(const dfq_layer *l, int64_t c, int64_t block);
 /* Sum over the taps and the block of weights w[o, inputs of channel c]: what a constant
  * c-th input channel contributes to output o per unit (0 if c is not in o's group). */
 double dfq_in_sum(const dfq_layer *l, const float *w, int64_t o, int64_t c, int64_t block);
+/* The graph's image input: the value with no producer and no constant data (-1 if none). */
+int32_t dfq_graph_input(const ptq_host *h, ptq_session *s);
 /* The bias data (NULL when the node has none). */
 float *dfq_bias(const ptq_host *h, ptq_session *s, const dfq_layer *l);
 
@@ -79,6 +81,7 @@ typedef struct dfq_stats {
     dfq_chan *v;            /* per value, computed on demand */
     int32_t *state;         /* 0 not yet, 1 in progress, 2 done */
     bool any_bn;            /* some node has BatchNormalization statistics */
+    int32_t input;          /* the graph's image input */
     char why[512];          /* why the last dfq_stats_of failed */
 } dfq_stats;
 
@@ -121,8 +124,5 @@ ptq_status dfq_absorb_bias(const ptq_host *h, ptq_session *s, const void *params
 ptq_status dfq_correct_bias(const ptq_host *h, ptq_session *s, const void *params);
 ptq_status dfq_bn_ranges(const ptq_host *h, ptq_session *s, const void *params);
 
-/* Adds a report row when the host supports tables (SDK 0.2). */
-void dfq_report(const ptq_host *h, ptq_session *s, const char *table, const char *row,
-                const char *const *cols, const double *values, int32_t n);
 
 #endif

@@ -23,11 +23,6 @@
 
 #include "dfq.h"
 
-void dfq_report(const ptq_host *h, ptq_session *s, const char *table, const char *row,
-                const char *const *cols, const double *values, int32_t n) {
-    if (PTQ_HOST_HAS(h, report_row)) h->report_row(s, table, row, cols, values, n);
-}
-
 /* How much of the per-tensor grid an average channel uses: mean_c r_c / max_c r_c (1 is
  * balanced).  The number equalization raises. */
 static double range_use(const dfq_layer *l) {
@@ -108,7 +103,7 @@ static ptq_status touched_layers_done(const ptq_host *h, ptq_session *s, const d
         if (!dfq_layer_get(h, s, pairs[i].first, &l)) continue;
         static const char *const cols[] = {"range_use_before", "range_use_after"};
         const double v[2] = {use_before[i], range_use(&l)};
-        dfq_report(h, s, "equalized", h->node_name(s, l.node), cols, v, 2);
+        h->report_row(s, "equalized", h->node_name(s, l.node), cols, v, 2);
     }
     return PTQ_OK;
 }
@@ -204,7 +199,7 @@ ptq_status dfq_absorb_bias(const ptq_host *h, ptq_session *s, const void *params
         if (!st && mean != 0.0) {
             absorbed++;
             static const char *const cols[] = {"mean_absorbed"};
-            dfq_report(h, s, "absorbed", h->node_name(s, pairs[i].first), cols, &mean, 1);
+            h->report_row(s, "absorbed", h->node_name(s, pairs[i].first), cols, &mean, 1);
         }
     }
     if (!st) h->log(s, PTQ_LOG_INFO, "absorbed bias from %d of %d layer pairs", absorbed, n);

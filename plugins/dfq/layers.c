@@ -100,6 +100,14 @@ double dfq_in_sum(const dfq_layer *l, const float *w, int64_t o, int64_t c, int6
     return sum;
 }
 
+int32_t dfq_graph_input(const ptq_host *h, ptq_session *s) {
+    for (int32_t v = 0; v < h->value_count(s); v++) {
+        ptq_tensor_view vv;
+        if (h->value_producer(s, v) < 0 && !h->value_view(s, v, &vv) && !vv.data) return v;
+    }
+    return -1;
+}
+
 float *dfq_bias(const ptq_host *h, ptq_session *s, const dfq_layer *l) {
     ptq_tensor_view b;
     if (l->bias < 0 || h->value_view(s, l->bias, &b) || !b.data) return NULL;

@@ -54,6 +54,7 @@ ptq_status dfq_stats_init(dfq_stats *st, const ptq_host *h, ptq_session *s, doub
         dfq_stats_free(st);
         return h->error(s, PTQ_ERR_NOMEM, "out of memory");
     }
+    st->input = dfq_graph_input(h, s);
     for (int32_t n = 0; n < h->node_count(s) && !st->any_bn; n++)
         st->any_bn = h->bn_stats(s, n, NULL, NULL, NULL, NULL) == PTQ_OK;
     return PTQ_OK;
@@ -100,7 +101,7 @@ static const dfq_chan *input_stats(dfq_stats *st, int32_t v, dfq_chan *c) {
     ptq_tensor_view view;
     float lo, hi;
     if (st->h->value_view(st->s, v, &view) || view.ndim < 2) return no_stats(st, v, "%s", "not an image");
-    if (!PTQ_HOST_HAS(st->h, input_range) || st->h->input_range(st->s, v, &lo, &hi))
+    if (st->h->input_range(st->s, v, &lo, &hi))
         return no_stats(st, v, "%s", "the host gives no range for this input");
     if (!chan_alloc(st, c, view.ne[1], 1)) return NULL;
     for (int64_t k = 0; k < c->c; k++) c->mean[k] = 0.0, c->var[k] = 1.0, c->lo[k] = lo, c->hi[k] = hi;
@@ -185,16 +186,10 @@ static const dfq_chan *through_weights(dfq_stats *st, int32_t v, int32_t node, d
     return c;
 }
 
-static bool is_graph_input(dfq_stats *st, int32_t v) {
-    ptq_tensor_view view;
-    return st->h->value_producer(st->s, v) < 0 && !st->h->value_view(st->s, v, &view) &&
-           view.data == NULL;
-}
-
 static const dfq_chan *compute(dfq_stats *st, int32_t v) {
     dfq_chan *c = &st->v[v];
     const ptq_host *h = st->h;
-    if (is_graph_input(st, v)) return input_stats(st, v, c);
+    if (v == st->input) return input_stats(st, v, c);
     const int32_t p = h->value_producer(st->s, v);
     if (p < 0) return no_stats(st, v, "%s", "it is a constant");
     ptq_node_info ni;
