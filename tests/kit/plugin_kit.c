@@ -142,8 +142,8 @@ double kit_top1_agreement(const float *a, const float *b, int64_t n, int64_t cla
 
 double kit_accuracy(kit *k, bool quant, int64_t count) {
     ptq_preprocess pp = {0};
-    pp.n_mean = pp.n_std = 1;
-    pp.mean[0] = 0.286f, pp.std[0] = 0.353f;
+    ck_assert_msg(ptq_sidecar_normalization(k->p->model, &pp, NULL, 0),
+                  "%s has no normalization beside it", k->p->model);
     ptq_error err = {0};
     ptq_dataset *ds = ptq_dataset_load("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                                        "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",

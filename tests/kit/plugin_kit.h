@@ -48,7 +48,7 @@ double kit_rel_diff(const float *a, const float *b, int64_t n);
 double kit_top1_agreement(const float *a, const float *b, int64_t n, int64_t classes);
 
 /* Top-1 accuracy of the float or quantized model on the first `count` Fashion-MNIST test
- * images (normalized like the bundled models). */
+ * images, normalized as the model's .json says. */
 double kit_accuracy(kit *k, bool quant, int64_t count);
 
 #endif

@@ -190,6 +190,24 @@ END_TEST
 
 /* ---- small models for the shapes the bundled ones lack ------------------------------ */
 
+/* Serializes b to a temporary .onnx file (removed when the test exits) and frees it. */
+static const char *write_model(mb *b) {
+    size_t len;
+    uint8_t *bytes = mb_pack(b, &len);
+    const char *path = test_write_temp(bytes, len, ".onnx");
+    free(bytes);
+    mb_free(b);
+    return path;
+}
+
+/* N_IMAGES inputs of the small models ([N, 2, 4, 4]), uniform in [0, 1] (caller frees). */
+static float *small_inputs(uint64_t seed) {
+    float *x = malloc(N_IMAGES * 32 * sizeof *x);
+    test_rng r = {seed};
+    test_fill_uniform(&r, x, N_IMAGES * 32, 0.0f, 1.0f);
+    return x;
+}
+
 typedef enum { MID_RELU, MID_SIGMOID, MID_BRANCH } mid_kind;
 
 /* x[N,2,4,4] -> conv1 (1x1, 4 channels, optionally + BN) -> mid -> conv2 (1x1, 3) -> y.
@@ -230,12 +248,7 @@ static const char *small_model(mid_kind mid, bool bn, float beta) {
         mb_node(&b, "Conv", "conv2", "a1,w2,b2", "y");
     }
     mb_output(&b, "y", 4, yout);
-    size_t len;
-    uint8_t *bytes = mb_pack(&b, &len);
-    const char *path = test_write_temp(bytes, len, ".onnx");
-    free(bytes);
-    mb_free(&b);
-    return path;
+    return write_model(&b);
 }
 
 /* Equalization refuses across a branch and across a non-homogeneous activation: conv1's
@@ -245,9 +258,7 @@ START_TEST(equalize_refuses_branch_and_sigmoid) {
     kit *k = kit_open(pipeline(small_model(kinds[_i], false, 0.0f), FLOAT_ACTS, "  - dfq.equalize: {}\n"));
     int64_t n;
     float *w = copy_value(k, "w1", &n);
-    float x[N_IMAGES * 32];
-    test_rng r = {3};
-    test_fill_uniform(&r, x, N_IMAGES * 32, 0.0f, 1.0f);
+    float *x = small_inputs(3);
     int64_t n1;
     float *before = kit_forward(k, false, x, N_IMAGES, &n1);
     ck_assert_msg(kit_run(k, 0, -1) == PTQ_OK, "%s", k->msg);
@@ -255,7 +266,7 @@ START_TEST(equalize_refuses_branch_and_sigmoid) {
     const bool same = memcmp(w, value_data(k, "w1"), (size_t)n * sizeof *w) == 0;
     ck_assert_msg(same == (kinds[_i] != MID_RELU), "case %d: weights %s", _i, same ? "unchanged" : "changed");
     ck_assert(kit_rel_diff(after, before, n1) <= 1e-5);
-    free(w), free(before), free(after);
+    free(w), free(x), free(before), free(after);
     kit_close(k);
 }
 END_TEST
@@ -281,21 +292,14 @@ static const char *grouped_model(void) {
     const int64_t pads[4] = {1, 1, 1, 1};
     mb_attr_ints(&b, c2, "pads", 4, pads);
     mb_output(&b, "y", 4, yout);
-    size_t len;
-    uint8_t *bytes = mb_pack(&b, &len);
-    const char *path = test_write_temp(bytes, len, ".onnx");
-    free(bytes);
-    mb_free(&b);
-    return path;
+    return write_model(&b);
 }
 
 /* A grouped (not depthwise) conv equalizes per channel, which is per group: the function
  * is kept (zero padding commutes with scaling) and every channel's ranges meet. */
 START_TEST(equalize_grouped_conv) {
     kit *k = kit_open(pipeline(grouped_model(), FLOAT_ACTS, "  - dfq.equalize: {tolerance: 1e-7}\n"));
-    float x[N_IMAGES * 32];
-    test_rng r = {9};
-    test_fill_uniform(&r, x, N_IMAGES * 32, 0.0f, 1.0f);
+    float *x = small_inputs(9);
     int64_t n1;
     float *before = kit_forward(k, false, x, N_IMAGES, &n1);
     ck_assert_msg(kit_run(k, 0, -1) == PTQ_OK, "%s", k->msg);
@@ -310,7 +314,7 @@ START_TEST(equalize_grouped_conv) {
         const double r1 = dfq_out_range(&a, c), r2 = dfq_in_range(&b, c, 1);
         ck_assert_msg(fabs(r1 - r2) <= 1e-3 * r1, "channel %lld: %g vs %g", (long long)c, r1, r2);
     }
-    free(before), free(after);
+    free(x), free(before), free(after);
     kit_close(k);
 }
 END_TEST
@@ -327,9 +331,7 @@ START_TEST(absorb_moves_high_bias) {
     const int32_t conv1 = find_node(k, "conv1");
     ptq_tensor *w1 = k->s->g->values[k->s->g->nodes[conv1].inputs[1]].data;
     for (int64_t i = 0; i < ptq_tensor_numel(w1); i++) ((float *)w1->data)[i] *= 1e-4f;
-    float x[N_IMAGES * 32];
-    test_rng r = {5};
-    test_fill_uniform(&r, x, N_IMAGES * 32, 0.0f, 1.0f);
+    float *x = small_inputs(5);
     int64_t n1;
     float *before = kit_forward(k, false, x, N_IMAGES, &n1);
     const float b1_before = value_data(k, input_name(k, conv1, 2))[0];
@@ -341,7 +343,7 @@ START_TEST(absorb_moves_high_bias) {
     ptq_tensor_view beta;
     ck_assert_int_eq(ptq_host_table()->bn_stats(k->s, conv1, NULL, &beta, NULL, NULL), PTQ_OK);
     ck_assert(fabsf(((float *)beta.data)[0] - 0.3f) < 1e-5f); /* BN beta follows the bias */
-    free(before), free(after);
+    free(x), free(before), free(after);
     kit_close(k);
 }
 END_TEST
