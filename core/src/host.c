@@ -441,13 +441,8 @@ static void pipeline_normalization(const ptq_session *s, ptq_preprocess *pp) {
     const ptq_pipeline *p = s->pipe;
     const ptq_dataset_cfg *c = p->calibration.present ? &p->calibration
                                : p->evaluation.present ? &p->evaluation : NULL;
-    if (c) {
-        pp->n_mean = c->n_mean, pp->n_std = c->n_std;
-        memcpy(pp->mean, c->mean, sizeof pp->mean);
-        memcpy(pp->std, c->std, sizeof pp->std);
-    } else {
-        ptq_sidecar_normalization(p->model, pp, NULL, 0);
-    }
+    if (c) ptq_dataset_cfg_preprocess(c, pp);
+    else ptq_sidecar_normalization(p->model, pp, NULL, 0);
 }
 
 static ptq_status host_input_range(ptq_session *s, int32_t value, float *lo, float *hi) {

@@ -1082,6 +1082,14 @@ static void apply_normalization(const ptq_dataset_cfg *from, ptq_dataset_cfg *to
     memcpy(to->std, from->std, sizeof to->std);
 }
 
+void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp) {
+    memset(pp, 0, sizeof *pp);
+    pp->n_mean = c->n_mean;
+    pp->n_std = c->n_std;
+    memcpy(pp->mean, c->mean, sizeof pp->mean);
+    memcpy(pp->std, c->std, sizeof pp->std);
+}
+
 /* "runs/<file name without extension>". */
 static char *default_out_dir(const char *path) {
     const char *name = strrchr(path, '/');

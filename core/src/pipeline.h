@@ -67,6 +67,10 @@ typedef struct ptq_pipeline {
     int32_t threads;         /* 0 = default */
 } ptq_pipeline;
 
+/* The preprocessing a dataset section asks for (its normalization; pixel scaling
+ * automatic). */
+void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp);
+
 /* Parses and validates a pipeline file against the registry's pass tables.  Every
  * problem is reported as "FILE:LINE:COLUMN: message" (the first one found; nothing runs
  * on an invalid file).  Relative paths in the file are resolved against the directory

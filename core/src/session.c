@@ -89,11 +89,8 @@ static int64_t *choose_rows(int64_t n, void *ctx, int64_t *n_rows) {
 
 ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
                                       ptq_error *err) {
-    ptq_preprocess pp = {0};
-    pp.n_mean = c->n_mean;
-    pp.n_std = c->n_std;
-    memcpy(pp.mean, c->mean, sizeof pp.mean);
-    memcpy(pp.std, c->std, sizeof pp.std);
+    ptq_preprocess pp;
+    ptq_dataset_cfg_preprocess(c, &pp);
     row_choice rc = {s, c, false};
     ptq_dataset *ds = ptq_dataset_load_select(c->images, c->labels, &pp, choose_rows, &rc, err);
     if (!ds) {
