@@ -1,0 +1,2 @@
+/* conv_grad.c — Conv backward: weight gradient and input gradient. */
+#include "../grad.h"

@@ -1,0 +1,2 @@
+/* recon.c */
+#include "internal.h"

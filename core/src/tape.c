@@ -1,0 +1,2 @@
+/* tape.c */
+#include "internal.h"

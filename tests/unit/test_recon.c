@@ -1,0 +1,4 @@
+/* test_recon.c */
+#include <check.h>
+#include "testutil.h"
+int main(void) { return 0; }
