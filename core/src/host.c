@@ -1,8 +1,11 @@
 /* host.c — the function table plugins call (ptq_host in sdk/include/ptq/ptq_plugin.h):
  * the plugins' whole view of a session, checked at the boundary (ids in range, types
  * as documented) so a plugin bug becomes an error message, not a corrupted session. */
+#include <inttypes.h>
 #include <stdarg.h>
 
+#include "optim.h"
+#include "recon.h"
 #include "session.h"
 
 ptq_status ptq_host_init_error(ptq_status status, const char *msg);
@@ -247,10 +250,11 @@ static ptq_status host_quantizer_set_rounding(ptq_session *s, int32_t q, const p
     memset(&z->rounding, 0, sizeof z->rounding);
     z->rounding_state = NULL;
     if (!r) return PTQ_OK;
-    if (r->struct_size < sizeof(ptq_rounding) || !r->forward)
+    /* A plugin built against SDK 0.1/0.2 passes the struct without backward_state. */
+    if (r->struct_size < offsetof(ptq_rounding, backward_state) || !r->forward)
         return ptq_session_error(s, PTQ_ERR_INVALID, "rounding function '%s' is incomplete",
                                  r->name ? r->name : "?");
-    z->rounding = *r;
+    memcpy(&z->rounding, r, PTQ_MIN((size_t)r->struct_size, sizeof z->rounding));
     z->rounding.struct_size = sizeof z->rounding;
     z->rounding_state = state;
     return PTQ_OK;
@@ -569,6 +573,31 @@ static int32_t host_node_blocks(ptq_session *s, int32_t *unit_of, int32_t n) {
 static uint64_t host_rng_next(ptq_session *s) { return ptq_session_rng(s); }
 static int32_t host_threads(ptq_session *s) { return s->threads; }
 
+/* ---- reconstruction and optimizers (0.3) ------------------------------------------- */
+
+static ptq_status host_reconstruct(ptq_session *s, const ptq_recon_options *o, ptq_recon_result *res) {
+    if (!o) return ptq_session_error(s, PTQ_ERR_INVALID, "reconstruct: no options");
+    return ptq_reconstruct(s, o, res);
+}
+
+/* The SDK's opaque ptq_optim is the core's Adam. */
+static ptq_optim *host_optim_new(ptq_session *s, int64_t n, double lr, int32_t schedule, int64_t total) {
+    if (n < 1 || !(lr >= 0.0) || schedule < PTQ_SCHEDULE_CONSTANT || schedule > PTQ_SCHEDULE_LINEAR) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "optim_new: n %" PRId64 ", lr %g, schedule %d out of range",
+                          n, lr, schedule);
+        return NULL;
+    }
+    ptq_adam *a = ptq_adam_new(n, lr, schedule, total);
+    if (!a) ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    return (ptq_optim *)a;
+}
+
+static void host_optim_step(ptq_optim *o, float *param, const float *grad) {
+    ptq_adam_step((ptq_adam *)o, param, grad);
+}
+
+static void host_optim_free(ptq_optim *o) { ptq_adam_free((ptq_adam *)o); }
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -611,6 +640,10 @@ static const ptq_host host = {
     .quantizer_set_range = host_quantizer_set_range,
     .quantizer_apply = host_quantizer_apply,
     .node_blocks = host_node_blocks,
+    .reconstruct = host_reconstruct,
+    .optim_new = host_optim_new,
+    .optim_step = host_optim_step,
+    .optim_free = host_optim_free,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

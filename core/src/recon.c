@@ -1,2 +1,558 @@
-/* recon.c */
-#include "internal.h"
+/* recon.c — the reconstruction engine shared by AdaRound, BRECQ, QDrop and the methods
+ * after them (ptq_recon_options in the SDK says what it does; METHODS.md 0.6 is the
+ * spec).
+ *
+ * One call handles one unit:
+ *   1. the quantized model as it stands (earlier units finished) is built once; the
+ *      unit's nodes are found in it by name, with the activation quantizers on their
+ *      outputs (a unit quantizes its own output, as BRECQ/QDrop place them);
+ *   2. inputs (quantized model, and float model for QDrop) and float targets are cached
+ *      for the calibration images by running only the nodes those values depend on;
+ *   3. the loop: batch, fake-quantize the learned weights, tape forward, L_rec and its
+ *      gradient, tape backward, weight gradients to the roundings' backward_state, the
+ *      plugin's step, activation scales' Adam step, non-finite check;
+ *   4. learned activation scales go back to their quantizers.
+ * On an error (a non-finite loss included) nothing in the session has changed: the
+ * engine writes only at the very end. */
+#include <inttypes.h>
+#include <math.h>
+
+#include "optim.h"
+#include "recon.h"
+#include "tape.h"
+
+/* A weight whose rounding the unit learns. */
+typedef struct learned_weight {
+    int32_t value;          /* its id (the same in the float and the quantized graph) */
+    const ptq_quantizer *q;
+    int64_t n, inner, channels;
+    float *wq;              /* the fake-quantized weight of this step (tape reads it) */
+    float *v;               /* w / scale */
+    float *grad_r;          /* d loss / d rounding output */
+} learned_weight;
+
+/* An activation quantizer whose scale the unit learns. */
+typedef struct learned_scale {
+    int32_t scale_value;    /* the FAKE_QUANT node's scale constant in the quantized graph */
+    int32_t quantizer;      /* index into s->q */
+    int64_t n;
+    float *scale;           /* current value (tape reads it) */
+    float grad_factor;      /* LSQ gradient scaling, or 1 */
+    ptq_adam *adam;
+} learned_scale;
+
+/* A value the unit reads or produces, with its cache over the calibration images. */
+typedef struct unit_value {
+    int32_t id;             /* in the quantized graph */
+    int32_t float_id;       /* the float model's counterpart */
+    int64_t per;            /* floats per sample */
+    float *cache;           /* images x per: quantized input or float target */
+    float *cache_fp;        /* inputs under QDrop: the float model's value */
+} unit_value;
+
+typedef struct engine {
+    ptq_session *s;
+    const ptq_recon_options *o;
+    ptq_graph *qg;          /* quantized model (owned) */
+    int32_t *nodes;         /* unit nodes in qg, ascending (topological) */
+    int32_t n_nodes;
+    unit_value *in, *out;
+    int32_t n_in, n_out;
+    learned_weight *w;
+    int32_t n_w;
+    learned_scale *sc;
+    int32_t n_sc;
+    int64_t images;
+    size_t cache_bytes;
+    ptq_tape *tape;
+} engine;
+
+static void engine_free(engine *e) {
+    ptq_tape_free(e->tape);
+    for (int32_t i = 0; i < e->n_in; i++) free(e->in[i].cache), free(e->in[i].cache_fp);
+    for (int32_t i = 0; i < e->n_out; i++) free(e->out[i].cache);
+    for (int32_t i = 0; i < e->n_w; i++) free(e->w[i].wq), free(e->w[i].v), free(e->w[i].grad_r);
+    for (int32_t i = 0; i < e->n_sc; i++) free(e->sc[i].scale), ptq_adam_free(e->sc[i].adam);
+    free(e->in);
+    free(e->out);
+    free(e->w);
+    free(e->sc);
+    free(e->nodes);
+    ptq_graph_free(e->qg);
+}
+
+static int64_t per_sample(const ptq_value *v) {
+    int64_t n = 1;
+    for (int32_t i = 0; i < v->ndim; i++)
+        if (v->ne[i] != PTQ_DIM_BATCH) n *= v->ne[i];
+    return n;
+}
+
+/* The float model's value for quantized-graph value id: a FAKE_QUANT output stands for
+ * its input. */
+static int32_t float_counterpart(const ptq_graph *qg, int32_t id) {
+    const int32_t p = qg->values[id].producer;
+    return p >= 0 && qg->nodes[p].op == PTQ_OP_FAKE_QUANT ? qg->nodes[p].inputs[0] : id;
+}
+
+/* Step 1: the quantized model and the unit's nodes, inputs and outputs in it. */
+static ptq_status find_unit(engine *e) {
+    ptq_session *s = e->s;
+    const ptq_recon_options *o = e->o;
+    /* Weights-only runs leave every activation quantizer out of the model. */
+    ptq_quantizer *qs = ptq_calloc_array((size_t)PTQ_MAX(s->n_q, 1), sizeof *qs);
+    if (!qs) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    int32_t nq = 0;
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (s->q[i].is_weight || o->activations == PTQ_RECON_ACT_QUANT) qs[nq++] = s->q[i];
+    e->qg = ptq_session_sim_graph(s, qs, nq, &s->err);
+    free(qs);
+    if (!e->qg) return s->err.status;
+    const ptq_graph *qg = e->qg;
+    uint8_t *mark = calloc((size_t)qg->n_nodes + 1, 1);
+    if (!mark) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; i < o->n_nodes; i++) {
+        const int32_t id = o->nodes[i];
+        if (id < 0 || id >= s->g->n_nodes || s->g->nodes[id].op == PTQ_OP_NONE) {
+            free(mark);
+            return ptq_session_error(s, PTQ_ERR_INVALID, "unit '%s': node id %d is out of range",
+                                     o->label ? o->label : "?", id);
+        }
+        const int32_t j = qg->values[s->g->nodes[id].outputs[0]].producer;
+        PTQ_ASSERT(j >= 0 && !strcmp(qg->nodes[j].name, s->g->nodes[id].name));
+        mark[j] = 1;
+    }
+    /* The activation quantizers on the unit's own values belong to it. */
+    for (int32_t j = 0; j < qg->n_nodes; j++) {
+        const ptq_node *n = &qg->nodes[j];
+        if (n->op != PTQ_OP_FAKE_QUANT) continue;
+        const int32_t p = qg->values[n->inputs[0]].producer;
+        if (p >= 0 && mark[p]) mark[j] = 1;
+    }
+    e->nodes = ptq_calloc_array((size_t)qg->n_nodes + 1, sizeof *e->nodes);
+    e->in = ptq_calloc_array((size_t)qg->n_values + 1, sizeof *e->in);
+    e->out = ptq_calloc_array((size_t)qg->n_values + 1, sizeof *e->out);
+    if (!e->nodes || !e->in || !e->out) {
+        free(mark);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    for (int32_t j = 0; j < qg->n_nodes; j++)
+        if (mark[j]) e->nodes[e->n_nodes++] = j;
+    /* Inputs: run-time values read but not produced inside; outputs: values produced
+     * inside and read outside (or graph outputs). */
+    for (int32_t k = 0; k < e->n_nodes; k++) {
+        const ptq_node *n = &qg->nodes[e->nodes[k]];
+        for (int32_t i = 0; i < n->n_inputs; i++) {
+            const int32_t v = n->inputs[i];
+            if (v < 0 || qg->values[v].data) continue;
+            const int32_t p = qg->values[v].producer;
+            if (p >= 0 && mark[p]) continue;
+            bool seen = false;
+            for (int32_t m = 0; m < e->n_in; m++) seen |= e->in[m].id == v;
+            if (!seen) e->in[e->n_in++] = (unit_value){v, float_counterpart(qg, v), per_sample(&qg->values[v]), 0, 0};
+        }
+        for (int32_t i = 0; i < n->n_outputs; i++) {
+            const int32_t v = n->outputs[i];
+            bool read_outside = (qg->values[v].flags & PTQ_VALUE_OUTPUT) != 0;
+            for (int32_t j = 0; j < qg->n_nodes && !read_outside; j++) {
+                if (mark[j]) continue;
+                for (int32_t m = 0; m < qg->nodes[j].n_inputs; m++) read_outside |= qg->nodes[j].inputs[m] == v;
+            }
+            if (read_outside)
+                e->out[e->n_out++] = (unit_value){v, float_counterpart(qg, v), per_sample(&qg->values[v]), 0, 0};
+        }
+    }
+    free(mark);
+    if (e->n_in == 0 || e->n_out == 0)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "unit '%s' has no %s", o->label ? o->label : "?",
+                                 e->n_in ? "output read by the rest of the model" : "run-time input");
+    for (int32_t i = 0; i < e->n_in; i++)
+        if (qg->values[e->in[i].id].ndim < 1 || qg->values[e->in[i].id].ne[0] != PTQ_DIM_BATCH)
+            return ptq_session_error(s, PTQ_ERR_UNSUPPORTED, "unit '%s': input '%s' does not lead with the batch",
+                                     o->label ? o->label : "?", qg->values[e->in[i].id].name);
+    return PTQ_OK;
+}
+
+/* Runs the nodes of g that `want` depends on over the calibration images and copies
+ * each wanted value into its cache (dst[k]: images x per[k] floats). */
+static ptq_status cache_values(engine *e, const ptq_graph *g, const int32_t *want, float **dst,
+                               const int64_t *per, int32_t n_want) {
+    ptq_session *s = e->s;
+    const ptq_dataset *ds = s->calib;
+    if (g->n_inputs != 1)
+        return ptq_session_error(s, PTQ_ERR_UNSUPPORTED, "reconstruction needs a model with one input (it has %d)",
+                                 g->n_inputs);
+    const int32_t x = g->inputs[0];
+    const int64_t sample = per_sample(&g->values[x]);
+    /* Ancestors of the wanted values, walking back from them. */
+    uint8_t *need = calloc((size_t)g->n_values + 1, 1);
+    int32_t *sub = ptq_calloc_array((size_t)g->n_nodes + 1, sizeof *sub);
+    if (!need || !sub) {
+        free(need), free(sub);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    for (int32_t k = 0; k < n_want; k++) need[want[k]] = 1;
+    int32_t n_sub = 0;
+    for (int32_t j = g->n_nodes - 1; j >= 0; j--) {
+        const ptq_node *n = &g->nodes[j];
+        if (n->op == PTQ_OP_NONE) continue;
+        bool used = false;
+        for (int32_t k = 0; k < n->n_outputs; k++) used |= need[n->outputs[k]];
+        if (!used) continue;
+        sub[n_sub++] = j;
+        for (int32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0) need[n->inputs[k]] = 1;
+    }
+    for (int32_t a = 0, b = n_sub - 1; a < b; a++, b--) {
+        const int32_t t = sub[a];
+        sub[a] = sub[b];
+        sub[b] = t;
+    }
+    free(need);
+    ptq_status st = PTQ_OK;
+    ptq_exec *ex = NULL;
+    const int64_t chunk = PTQ_MAX(s->batch, 1);
+    if (n_sub > 0) {
+        ptq_exec_options eo = ptq_exec_options_default();
+        eo.nodes = sub;
+        eo.n_nodes = n_sub;
+        eo.keep = want;
+        eo.n_keep = n_want;
+        eo.max_batch = chunk;
+        eo.threads = s->threads;
+        ex = ptq_exec_new(g, &eo, &s->err);
+        if (!ex) {
+            free(sub);
+            return s->err.status;
+        }
+    }
+    free(sub);
+    for (int64_t at = 0; at < e->images && !st; at += chunk) {
+        const int64_t b = PTQ_MIN(chunk, e->images - at);
+        const float *images = ds->images + at * sample;
+        if (ex) {
+            ptq_exec_bind(ex, x, images);
+            st = ptq_exec_run(ex, b, &s->err);
+        }
+        for (int32_t k = 0; k < n_want && !st; k++) {
+            const float *src = want[k] == x ? images : ptq_exec_data(ex, want[k]);
+            memcpy(dst[k] + at * per[k], src, (size_t)(b * per[k]) * sizeof(float));
+        }
+    }
+    ptq_exec_free(ex);
+    return st;
+}
+
+/* Step 2: the caches. */
+static ptq_status fill_caches(engine *e) {
+    ptq_session *s = e->s;
+    const bool drop = e->o->drop_prob > 0.0;
+    const int32_t n_all = e->n_in * 2 + e->n_out;
+    int32_t *want = ptq_calloc_array((size_t)n_all, sizeof *want);
+    float **dst = ptq_calloc_array((size_t)n_all, sizeof *dst);
+    int64_t *per = ptq_calloc_array((size_t)n_all, sizeof *per);
+    if (!want || !dst || !per) {
+        free(want), free(dst), free(per);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    ptq_status st = PTQ_OK;
+    for (int32_t i = 0; i < e->n_in && !st; i++) {
+        unit_value *u = &e->in[i];
+        u->cache = ptq_calloc_array((size_t)(e->images * u->per), sizeof(float));
+        u->cache_fp = drop ? ptq_calloc_array((size_t)(e->images * u->per), sizeof(float)) : NULL;
+        if (!u->cache || (drop && !u->cache_fp)) st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory caching unit inputs");
+        e->cache_bytes += (size_t)(e->images * u->per) * sizeof(float) * (drop ? 2 : 1);
+        want[i] = u->id, dst[i] = u->cache, per[i] = u->per;
+    }
+    if (!st) st = cache_values(e, e->qg, want, dst, per, e->n_in);
+    /* Float model: targets, and the float inputs QDrop mixes in. */
+    int32_t n = 0;
+    for (int32_t i = 0; i < e->n_out && !st; i++) {
+        unit_value *u = &e->out[i];
+        if (!(u->cache = ptq_calloc_array((size_t)(e->images * u->per), sizeof(float))))
+            st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory caching unit targets");
+        e->cache_bytes += (size_t)(e->images * u->per) * sizeof(float);
+        want[n] = u->float_id, dst[n] = u->cache, per[n] = u->per, n++;
+    }
+    for (int32_t i = 0; drop && i < e->n_in && !st; i++)
+        want[n] = e->in[i].float_id, dst[n] = e->in[i].cache_fp, per[n] = e->in[i].per, n++;
+    if (!st) st = cache_values(e, s->g, want, dst, per, n);
+    free(want), free(dst), free(per);
+    return st;
+}
+
+/* The quantizer (index into s->q) of weight value v, or -1. */
+static int32_t weight_quantizer(const ptq_session *s, int32_t v) {
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (s->q[i].is_weight && s->q[i].value == v) return i;
+    return -1;
+}
+
+/* Step 3a: what the unit learns (weights with a learnable rounding, activation scales)
+ * and the tape. */
+static ptq_status plan_training(engine *e) {
+    ptq_session *s = e->s;
+    const ptq_recon_options *o = e->o;
+    const ptq_graph *qg = e->qg;
+    e->w = ptq_calloc_array((size_t)e->n_nodes + 1, sizeof *e->w);
+    e->sc = ptq_calloc_array((size_t)e->n_nodes + 1, sizeof *e->sc);
+    int32_t *trainable = ptq_calloc_array((size_t)e->n_nodes * 2 + 1, sizeof *trainable);
+    if (!e->w || !e->sc || !trainable) {
+        free(trainable);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    int32_t n_tr = 0;
+    for (int32_t k = 0; k < e->n_nodes; k++) {
+        const ptq_node *n = &qg->nodes[e->nodes[k]];
+        if (n->op == PTQ_OP_FAKE_QUANT) {
+            if (o->act_lr <= 0.0) continue;
+            const int32_t qi = ptq_session_quantizer_of(s, n->inputs[0]);
+            if (qi < 0) continue;
+            learned_scale *l = &e->sc[e->n_sc++];
+            l->scale_value = n->inputs[1];
+            l->quantizer = qi;
+            l->n = s->q[qi].qp.n;
+            l->scale = ptq_calloc_array((size_t)l->n, sizeof(float));
+            l->adam = ptq_adam_new(l->n, o->act_lr, PTQ_SCHEDULE_COSINE, o->iterations);
+            if (!l->scale || !l->adam) {
+                free(trainable);
+                return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+            }
+            memcpy(l->scale, s->q[qi].qp.scale, (size_t)l->n * sizeof(float));
+            const int64_t numel = per_sample(&qg->values[n->inputs[0]]) * o->batch;
+            l->grad_factor = o->act_grad_scale ? (float)(1.0 / sqrt((double)numel * s->q[qi].qp.qmax)) : 1.0f;
+            trainable[n_tr++] = l->scale_value;
+            continue;
+        }
+        for (int32_t i = 0; i < n->n_inputs; i++) {
+            const int32_t v = n->inputs[i];
+            if (v < 0 || !qg->values[v].data) continue;
+            const int32_t qi = weight_quantizer(s, v);
+            if (qi < 0 || !s->q[qi].rounding.backward_state) continue;
+            learned_weight *w = &e->w[e->n_w++];
+            const ptq_quantizer *q = &s->q[qi];
+            const ptq_value *fv = &s->g->values[v];
+            w->value = v;
+            w->q = q;
+            w->n = ptq_tensor_numel(fv->data);
+            w->channels = q->qp.axis >= 0 ? q->qp.n : 1;
+            w->inner = 1;
+            for (int32_t d = q->qp.axis + 1; q->qp.axis >= 0 && d < fv->ndim; d++) w->inner *= fv->ne[d];
+            if (q->qp.axis >= 0 && q->qp.axis != 0 && q->qp.n > 1) {
+                free(trainable);
+                return ptq_session_error(s, PTQ_ERR_UNSUPPORTED,
+                                         "weight '%s': learned rounding needs per-tensor or axis-0 scales",
+                                         fv->name);
+            }
+            if (q->qp.axis < 0 || q->qp.n == 1) w->inner = w->n, w->channels = 1;
+            w->wq = ptq_calloc_array((size_t)w->n, sizeof(float));
+            w->v = ptq_calloc_array((size_t)w->n, sizeof(float));
+            w->grad_r = ptq_calloc_array((size_t)w->n, sizeof(float));
+            if (!w->wq || !w->v || !w->grad_r) {
+                free(trainable);
+                return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+            }
+            trainable[n_tr++] = v;
+        }
+    }
+    ptq_tape_options to = {e->nodes, e->n_nodes, o->batch, s->threads, trainable, n_tr, NULL, 0};
+    ptq_error terr = {0};
+    e->tape = ptq_tape_new(qg, &to, &terr);
+    free(trainable);
+    if (!e->tape)
+        return ptq_session_error(s, terr.status, "unit '%s': %s", o->label ? o->label : "?", terr.msg);
+    for (int32_t i = 0; i < e->n_w; i++) ptq_tape_set_const(e->tape, e->w[i].value, e->w[i].wq);
+    for (int32_t i = 0; i < e->n_sc; i++) ptq_tape_set_const(e->tape, e->sc[i].scale_value, e->sc[i].scale);
+    return PTQ_OK;
+}
+
+/* Fake-quantizes learned weight w through its rounding into w->wq, keeping v = w / s
+ * and the rounding's output r (in grad_r until the backward pass needs the room). */
+static void quantize_weight(const engine *e, learned_weight *w) {
+    const ptq_quantizer *q = w->q;
+    const float *x = e->s->g->values[w->value].data->data;
+    const float lo = (float)q->qp.qmin, hi = (float)q->qp.qmax;
+    for (int64_t c = 0; c < w->channels; c++) {
+        const int64_t off = c * w->inner;
+        const float scale = q->qp.scale[c], zp = (float)q->qp.zero_point[c];
+        for (int64_t i = 0; i < w->inner; i++) w->v[off + i] = x[off + i] / scale;
+        q->rounding.forward(q->rounding_state, w->v + off, w->grad_r + off, w->inner, off);
+        for (int64_t i = 0; i < w->inner; i++) {
+            float r = w->grad_r[off + i] + zp;
+            r = r < lo ? lo : (r > hi ? hi : r);
+            w->wq[off + i] = (r - zp) * scale;
+        }
+    }
+}
+
+/* Hands d loss / d wq to the rounding as d loss / d r: wq = (clamp(r + zp) - zp) * s,
+ * so the factor is s inside the grid and 0 where the clamp cut r off. */
+static void weight_backward(engine *e, learned_weight *w) {
+    const ptq_quantizer *q = w->q;
+    const float *dwq = ptq_tape_grad(e->tape, w->value);
+    const float lo = (float)q->qp.qmin, hi = (float)q->qp.qmax;
+    for (int64_t c = 0; c < w->channels; c++) {
+        const int64_t off = c * w->inner;
+        const float scale = q->qp.scale[c], zp = (float)q->qp.zero_point[c];
+        for (int64_t i = 0; i < w->inner; i++) {
+            const float code = w->grad_r[off + i] + zp;
+            w->grad_r[off + i] = code >= lo && code <= hi ? dwq[off + i] * scale : 0.0f;
+        }
+    }
+    q->rounding.backward_state(q->rounding_state, w->v, w->grad_r, w->n, 0);
+}
+
+/* L_rec on this batch and its gradient into the outputs' gradient buffers. */
+static double loss_and_grad(engine *e, const int64_t *idx, int64_t batch) {
+    const double p = e->o->loss_p;
+    double total = 0.0;
+    for (int32_t k = 0; k < e->n_out; k++) {
+        const unit_value *u = &e->out[k];
+        const ptq_value *val = &e->qg->values[u->id];
+        /* Sum over channels (axis 1), mean over the batch and every other axis. */
+        const int64_t channels = val->ndim >= 2 ? val->ne[1] : 1;
+        const double denom = (double)batch * (double)(u->per / PTQ_MAX(channels, 1));
+        const float *y = ptq_tape_value(e->tape, u->id);
+        float *dy = ptq_tape_grad(e->tape, u->id);
+        double sum = 0.0;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *t = u->cache + idx[b] * u->per;
+            for (int64_t i = 0; i < u->per; i++) {
+                const float d = y[b * u->per + i] - t[i];
+                const float ad = fabsf(d);
+                float g;
+                if (p == 2.0) {
+                    sum += (double)d * d;
+                    g = 2.0f * d;
+                } else {
+                    const double pw = pow(ad, p - 1.0);
+                    sum += pw * ad;
+                    g = (float)(p * pw) * (d < 0 ? -1.0f : 1.0f);
+                }
+                if (dy) dy[b * u->per + i] = (float)(g / denom);
+            }
+        }
+        total += sum / denom;
+    }
+    return total;
+}
+
+/* Copies the batch's cached inputs into the tape (QDrop: mixing in float values). */
+static void load_batch(engine *e, const int64_t *idx, int64_t batch, uint64_t *rng) {
+    const float p = (float)e->o->drop_prob;
+    for (int32_t k = 0; k < e->n_in; k++) {
+        const unit_value *u = &e->in[k];
+        float *dst = ptq_tape_value(e->tape, u->id);
+        for (int64_t b = 0; b < batch; b++) {
+            const float *q = u->cache + idx[b] * u->per;
+            float *d = dst + b * u->per;
+            if (!u->cache_fp) {
+                memcpy(d, q, (size_t)u->per * sizeof(float));
+                continue;
+            }
+            const float *f = u->cache_fp + idx[b] * u->per;
+            for (int64_t i = 0; i < u->per; i++) d[i] = ptq_uniform01(rng) < p ? f[i] : q[i];
+        }
+    }
+}
+
+/* Step 3b: the optimisation loop. */
+static ptq_status optimise(engine *e, ptq_recon_result *res) {
+    ptq_session *s = e->s;
+    const ptq_recon_options *o = e->o;
+    const int64_t T = o->iterations, B = o->batch;
+    const int64_t window = PTQ_MAX(T / 100, 1);
+    int64_t *idx = ptq_calloc_array((size_t)B, sizeof *idx);
+    float *sgrad = NULL;
+    int64_t max_sc = 1;
+    for (int32_t i = 0; i < e->n_sc; i++) max_sc = PTQ_MAX(max_sc, e->sc[i].n);
+    sgrad = ptq_calloc_array((size_t)max_sc, sizeof *sgrad);
+    if (!idx || !sgrad) {
+        free(idx), free(sgrad);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    uint64_t rng = ptq_session_rng(s);
+    ptq_tape_set_drop(e->tape, o->drop_prob, &rng);
+    double first = 0.0, last = 0.0;
+    ptq_status st = PTQ_OK;
+    const char *label = o->label ? o->label : "unit";
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t b = 0; b < B; b++) idx[b] = (int64_t)(ptq_splitmix64(&rng) % (uint64_t)e->images);
+        load_batch(e, idx, B, &rng);
+        for (int32_t i = 0; i < e->n_w; i++) quantize_weight(e, &e->w[i]);
+        ptq_tape_forward(e->tape, B);
+        ptq_tape_zero_grad(e->tape, B);
+        const double rec = loss_and_grad(e, idx, B);
+        ptq_tape_backward(e->tape, B);
+        for (int32_t i = 0; i < e->n_w; i++) weight_backward(e, &e->w[i]);
+        const double extra = o->step ? o->step(o->user, t, T) : 0.0;
+        for (int32_t i = 0; i < e->n_sc; i++) {
+            learned_scale *l = &e->sc[i];
+            const float *g = ptq_tape_grad(e->tape, l->scale_value);
+            for (int64_t c = 0; c < l->n; c++) sgrad[c] = g[c] * l->grad_factor;
+            ptq_adam_step(l->adam, l->scale, sgrad);
+            /* A step must never turn a scale non-positive (BRECQ/QDrop clamp likewise). */
+            for (int64_t c = 0; c < l->n; c++) l->scale[c] = fmaxf(l->scale[c], 1e-8f);
+        }
+        if (!isfinite(rec) || !isfinite(extra)) {
+            st = ptq_session_error(s, PTQ_ERR_NUMERIC,
+                                   "unit '%s': the %s is %s at iteration %" PRId64 " of %" PRId64
+                                   "; the unit is left as it was",
+                                   label, isfinite(rec) ? "method's loss term" : "reconstruction loss",
+                                   isnan(isfinite(rec) ? extra : rec) ? "NaN" : "infinite", t + 1, T);
+            break;
+        }
+        if (t < window) first += rec / (double)window;
+        if (t >= T - window) last += rec / (double)window;
+        res->extra_last = extra;
+        ptq_session_progress(s, label, t + 1, T);
+    }
+    res->loss_first = first;
+    res->loss_last = last;
+    free(idx);
+    free(sgrad);
+    return st;
+}
+
+ptq_status ptq_reconstruct(ptq_session *s, const ptq_recon_options *o, ptq_recon_result *res) {
+    const char *label = o->label ? o->label : "unit";
+    if (o->struct_size < sizeof(ptq_recon_options))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "reconstruct: options from an older SDK");
+    if (!s->calib || s->calib->n < 1)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "unit '%s': reconstruction needs calibration data", label);
+    if (o->iterations < 1 || o->batch < 1 || o->n_nodes < 1 || !o->nodes || !(o->loss_p >= 1.0 && o->loss_p <= 8.0) ||
+        !(o->drop_prob >= 0.0 && o->drop_prob < 1.0) || !(o->act_lr >= 0.0) || o->images < 0)
+        return ptq_session_error(s, PTQ_ERR_INVALID,
+                                 "unit '%s': reconstruction options out of range (iterations %" PRId64
+                                 ", batch %" PRId64 ", nodes %d, p %g, drop_prob %g, act_lr %g)",
+                                 label, o->iterations, o->batch, o->n_nodes, o->loss_p, o->drop_prob, o->act_lr);
+    if (o->drop_prob > 0.0 && o->activations != PTQ_RECON_ACT_QUANT)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "unit '%s': drop_prob needs quantized activations", label);
+    const double t0 = ptq_now_seconds();
+    ptq_recon_result r = {sizeof r, 0, 0, 0, 0, 0, 0};
+    engine e = {0};
+    e.s = s;
+    e.o = o;
+    e.images = o->images > 0 ? PTQ_MIN(o->images, s->calib->n) : s->calib->n;
+    ptq_status st = find_unit(&e);
+    if (!st) st = fill_caches(&e);
+    if (!st) st = plan_training(&e);
+    if (!st) {
+        r.n_weights = e.n_w;
+        r.peak_bytes = (int64_t)(e.cache_bytes + ptq_tape_bytes(e.tape));
+        st = optimise(&e, &r);
+    }
+    if (!st) /* Step 4: the learned activation scales. */
+        for (int32_t i = 0; i < e.n_sc; i++) {
+            ptq_quantizer *q = &s->q[e.sc[i].quantizer];
+            memcpy(q->qp.scale, e.sc[i].scale, (size_t)e.sc[i].n * sizeof(float));
+        }
+    r.seconds = ptq_now_seconds() - t0;
+    engine_free(&e);
+    if (res) {
+        const uint32_t size = PTQ_MIN(res->struct_size ? res->struct_size : (uint32_t)sizeof r, (uint32_t)sizeof r);
+        memcpy(res, &r, size);
+        res->struct_size = size;
+    }
+    return st;
+}

@@ -208,7 +208,80 @@ typedef struct ptq_rounding {
     void (*backward)(void *state, const float *v, const float *grad_out, float *grad_v,
                      int64_t n, int64_t index);
     void (*destroy)(void *state); /* frees state when the quantizer drops it; may be NULL */
+    /* ---- since 0.3 ---- */
+    /* The gradient of the state, for learned rounding (AdaRound's V): grad_out[i] is
+     * d loss / d out[i] for the n elements from `index` on, where out is what forward
+     * returned for v (the host passes 0 where the zero point and clamp cut the element
+     * off the grid).  Accumulate it into the state's own gradient buffer; the plugin's
+     * step hook (ptq_recon_options.step) applies it.  NULL: the state is not learned
+     * (a weight whose rounding has no backward_state keeps its value during
+     * reconstruction). */
+    void (*backward_state)(void *state, const float *v, const float *grad_out, int64_t n,
+                           int64_t index);
 } ptq_rounding;
+
+/* ---------------------------------------------------- reconstruction (0.3) ---- */
+
+/* Which model a reconstruction unit's input cache comes from (ptq_recon_options). */
+#define PTQ_RECON_ACT_QUANT 1  /* activation quantizers on (inside the unit and upstream) */
+#define PTQ_RECON_ACT_FLOAT 0  /* every activation float: weights-only (BRECQ's weight phase) */
+
+/* One call of host->reconstruct: optimise the learnable quantizer state of a unit (a
+ * set of nodes: one layer, a block, a group of blocks, the whole network) so that its
+ * output on the calibration images matches the float model's.  The engine caches the
+ * unit's inputs from the quantized model as it stands (earlier units already
+ * finished) and the float model's outputs, then for t = 0..iterations-1: draws a batch
+ * (uniform, with replacement), fake-quantizes the unit's weights through their rounding
+ * functions, runs the unit forward, takes the loss
+ *     L_rec = mean over (batch, spatial positions) of sum over channels |y - y_float|^p
+ * backpropagates it (straight-through through activation quantizers), hands each
+ * weight's gradient to its rounding's backward_state, calls `step` (where the plugin
+ * adds its own terms and steps its optimizer), and steps the activation scales when
+ * act_lr > 0. */
+typedef struct ptq_recon_options {
+    uint32_t struct_size;      /* sizeof(ptq_recon_options) */
+    const int32_t *nodes;      /* node ids of the unit (any order); borrowed */
+    int32_t n_nodes;
+    int32_t activations;       /* PTQ_RECON_ACT_QUANT or PTQ_RECON_ACT_FLOAT */
+    int64_t iterations;
+    int64_t batch;             /* samples per step (32) */
+    int64_t images;            /* calibration images to cache, 0 = all */
+    double loss_p;             /* exponent p of L_rec (2) */
+    /* QDrop: each element of the unit's input and of every activation quantizer's
+     * output inside the unit keeps its float value with this probability (0.5 in QDrop,
+     * 0 = always quantized).  Only with PTQ_RECON_ACT_QUANT. */
+    double drop_prob;
+    /* > 0: also learn the scales of the activation quantizers inside the unit (LSQ),
+     * Adam at this learning rate with cosine decay to 0; the learned scales are kept. */
+    double act_lr;
+    int32_t act_grad_scale;    /* 1: LSQ's gradient scaling 1/sqrt(numel * qmax) (QDrop) */
+    int32_t reserved;
+    const char *label;         /* names the unit in progress lines and errors */
+    void *user;                /* passed to step */
+    /* Called every iteration after the backward pass: add the plugin's loss terms'
+     * gradients to its state gradients, step its optimizer, zero its gradients.
+     * Returns the value of its own loss terms (added to the reported loss), or NaN to
+     * stop with an error.  t counts from 0; total is `iterations`.  May be NULL. */
+    double (*step)(void *user, int64_t t, int64_t total);
+} ptq_recon_options;
+
+/* What a reconstruction did (host->reconstruct fills it). */
+typedef struct ptq_recon_result {
+    uint32_t struct_size;
+    int32_t n_weights;         /* weights whose rounding was learned */
+    double loss_first;         /* L_rec of the first batches (mean of the first 1 %) */
+    double loss_last;          /* L_rec of the last batches (mean of the last 1 %) */
+    double extra_last;         /* the plugin's own terms at the last step */
+    double seconds;            /* caching and optimisation */
+    int64_t peak_bytes;        /* caches and the training tape at their largest */
+} ptq_recon_result;
+
+/* An Adam optimizer over n floats (host->optim_new); opaque. */
+typedef struct ptq_optim ptq_optim;
+
+#define PTQ_SCHEDULE_CONSTANT 0
+#define PTQ_SCHEDULE_COSINE 1  /* lr * (1 + cos(pi t / T)) / 2, as torch's CosineAnnealingLR */
+#define PTQ_SCHEDULE_LINEAR 2  /* lr * (1 - t / T) */
 
 /* Everything a plugin can ask of the host.  Append-only: new members go at the end and
  * raise the minor version; check host->struct_size before using a member added later
@@ -357,6 +430,19 @@ struct ptq_host {
      * residual block).  A pass that stores the artifact "graph.blocks" (n int32_t, the
      * same meaning) replaces the grouping for the passes after it. */
     int32_t (*node_blocks)(ptq_session *s, int32_t *unit_of, int32_t n);
+
+    /* ---- since 0.3 (check with PTQ_HOST_HAS) ---- */
+    /* Runs the reconstruction engine on one unit (see ptq_recon_options).  On a
+     * non-finite loss it stops with PTQ_ERR_NUMERIC naming the unit and the iteration
+     * and keeps no learned activation scale; the plugin puts its own state back. */
+    ptq_status (*reconstruct)(ptq_session *s, const ptq_recon_options *o, ptq_recon_result *res);
+    /* Adam with PyTorch's defaults and semantics (betas 0.9/0.999, eps 1e-8, bias
+     * correction) over n parameters, learning rate lr under a PTQ_SCHEDULE_* over
+     * `total` steps.  NULL after an error. */
+    ptq_optim *(*optim_new)(ptq_session *s, int64_t n, double lr, int32_t schedule, int64_t total);
+    /* One step: param[i] -= update(grad[i]) for the n parameters. */
+    void (*optim_step)(ptq_optim *o, float *param, const float *grad);
+    void (*optim_free)(ptq_optim *o);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:

@@ -1,0 +1,66 @@
+/* tape.h — the training-mode executor: runs a node subset forward keeping every value,
+ * then backward through it in reverse (grad.h), for the reconstruction engine and any
+ * method that needs gradients through (part of) the quantized network.
+ *
+ * Unlike the inference executor (exec.c) it never fuses or reuses buffers: the backward
+ * pass needs each node's inputs and outputs as the forward left them.  Kernels still
+ * parallelise internally over the batch, so one tape step uses every thread. */
+#ifndef PTQ_TAPE_H
+#define PTQ_TAPE_H
+
+#include "grad.h"
+
+typedef struct ptq_tape ptq_tape;
+
+typedef struct ptq_tape_options {
+    const int32_t *nodes;     /* ids in the graph, topological order */
+    int32_t n_nodes;
+    int64_t max_batch;
+    int32_t threads;
+    /* Constants whose gradient is wanted (weights being learned, learnable scales). */
+    const int32_t *trainable;
+    int32_t n_trainable;
+    /* Run-time inputs of the subset whose gradient is wanted (may be none). */
+    const int32_t *grad_inputs;
+    int32_t n_grad_inputs;
+} ptq_tape_options;
+
+/* NULL with err set (an op without a backward, out of memory). */
+ptq_tape *ptq_tape_new(const ptq_graph *g, const ptq_tape_options *o, ptq_error *err);
+void ptq_tape_free(ptq_tape *t);
+
+/* The buffer of value v: max_batch samples for run-time values (write a subset input
+ * here before forward; read any value after it), the data of a constant.  NULL when v
+ * is not part of the tape. */
+float *ptq_tape_value(ptq_tape *t, int32_t v);
+/* Makes the tape read constant v from data (borrowed) instead of the graph's copy: how
+ * the engine feeds a weight's current fake-quantized value or a learned scale. */
+void ptq_tape_set_const(ptq_tape *t, int32_t v, float *data);
+/* The gradient buffer of v (same size as its value), or NULL if v needs none. */
+float *ptq_tape_grad(ptq_tape *t, int32_t v);
+
+/* QDrop: FAKE_QUANT nodes keep the float value of each element with probability p
+ * (fresh uniform draws from *rng each forward); p = 0 quantizes everything. */
+void ptq_tape_set_drop(ptq_tape *t, double p, uint64_t *rng);
+
+void ptq_tape_forward(ptq_tape *t, int64_t batch);
+/* Zeroes every gradient buffer (call before seeding the outputs' gradients). */
+void ptq_tape_zero_grad(ptq_tape *t, int64_t batch);
+/* Backward from the gradients the caller wrote into the outputs' gradient buffers. */
+void ptq_tape_backward(ptq_tape *t, int64_t batch);
+
+/* Bytes the tape holds (values, gradients, scratch). */
+size_t ptq_tape_bytes(const ptq_tape *t);
+
+/* splitmix64 step and a uniform float in [0, 1) from it. */
+static inline uint64_t ptq_splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline float ptq_uniform01(uint64_t *s) {
+    return (float)(ptq_splitmix64(s) >> 40) * (1.0f / 16777216.0f);
+}
+
+#endif

@@ -1,0 +1,368 @@
+/* adaround.c — the adaround plugin: learned weight rounding per layer (AdaRound, Nagel
+ * et al. 2020) or per residual block (BRECQ, Li et al. 2021), with QDrop's random
+ * dropping of activation quantization (Wei et al. 2022) and LSQ-style activation step
+ * learning as options.  The optimisation itself is the core's reconstruction engine
+ * (host->reconstruct); this file decides the units, owns the rounding variables V
+ * (rounding.c), their regulariser and annealing, and freezes the result.
+ *
+ *   for each unit (a layer with its activation, or a block), in order:
+ *       install the soft rounding on the unit's weights, V so that h(V) = frac(w / s)
+ *       reconstruct: L_rec + lambda f_reg(V; beta), beta 20 -> 2 after a 20 % warm-up
+ *       replace the soft rounding by the hard one (one bit per weight: V >= 0)
+ *   optionally (BRECQ's second phase) for each unit again: learn activation steps only
+ *
+ * The hard rounding stays installed on the quantizer, so the quantized model, the
+ * report and the QDQ export all use the learned codes.  METHODS.md cards 1-3 and 0.4-0.6
+ * are the specification; the choices made where they leave room are in README.md. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rounding.h"
+
+typedef struct ada_params {
+    int32_t granularity;     /* 0 layer, 1 block */
+    int64_t iterations;
+    int64_t batch;
+    double lr;
+    double reg_weight;
+    double beta_start, beta_end, warmup;
+    int32_t anneal;          /* 0 linear, 1 cosine */
+    int32_t activations;     /* 0 quant, 1 float */
+    double drop_prob;
+    double act_lr;
+    int32_t act_grad_scale;
+    int64_t act_iterations;
+    double act_loss_p;
+    int64_t images;
+    int32_t skip_first;
+} ada_params;
+
+/* One weight of the unit being optimised. */
+typedef struct unit_weight {
+    int32_t quantizer;
+    ada_soft *soft;          /* owned by the quantizer once installed */
+} unit_weight;
+
+typedef struct unit_run {
+    const ptq_host *h;
+    ptq_session *s;
+    const ada_params *p;
+    unit_weight *w;
+    int32_t n_w;
+} unit_run;
+
+/* beta at step t: constant through the warm-up, then annealed from start to end. */
+static double beta_at(const ada_params *p, int64_t t, int64_t total) {
+    const double warm = p->warmup * (double)total;
+    if ((double)t < warm) return p->beta_start;
+    const double rel = ((double)t - warm) / fmax((double)total - warm, 1.0);
+    const double f = p->anneal == 1 ? 0.5 * (1.0 + cos(3.14159265358979323846 * rel)) : 1.0 - rel;
+    return p->beta_end + (p->beta_start - p->beta_end) * fmax(f, 0.0);
+}
+
+/* The engine's step hook: regulariser (off during the warm-up), then Adam on V. */
+static double unit_step(void *user, int64_t t, int64_t total) {
+    unit_run *u = user;
+    const ada_params *p = u->p;
+    const bool warm = (double)t < p->warmup * (double)total;
+    const double beta = beta_at(p, t, total);
+    double reg = 0.0;
+    for (int32_t i = 0; i < u->n_w; i++) {
+        ada_soft *st = u->w[i].soft;
+        if (!warm) reg += ada_regularize(st, beta, p->reg_weight);
+        u->h->optim_step(st->opt, st->V, st->grad);
+        memset(st->grad, 0, (size_t)st->n * sizeof(float));
+    }
+    return reg;
+}
+
+/* ---- units ---------------------------------------------------------------------------- */
+
+/* The quantizer of node's weight (input 1 of a Conv/Gemm/MatMul), or -1. */
+static int32_t weight_quantizer(const ptq_host *h, ptq_session *s, int32_t node) {
+    ptq_node_info ni;
+    if (h->node_info(s, node, &ni)) return -1;
+    if (ni.op != PTQ_OP_CONV && ni.op != PTQ_OP_GEMM && ni.op != PTQ_OP_MATMUL) return -1;
+    if (ni.n_inputs < 2 || ni.inputs[1] < 0) return -1;
+    const int32_t q = h->quantizer_of(s, ni.inputs[1]);
+    if (q < 0) return -1;
+    ptq_quant_view qv = {.struct_size = sizeof qv};
+    if (h->quantizer_view(s, q, &qv) || !qv.is_weight) return -1;
+    return q;
+}
+
+static bool is_activation(ptq_op op) {
+    return op == PTQ_OP_RELU || op == PTQ_OP_CLIP || op == PTQ_OP_LEAKY_RELU ||
+           op == PTQ_OP_SIGMOID || op == PTQ_OP_HARD_SIGMOID || op == PTQ_OP_HARD_SWISH ||
+           op == PTQ_OP_TANH;
+}
+
+/* unit_of[node] for every node; returns the number of units (-1 after an error).  Layer
+ * granularity: each weighted layer, with the activation that alone reads its output;
+ * other nodes get -1 (they are not optimised).  Block: the host's grouping. */
+static int32_t find_units(const ptq_host *h, ptq_session *s, const ada_params *p, int32_t *unit_of,
+                          int32_t n) {
+    if (p->granularity == 1) return h->node_blocks(s, unit_of, n);
+    int32_t units = 0;
+    for (int32_t i = 0; i < n; i++) unit_of[i] = -1;
+    for (int32_t i = 0; i < n; i++) {
+        if (weight_quantizer(h, s, i) < 0) continue;
+        unit_of[i] = units;
+        ptq_node_info ni;
+        int32_t readers[2];
+        if (!h->node_info(s, i, &ni) && h->value_readers(s, ni.outputs[0], readers, 2) == 1) {
+            ptq_node_info ai;
+            if (!h->node_info(s, readers[0], &ai) && is_activation(ai.op)) unit_of[readers[0]] = units;
+        }
+        units++;
+    }
+    return units;
+}
+
+/* A unit's name for logs and the report: its first and last node. */
+static void unit_label(const ptq_host *h, ptq_session *s, const int32_t *nodes, int32_t k,
+                       char *buf, size_t size) {
+    if (k == 1) snprintf(buf, size, "%s", h->node_name(s, nodes[0]));
+    else snprintf(buf, size, "%s..%s", h->node_name(s, nodes[0]), h->node_name(s, nodes[k - 1]));
+}
+
+/* ---- one unit --------------------------------------------------------------------------- */
+
+/* Installs soft rounding on the unit's weights. */
+static ptq_status install_soft(unit_run *u, const int32_t *nodes, int32_t k) {
+    const ptq_host *h = u->h;
+    for (int32_t i = 0; i < k; i++) {
+        const int32_t q = weight_quantizer(h, u->s, nodes[i]);
+        if (q < 0) continue;
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        ptq_tensor_view wv = {.struct_size = sizeof wv};
+        ptq_status st = h->quantizer_view(u->s, q, &qv);
+        if (!st) st = h->value_view(u->s, qv.value, &wv);
+        if (st) return st;
+        if (qv.axis > 0 && qv.n > 1)
+            return h->error(u->s, PTQ_ERR_UNSUPPORTED,
+                            "adaround: weight '%s' has per-channel scales on axis %d; only axis 0 "
+                            "(Conv, Gemm with transB) is supported", h->value_name(u->s, qv.value), qv.axis);
+        int64_t numel = 1;
+        for (int32_t d = 0; d < wv.ndim; d++) numel *= wv.ne[d];
+        const int64_t channels = qv.n > 1 ? qv.n : 1;
+        ada_soft *soft = ada_soft_new(h, u->s, wv.data, qv.scale, channels, numel / channels,
+                                      u->p->lr, u->p->iterations);
+        if (!soft) return h->error(u->s, PTQ_ERR_NOMEM, "adaround: out of memory");
+        st = h->quantizer_set_rounding(u->s, q, &ada_soft_rounding, soft);
+        if (st) {
+            ada_soft_rounding.destroy(soft);
+            return st;
+        }
+        u->w[u->n_w++] = (unit_weight){q, soft};
+    }
+    return PTQ_OK;
+}
+
+/* Freezes the unit: hard rounding from V's signs; returns how many elements round
+ * differently from round-to-nearest in *flipped. */
+static ptq_status harden(unit_run *u, int64_t *flipped, int64_t *total) {
+    const ptq_host *h = u->h;
+    for (int32_t i = 0; i < u->n_w; i++) {
+        ada_soft *soft = u->w[i].soft;
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        ptq_tensor_view wv = {.struct_size = sizeof wv};
+        ptq_status st = h->quantizer_view(u->s, u->w[i].quantizer, &qv);
+        if (!st) st = h->value_view(u->s, qv.value, &wv);
+        if (st) return st;
+        ada_hard *hard = ada_hard_from(h, soft);
+        if (!hard) return h->error(u->s, PTQ_ERR_NOMEM, "adaround: out of memory");
+        const float *w = wv.data;
+        const int64_t channels = qv.n > 1 ? qv.n : 1, inner = soft->n / channels;
+        for (int64_t e = 0; e < soft->n; e++) {
+            const float v = w[e] / qv.scale[e / inner];
+            *flipped += (floorf(v) + (float)hard->up[e]) != rintf(v);
+        }
+        *total += soft->n;
+        /* Replacing the rounding destroys the soft state. */
+        st = h->quantizer_set_rounding(u->s, u->w[i].quantizer, &ada_hard_rounding, hard);
+        u->w[i].soft = NULL;
+        if (st) {
+            ada_hard_rounding.destroy(hard);
+            return st;
+        }
+        h->quantizer_changed(u->s, u->w[i].quantizer);
+    }
+    return PTQ_OK;
+}
+
+/* Puts round-to-nearest back on the unit's weights after a failure. */
+static void restore_nearest(unit_run *u) {
+    for (int32_t i = 0; i < u->n_w; i++) {
+        u->h->quantizer_set_rounding(u->s, u->w[i].quantizer, NULL, NULL);
+        u->h->quantizer_changed(u->s, u->w[i].quantizer);
+    }
+}
+
+static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k, const char *label,
+                                   bool act_phase) {
+    const ptq_host *h = u->h;
+    ptq_session *s = u->s;
+    const ada_params *p = u->p;
+    u->n_w = 0;
+    ptq_status st = act_phase ? PTQ_OK : install_soft(u, nodes, k);
+    if (st) {
+        restore_nearest(u);
+        return st;
+    }
+    if (!act_phase && u->n_w == 0) return PTQ_OK; /* nothing to learn (e.g. a float layer) */
+    ptq_recon_options o = {.struct_size = sizeof o};
+    o.nodes = nodes;
+    o.n_nodes = k;
+    o.activations = act_phase || p->activations == 0 ? PTQ_RECON_ACT_QUANT : PTQ_RECON_ACT_FLOAT;
+    o.iterations = act_phase ? p->act_iterations : p->iterations;
+    o.batch = p->batch;
+    o.images = p->images;
+    o.loss_p = act_phase ? p->act_loss_p : 2.0;
+    o.drop_prob = act_phase || p->activations != 0 ? 0.0 : p->drop_prob;
+    o.act_lr = act_phase || p->activations == 0 ? p->act_lr : 0.0;
+    o.act_grad_scale = p->act_grad_scale;
+    o.label = label;
+    o.user = u;
+    o.step = act_phase ? NULL : unit_step;
+    ptq_recon_result r = {.struct_size = sizeof r};
+    st = h->reconstruct(s, &o, &r);
+    if (st) {
+        restore_nearest(u);
+        return st;
+    }
+    int64_t flipped = 0, total = 0;
+    if (!act_phase && (st = harden(u, &flipped, &total))) return st;
+    const char *cols[] = {"phase", "weights", "loss_first", "loss_last", "reg_last", "flipped_pct",
+                          "seconds", "peak_mb"};
+    const double vals[] = {act_phase ? 2 : 1, r.n_weights, r.loss_first, r.loss_last, r.extra_last,
+                           total ? 100.0 * (double)flipped / (double)total : 0.0, r.seconds,
+                           (double)r.peak_bytes / 1048576.0};
+    h->report_row(s, "units", label, cols, vals, 8);
+    h->log(s, PTQ_LOG_INFO, "%s%s: loss %.4g -> %.4g, %.1f%% rounded away from nearest, %.1f s, %.0f MB",
+           act_phase ? "activation steps " : "", label, r.loss_first, r.loss_last,
+           total ? 100.0 * (double)flipped / (double)total : 0.0, r.seconds,
+           (double)r.peak_bytes / 1048576.0);
+    return PTQ_OK;
+}
+
+static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void *params) {
+    const ada_params *p = params;
+    if (p->drop_prob > 0.0 && p->activations != 0)
+        return h->error(s, PTQ_ERR_INVALID, "adaround: drop_prob needs activations: quant");
+    const int32_t n = h->node_count(s);
+    int32_t *unit_of = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *unit_of);
+    int32_t *nodes = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *nodes);
+    unit_weight *w = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *w);
+    if (!unit_of || !nodes || !w) {
+        h->free(unit_of), h->free(nodes), h->free(w);
+        return h->error(s, PTQ_ERR_NOMEM, "adaround: out of memory");
+    }
+    ptq_status st = PTQ_OK;
+    const int32_t units = find_units(h, s, p, unit_of, n);
+    if (units < 0) st = PTQ_ERR_INVALID;
+    unit_run u = {h, s, p, w, 0};
+    bool first = true;
+    for (int32_t phase = 0; phase < 2 && !st; phase++) {
+        if (phase == 1 && p->act_iterations == 0) break;
+        for (int32_t unit = 0; unit < units && !st; unit++) {
+            int32_t k = 0;
+            for (int32_t i = 0; i < n; i++)
+                if (unit_of[i] == unit) nodes[k++] = i;
+            if (k == 0) continue;
+            bool has_weight = false;
+            for (int32_t i = 0; i < k; i++) has_weight |= weight_quantizer(h, s, nodes[i]) >= 0;
+            if (!has_weight) continue;
+            /* BRECQ leaves the first layer at round-to-nearest. */
+            if (phase == 0 && first && p->skip_first && p->granularity == 0) {
+                first = false;
+                continue;
+            }
+            first = false;
+            char label[256];
+            unit_label(h, s, nodes, k, label, sizeof label);
+            st = reconstruct_unit(&u, nodes, k, label, phase == 1);
+        }
+    }
+    h->free(unit_of);
+    h->free(nodes);
+    h->free(w);
+    return st;
+}
+
+/* ---- the plugin's tables ------------------------------------------------------------ */
+
+static const char *const granularities[] = {"layer", "block", NULL};
+static const char *const anneals[] = {"linear", "cosine", NULL};
+static const char *const act_modes[] = {"quant", "float", NULL};
+
+#define P(field) offsetof(ada_params, field)
+static const ptq_param_def ada_param_defs[] = {
+    {"granularity", PTQ_PARAM_ENUM, 0, P(granularity), 0, 0, 0, NULL, granularities,
+     "layer: one layer (+ its activation) at a time (AdaRound); block: the session's "
+     "blocks, residual blocks by default (BRECQ)"},
+    {"iterations", PTQ_PARAM_INT, 0, P(iterations), 1, 1e7, 20000, NULL, NULL,
+     "optimisation steps per unit"},
+    {"batch", PTQ_PARAM_INT, 0, P(batch), 1, 4096, 32, NULL, NULL, "calibration samples per step"},
+    {"lr", PTQ_PARAM_FLOAT, 0, P(lr), 0, 10, 1e-3, NULL, NULL, "Adam learning rate of V"},
+    {"reg_weight", PTQ_PARAM_FLOAT, 0, P(reg_weight), 0, 1e3, 0.01, NULL, NULL,
+     "lambda: weight of the rounding regulariser (0.1 is the cards' value for MobileNetV2)"},
+    {"beta_start", PTQ_PARAM_FLOAT, 0, P(beta_start), 1, 1e3, 20, NULL, NULL,
+     "regulariser exponent at the end of the warm-up"},
+    {"beta_end", PTQ_PARAM_FLOAT, 0, P(beta_end), 1, 1e3, 2, NULL, NULL,
+     "regulariser exponent at the last step"},
+    {"warmup", PTQ_PARAM_FLOAT, 0, P(warmup), 0, 0.99, 0.2, NULL, NULL,
+     "fraction of the steps without the regulariser"},
+    {"anneal", PTQ_PARAM_ENUM, 0, P(anneal), 0, 0, 0, NULL, anneals,
+     "beta schedule: linear (BRECQ/QDrop code) or cosine (AIMET)"},
+    {"activations", PTQ_PARAM_ENUM, 0, P(activations), 0, 0, 0, NULL, act_modes,
+     "quant: the unit and its inputs see quantized activations while V is learned; float: "
+     "weights only (BRECQ's first phase)"},
+    {"drop_prob", PTQ_PARAM_FLOAT, 0, P(drop_prob), 0, 0.99, 0, NULL, NULL,
+     "QDrop: probability that an activation element keeps its float value during "
+     "optimisation (0.5 in QDrop; 0 = off)"},
+    {"act_lr", PTQ_PARAM_FLOAT, 0, P(act_lr), 0, 1, 0, NULL, NULL,
+     "learn the unit's activation steps with V at this Adam rate, cosine to 0 (QDrop: "
+     "4e-5; 0 = off)"},
+    {"act_grad_scale", PTQ_PARAM_BOOL, 0, P(act_grad_scale), 0, 1, 0, NULL, NULL,
+     "LSQ gradient scaling 1/sqrt(numel * qmax) of activation steps (QDrop: true)"},
+    {"act_iterations", PTQ_PARAM_INT, 0, P(act_iterations), 0, 1e7, 0, NULL, NULL,
+     "BRECQ's second phase: after every unit's rounding is fixed, learn activation steps "
+     "per unit for this many steps at act_lr (0 = off)"},
+    {"act_loss_p", PTQ_PARAM_FLOAT, 0, P(act_loss_p), 1, 8, 2.4, NULL, NULL,
+     "exponent of the reconstruction loss in the activation phase"},
+    {"images", PTQ_PARAM_INT, 0, P(images), 0, 1 << 24, 0, NULL, NULL,
+     "calibration images to reconstruct on (0 = all)"},
+    {"skip_first", PTQ_PARAM_BOOL, 0, P(skip_first), 0, 1, 0, NULL, NULL,
+     "leave the first layer at round-to-nearest (BRECQ's code does; layer granularity)"},
+    {0},
+};
+#undef P
+
+static const char *const ada_reads[] = {"graph.bn_folded", "quant.weights", "quant.activations",
+                                        "calib.data", NULL};
+
+static const ptq_pass_def reconstruct_pass = {
+    sizeof(ptq_pass_def), "adaround.reconstruct",
+    "learned weight rounding by reconstruction, per layer (AdaRound) or block (BRECQ), "
+    "with QDrop and activation-step learning as options",
+    ada_param_defs, sizeof(ada_params), ada_reads, NULL, NULL, ada_reconstruct,
+};
+
+static const ptq_pass_def *const passes[] = {&reconstruct_pass, NULL};
+
+static ptq_status ada_init(const ptq_host *h) {
+    if (!PTQ_HOST_HAS(h, optim_free))
+        return h->error(NULL, PTQ_ERR_UNSUPPORTED, "adaround needs a host with SDK 0.3 or later "
+                        "(this one is %u.%u)", h->abi.major, h->abi.minor);
+    return PTQ_OK;
+}
+
+static const ptq_plugin_desc desc = {
+    PTQ_VERSION_INIT, sizeof(ptq_plugin_desc), PTQ_ABI_FINGERPRINT, "adaround", "0.1.0",
+    "AdaRound / BRECQ / QDrop: learned weight rounding on the reconstruction engine",
+    ada_init, NULL, passes,
+};
+
+PTQ_PLUGIN_EXPORT const ptq_plugin_desc *ptq_plugin_entry(void) { return &desc; }
