@@ -50,13 +50,16 @@ void ptq_adam_step(ptq_adam *a, float *param, const float *grad) {
     a->t++;
     const double bc1 = 1.0 - pow(a->beta1, (double)a->t);
     const double bc2 = 1.0 - pow(a->beta2, (double)a->t);
+    /* The factors as torch passes them: Python floats computed in double, then used on
+     * float tensors. */
     const float b1 = (float)a->beta1, b2 = (float)a->beta2;
-    const float step = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    const float a1 = (float)(1.0 - a->beta1), a2 = (float)(1.0 - a->beta2);
+    const float step = (float)(lr / bc1), sqrt_bc2 = (float)sqrt(bc2);
     const float eps = (float)a->eps;
     for (int64_t i = 0; i < a->n; i++) {
         const float g = grad[i];
-        a->m[i] = b1 * a->m[i] + (1.0f - b1) * g;
-        a->v[i] = b2 * a->v[i] + (1.0f - b2) * g * g;
-        param[i] -= step * a->m[i] / (sqrtf(a->v[i]) * inv_sqrt_bc2 + eps);
+        a->m[i] = a->m[i] * b1 + g * a1;
+        a->v[i] = a->v[i] * b2 + a2 * g * g;
+        param[i] -= step * (a->m[i] / (sqrtf(a->v[i]) / sqrt_bc2 + eps));
     }
 }
