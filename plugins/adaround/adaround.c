@@ -251,6 +251,8 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     const ada_params *p = params;
     if (p->drop_prob > 0.0 && p->activations != 0)
         return h->error(s, PTQ_ERR_INVALID, "adaround: drop_prob needs activations: quant");
+    if (p->act_iterations > 0 && p->act_lr <= 0.0)
+        return h->error(s, PTQ_ERR_INVALID, "adaround: act_iterations needs act_lr > 0 (BRECQ: 4e-5)");
     const int32_t n = h->node_count(s);
     int32_t *unit_of = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *unit_of);
     int32_t *nodes = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *nodes);
