@@ -71,12 +71,16 @@ static void bwd_binary(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, 
 
 static void bwd_unary(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                       const ptq_kt *dout, ptq_kt *din) {
-    (void)gc;
     float *dx = din[0].data;
     if (!dx) return;
     const float *x = in[0].data, *y = out[0].data, *dy = dout[0].data;
     const ptq_node_attrs *a = &n->attrs;
     const int64_t m = ptq_kt_numel(out);
+    if (n->op == PTQ_OP_RELU) { /* the common case, vectorised and on every thread */
+#pragma omp parallel for num_threads(gc->threads) schedule(static) if (m > 65536)
+        for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    }
     for (int64_t i = 0; i < m; i++) {
         float d;
         switch (n->op) {

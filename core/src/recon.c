@@ -402,8 +402,10 @@ static void weight_backward(engine *e, learned_weight *w) {
     q->rounding.backward_state(q->rounding_state, w->v, w->grad_r, w->n, 0);
 }
 
-/* L_rec on this batch and its gradient into the outputs' gradient buffers. */
-static double loss_and_grad(engine *e, const int64_t *idx, int64_t batch) {
+/* L_rec on this batch and its gradient into the outputs' gradient buffers.  Samples are
+ * split across threads; each sample's sum is kept apart and they are added in order, so
+ * the loss does not depend on the thread count. */
+static double loss_and_grad(engine *e, const int64_t *idx, int64_t batch, double *per_sample_loss) {
     const double p = e->o->loss_p;
     double total = 0.0;
     for (int32_t k = 0; k < e->n_out; k++) {
@@ -412,27 +414,33 @@ static double loss_and_grad(engine *e, const int64_t *idx, int64_t batch) {
         /* Sum over channels (axis 1), mean over the batch and every other axis. */
         const int64_t channels = val->ndim >= 2 ? val->ne[1] : 1;
         const double denom = (double)batch * (double)(u->per / PTQ_MAX(channels, 1));
+        const float scale = (float)(1.0 / denom);
         const float *y = ptq_tape_value(e->tape, u->id);
         float *dy = ptq_tape_grad(e->tape, u->id);
-        double sum = 0.0;
+#pragma omp parallel for num_threads(e->s->threads) schedule(static)
         for (int64_t b = 0; b < batch; b++) {
-            const float *t = u->cache + idx[b] * u->per;
-            for (int64_t i = 0; i < u->per; i++) {
-                const float d = y[b * u->per + i] - t[i];
-                const float ad = fabsf(d);
-                float g;
-                if (p == 2.0) {
-                    sum += (double)d * d;
-                    g = 2.0f * d;
-                } else {
+            const float *t = u->cache + idx[b] * u->per, *yb = y + b * u->per;
+            float *g = dy ? dy + b * u->per : NULL;
+            double sum = 0.0;
+            if (p == 2.0) {
+                float part = 0.0f;
+                for (int64_t i = 0; i < u->per; i++) {
+                    const float d = yb[i] - t[i];
+                    part += d * d;
+                    if (g) g[i] = 2.0f * d * scale;
+                }
+                sum = part;
+            } else {
+                for (int64_t i = 0; i < u->per; i++) {
+                    const float d = yb[i] - t[i], ad = fabsf(d);
                     const double pw = pow(ad, p - 1.0);
                     sum += pw * ad;
-                    g = (float)(p * pw) * (d < 0 ? -1.0f : 1.0f);
+                    if (g) g[i] = (float)(p * pw * scale) * (d < 0 ? -1.0f : 1.0f);
                 }
-                if (dy) dy[b * u->per + i] = (float)(g / denom);
             }
+            per_sample_loss[b] = sum;
         }
-        total += sum / denom;
+        for (int64_t b = 0; b < batch; b++) total += per_sample_loss[b] / denom;
     }
     return total;
 }
@@ -463,12 +471,13 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
     const int64_t T = o->iterations, B = o->batch;
     const int64_t window = PTQ_MAX(T / 100, 1);
     int64_t *idx = ptq_calloc_array((size_t)B, sizeof *idx);
+    double *sample_loss = ptq_calloc_array((size_t)B, sizeof *sample_loss);
     float *sgrad = NULL;
     int64_t max_sc = 1;
     for (int32_t i = 0; i < e->n_sc; i++) max_sc = PTQ_MAX(max_sc, e->sc[i].n);
     sgrad = ptq_calloc_array((size_t)max_sc, sizeof *sgrad);
-    if (!idx || !sgrad) {
-        free(idx), free(sgrad);
+    if (!idx || !sgrad || !sample_loss) {
+        free(idx), free(sgrad), free(sample_loss);
         return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
     }
     uint64_t rng = ptq_session_rng(s);
@@ -482,7 +491,7 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
         for (int32_t i = 0; i < e->n_w; i++) quantize_weight(e, &e->w[i]);
         ptq_tape_forward(e->tape, B);
         ptq_tape_zero_grad(e->tape, B);
-        const double rec = loss_and_grad(e, idx, B);
+        const double rec = loss_and_grad(e, idx, B, sample_loss);
         ptq_tape_backward(e->tape, B);
         for (int32_t i = 0; i < e->n_w; i++) weight_backward(e, &e->w[i]);
         const double extra = o->step ? o->step(o->user, t, T) : 0.0;
@@ -511,6 +520,7 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
     res->loss_last = last;
     free(idx);
     free(sgrad);
+    free(sample_loss);
     return st;
 }
 
