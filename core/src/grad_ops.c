@@ -111,7 +111,8 @@ static void bwd_batch_norm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *
     const int64_t inner = ptq_kt_numel(&in[0]) / PTQ_MAX(N * C, 1);
     const float *x = in[0].data, *gamma = in[1].data, *mean = in[3].data, *var = in[4].data;
     const float *dy = dout[0].data;
-    float *dx = din[0].data, *dg = din[1].data, *dbeta = din[2].data;
+    float *dx = din[0].data, *dg = din[1].data, *dbeta = din[2].data, *dm = din[3].data, *dv = din[4].data;
+    /* y = (x - mean) gamma / sqrt(var + eps) + beta, statistics frozen (inference form). */
     for (int64_t c = 0; c < C; c++) {
         const float inv = 1.0f / sqrtf(var[c] + n->attrs.epsilon), a = gamma[c] * inv;
         double sg = 0.0, sb = 0.0;
@@ -125,6 +126,8 @@ static void bwd_batch_norm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *
         }
         if (dg) dg[c] += (float)sg;
         if (dbeta) dbeta[c] += (float)sb;
+        if (dm) dm[c] -= (float)(sb * a);
+        if (dv) dv[c] += (float)(sg * gamma[c] * -0.5 * inv * inv);
     }
 }
 
@@ -299,21 +302,23 @@ static void bwd_pad(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, con
     float *dx = din[0].data;
     if (!dx) return;
     const int32_t nd = in[0].ndim;
-    int64_t so[PTQ_MAX_DIMS], idx[PTQ_MAX_DIMS] = {0}, s = 1;
-    for (int32_t i = nd - 1; i >= 0; i--) so[i] = s, s *= out->ne[i];
-    int64_t base = 0;
-    for (int32_t i = 0; i < nd; i++) base += n->attrs.pads[i] * so[i];
+    int64_t sx[PTQ_MAX_DIMS], idx[PTQ_MAX_DIMS] = {0}, s = 1;
+    for (int32_t i = nd - 1; i >= 0; i--) sx[i] = s, s *= in[0].ne[i];
     const float *dy = dout[0].data;
-    const int64_t total = ptq_kt_numel(&in[0]);
-    int64_t off = base;
-    /* Walk the input; its element sits at the output offset shifted by the begin pads.
-     * (Negative pads crop: ONNX allows them, and the same walk covers them.) */
+    const int64_t total = ptq_kt_numel(out);
+    /* Walk the output: element idx came from input idx - begin pad when that is inside
+     * the input (negative pads crop, so not every input element reaches the output). */
     for (int64_t e = 0; e < total; e++) {
-        dx[e] += dy[off];
+        int64_t off = 0;
+        bool inside = true;
+        for (int32_t d = 0; d < nd && inside; d++) {
+            const int64_t j = idx[d] - n->attrs.pads[d];
+            inside = j >= 0 && j < in[0].ne[d];
+            off += j * sx[d];
+        }
+        if (inside) dx[off] += dy[e];
         for (int32_t d = nd - 1; d >= 0; d--) {
-            off += so[d];
-            if (++idx[d] < in[0].ne[d]) break;
-            off -= so[d] * in[0].ne[d];
+            if (++idx[d] < out->ne[d]) break;
             idx[d] = 0;
         }
     }

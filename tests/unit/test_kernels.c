@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tape.h"
 #include "testutil.h"
 
 #define B PTQ_DIM_BATCH
@@ -366,6 +367,117 @@ static void kc_direct(kcase *kc, float *const *data) {
     for (int32_t k = 0; k < MAX_IN; k++) free(owned[k]);
 }
 
+/* ---- the backward pass of the same case (grad_ops.c, kernels/conv_grad.c) ---- */
+
+/* sum(r * y) after a tape forward. */
+static double grad_loss(ptq_tape *t, int32_t y, const float *r, int64_t m) {
+    ptq_tape_forward(t, MAX_BATCH);
+    const float *out = ptq_tape_value(t, y);
+    double s = 0.0;
+    for (int64_t i = 0; i < m; i++) s += (double)r[i] * out[i];
+    return s;
+}
+
+/* Gradients of sum(r * y) by the tape with respect to every float input and constant of
+ * the case, at batch MAX_BATCH: identical bits with 1 and 2 threads, and equal to central
+ * differences at sampled coordinates.  A coordinate whose two difference quotients (steps
+ * h and h/4) disagree sits on a kink (ReLU, max, clip) and proves nothing; FAKE_QUANT is
+ * piecewise constant, so there the straight-through rule is checked directly instead. */
+static void kc_grad(kcase *kc, float *const *data) {
+    const ptq_graph *g = kc->g;
+    int32_t *nodes = malloc((size_t)g->n_nodes * sizeof *nodes), *consts = malloc((size_t)g->n_values * sizeof *consts);
+    int32_t n_consts = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) nodes[i] = i;
+    for (int32_t v = 0; v < g->n_values; v++)
+        if (g->values[v].data && g->values[v].dtype == PTQ_DTYPE_F32) consts[n_consts++] = v;
+    ptq_tape *tp[2];
+    for (int32_t k = 0; k < 2; k++) {
+        ptq_tape_options to = {nodes, g->n_nodes, MAX_BATCH, k + 1, consts, n_consts, g->inputs, g->n_inputs};
+        ptq_error err = {0};
+        tp[k] = ptq_tape_new(g, &to, &err);
+        ck_assert_msg(tp[k] != NULL, "%s: tape: %s", kc->desc, err.msg);
+        for (int32_t i = 0; i < g->n_inputs; i++) {
+            ptq_kt kt;
+            concrete(&g->values[g->inputs[i]], MAX_BATCH, &kt);
+            memcpy(ptq_tape_value(tp[k], g->inputs[i]), data[i], (size_t)ptq_kt_numel(&kt) * sizeof(float));
+        }
+    }
+    const int64_t m = kc_out_numel(kc);
+    float *r = malloc((size_t)m * sizeof *r);
+    test_fill_uniform(kc->rng, r, m, -1.0f, 1.0f);
+    for (int32_t k = 0; k < 2; k++) {
+        ptq_tape_forward(tp[k], MAX_BATCH);
+        ptq_tape_zero_grad(tp[k], MAX_BATCH);
+        memcpy(ptq_tape_grad(tp[k], kc->y), r, (size_t)m * sizeof *r);
+        ptq_tape_backward(tp[k], MAX_BATCH);
+    }
+    ptq_tape *t = tp[0];
+    /* A window entirely in padding gives -inf, and then the loss is not a number. */
+    bool finite = true;
+    const float *y0 = ptq_tape_value(t, kc->y);
+    for (int64_t i = 0; i < m; i++) finite &= isfinite(y0[i]) != 0;
+    const bool fq = g->nodes[g->n_nodes - 1].op == PTQ_OP_FAKE_QUANT && g->n_nodes == 1;
+    for (int32_t w = 0; w < g->n_inputs + n_consts; w++) {
+        const int32_t v = w < g->n_inputs ? g->inputs[w] : consts[w - g->n_inputs];
+        ptq_kt kt;
+        concrete(&g->values[v], MAX_BATCH, &kt);
+        const int64_t cnt = ptq_kt_numel(&kt);
+        const float *g0 = ptq_tape_grad(tp[0], v), *g1 = ptq_tape_grad(tp[1], v);
+        if (!g0) continue; /* not on a path to the output */
+        require_same_bits(kc, g0, g1, cnt, "in the gradient between 1 and 2 threads");
+        if (!finite) continue;
+        if (fq) {
+            /* STE: dx = dy inside the grid; the scale's LSQ gradient is summed per channel. */
+            if (w >= g->n_inputs) continue;
+            const ptq_node *n = &g->nodes[0];
+            const float *x = data[0], *sc = g->values[n->inputs[1]].data->data;
+            const int32_t *zp = g->values[n->inputs[2]].data->data;
+            int64_t inner = 1, c = 1;
+            if (n->attrs.q_axis >= 0) {
+                c = kt.ne[n->attrs.q_axis];
+                for (int32_t d = n->attrs.q_axis + 1; d < kt.ndim; d++) inner *= kt.ne[d];
+            }
+            for (int64_t i = 0; i < cnt; i++) {
+                const int64_t ch = n->attrs.q_axis >= 0 ? (i / inner) % c : 0;
+                const float q = rintf(x[i] / sc[ch]) + (float)zp[ch];
+                const float want = q >= (float)n->attrs.qmin && q <= (float)n->attrs.qmax ? r[i] : 0.0f;
+                ck_assert_msg(g0[i] == want, "%s: FAKE_QUANT dx[%ld] = %g, want %g", kc->desc, (long)i,
+                              (double)g0[i], (double)want);
+            }
+            continue;
+        }
+        float *val = ptq_tape_value(t, v);
+        float *gcopy = malloc((size_t)cnt * sizeof *gcopy);
+        memcpy(gcopy, g0, (size_t)cnt * sizeof *gcopy);
+        for (int c = 0; c < 5; c++) {
+            const int64_t i = test_rng_int(kc->rng, 0, cnt - 1);
+            const float keep = val[i];
+            double fd[2];
+            for (int e = 0; e < 2; e++) {
+                const float h = (e ? 2.5e-4f : 1e-3f) * fmaxf(1.0f, fabsf(keep));
+                val[i] = keep + h;
+                const double lp = grad_loss(t, kc->y, r, m);
+                val[i] = keep - h;
+                const double lm = grad_loss(t, kc->y, r, m);
+                val[i] = keep;
+                fd[e] = (lp - lm) / (2.0 * (double)h);
+            }
+            /* A weight moves many outputs, so a kink inside both steps is likelier there. */
+            const double rtol = w >= g->n_inputs && g->n_nodes > 1 ? 1e-1 : 1e-2;
+            const double tol = rtol * fmax(fabs(fd[1]), fabs(gcopy[i])) + 2e-3;
+            if (fabs(fd[0] - fd[1]) > tol) continue; /* a kink */
+            ck_assert_msg(fabs(fd[1] - gcopy[i]) <= tol, "%s: d/d %s[%ld]: backward %.6g, differences %.6g",
+                          kc->desc, g->values[v].name, (long)i, (double)gcopy[i], fd[1]);
+        }
+        free(gcopy);
+    }
+    free(r);
+    ptq_tape_free(tp[0]);
+    ptq_tape_free(tp[1]);
+    free(nodes);
+    free(consts);
+}
+
 /* Infers; runs with 1 and 2 threads at every batch size against the reference; calls a
  * lone node's kernel directly (kc_direct); with check_unfused, also requires the fused
  * plan's bits from an unfused one; frees. */
@@ -379,6 +491,7 @@ static void kc_run(kcase *kc) {
     kc_run_exec(kc, data, 1, false, fused);
     kc_run_exec(kc, data, 2, false, NULL);
     if (kc->g->n_nodes == 1) kc_direct(kc, data);
+    kc_grad(kc, data);
     if (kc->check_unfused) {
         kc_run_exec(kc, data, 1, true, plain);
         require_same_bits(kc, fused, plain, cnt, "between the fused and unfused (keep_all) runs");
