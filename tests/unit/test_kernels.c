@@ -417,6 +417,7 @@ static void kc_grad(kcase *kc, float *const *data) {
     const float *y0 = ptq_tape_value(t, kc->y);
     for (int64_t i = 0; i < m; i++) finite &= isfinite(y0[i]) != 0;
     const bool fq = g->nodes[g->n_nodes - 1].op == PTQ_OP_FAKE_QUANT && g->n_nodes == 1;
+    int misses = 0;
     for (int32_t w = 0; w < g->n_inputs + n_consts; w++) {
         const int32_t v = w < g->n_inputs ? g->inputs[w] : consts[w - g->n_inputs];
         ptq_kt kt;
@@ -463,11 +464,16 @@ static void kc_grad(kcase *kc, float *const *data) {
                 fd[e] = (lp - lm) / (2.0 * (double)h);
             }
             /* A weight moves many outputs, so a kink inside both steps is likelier there. */
-            const double rtol = w >= g->n_inputs && g->n_nodes > 1 ? 1e-1 : 1e-2;
+            const double rtol = w >= g->n_inputs && g->n_nodes > 1 ? 4e-2 : 1e-2;
             const double tol = rtol * fmax(fabs(fd[1]), fabs(gcopy[i])) + 2e-3;
             if (fabs(fd[0] - fd[1]) > tol) continue; /* a kink */
-            ck_assert_msg(fabs(fd[1] - gcopy[i]) <= tol, "%s: d/d %s[%ld]: backward %.6g, differences %.6g",
-                          kc->desc, g->values[v].name, (long)i, (double)gcopy[i], fd[1]);
+            if (fabs(fd[1] - gcopy[i]) <= tol) continue;
+            /* In a chain (Conv -> ReLU), moving one weight shifts hundreds of outputs, and
+             * one of them crossing a kink inside both steps is no rare event: one such
+             * miss per case is tolerated there, never in a lone op. */
+            ck_assert_msg(w >= g->n_inputs && g->n_nodes > 1 && misses++ == 0,
+                          "%s: d/d %s[%ld]: backward %.6g, differences %.6g", kc->desc, g->values[v].name,
+                          (long)i, (double)gcopy[i], fd[1]);
         }
         free(gcopy);
     }
