@@ -381,7 +381,7 @@ static double grad_loss(ptq_tape *t, int32_t y, const float *r, int64_t m) {
 /* Gradients of sum(r * y) by the tape with respect to every float input and constant of
  * the case, at batch MAX_BATCH: identical bits with 1 and 2 threads, and equal to central
  * differences at sampled coordinates.  A coordinate whose two difference quotients (steps
- * h and h/4) disagree sits on a kink (ReLU, max, clip) and proves nothing; FAKE_QUANT is
+ * 1e-3 and 1e-4, relative) disagree sits on a kink (ReLU, max, clip) and proves nothing; FAKE_QUANT is
  * piecewise constant, so there the straight-through rule is checked directly instead. */
 static void kc_grad(kcase *kc, float *const *data) {
     const ptq_graph *g = kc->g;
@@ -455,7 +455,7 @@ static void kc_grad(kcase *kc, float *const *data) {
             const float keep = val[i];
             double fd[2];
             for (int e = 0; e < 2; e++) {
-                const float h = (e ? 2.5e-4f : 1e-3f) * fmaxf(1.0f, fabsf(keep));
+                const float h = (e ? 1e-4f : 1e-3f) * fmaxf(1.0f, fabsf(keep));
                 val[i] = keep + h;
                 const double lp = grad_loss(t, kc->y, r, m);
                 val[i] = keep - h;
@@ -464,10 +464,12 @@ static void kc_grad(kcase *kc, float *const *data) {
                 fd[e] = (lp - lm) / (2.0 * (double)h);
             }
             /* A weight moves many outputs, so a kink inside both steps is likelier there. */
-            const double rtol = w >= g->n_inputs && g->n_nodes > 1 ? 4e-2 : 1e-2;
-            const double tol = rtol * fmax(fabs(fd[1]), fabs(gcopy[i])) + 2e-3;
-            if (fabs(fd[0] - fd[1]) > tol) continue; /* a kink */
-            if (fabs(fd[1] - gcopy[i]) <= tol) continue;
+            const double rtol = w >= g->n_inputs && g->n_nodes > 1 ? 2e-2 : 1e-2;
+            const double tol = rtol * fmax(fabs(fd[1]), fabs(gcopy[i])) + 5e-3;
+            /* The long step is exact for linear ops but may straddle a kink, the short one
+             * is kink-safe but noisier in float: agreeing with either is agreeing. */
+            if (fabs(fd[0] - gcopy[i]) <= tol || fabs(fd[1] - gcopy[i]) <= tol) continue;
+            if (fabs(fd[0] - fd[1]) > tol) continue; /* a kink, or noise: no verdict */
             /* In a chain (Conv -> ReLU), moving one weight shifts hundreds of outputs, and
              * one of them crossing a kink inside both steps is no rare event: one such
              * miss per case is tolerated there, never in a lone op. */
