@@ -1,6 +1,6 @@
 /* test_adaround.c — adaround.reconstruct through the real plugin and host on the bundled
  * ResNet-20: learned rounding beats round-to-nearest where it should (W2A32, by a wide
- * margin), every unit's reconstruction loss falls, the frozen codes are floor or ceil of
+ * margin), every weighted layer is a unit of the report, the frozen codes are floor or ceil of
  * w / s and are what the quantized model uses, the float model is untouched, block
  * granularity follows the session's blocks, QDrop and activation-step learning move the
  * activation scales, and a NaN in the data stops with an error naming the unit and the
@@ -80,9 +80,10 @@ START_TEST(w2a32_layer_beats_nearest) {
         const ptq_report_row *r = &k->s->rows[i];
         if (r->pass != at) continue;
         ck_assert_double_eq(row_value(r, "weights"), 1);
-        if (!kit_quick())
-            ck_assert_msg(row_value(r, "loss_last") < row_value(r, "loss_first"), "%s: loss %g -> %g",
-                          r->name, row_value(r, "loss_first"), row_value(r, "loss_last"));
+        /* (loss_first is the soft start, h(V) = frac(w/s): the float weight itself, so
+         * the hard end need not be below it; the accuracy above is the claim.) */
+        ck_assert(isfinite(row_value(r, "loss_first")) && isfinite(row_value(r, "loss_last")));
+        ck_assert(row_value(r, "peak_mb") > 0 || !strcmp(r->name, "/fc/Gemm"));
     }
     /* Frozen codes: floor or ceil of w / s (never further), some away from nearest, and
      * the float weights bit for bit as they were. */
@@ -167,8 +168,10 @@ START_TEST(nan_stops_and_restores) {
     const int64_t per = (int64_t)ds->c * ds->h * ds->w;
     for (int64_t i = 0; i < ds->n; i++) ds->images[i * per + 100] = NAN;
     ck_assert_int_eq(kit_run(k, at, at + 1), PTQ_ERR_NUMERIC);
-    ck_assert_msg(test_contains(k->msg, "iteration 1 of 5") && test_contains(k->msg, "Conv") &&
-                  test_contains(k->msg, "NaN"), "%s", k->msg);
+    /* The ReLU turns the NaN into 0 in the forward pass, but the weight gradient is NaN:
+     * V goes NaN in the first step and the regulariser reports it in the second. */
+    ck_assert_msg(test_contains(k->msg, "iteration 2 of 5") && test_contains(k->msg, "/stem/stem.0/Conv") &&
+                  test_contains(k->msg, "NaN") && test_contains(k->msg, "left as it was"), "%s", k->msg);
     for (int32_t i = 0; i < k->s->n_q; i++) ck_assert_int_eq(k->s->q[i].rounding.struct_size, 0);
     kit_close(k);
 }
