@@ -72,7 +72,7 @@ for model in $models; do
             brecq=$(cell "$model" "$w" "$a" "adaround.reconstruct: {granularity: block, $T}")
             qdrop="-"
         else
-            ada=$(cell "$model" "$w" "$a" "adaround.reconstruct: {granularity: layer, $T}")
+            ada="-"
             brecq=$(cell "$model" "$w" "$a" "adaround.reconstruct: {granularity: block, $T, activations: float, act_iterations: $iters, act_lr: 4.0e-5}")
             qdrop=$(cell "$model" "$w" "$a" "adaround.reconstruct: {granularity: block, $T, drop_prob: 0.5, act_lr: 4.0e-5, act_grad_scale: true}")
         fi
