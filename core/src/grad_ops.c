@@ -1,10 +1,9 @@
 /* grad_ops.c — backward of every IR op (see grad.h for the conventions).
  *
  * Written for clarity first: plain loops in the forward kernels' index order, the
- * products (Gemm, MatMul) through OpenBLAS.  The one op whose backward dominates a
+ * products (Gemm, MatMul) through OpenBLAS (ptq_sgemm).  The one op whose backward dominates a
  * reconstruction step, Conv, lives in kernels/conv_grad.c and is tuned.  Every loop here
  * runs on one thread, so results never depend on the thread count. */
-#include <cblas.h>
 #include <math.h>
 
 #include "grad.h"
@@ -106,7 +105,7 @@ static void bwd_unary(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, c
 
 static void bwd_batch_norm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                            const ptq_kt *dout, ptq_kt *din) {
-    (void)gc;
+    (void)gc, (void)out;
     const int64_t N = in[0].ne[0], C = in[0].ndim > 1 ? in[0].ne[1] : 1;
     const int64_t inner = ptq_kt_numel(&in[0]) / PTQ_MAX(N * C, 1);
     const float *x = in[0].data, *gamma = in[1].data, *mean = in[3].data, *var = in[4].data;
@@ -171,14 +170,15 @@ static void bwd_pool(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, co
                 const float gy = dyp[oy * g.OW + ox];
                 const int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
                 if (is_max) {
-                    /* The forward's winner: the first maximum in tap order. */
+                    /* The forward's winner: the first strict maximum in tap order, above
+                     * -inf (a NaN never wins); a window with none passes no gradient. */
                     float best = -INFINITY;
                     int64_t at = -1;
                     for (int64_t i = 0; i < g.kh; i++)
                         for (int64_t j = 0; j < g.kw; j++) {
                             const int64_t yy = y0 + i * g.dh, xx = x0 + j * g.dw;
                             if (yy < 0 || yy >= g.H || xx < 0 || xx >= g.W) continue;
-                            if (at < 0 || xp[yy * g.W + xx] > best) best = xp[yy * g.W + xx], at = yy * g.W + xx;
+                            if (xp[yy * g.W + xx] > best) best = xp[yy * g.W + xx], at = yy * g.W + xx;
                         }
                     if (at >= 0) dxp[at] += gy;
                     continue;
@@ -216,11 +216,12 @@ static void bwd_global_pool(const ptq_node *n, const ptq_gctx *gc, const ptq_kt 
         if (n->op == PTQ_OP_GLOBAL_AVERAGE_POOL) {
             const float share = dy[p] / (float)hw;
             for (int64_t i = 0; i < hw; i++) dx[p * hw + i] += share;
-        } else {
-            int64_t at = 0;
-            for (int64_t i = 1; i < hw; i++)
-                if (x[p * hw + i] > x[p * hw + at]) at = i;
-            dx[p * hw + at] += dy[p];
+        } else { /* the forward's winner, as in bwd_pool */
+            float best = -INFINITY;
+            int64_t at = -1;
+            for (int64_t i = 0; i < hw; i++)
+                if (x[p * hw + i] > best) best = x[p * hw + i], at = i;
+            if (at >= 0) dx[p * hw + at] += dy[p];
         }
     }
 }
@@ -355,22 +356,18 @@ static void bwd_gemm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, co
     const int64_t M = out->ne[0], N = out->ne[1];
     const int64_t K = a->trans_a ? in[0].ne[0] : in[0].ne[1];
     const float *A = in[0].data, *B = in[1].data, *dy = dout[0].data;
-    const int lda = (int)in[0].ne[1], ldb = (int)in[1].ne[1];
+    const int64_t lda = in[0].ne[1], ldb = in[1].ne[1];
     if (din[0].data) { /* dA = alpha dY op(B)^T, stored as A is (transposed when trans_a) */
         if (!a->trans_a)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, a->trans_b ? CblasNoTrans : CblasTrans, (int)M, (int)K,
-                        (int)N, a->alpha, dy, (int)N, B, ldb, 1.0f, din[0].data, lda);
+            ptq_sgemm(0, !a->trans_b, M, K, N, a->alpha, dy, N, B, ldb, 1.0f, din[0].data, lda);
         else /* dA^T [K, M] = alpha op(B) dY^T */
-            cblas_sgemm(CblasRowMajor, a->trans_b ? CblasTrans : CblasNoTrans, CblasTrans, (int)K, (int)M,
-                        (int)N, a->alpha, B, ldb, dy, (int)N, 1.0f, din[0].data, lda);
+            ptq_sgemm(a->trans_b, 1, K, M, N, a->alpha, B, ldb, dy, N, 1.0f, din[0].data, lda);
     }
     if (din[1].data) { /* dB = alpha op(A)^T dY, stored as B is */
         if (!a->trans_b)
-            cblas_sgemm(CblasRowMajor, a->trans_a ? CblasNoTrans : CblasTrans, CblasNoTrans, (int)K, (int)N,
-                        (int)M, a->alpha, A, lda, dy, (int)N, 1.0f, din[1].data, ldb);
+            ptq_sgemm(!a->trans_a, 0, K, N, M, a->alpha, A, lda, dy, N, 1.0f, din[1].data, ldb);
         else /* dB^T [N, K] = alpha dY^T op(A) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, a->trans_a ? CblasTrans : CblasNoTrans, (int)N, (int)K,
-                        (int)M, a->alpha, dy, (int)N, A, lda, 1.0f, din[1].data, ldb);
+            ptq_sgemm(1, a->trans_a, N, K, M, a->alpha, dy, N, A, lda, 1.0f, din[1].data, ldb);
     }
     if (n->n_inputs > 2 && din[2].data) { /* dC = beta dY summed over C's broadcast dims */
         int64_t sc[2];
@@ -384,7 +381,7 @@ static void bwd_gemm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, co
 /* Batched numpy matmul: A [..., M, K] x B [..., K, N]; 1-D operands gain a unit dim. */
 static void bwd_matmul(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                        const ptq_kt *dout, ptq_kt *din) {
-    (void)n, (void)gc;
+    (void)n, (void)gc, (void)out;
     const ptq_kt *A = &in[0], *Bm = &in[1];
     const int64_t ar = A->ndim, br = Bm->ndim;
     const int64_t M = ar == 1 ? 1 : A->ne[ar - 2], K = A->ne[ar - 1], N = br == 1 ? 1 : Bm->ne[br - 1];
@@ -411,12 +408,10 @@ static void bwd_matmul(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, 
             ob += k * sb[i];
         }
         const float *g = dy + t * M * N;
-        if (din[0].data)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, g, (int)N,
-                        b + ob, (int)N, 1.0f, (float *)din[0].data + oa, (int)K);
-        if (din[1].data)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, a + oa, (int)K,
-                        g, (int)N, 1.0f, (float *)din[1].data + ob, (int)N);
+        if (din[0].data) /* dA = dY B^T */
+            ptq_sgemm(0, 1, M, K, N, 1.0f, g, N, b + ob, N, 1.0f, (float *)din[0].data + oa, K);
+        if (din[1].data) /* dB = A^T dY */
+            ptq_sgemm(1, 0, K, N, M, 1.0f, a + oa, K, g, N, 1.0f, (float *)din[1].data + ob, N);
     }
 }
 
@@ -424,7 +419,7 @@ static void bwd_matmul(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, 
 
 void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                         const ptq_kt *dout, ptq_kt *din) {
-    (void)gc;
+    (void)gc, (void)out;
     const int32_t axis = n->attrs.q_axis;
     const float *x = in[0].data, *scale = in[1].data, *dy = dout[0].data;
     const int32_t *zp = in[2].data;
