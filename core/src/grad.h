@@ -49,8 +49,9 @@ extern const ptq_grad_traits ptq_grad_table[PTQ_OP_COUNT];
 void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
                         const ptq_kt *out, const ptq_kt *dout, ptq_kt *din);
 
-/* Conv (kernels/conv_grad.c): weight gradient as one sgemm per image over im2col
- * columns, input gradient by col2im of W^T dY, bias gradient by summing dY. */
+/* Conv (kernels/conv_grad.c): weight gradient by register tiles over the forward's flat
+ * planes, input gradient by the forward kernel on the flipped weights, bias gradient by
+ * summing dY. */
 void ptq_bwd_conv(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                   const ptq_kt *dout, ptq_kt *din);
 size_t ptq_bwd_work_conv(const ptq_node *n, const ptq_kt *in, uint32_t want, int32_t threads);
