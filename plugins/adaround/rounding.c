@@ -15,22 +15,26 @@ float ada_h(float v) {
     return h < 0.0f ? 0.0f : (h > 1.0f ? 1.0f : h);
 }
 
-/* d h / d V, 0 where the clamp is active. */
-static float ada_dh(float v) {
+/* h and dh/dV together, from one exp. */
+static void h_and_dh(float v, float *h, float *dh) {
     const float sg = 1.0f / (1.0f + expf(-v));
-    const float h = (ADA_ZETA - ADA_GAMMA) * sg + ADA_GAMMA;
-    return h <= 0.0f || h >= 1.0f ? 0.0f : (ADA_ZETA - ADA_GAMMA) * sg * (1.0f - sg);
+    const float x = (ADA_ZETA - ADA_GAMMA) * sg + ADA_GAMMA;
+    *h = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+    *dh = x <= 0.0f || x >= 1.0f ? 0.0f : (ADA_ZETA - ADA_GAMMA) * sg * (1.0f - sg);
 }
 
 static void soft_forward(void *state, const float *v, float *out, int64_t n, int64_t index) {
-    const ada_soft *st = state;
-    for (int64_t i = 0; i < n; i++) out[i] = floorf(v[i]) + ada_h(st->V[index + i]);
+    ada_soft *st = state;
+    for (int64_t i = 0; i < n; i++) {
+        h_and_dh(st->V[index + i], &st->h[index + i], &st->dh[index + i]);
+        out[i] = floorf(v[i]) + st->h[index + i];
+    }
 }
 
 static void soft_backward_state(void *state, const float *v, const float *grad_out, int64_t n,
                                 int64_t index) {
     ada_soft *st = state;
-    for (int64_t i = 0; i < n; i++) st->grad[index + i] += grad_out[i] * ada_dh(st->V[index + i]);
+    for (int64_t i = 0; i < n; i++) st->grad[index + i] += grad_out[i] * st->dh[index + i];
 }
 
 static void soft_destroy(void *state) {
@@ -39,6 +43,8 @@ static void soft_destroy(void *state) {
     if (st->opt) st->host->optim_free(st->opt);
     st->host->free(st->V);
     st->host->free(st->grad);
+    st->host->free(st->h);
+    st->host->free(st->dh);
     st->host->free(st);
 }
 
@@ -69,8 +75,10 @@ ada_soft *ada_soft_new(const ptq_host *h, ptq_session *s, const float *w, const 
     st->n = channels * inner;
     st->V = h->alloc((size_t)st->n * sizeof(float));
     st->grad = h->alloc((size_t)st->n * sizeof(float));
+    st->h = h->alloc((size_t)st->n * sizeof(float));
+    st->dh = h->alloc((size_t)st->n * sizeof(float));
     st->opt = h->optim_new(s, st->n, lr, PTQ_SCHEDULE_CONSTANT, iterations);
-    if (!st->V || !st->grad || !st->opt) {
+    if (!st->V || !st->grad || !st->h || !st->dh || !st->opt) {
         soft_destroy(st);
         return NULL;
     }
@@ -100,16 +108,30 @@ ada_hard *ada_hard_from(const ptq_host *h, const ada_soft *soft) {
 }
 
 double ada_regularize(ada_soft *st, double beta, double lambda) {
+    /* Uses h and dh/dV of this step's forward (V has not moved since).  Blocks of a
+     * fixed size are summed in order, so the value does not depend on the threads. */
+    enum { BLOCK = 4096 };
+    const int64_t blocks = (st->n + BLOCK - 1) / BLOCK;
+    double sums[256];
     double reg = 0.0;
     const float b = (float)beta, lam = (float)lambda;
-    for (int64_t i = 0; i < st->n; i++) {
-        const float v = st->V[i], h = ada_h(v);
-        const float x = 2.0f * h - 1.0f, ax = fabsf(x);
-        const float pw = ax > 0.0f ? powf(ax, b - 1.0f) : 0.0f;
-        reg += 1.0 - (double)(pw * ax);
-        /* d/dV (1 - |2h - 1|^beta) = -beta |2h - 1|^(beta - 1) sign(2h - 1) 2 dh/dV */
-        const float g = -b * pw * (x < 0.0f ? -1.0f : 1.0f) * 2.0f * ada_dh(v);
-        st->grad[i] += lam * g;
+    for (int64_t b0 = 0; b0 < blocks; b0 += 256) {
+        const int64_t nb = blocks - b0 < 256 ? blocks - b0 : 256;
+#pragma omp parallel for schedule(static) if (st->n > 2 * BLOCK)
+        for (int64_t k = 0; k < nb; k++) {
+            const int64_t lo = (b0 + k) * BLOCK, hi = lo + BLOCK < st->n ? lo + BLOCK : st->n;
+            double part = 0.0;
+            for (int64_t i = lo; i < hi; i++) {
+                const float x = 2.0f * st->h[i] - 1.0f, ax = fabsf(x);
+                /* |x|^(beta - 1) by exp/log: x is in [-1, 1], 0 only at h = 1/2 */
+                const float pw = ax > 0.0f ? expf((b - 1.0f) * logf(ax)) : 0.0f;
+                part += 1.0 - (double)(pw * ax);
+                /* d/dV (1 - |2h - 1|^beta) = -beta |2h - 1|^(beta - 1) sign(2h - 1) 2 dh/dV */
+                st->grad[i] += lam * (-b * pw * (x < 0.0f ? -1.0f : 1.0f) * 2.0f * st->dh[i]);
+            }
+            sums[k] = part;
+        }
+        for (int64_t k = 0; k < nb; k++) reg += sums[k];
     }
     return lambda * reg;
 }

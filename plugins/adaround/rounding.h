@@ -15,6 +15,8 @@ typedef struct ada_soft {
     int64_t n;
     float *V;        /* learned, one per weight element */
     float *grad;     /* d loss / d V, accumulated by backward_state and the regulariser */
+    float *h, *dh;   /* h(V) and d h / d V as of the last forward (V changes only in the
+                        step after it): one exp per element per step instead of four */
     ptq_optim *opt;  /* Adam on V */
 } ada_soft;
 
