@@ -56,8 +56,8 @@ run_example easyquant_w7a7 0.01
 run_example dfq_then_easyquant 0.01
 
 # Learned rounding.  Release suite: every example, with bounds the 100-step runs clear
-# (W2 is where nearest collapses: 75.7 % on ResNet-20, so a 8-point drop is still far
-# above it).  Sanitizers: three examples
+# (W2 is where nearest collapses: 75.7 % on ResNet-20; 100 steps per layer reach ~85 %,
+# 1000 reach 91 %, so a 12-point drop is still far above nearest).  Sanitizers: three examples
 # covering layer units, block units, QDrop and the activation phase, accuracy unchecked.
 if [ "$limit" -gt 0 ]; then
     run_example adaround_w2a32 1
@@ -66,7 +66,7 @@ if [ "$limit" -gt 0 ]; then
 else
     run_example adaround_w4a32 0.005
     run_example adaround_w3a32 0.01
-    run_example adaround_w2a32 0.08
+    run_example adaround_w2a32 0.12
     run_example brecq_w2a32 0.06
     run_example brecq_w4a4 0.03
     run_example qdrop_w4a4 0.03
