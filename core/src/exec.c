@@ -69,15 +69,10 @@ ptq_exec_options ptq_exec_options_default(void) {
     return o;
 }
 
-/* Concrete shape of v at batch n. */
-static void concrete(const ptq_value *v, int64_t n, ptq_kt *kt) {
-    kt->ndim = v->ndim;
-    for (int32_t i = 0; i < v->ndim; i++) kt->ne[i] = v->ne[i] == PTQ_DIM_BATCH ? n : v->ne[i];
-}
 
 static size_t value_floats(const ptq_value *v, int64_t batch) {
     ptq_kt kt;
-    concrete(v, batch, &kt);
+    ptq_kt_concrete(v, batch, &kt);
     int64_t n = ptq_kt_numel(&kt);
     return ((size_t)n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
@@ -229,7 +224,7 @@ static ptq_status plan_lanes(ptq_exec *ex, const ptq_exec_options *o, ptq_error 
             continue;
         }
         ptq_kt one;
-        concrete(val, 1, &one);
+        ptq_kt_concrete(val, 1, &one);
         ex->sample[v] = ptq_kt_numel(&one);
     }
     ex->lanes = split ? ex->threads : 1;
@@ -342,7 +337,7 @@ static ptq_status plan_scratch(ptq_exec *ex, ptq_error *err) {
         const ptq_op_traits *t = &ptq_op_table[n->op];
         if (!t->work && !t->work_shared) continue;
         for (int32_t k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0) concrete(&g->values[n->inputs[k]], ex->lane_batch, &ex->kin[k]);
+            if (n->inputs[k] >= 0) ptq_kt_concrete(&g->values[n->inputs[k]], ex->lane_batch, &ex->kin[k]);
         if (t->work) ex->work_floats = PTQ_MAX(ex->work_floats, t->work(n, ex->kin));
         if (t->work_shared) ex->shared_floats = PTQ_MAX(ex->shared_floats, t->work_shared(n, ex->kin));
     }
@@ -475,12 +470,12 @@ static void run_lane(ptq_exec *ex, int32_t lane, int64_t lo, int64_t n) {
                 memset(&kin[k], 0, sizeof kin[k]);
                 continue;
             }
-            concrete(&g->values[v], n, &kin[k]);
+            ptq_kt_concrete(&g->values[v], n, &kin[k]);
             kin[k].data = value_ptr(ex, v, lane, lo);
         }
         for (int32_t k = 0; k < nd->n_outputs; k++) {
             int32_t v = k == 0 ? s->out : nd->outputs[k];
-            concrete(&g->values[v], n, &kout[k]);
+            ptq_kt_concrete(&g->values[v], n, &kout[k]);
             kout[k].data = value_ptr(ex, v, lane, lo);
         }
         ptq_epilogue ep = {NULL, NULL, NULL};
@@ -578,7 +573,7 @@ const void *ptq_exec_data(const ptq_exec *ex, int32_t id) {
 
 void ptq_exec_shape(const ptq_exec *ex, int32_t id, int32_t *ndim, int64_t *ne) {
     ptq_kt kt;
-    concrete(&ex->g->values[id], ex->batch ? ex->batch : ex->max_batch, &kt);
+    ptq_kt_concrete(&ex->g->values[id], ex->batch ? ex->batch : ex->max_batch, &kt);
     *ndim = kt.ndim;
     memcpy(ne, kt.ne, (size_t)kt.ndim * sizeof *ne);
 }

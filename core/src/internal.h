@@ -73,6 +73,12 @@ static inline int64_t ptq_kt_numel(const ptq_kt *t) {
     return n;
 }
 
+/* The concrete shape of value v at batch n (PTQ_DIM_BATCH replaced by n); data untouched. */
+static inline void ptq_kt_concrete(const ptq_value *v, int64_t n, ptq_kt *kt) {
+    kt->ndim = v->ndim;
+    for (int32_t i = 0; i < v->ndim; i++) kt->ne[i] = v->ne[i] == PTQ_DIM_BATCH ? n : v->ne[i];
+}
+
 /* Work a kernel applies to its output before storing it, when the executor has fused
  * the nodes that followed it (Conv -> BatchNormalization -> activation, Add -> Relu).
  * Applied through ptq_epilogue_apply so a fused run rounds exactly like an unfused one. */

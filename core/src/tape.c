@@ -36,14 +36,9 @@ struct ptq_tape {
     ptq_kt *kin, *kout, *kdin, *kdout;
 };
 
-static void concrete(const ptq_value *v, int64_t n, ptq_kt *kt) {
-    kt->ndim = v->ndim;
-    for (int32_t i = 0; i < v->ndim; i++) kt->ne[i] = v->ne[i] == PTQ_DIM_BATCH ? n : v->ne[i];
-}
-
 static int64_t value_numel(const ptq_value *v, int64_t n) {
     ptq_kt kt;
-    concrete(v, n, &kt);
+    ptq_kt_concrete(v, n, &kt);
     return ptq_kt_numel(&kt);
 }
 
@@ -96,11 +91,11 @@ static void node_operands(ptq_tape *t, const ptq_node *n, int64_t batch, ptq_kt 
         const int32_t v = k < n->n_inputs ? n->inputs[k] : -1;
         memset(&in[k], 0, sizeof in[k]);
         if (v < 0) continue;
-        concrete(&g->values[v], batch, &in[k]);
+        ptq_kt_concrete(&g->values[v], batch, &in[k]);
         in[k].data = t->v[v].data;
     }
     for (int32_t k = 0; k < n->n_outputs; k++) {
-        concrete(&g->values[n->outputs[k]], batch, &out[k]);
+        ptq_kt_concrete(&g->values[n->outputs[k]], batch, &out[k]);
         out[k].data = t->v[n->outputs[k]].data;
     }
 }
