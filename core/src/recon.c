@@ -65,6 +65,7 @@ typedef struct engine {
     int64_t images;
     size_t cache_bytes;
     ptq_tape *tape;
+    uint8_t *keep;          /* QDrop's coin for one input sample */
 } engine;
 
 static void engine_free(engine *e) {
@@ -78,6 +79,7 @@ static void engine_free(engine *e) {
     free(e->w);
     free(e->sc);
     free(e->nodes);
+    free(e->keep);
     ptq_graph_free(e->qg);
 }
 
@@ -264,6 +266,10 @@ static ptq_status fill_caches(engine *e) {
         e->cache_bytes += (size_t)(e->images * u->per) * sizeof(float) * (drop ? 2 : 1);
         want[i] = u->id, dst[i] = u->cache, per[i] = u->per;
     }
+    int64_t max_per = 1;
+    for (int32_t i = 0; i < e->n_in; i++) max_per = PTQ_MAX(max_per, e->in[i].per);
+    if (!st && drop && !(e->keep = calloc((size_t)max_per, 1)))
+        st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
     if (!st) st = cache_values(e, e->qg, want, dst, per, e->n_in);
     /* Float model: targets, and the float inputs QDrop mixes in. */
     int32_t n = 0;
@@ -447,7 +453,7 @@ static double loss_and_grad(engine *e, const int64_t *idx, int64_t batch, double
 
 /* Copies the batch's cached inputs into the tape (QDrop: mixing in float values). */
 static void load_batch(engine *e, const int64_t *idx, int64_t batch, uint64_t *rng) {
-    const float p = (float)e->o->drop_prob;
+    const double p = e->o->drop_prob;
     for (int32_t k = 0; k < e->n_in; k++) {
         const unit_value *u = &e->in[k];
         float *dst = ptq_tape_value(e->tape, u->id);
@@ -459,7 +465,8 @@ static void load_batch(engine *e, const int64_t *idx, int64_t batch, uint64_t *r
                 continue;
             }
             const float *f = u->cache_fp + idx[b] * u->per;
-            for (int64_t i = 0; i < u->per; i++) d[i] = ptq_uniform01(rng) < p ? f[i] : q[i];
+            ptq_bernoulli_mask(rng, p, e->keep, u->per);
+            for (int64_t i = 0; i < u->per; i++) d[i] = e->keep[i] ? f[i] : q[i];
         }
     }
 }

@@ -224,11 +224,9 @@ void ptq_tape_forward(ptq_tape *t, int64_t batch) {
         const float *x = t->kin[0].data;
         float *y = t->kout[0].data;
         uint8_t *mask = t->mask[i];
-        const float p = (float)t->drop;
-        for (int64_t e = 0; e < m; e++) {
-            mask[e] = ptq_uniform01(t->rng) < p;
+        ptq_bernoulli_mask(t->rng, t->drop, mask, m);
+        for (int64_t e = 0; e < m; e++)
             if (mask[e]) y[e] = x[e];
-        }
     }
 }
 

@@ -63,4 +63,20 @@ static inline float ptq_uniform01(uint64_t *s) {
     return (float)(ptq_splitmix64(s) >> 40) * (1.0f / 16777216.0f);
 }
 
+/* keep[i] = 1 with probability p, for n elements: QDrop's per-element coin.  Four 16-bit
+ * draws per 64-bit step (p is resolved to 1/65536, plenty for a keep probability): the
+ * coin is drawn for every activation element of every step, so it must be cheap. */
+static inline void ptq_bernoulli_mask(uint64_t *s, double p, uint8_t *keep, int64_t n) {
+    const uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint64_t r = ptq_splitmix64(s);
+        keep[i] = (uint32_t)(r & 0xFFFF) < thr;
+        keep[i + 1] = (uint32_t)((r >> 16) & 0xFFFF) < thr;
+        keep[i + 2] = (uint32_t)((r >> 32) & 0xFFFF) < thr;
+        keep[i + 3] = (uint32_t)(r >> 48) < thr;
+    }
+    for (; i < n; i++) keep[i] = (uint32_t)(ptq_splitmix64(s) & 0xFFFF) < thr;
+}
+
 #endif
