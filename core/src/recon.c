@@ -287,13 +287,6 @@ static ptq_status fill_caches(engine *e) {
     return st;
 }
 
-/* The quantizer (index into s->q) of weight value v, or -1. */
-static int32_t weight_quantizer(const ptq_session *s, int32_t v) {
-    for (int32_t i = 0; i < s->n_q; i++)
-        if (s->q[i].is_weight && s->q[i].value == v) return i;
-    return -1;
-}
-
 /* Step 3a: what the unit learns (weights with a learnable rounding, activation scales)
  * and the tape. */
 static ptq_status plan_training(engine *e) {
@@ -333,8 +326,9 @@ static ptq_status plan_training(engine *e) {
         for (int32_t i = 0; i < n->n_inputs; i++) {
             const int32_t v = n->inputs[i];
             if (v < 0 || !qg->values[v].data) continue;
-            const int32_t qi = weight_quantizer(s, v);
-            if (qi < 0 || !s->q[qi].rounding.backward_state) continue;
+            /* A constant's quantizer is its weight quantizer (activations are never constant). */
+            const int32_t qi = ptq_session_quantizer_of(s, v);
+            if (qi < 0 || !s->q[qi].is_weight || !s->q[qi].rounding.backward_state) continue;
             learned_weight *w = &e->w[e->n_w++];
             const ptq_quantizer *q = &s->q[qi];
             const ptq_value *fv = &s->g->values[v];

@@ -52,17 +52,13 @@ void ptq_tape_backward(ptq_tape *t, int64_t batch);
 /* Bytes the tape holds (values, gradients, scratch). */
 size_t ptq_tape_bytes(const ptq_tape *t);
 
-/* splitmix64 step and a uniform float in [0, 1) from it. */
+/* One splitmix64 step. */
 static inline uint64_t ptq_splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-static inline float ptq_uniform01(uint64_t *s) {
-    return (float)(ptq_splitmix64(s) >> 40) * (1.0f / 16777216.0f);
-}
-
 /* keep[i] = 1 with probability p, for n elements: QDrop's per-element coin.  Four 16-bit
  * draws per 64-bit step (p is resolved to 1/65536, plenty for a keep probability): the
  * coin is drawn for every activation element of every step, so it must be cheap. */
