@@ -363,6 +363,8 @@ static ptq_status plan_training(engine *e) {
         return ptq_session_error(s, terr.status, "unit '%s': %s", o->label ? o->label : "?", terr.msg);
     for (int32_t i = 0; i < e->n_w; i++) ptq_tape_set_const(e->tape, e->w[i].value, e->w[i].wq);
     for (int32_t i = 0; i < e->n_sc; i++) ptq_tape_set_const(e->tape, e->sc[i].scale_value, e->sc[i].scale);
+    /* loss_and_grad writes every element of the outputs' gradients each step. */
+    for (int32_t i = 0; i < e->n_out; i++) ptq_tape_seeded(e->tape, e->out[i].id);
     return PTQ_OK;
 }
 

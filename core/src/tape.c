@@ -16,6 +16,7 @@ typedef struct tape_value {
     float *grad;      /* owned, or NULL when the value needs no gradient */
     bool owned;
     bool constant;
+    bool seeded;      /* the caller overwrites the whole gradient before each backward */
 } tape_value;
 
 struct ptq_tape {
@@ -230,9 +231,14 @@ void ptq_tape_forward(ptq_tape *t, int64_t batch) {
     }
 }
 
+void ptq_tape_seeded(ptq_tape *t, int32_t v) {
+    PTQ_ASSERT(v >= 0 && v < t->g->n_values);
+    t->v[v].seeded = true;
+}
+
 void ptq_tape_zero_grad(ptq_tape *t, int64_t batch) {
     for (int32_t v = 0; v < t->g->n_values; v++) {
-        if (!t->v[v].grad) continue;
+        if (!t->v[v].grad || t->v[v].seeded) continue;
         const ptq_value *val = &t->g->values[v];
         const int64_t m = t->v[v].constant ? ptq_tensor_numel(val->data) : value_numel(val, batch);
         memset(t->v[v].grad, 0, (size_t)m * sizeof(float));

@@ -44,7 +44,10 @@ float *ptq_tape_grad(ptq_tape *t, int32_t v);
 void ptq_tape_set_drop(ptq_tape *t, double p, uint64_t *rng);
 
 void ptq_tape_forward(ptq_tape *t, int64_t batch);
-/* Zeroes every gradient buffer (call before seeding the outputs' gradients). */
+/* Marks v's gradient as written whole by the caller before each backward (the loss's
+ * seed), so zero_grad leaves it alone: no clearing of what is overwritten next. */
+void ptq_tape_seeded(ptq_tape *t, int32_t v);
+/* Zeroes every gradient buffer but the seeded ones (call before seeding the outputs'). */
 void ptq_tape_zero_grad(ptq_tape *t, int64_t batch);
 /* Backward from the gradients the caller wrote into the outputs' gradient buffers. */
 void ptq_tape_backward(ptq_tape *t, int64_t batch);
