@@ -19,8 +19,10 @@ const cli_command cli_plugins_command = {
     "[NAME]",
     "List every plugin, pass and parameter (type, default, range, help); with NAME, one\n"
     "plugin or pass.",
-    "Plugins are loaded from $PTQ_PLUGIN_PATH (colon-separated), the build tree and the\n"
-    "install prefix; files that could not be loaded are listed with the reason.",
+    "Plugins are loaded from --plugins DIR, $PTQ_PLUGIN_PATH (colon-separated), then\n"
+    "relative to this executable: <libdir>/ptq/plugins of its installed layout, or\n"
+    "plugins/ beside it in a build tree.  Files that could not be loaded are listed with\n"
+    "the reason.",
     plugins_opts,
     0,
     "NAME",

@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    /* Plugins are found relative to this executable (installed or in its build tree). */
+    if (!ptq_set_program_path("/proc/self/exe")) ptq_set_program_path(argv[0]);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);

@@ -5,6 +5,7 @@
  * fingerprint, names, pass tables) before anything in it is called.  A plugin that fails
  * any check is unloaded and recorded with the reason; loading goes on with the others:
  * one bad plugin never stops a run that does not need it. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -13,12 +14,27 @@
 
 #include "plugin.h"
 
-#ifndef PTQ_BUILD_PLUGIN_DIR
-#define PTQ_BUILD_PLUGIN_DIR ""
+/* Where plugins sit relative to the ptq executable: its installed layout (bindir to
+ * <libdir>/ptq/plugins, computed by CMake) and the build tree's (ptq beside plugins/).
+ * Nothing absolute is compiled in, so an installed tree can move and a removed build
+ * tree is never searched. */
+#ifndef PTQ_PLUGIN_DIR_FROM_BINDIR
+#define PTQ_PLUGIN_DIR_FROM_BINDIR "../lib/ptq/plugins"
 #endif
-#ifndef PTQ_INSTALL_PLUGIN_DIR
-#define PTQ_INSTALL_PLUGIN_DIR ""
-#endif
+#define PTQ_PLUGIN_DIR_FROM_BUILD "plugins"
+
+static char g_program_dir[4096];
+
+bool ptq_set_program_path(const char *path) {
+    g_program_dir[0] = '\0';
+    char resolved[4096];
+    if (!path || !*path || !realpath(path, resolved)) return false;
+    char *slash = strrchr(resolved, '/');
+    if (!slash) return false;
+    *slash = '\0';
+    snprintf(g_program_dir, sizeof g_program_dir, "%s", slash == resolved ? "/" : resolved);
+    return true;
+}
 
 /* The core's own passes (passes_core.c). */
 extern const ptq_plugin_desc ptq_core_plugin;
@@ -240,7 +256,7 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
         ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (add_desc(r, &ptq_core_plugin, "(built in)", NULL, err)) {
+    if (add_desc(r, &ptq_core_plugin, "built in", NULL, err)) {
         ptq_registry_free(r);
         return NULL;
     }
@@ -252,8 +268,20 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
             load_dir(r, tok);
         free(copy);
     }
-    if (*PTQ_BUILD_PLUGIN_DIR) load_dir(r, PTQ_BUILD_PLUGIN_DIR);
-    if (*PTQ_INSTALL_PLUGIN_DIR) load_dir(r, PTQ_INSTALL_PLUGIN_DIR);
+    if (g_program_dir[0]) {
+        /* The installed layout first; the build tree's only when there is none, so an
+         * installed ptq never mixes in plugins of a build tree beside it. */
+        char *inst = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BINDIR);
+        char *build = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BUILD);
+        struct stat st;
+        char canon[4096];
+        if (inst && stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
+            load_dir(r, canon);
+        else if (build)
+            load_dir(r, build);
+        free(inst);
+        free(build);
+    }
     return r;
 }
 

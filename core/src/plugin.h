@@ -7,7 +7,7 @@
 #include "ptq/ptq_plugin.h"
 
 typedef struct ptq_loaded_plugin {
-    char *path;                  /* owned; "(built in)" for the core's own passes */
+    char *path;                  /* owned; "built in" for the core's own passes */
     void *handle;                /* dlopen handle, NULL for built-ins */
     const ptq_plugin_desc *desc; /* the plugin's static descriptor */
 } ptq_loaded_plugin;
@@ -24,8 +24,9 @@ typedef struct ptq_registry {
 } ptq_registry;
 
 /* Loads the built-in passes and every plugin found, in order, in: each directory of
- * $PTQ_PLUGIN_PATH (colon-separated), the build tree's plugin directory, and the install
- * prefix's <libdir>/ptq/plugins.  A file that cannot be loaded (no entry symbol, another
+ * $PTQ_PLUGIN_PATH (colon-separated), then, when ptq_set_program_path() was called,
+ * <libdir>/ptq/plugins relative to the program's installed bindir, or if there is none
+ * the build tree's plugins/ beside the program.  A file that cannot be loaded (no entry symbol, another
  * ABI major version or fingerprint, a failing init, a duplicate plugin or pass name) is
  * recorded in `rejected` with the file and the reason, and loading goes on.  extra_dir,
  * if non-NULL, is searched first.  Returns NULL only when out of memory. */

@@ -523,6 +523,12 @@ typedef struct ptq_run_options {
  * go to stderr/stdout. */
 PTQ_API ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error *err);
 
+/* Tells the plugin loader where the running program is (a path to it, e.g.
+ * "/proc/self/exe" or argv[0]): plugins are then also searched relative to it, in
+ * <libdir>/ptq/plugins of its installed layout, or in plugins/ beside it in a build tree.
+ * Without it only the directory passed to the loader and $PTQ_PLUGIN_PATH are searched. */
+PTQ_API bool ptq_set_program_path(const char *path); /* false: path not resolved */
+
 /* Prints every plugin, pass and parameter (or only plugin/pass `name`), and the plugin
  * files that were refused and why. */
 PTQ_API ptq_status ptq_list_plugins(const char *name, const char *plugin_dir, FILE *out,
