@@ -40,8 +40,10 @@ const cli_command cli_eval_command = {
     "MODEL --images FILE --labels FILE [--mean M..] [--std S..] [--limit N] [--batch B] [--json]",
     "Evaluate the float model MODEL (ONNX) on labelled images and print its top-1 accuracy.",
     "Normalisation: pixels are scaled to [0,1] (uint8 data is divided by 255), then\n"
-    "x = (x - mean) / std per channel.  Without --mean/--std, the \"mean\" and \"std\" of a\n"
-    "MODEL.json beside the model are used if it exists (the bundled models have one).\n"
+    "x = (x - mean) / std per channel.  Without --mean/--std: the qcraft.normalize.mean/std\n"
+    "metadata a `ptq run` export carries, else the \"mean\" and \"std\" of a MODEL.json\n"
+    "beside the model (the bundled models and exports have one); the output says which\n"
+    "was applied, and warns when none is known.\n"
     "`seconds` counts inference only, not reading or decoding the files.\n\n"
     "example:\n"
     "  ptq eval models/resnet20_fmnist.onnx \\\n"
@@ -59,20 +61,32 @@ int cmd_eval(int argc, char **argv) {
     o.batch = 256;
     int rc = cli_parse(&cli_eval_command, argc, argv, &model, &help);
     if (rc || help) return rc;
-    char sidecar[4096] = "";
-    ptq_preprocess pp = {0};
-    pp.n_mean = o.n_mean;
-    pp.n_std = o.n_std;
-    memcpy(pp.mean, o.mean, sizeof pp.mean);
-    memcpy(pp.std, o.std, sizeof pp.std);
-    if (!o.n_mean && !o.n_std) ptq_sidecar_normalization(model, &pp, sidecar, sizeof sidecar);
-
     ptq_error err = {0};
     ptq_graph *g = ptq_onnx_load(model, NULL, &err);
     if (!g) {
         fprintf(stderr, "ptq eval: %s\n", err.msg);
         return 1;
     }
+    /* The normalization: the command line's, else what the model carries (a qcraft export's
+     * metadata, or MODEL.json beside it); said either way, and warned about when unknown,
+     * since a wrong one gives a plausible-looking wrong accuracy. */
+    char source[4200] = "--mean/--std";
+    ptq_preprocess pp = {0};
+    pp.n_mean = o.n_mean;
+    pp.n_std = o.n_std;
+    memcpy(pp.mean, o.mean, sizeof pp.mean);
+    memcpy(pp.std, o.std, sizeof pp.std);
+    bool known = o.n_mean || o.n_std;
+    if (!known) known = ptq_model_normalization(model, g, &pp, source, sizeof source);
+    if (!known) {
+        snprintf(source, sizeof source, "none known");
+        fprintf(stderr, "warning: %s carries no input normalization (no %s metadata, no sidecar "
+                "JSON beside it) and none was given: images are fed as scaled to [0,1]; pass "
+                "--mean/--std if the model was trained otherwise\n", model, PTQ_META_NORM_MEAN);
+    }
+    char mean[256] = "0", std[256] = "1";
+    if (pp.n_mean) ptq_format_floats(pp.mean, pp.n_mean, mean, sizeof mean);
+    if (pp.n_std) ptq_format_floats(pp.std, pp.n_std, std, sizeof std);
     ptq_dataset *ds = ptq_dataset_load(o.images, o.labels, &pp, o.limit, &err);
     if (!ds) {
         fprintf(stderr, "ptq eval: %s\n", err.msg);
@@ -92,15 +106,13 @@ int cmd_eval(int argc, char **argv) {
     if (o.json) {
         printf("{\"model\": \"%s\", \"images\": %" PRId64 ", \"correct\": %" PRId64
                ", \"top1\": %.6f, \"seconds\": %.6f, \"images_per_second\": %.1f, \"batch\": %" PRId64
-               ", \"threads\": %d}\n",
-               model, res.images, res.correct, res.top1, res.seconds, ips, o.batch, threads);
+               ", \"threads\": %d, \"normalize\": {\"mean\": [%s], \"std\": [%s], \"source\": \"%s\"}}\n",
+               model, res.images, res.correct, res.top1, res.seconds, ips, o.batch, threads, mean,
+               std, known ? (o.n_mean || o.n_std ? "command line" : "model") : "none");
     } else {
         printf("model      %s\n", model);
         printf("images     %" PRId64 "  (%s)\n", res.images, o.images);
-        if (pp.n_mean || pp.n_std)
-            printf("normalize  mean %g, std %g%s%s%s\n", (double)(pp.n_mean ? pp.mean[0] : 0.0f),
-                   (double)(pp.n_std ? pp.std[0] : 1.0f), sidecar[0] ? "  (from " : "", sidecar,
-                   sidecar[0] ? ")" : "");
+        printf("normalize  mean %s, std %s  (%s)\n", mean, std, source);
         printf("top-1      %.2f %%  (%" PRId64 " / %" PRId64 ")\n", res.top1 * 100.0, res.correct,
                res.images);
         printf("inference  %.3f s, %.0f images/s  (batch %" PRId64 ", %d threads)\n", res.seconds,

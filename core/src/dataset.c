@@ -27,18 +27,15 @@ static double elem(const ptq_tensor *t, int64_t i) {
     }
 }
 
-/* Numbers of a JSON key: `"mean": 0.286` or `"mean": [0.4914, 0.4822, 0.4465]`. */
-static int32_t json_floats(const char *json, const char *key, float *dst) {
-    const char *s = strstr(json, key);
-    if (!s || !(s = strchr(s + strlen(key), ':'))) return 0;
-    s++;
-    while (isspace((unsigned char)*s)) s++;
-    bool list = *s == '[';
+/* Up to 16 comma-separated numbers at s (one only when !list); also refuses trailing
+ * garbage when `whole`. */
+static int32_t float_list(const char *s, bool list, bool whole, float *dst) {
     int32_t n = 0;
-    for (s += list; n < 16; n++) {
+    for (; n < 16; n++) {
         char *end;
+        while (isspace((unsigned char)*s)) s++;
         float x = strtof(s, &end);
-        if (end == s || !isfinite(x)) break;
+        if (end == s || !isfinite(x)) return whole ? 0 : n;
         dst[n] = x;
         for (s = end; isspace((unsigned char)*s); s++) {}
         if (!list || *s != ',') {
@@ -47,7 +44,17 @@ static int32_t json_floats(const char *json, const char *key, float *dst) {
         }
         s++;
     }
-    return n;
+    return whole && *s ? 0 : n;
+}
+
+/* Numbers of a JSON key: `"mean": 0.286` or `"mean": [0.4914, 0.4822, 0.4465]`. */
+static int32_t json_floats(const char *json, const char *key, float *dst) {
+    const char *s = strstr(json, key);
+    if (!s || !(s = strchr(s + strlen(key), ':'))) return 0;
+    s++;
+    while (isspace((unsigned char)*s)) s++;
+    const bool list = *s == '[';
+    return float_list(s + list, list, false, dst);
 }
 
 bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path,
@@ -74,6 +81,42 @@ bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path
     memcpy(pp->mean, got.mean, sizeof pp->mean);
     memcpy(pp->std, got.std, sizeof pp->std);
     return true;
+}
+
+void ptq_format_floats(const float *v, int32_t n, char *buf, size_t size) {
+    size_t at = 0;
+    if (size) buf[0] = '\0';
+    for (int32_t i = 0; i < n && at < size; i++) {
+        char one[32];
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(one, sizeof one, "%.*g", prec, (double)v[i]);
+            if (strtof(one, NULL) == v[i]) break;
+        }
+        at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? "," : "", one);
+    }
+}
+
+bool ptq_model_normalization(const char *model, const ptq_graph *g, ptq_preprocess *pp,
+                             char *source, size_t source_size) {
+    const char *m = g ? ptq_graph_meta(g, PTQ_META_NORM_MEAN) : NULL;
+    const char *sd = g ? ptq_graph_meta(g, PTQ_META_NORM_STD) : NULL;
+    if (m || sd) {
+        ptq_preprocess got = {0};
+        if (m) got.n_mean = float_list(m, true, true, got.mean);
+        if (sd) got.n_std = float_list(sd, true, true, got.std);
+        bool usable = (got.n_mean || got.n_std) && (!m || got.n_mean) && (!sd || got.n_std);
+        for (int32_t i = 0; i < got.n_std; i++) usable &= got.std[i] > 0;
+        if (usable) {
+            pp->n_mean = got.n_mean;
+            pp->n_std = got.n_std;
+            memcpy(pp->mean, got.mean, sizeof pp->mean);
+            memcpy(pp->std, got.std, sizeof pp->std);
+            if (source && source_size)
+                snprintf(source, source_size, "the %s metadata of %s", PTQ_META_NORM_MEAN, model);
+            return true;
+        }
+    }
+    return ptq_sidecar_normalization(model, pp, source, source_size);
 }
 
 void ptq_dataset_free(ptq_dataset *ds) {

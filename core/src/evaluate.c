@@ -11,13 +11,12 @@ void ptq_set_eval_progress(ptq_progress_fn fn, void *ctx) {
     g_progress_ctx = ctx;
 }
 
-ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
-                        FILE *profile, ptq_eval_result *res, ptq_error *err) {
-    memset(res, 0, sizeof *res);
-    if (!ds->labels) return ptq_error_set(err, PTQ_ERR_INVALID, "the dataset has no labels");
+ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds, bool classify,
+                                  ptq_error *err) {
+    if (classify && !ds->labels) return ptq_error_set(err, PTQ_ERR_INVALID, "the dataset has no labels");
     if (g->n_inputs != 1 || g->n_outputs < 1)
-        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "evaluation needs a model with one input "
-                             "(it has %d) and a logits output", g->n_inputs);
+        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "the model has %d inputs; ptq takes models "
+                             "with one image input%s", g->n_inputs, classify ? " and a logits output" : "");
     const ptq_value *in = &g->values[g->inputs[0]];
     const ptq_value *out = &g->values[g->outputs[0]];
     char b1[160];
@@ -29,15 +28,25 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
         return ptq_error_set(err, PTQ_ERR_INVALID, "model input '%s' is %s, the images are "
                              "%d x %d x %d", in->name, ptq_shape_str(in->ndim, in->ne, b1, sizeof b1),
                              ds->c, ds->h, ds->w);
-    if (in->ne[0] != PTQ_DIM_BATCH) batch = in->ne[0]; /* a fixed-batch model */
-    if (batch < 1) batch = 1;
+    if (!classify) return PTQ_OK;
     if (out->ndim != 2 || out->ne[0] != in->ne[0] || out->ne[1] < 1 || out->ne[1] == PTQ_DIM_BATCH)
         return ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "output '%s' is %s, not batch x classes",
                              out->name, ptq_shape_str(out->ndim, out->ne, b1, sizeof b1));
-    const int64_t classes = out->ne[1];
-    if (ds->n_classes > classes)
+    if (ds->n_classes > out->ne[1])
         return ptq_error_set(err, PTQ_ERR_INVALID, "labels go up to %d but the model has %" PRId64
-                             " classes", ds->n_classes - 1, classes);
+                             " classes", ds->n_classes - 1, out->ne[1]);
+    return PTQ_OK;
+}
+
+ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
+                        FILE *profile, ptq_eval_result *res, ptq_error *err) {
+    memset(res, 0, sizeof *res);
+    ptq_status fit = ptq_dataset_fits_model(g, ds, true, err);
+    if (fit) return fit;
+    const ptq_value *in = &g->values[g->inputs[0]];
+    const int64_t classes = g->values[g->outputs[0]].ne[1];
+    if (in->ne[0] != PTQ_DIM_BATCH) batch = in->ne[0]; /* a fixed-batch model */
+    if (batch < 1) batch = 1;
     ptq_exec_options eo = ptq_exec_options_default();
     eo.max_batch = batch;
     eo.threads = threads;

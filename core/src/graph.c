@@ -25,7 +25,39 @@ void ptq_graph_free(ptq_graph *g) {
     free(g->inputs);
     free(g->outputs);
     free(g->name);
+    for (int32_t i = 0; i < g->n_meta; i++) free(g->meta_keys[i]), free(g->meta_values[i]);
+    free(g->meta_keys);
+    free(g->meta_values);
     free(g);
+}
+
+const char *ptq_graph_meta(const ptq_graph *g, const char *key) {
+    for (int32_t i = 0; i < g->n_meta; i++)
+        if (!strcmp(g->meta_keys[i], key)) return g->meta_values[i];
+    return NULL;
+}
+
+int ptq_graph_set_meta(ptq_graph *g, const char *key, const char *value) {
+    char *v = ptq_strdup(value);
+    if (!v) return -1;
+    for (int32_t i = 0; i < g->n_meta; i++)
+        if (!strcmp(g->meta_keys[i], key)) {
+            free(g->meta_values[i]);
+            g->meta_values[i] = v;
+            return 0;
+        }
+    char *k = ptq_strdup(key);
+    char **nk = k ? realloc(g->meta_keys, ((size_t)g->n_meta + 1) * sizeof *nk) : NULL;
+    if (nk) g->meta_keys = nk;
+    char **nv = nk ? realloc(g->meta_values, ((size_t)g->n_meta + 1) * sizeof *nv) : NULL;
+    if (!nv) {
+        free(k), free(v);
+        return -1;
+    }
+    g->meta_values = nv;
+    g->meta_keys[g->n_meta] = k;
+    g->meta_values[g->n_meta++] = v;
+    return 0;
 }
 
 int32_t ptq_graph_find_value(const ptq_graph *g, const char *name) {
@@ -326,6 +358,8 @@ ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
     if (!c) goto nomem;
     c->opset = g->opset;
     c->name = g->name ? ptq_strdup(g->name) : NULL;
+    for (int32_t i = 0; i < g->n_meta; i++)
+        if (ptq_graph_set_meta(c, g->meta_keys[i], g->meta_values[i])) goto nomem;
     for (int32_t i = 0; i < g->n_values; i++) {
         const ptq_value *v = &g->values[i];
         if (ptq_graph_add_value(c, v->name, v->dtype, v->ndim, v->ne, err) < 0) goto fail;

@@ -1,4 +1,5 @@
 /* json.c — the report writer of json.h. */
+#include <stdlib.h>
 #include "json.h"
 
 #include <inttypes.h>
@@ -76,10 +77,33 @@ void ptq_json_string(ptq_json *j, const char *s) {
     str(j->f, s);
 }
 
+/* The shortest decimal that reads back as the same double (so 0.1 stays 0.1). */
 void ptq_json_number(ptq_json *j, double v) {
     sep(j);
-    if (!isfinite(v)) fputs("null", j->f);
-    else fprintf(j->f, "%.10g", v);
+    if (!isfinite(v)) {
+        fputs("null", j->f);
+        return;
+    }
+    char buf[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, j->f);
+}
+
+void ptq_json_float(ptq_json *j, float v) {
+    sep(j);
+    if (!isfinite(v)) {
+        fputs("null", j->f);
+        return;
+    }
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    fputs(buf, j->f);
 }
 
 void ptq_json_int(ptq_json *j, int64_t v) {

@@ -21,7 +21,8 @@ void ptq_json_begin_array(ptq_json *j);
 void ptq_json_end_array(ptq_json *j);
 void ptq_json_key(ptq_json *j, const char *key);
 void ptq_json_string(ptq_json *j, const char *s);
-void ptq_json_number(ptq_json *j, double v);
+void ptq_json_number(ptq_json *j, double v); /* shortest exact form; null if not finite */
+void ptq_json_float(ptq_json *j, float v);   /* a float32 setting: its shortest form */
 void ptq_json_int(ptq_json *j, int64_t v);
 void ptq_json_bool(ptq_json *j, bool v);
 void ptq_json_null(ptq_json *j);

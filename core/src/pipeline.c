@@ -1069,6 +1069,7 @@ static void set_defaults(ptq_pipeline *p) {
 static void sidecar_normalization(const ptq_pipeline *p, ptq_dataset_cfg *out) {
     ptq_preprocess pp = {0};
     if (!ptq_sidecar_normalization(p->model, &pp, NULL, 0)) return;
+    out->norm_from = PTQ_NORM_SIDECAR;
     out->n_mean = pp.n_mean;
     out->n_std = pp.n_std;
     memcpy(out->mean, pp.mean, sizeof out->mean);
@@ -1076,6 +1077,7 @@ static void sidecar_normalization(const ptq_pipeline *p, ptq_dataset_cfg *out) {
 }
 
 static void apply_normalization(const ptq_dataset_cfg *from, ptq_dataset_cfg *to) {
+    to->norm_from = from->norm_from;
     to->n_mean = from->n_mean;
     to->n_std = from->n_std;
     memcpy(to->mean, from->mean, sizeof to->mean);
@@ -1107,6 +1109,8 @@ static ptq_status fill_defaults(ctx *c) {
     if ((p->calibration.present && !c->normalize_given[0]) ||
         (p->evaluation.present && !c->normalize_given[1]))
         sidecar_normalization(p, &side);
+    if (c->normalize_given[0]) p->calibration.norm_from = PTQ_NORM_FILE;
+    if (c->normalize_given[1]) p->evaluation.norm_from = PTQ_NORM_FILE;
     if (p->calibration.present && !c->normalize_given[0])
         apply_normalization(&side, &p->calibration);
     if (p->evaluation.present && !c->normalize_given[1])
@@ -1487,6 +1491,15 @@ static void print_float(FILE *out, float x) {
     fputs(buf, out);
 }
 
+static void print_double(FILE *out, double x) {
+    char buf[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    fputs(buf, out);
+}
+
 static void print_floats(FILE *out, const float *v, int32_t n) {
     fputc('[', out);
     for (int32_t i = 0; i < n; i++) {
@@ -1601,7 +1614,7 @@ static void print_param(FILE *out, const ptq_param_def *d, const void *params) {
         break;
     case PTQ_PARAM_FLOAT:
         memcpy(&f, src, sizeof f);
-        fprintf(out, "%.9g", f);
+        print_double(out, f);
         break;
     case PTQ_PARAM_ENUM:
         memcpy(&i32, src, sizeof i32);
@@ -1623,7 +1636,9 @@ static void print_pass(FILE *out, const ptq_pass_cfg *pc) {
     fprintf(out, "}%s\n", pc->implicit ? "  # implicit" : "");
 }
 
-void ptq_pipeline_print(const ptq_pipeline *p, FILE *out) {
+void ptq_pipeline_print(const ptq_pipeline *p, FILE *out) { ptq_pipeline_print_as(p, NULL, out); }
+
+void ptq_pipeline_print_as(const ptq_pipeline *p, const char *out_dir, FILE *out) {
     fputs("# ptq pipeline: ", out);
     for (const char *q = p->path; *q; q++) fputc((unsigned char)*q < 0x20 ? '?' : *q, out);
     fputs("\n# resolved: every default explicit, implicit passes marked\n", out);
@@ -1636,7 +1651,7 @@ void ptq_pipeline_print(const ptq_pipeline *p, FILE *out) {
     fprintf(out, "passes:%s\n", p->n_passes ? "" : " []");
     for (int32_t i = 0; i < p->n_passes; i++) print_pass(out, &p->passes[i]);
     fputs("output: {dir: ", out);
-    print_quoted(out, p->out_dir);
+    print_quoted(out, out_dir ? out_dir : p->out_dir);
     fprintf(out, ", onnx: %s, name: ", yes_no(p->export_onnx));
     print_quoted(out, p->onnx_name);
     fprintf(out, "}\nseed: %" PRIu64 "\nbatch: %" PRId64 "\nthreads: %d\n", p->seed, p->batch,

@@ -19,8 +19,13 @@ typedef struct ptq_dataset_cfg {
     bool sample;            /* draw `count` images at random with the pipeline's seed */
     int32_t n_mean, n_std;
     float mean[16], std[16];
+    int32_t norm_from;      /* where mean/std came from: PTQ_NORM_* */
     ptq_src_pos pos;
 } ptq_dataset_cfg;
+
+#define PTQ_NORM_NONE 0     /* none known: images used as scaled to [0,1] */
+#define PTQ_NORM_FILE 1     /* the pipeline's `normalize` */
+#define PTQ_NORM_SIDECAR 2  /* the model's MODEL.json */
 
 /* Which fields of a quantizer spec an override sets. */
 #define PTQ_QF_BITS 1u
@@ -81,5 +86,8 @@ void ptq_pipeline_free(ptq_pipeline *p);
 /* Prints the resolved plan as YAML with every default explicit (what `ptq run
  * --dry-run` shows): it can be fed back to ptq run. */
 void ptq_pipeline_print(const ptq_pipeline *p, FILE *out);
+/* The same with output.dir replaced by the directory actually used (--out), NULL: the
+ * file's. */
+void ptq_pipeline_print_as(const ptq_pipeline *p, const char *out_dir, FILE *out);
 
 #endif

@@ -195,6 +195,8 @@ typedef struct ptq_graph {
     int32_t n_outputs;
     int64_t opset;    /* default-domain opset the model was imported with */
     char *name;       /* owned, may be NULL */
+    char **meta_keys, **meta_values; /* owned: the model's metadata_props, in file order */
+    int32_t n_meta;
 } ptq_graph;
 
 /* ONNX op type of an IR op ("Conv"), and back (PTQ_OP_NONE when not an IR op). */
@@ -202,6 +204,10 @@ PTQ_API const char *ptq_op_name(ptq_op op);
 PTQ_API ptq_op ptq_op_from_name(const char *onnx_op_type);
 
 PTQ_API ptq_graph *ptq_graph_new(void);
+/* The value of metadata key `key` (ONNX metadata_props), or NULL. */
+PTQ_API const char *ptq_graph_meta(const ptq_graph *g, const char *key);
+/* Sets (adds or replaces) a metadata entry; both strings are copied.  -1 if out of memory. */
+PTQ_API int ptq_graph_set_meta(ptq_graph *g, const char *key, const char *value);
 PTQ_API void ptq_graph_free(ptq_graph *g);
 
 /* Adds a value; name is copied.  Returns its id, or -1 with err set on a duplicate
@@ -369,6 +375,20 @@ PTQ_API void ptq_dataset_free(ptq_dataset *ds);
 PTQ_API bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path,
                                        size_t path_size);
 
+/* The metadata keys an exported model carries its input normalization in (comma-separated
+ * floats, one per channel or one for all): what `ptq eval` applies without --mean/--std. */
+#define PTQ_META_NORM_MEAN "qcraft.normalize.mean"
+#define PTQ_META_NORM_STD "qcraft.normalize.std"
+
+/* The normalization model g (loaded from `model`) expects: its PTQ_META_NORM_* metadata,
+ * else the sidecar MODEL.json.  Returns true and fills pp (mean/std) and `source` (a
+ * phrase for messages: "metadata of X" or the sidecar path) when one is known. */
+PTQ_API bool ptq_model_normalization(const char *model, const ptq_graph *g, ptq_preprocess *pp,
+                                     char *source, size_t source_size);
+
+/* Formats n floats as "a,b,c" with the shortest form that reads back exactly. */
+PTQ_API void ptq_format_floats(const float *v, int32_t n, char *buf, size_t size);
+
 /* Lower-level readers, also used by the tests.  Each returns a tensor holding the file's
  * raw contents (uint8, int8, int32, int64 or float32) or NULL with err set. */
 PTQ_API ptq_tensor *ptq_idx_read(const char *path, ptq_error *err);
@@ -385,6 +405,12 @@ typedef struct ptq_eval_result {
     double top1;     /* correct / images */
     double seconds;  /* inference only: wall time of the executor runs */
 } ptq_eval_result;
+
+/* Whether ds can be fed to g: one N x C x H x W input matching the images; with
+ * `classify`, also labels and a batch x classes output with enough classes.  PTQ_OK, or
+ * the mismatch in err. */
+PTQ_API ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds,
+                                          bool classify, ptq_error *err);
 
 /* Classifies every image of ds (which must have labels) with g in batches and counts
  * top-1 hits.  threads 0 means ptq_default_threads().  With profile non-NULL, the

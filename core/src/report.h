@@ -1,0 +1,28 @@
+/* report.h — report.json: what a run did and measured.  The keys DESIGN.md lists are
+ * stable (scripts read them): float.top1, quantized.top1, passes[], layers[], config,
+ * seed; docs/PIPELINES.md describes every key. */
+#ifndef PTQ_REPORT_H
+#define PTQ_REPORT_H
+
+#include "measure.h"
+
+typedef struct ptq_pass_record {
+    const ptq_pass_cfg *cfg;
+    double seconds;
+    ptq_measurement before, after;
+} ptq_pass_record;
+
+typedef struct ptq_run_results {
+    ptq_eval_result fl, qu;
+    bool have_eval;
+    bool float_cached;        /* the float evaluation came from the cache */
+    ptq_pass_record *passes;
+    int32_t n_passes;
+    ptq_measurement final;
+    double seconds_total;
+    const char *onnx_name;
+} ptq_run_results;
+
+void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r);
+
+#endif
