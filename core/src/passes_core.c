@@ -19,6 +19,7 @@ static const ptq_pass_def fold_bn = {
     NULL,
     fold_writes,
     ptq_pass_fold_bn,
+    NULL,
 };
 
 /* ---- core.calibrate ---------------------------------------------------------------- */
@@ -46,6 +47,7 @@ static const ptq_pass_def calibrate = {
     calibrate_reads_opt,
     calibrate_writes,
     ptq_pass_calibrate,
+    NULL, /* what it invalidates depends on its parameters: the pipeline knows (pipeline.c) */
 };
 
 static const ptq_pass_def *const core_passes[] = {&fold_bn, &calibrate, NULL};

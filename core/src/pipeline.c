@@ -1122,9 +1122,16 @@ static ptq_status fill_defaults(ctx *c) {
 
 /* ===================================================================== plan ========= */
 
-/* Artifact names available at a point of the pass list (borrowed from the tables). */
+/* The artifacts available at a point of the pass list, each with the plan index of the
+ * pass that last wrote it (-1: the host, e.g. calib.data).  Names are borrowed from the
+ * pass tables. */
+typedef struct artifact_entry {
+    const char *name;
+    int32_t producer;
+} artifact_entry;
+
 typedef struct artifacts {
-    const char **v;
+    artifact_entry *v;
     int32_t n, cap;
 } artifacts;
 
@@ -1134,25 +1141,81 @@ static bool list_has(const char *const *list, const char *name) {
     return false;
 }
 
-static bool art_has(const artifacts *a, const char *name) {
+static int32_t art_find(const artifacts *a, const char *name) {
     for (int32_t i = 0; i < a->n; i++)
-        if (!strcmp(a->v[i], name)) return true;
-    return false;
+        if (!strcmp(a->v[i].name, name)) return i;
+    return -1;
 }
 
-static int art_add(artifacts *a, const char *name) {
-    if (art_has(a, name)) return 0;
+static bool art_has(const artifacts *a, const char *name) { return art_find(a, name) >= 0; }
+
+/* Records that `producer` wrote name (the latest writer wins). */
+static int art_add(artifacts *a, const char *name, int32_t producer) {
+    const int32_t i = art_find(a, name);
+    if (i >= 0) {
+        a->v[i].producer = producer;
+        return 0;
+    }
     if (ptq_grow((void **)&a->v, &a->cap, a->n + 1, sizeof *a->v)) return -1;
-    a->v[a->n++] = name;
+    a->v[a->n++] = (artifact_entry){name, producer};
     return 0;
 }
 
-static bool reads_quant(const ptq_pass_def *d) {
+static void art_drop(artifacts *a, int32_t i) {
+    memmove(&a->v[i], &a->v[i + 1], (size_t)(a->n - i - 1) * sizeof *a->v);
+    a->n--;
+}
+
+/* The artifacts core.calibrate itself writes: a pass reading one that is missing gets an
+ * implicit calibration before it. */
+static bool calibrate_makes(const char *name) {
+    return !strcmp(name, "quant.weights") || !strcmp(name, "quant.activations");
+}
+
+/* Whether pass d reads (required or optional) something core.calibrate makes that is
+ * not available. */
+static bool needs_calibration(const ptq_pass_def *d, const artifacts *made) {
     const char *const *lists[2] = {d->reads, d->reads_optional};
     for (int k = 0; k < 2; k++)
         for (int32_t i = 0; lists[k] && lists[k][i]; i++)
-            if (!strncmp(lists[k][i], "quant.", 6)) return true;
+            if (calibrate_makes(lists[k][i]) && !art_has(made, lists[k][i])) return true;
     return false;
+}
+
+/* A BOOL parameter of a configured pass, by name (false if it has none). */
+static bool param_flag(const ptq_pass_cfg *pc, const char *name);
+
+/* What pc makes stale (sdk: "Invalidation"), at most `cap` names.  core.calibrate's own
+ * list depends on its parameters: recomputing weight ranges invalidates searched weight
+ * scales and rounding learned on the old grid, recomputing activation ranges the
+ * searched or learned activation steps. */
+static int32_t invalidated_by(const ptq_registry *reg, const ptq_pass_cfg *pc, const char **out,
+                              int32_t cap) {
+    int32_t n = 0;
+    if (pc->def == ptq_registry_find_pass(reg, "core.calibrate")) {
+        if (param_flag(pc, "weights")) out[n++] = "quant.weights.tuned", out[n++] = "quant.rounding";
+        if (param_flag(pc, "activations")) out[n++] = "quant.activations.tuned";
+        return n;
+    }
+    if (!PTQ_PASS_HAS(pc->def, invalidates)) return 0;
+    for (int32_t i = 0; pc->def->invalidates && pc->def->invalidates[i] && n < cap; i++)
+        out[n++] = pc->def->invalidates[i];
+    return n;
+}
+
+/* What an artifact holds, for the messages. */
+static const char *artifact_meaning(const char *name) {
+    static const char *const known[][2] = {
+        {"quant.weights", "the weight ranges"},
+        {"quant.activations", "the activation ranges"},
+        {"quant.weights.tuned", "the searched or learned weight scales"},
+        {"quant.activations.tuned", "the searched or learned activation scales"},
+        {"quant.rounding", "the learned weight rounding"},
+        {"graph.bias_corrected", "the bias correction"},
+    };
+    for (size_t i = 0; i < PTQ_COUNTOF(known); i++)
+        if (!strcmp(known[i][0], name)) return known[i][1];
+    return "the result";
 }
 
 /* The passes of the registry that write `name` (other than `self`), for the message. */
@@ -1166,7 +1229,67 @@ static void producers(const ptq_registry *r, const char *name, const ptq_pass_de
                                     r->passes[i]->name);
 }
 
-/* Appends pc to the plan after checking its required reads against what is produced. */
+static ptq_status add_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static ptq_status add_note(ctx *c, const char *fmt, ...) {
+    ptq_pipeline *p = c->p;
+    char buf[PTQ_ERROR_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **n = realloc(p->notes, ((size_t)p->n_notes + 1) * sizeof *n);
+    if (!n) return nomem(c);
+    p->notes = n;
+    if (!(p->notes[p->n_notes] = ptq_strdup(buf))) return nomem(c);
+    p->n_notes++;
+    return PTQ_OK;
+}
+
+/* Applies what pc invalidates to `made`: an explicit earlier pass's result is an error
+ * (the order throws it away), naming everything of that pass it would make stale; the
+ * implicit calibration's results are dropped, to be recomputed. */
+static ptq_status apply_invalidation(ctx *c, artifacts *made, const ptq_pass_cfg *pc) {
+    const char *inv[64];
+    const int32_t n = invalidated_by(c->reg, pc, inv, (int32_t)PTQ_COUNTOF(inv));
+    int32_t culprit = -1; /* the first explicit earlier pass whose result goes stale */
+    for (int32_t k = 0; k < n && culprit < 0; k++) {
+        const int32_t i = art_find(made, inv[k]);
+        const int32_t by = i >= 0 ? made->v[i].producer : -1;
+        if (by >= 0 && !c->p->passes[by].implicit && c->p->passes[by].def != pc->def) culprit = by;
+    }
+    if (culprit >= 0) {
+        const ptq_pass_cfg *q = &c->p->passes[culprit];
+        char what[600] = "";
+        size_t len = 0;
+        for (int32_t k = 0; k < n && len < sizeof what; k++) {
+            const int32_t i = art_find(made, inv[k]);
+            if (i >= 0 && made->v[i].producer == culprit)
+                len += (size_t)snprintf(what + len, sizeof what - len, "%s%s ('%s')",
+                                        len ? ", " : "", artifact_meaning(inv[k]), inv[k]);
+        }
+        char at[64] = "";
+        if (q->pos.line) snprintf(at, sizeof at, " (line %d)", q->pos.line);
+        return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "'%s' makes stale what '%s'%s produced "
+                        "before it: %s.  Put '%s' before '%s'%s", pc->def->name, q->def->name, at,
+                        what, pc->def->name, q->def->name,
+                        !strcmp(pc->def->name, "core.calibrate")
+                            ? ", or leave core.calibrate out (it is inserted where needed)"
+                            : "");
+    }
+    for (int32_t k = 0; k < n; k++) {
+        const int32_t i = art_find(made, inv[k]);
+        if (i < 0) continue;
+        const int32_t by = made->v[i].producer;
+        if (by >= 0 && c->p->passes[by].implicit && calibrate_makes(inv[k]))
+            TRY(add_note(c, "'%s' changes what the ranges of '%s' were computed from: the "
+                         "implicit core.calibrate runs again after it", pc->def->name, inv[k]));
+        art_drop(made, i);
+    }
+    return PTQ_OK;
+}
+
+/* Appends pc to the plan after checking its required reads against what is produced,
+ * and applying what it invalidates. */
 static ptq_status plan_add(ctx *c, artifacts *made, ptq_pass_cfg *pc) {
     const ptq_pass_def *d = pc->def;
     for (int32_t i = 0; d->reads && d->reads[i]; i++) {
@@ -1177,9 +1300,11 @@ static ptq_status plan_add(ctx *c, artifacts *made, ptq_pass_cfg *pc) {
                         "pass produces (%s%s)", d->name, d->reads[i],
                         who[0] ? "passes that produce it: " : "no loaded plugin produces it", who);
     }
-    for (int32_t i = 0; d->writes && d->writes[i]; i++)
-        if (art_add(made, d->writes[i])) return nomem(c);
+    TRY(apply_invalidation(c, made, pc));
     PTQ_ASSERT(c->p->n_passes < c->cap_passes);
+    const int32_t at = c->p->n_passes;
+    for (int32_t i = 0; d->writes && d->writes[i]; i++)
+        if (art_add(made, d->writes[i], at)) return nomem(c);
     c->p->passes[c->p->n_passes++] = *pc;
     memset(pc, 0, sizeof *pc); /* the plan owns it now */
     return PTQ_OK;
@@ -1194,18 +1319,22 @@ static ptq_status plan_add_implicit(ctx *c, artifacts *made, const char *name) {
                              name);
     pc.implicit = true;
     ptq_status st = parse_params(c, NULL, NULL, &pc);
-    /* Activation ranges an earlier pass set (dfq.bn_ranges, data-free) are its result:
-     * the implicit calibration leaves them alone. */
-    if (!st && pc.def == ptq_registry_find_pass(c->reg, "core.calibrate") &&
-        art_has(made, "quant.activations"))
-        ((ptq_calibrate_params *)pc.params)->activations = 0;
+    /* The implicit calibration computes only what is missing: activation ranges an earlier
+     * pass set (dfq.bn_ranges, data-free; EasyQuant's search) are its result, and weight
+     * ranges still valid are kept when only activations went stale. */
+    if (!st && pc.def == ptq_registry_find_pass(c->reg, "core.calibrate")) {
+        ptq_calibrate_params *cp = pc.params;
+        if (art_has(made, "quant.activations")) cp->activations = 0;
+        if (art_has(made, "quant.weights")) cp->weights = 0;
+    }
     if (!st) st = plan_add(c, made, &pc);
     free_pass_cfg(&pc);
     return st;
 }
 
 /* Builds the run order: core.fold_bn first, core.calibrate where quantizers are first
- * needed (or at the end), every required read produced by an earlier pass. */
+ * needed (again after a pass that invalidates its ranges) or at the end, every required
+ * read produced by an earlier pass, nothing an explicit pass produced made stale later. */
 static ptq_status build_plan(ctx *c, artifacts *made) {
     ptq_pipeline *p = c->p;
     const ptq_pass_def *fold = ptq_registry_find_pass(c->reg, "core.fold_bn");
@@ -1215,20 +1344,21 @@ static ptq_status build_plan(ctx *c, artifacts *made) {
             return fail_pos(c, c->listed[i].pos, PTQ_ERR_INVALID, "'core.fold_bn' must be the "
                             "first pass (the others work on the model with batch normalization "
                             "folded); it is inserted there when not listed");
-    /* At most two insertions: fold_bn, and one calibrate (it writes quant.weights, so
-     * neither a second one before a reader nor one at the end follows). */
-    c->cap_passes = c->n_listed + 2;
+    /* Insertions: fold_bn, and a calibrate before each listed pass at most (one before a
+     * reader after every invalidation) and one at the end. */
+    c->cap_passes = 2 * c->n_listed + 2;
     p->passes = ptq_calloc_array((size_t)c->cap_passes, sizeof *p->passes);
     if (!p->passes) return nomem(c);
-    if (p->calibration.present && art_add(made, "calib.data")) return nomem(c);
+    if (p->calibration.present && art_add(made, "calib.data", -1)) return nomem(c);
     TRY(fold_listed ? plan_add(c, made, &c->listed[0])
                     : plan_add_implicit(c, made, "core.fold_bn"));
     for (int32_t i = fold_listed; i < c->n_listed; i++) {
-        if (reads_quant(c->listed[i].def) && !art_has(made, "quant.weights"))
+        if (needs_calibration(c->listed[i].def, made))
             TRY(plan_add_implicit(c, made, "core.calibrate"));
         TRY(plan_add(c, made, &c->listed[i]));
     }
-    if (!art_has(made, "quant.weights") && (p->quantize_weights || p->quantize_activations))
+    const bool quantized = p->quantize_weights || p->quantize_activations;
+    if (quantized && (!art_has(made, "quant.weights") || !art_has(made, "quant.activations")))
         TRY(plan_add_implicit(c, made, "core.calibrate"));
     return PTQ_OK;
 }
@@ -1445,6 +1575,8 @@ void ptq_pipeline_free(ptq_pipeline *p) {
     free(p->passes);
     free(p->out_dir);
     free(p->onnx_name);
+    for (int32_t i = 0; i < p->n_notes; i++) free(p->notes[i]);
+    free(p->notes);
     free(p);
 }
 

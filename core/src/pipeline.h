@@ -70,6 +70,8 @@ typedef struct ptq_pipeline {
     uint64_t seed;
     int64_t batch;           /* evaluation and calibration batch size */
     int32_t threads;         /* 0 = default */
+    char **notes;            /* owned: what planning decided that the user should know */
+    int32_t n_notes;
 } ptq_pipeline;
 
 /* The preprocessing a dataset section asks for (its normalization; pixel scaling

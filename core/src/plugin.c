@@ -123,7 +123,7 @@ static ptq_status check_desc(const ptq_registry *r, const ptq_plugin_desc *d, co
     const size_t nlen = strlen(d->name);
     for (int32_t i = 0; d->passes[i]; i++) {
         const ptq_pass_def *p = d->passes[i];
-        if (p->struct_size < sizeof(ptq_pass_def) || !p->name || !p->run)
+        if (p->struct_size < PTQ_PASS_DEF_SIZE_0_1 || !p->name || !p->run)
             return ptq_error_set(err, PTQ_ERR_INVALID, "%s: pass %d of '%s' is incomplete", path,
                                  i, d->name);
         if (strncmp(p->name, d->name, nlen) != 0 || p->name[nlen] != '.' ||

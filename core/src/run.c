@@ -134,6 +134,46 @@ static void print_measure_line(const ptq_pass_record *pr) {
     fputc('\n', stderr);
 }
 
+/* ---- weights a pass changed without saying so ---------------------------------------- */
+
+/* A hash of each calibrated weight quantizer's float weights (0 for the others). */
+static void weight_hashes(const ptq_session *s, uint64_t *h, int32_t n) {
+    for (int32_t i = 0; i < n && i < s->n_q; i++) {
+        h[i] = 0;
+        if (!s->q[i].is_weight || !s->q[i].calibrated) continue;
+        const ptq_tensor *t = s->g->values[s->q[i].value].data;
+        uint64_t x = 0xcbf29ce484222325ULL;
+        const uint32_t *w = t->data;
+        for (int64_t k = 0; k < ptq_tensor_numel(t); k++) x = (x ^ w[k]) * 0x100000001b3ULL;
+        h[i] = x | 1;
+    }
+}
+
+static bool declares(const ptq_pass_def *d, const char *artifact) {
+    if (!PTQ_PASS_HAS(d, invalidates)) return false;
+    for (int32_t i = 0; d->invalidates && d->invalidates[i]; i++)
+        if (!strcmp(d->invalidates[i], artifact)) return true;
+    return false;
+}
+
+/* After a pass: weights under already calibrated quantizers changed although the pass
+ * does not declare it invalidates quant.weights (a plugin of an older SDK, or a bug): the
+ * planner could not recompute those ranges, so say so. */
+static void check_undeclared(const ptq_session *s, const ptq_pass_def *d, const uint64_t *before,
+                             uint64_t *after, int32_t n) {
+    if (!before || !after || declares(d, "quant.weights") || s->n_q < n) return;
+    weight_hashes(s, after, n);
+    int32_t changed = 0, first = -1;
+    for (int32_t i = 0; i < n; i++)
+        if (before[i] && after[i] != before[i]) changed++, first = first < 0 ? i : first;
+    if (changed)
+        fprintf(stderr, "warning: pass '%s' changed the weights of %d layer%s (first: '%s') after "
+                "their quantizers were calibrated, and does not declare that it invalidates "
+                "'quant.weights': their ranges are stale (the export uses them as they are).  "
+                "Run it before calibration, or have it declare 'invalidates'\n", d->name, changed,
+                changed == 1 ? "" : "s", s->g->nodes[s->q[first].node].name);
+}
+
 static void eval_progress(void *ctx, const char *what, int64_t done, int64_t total) {
     ptq_session_progress(ctx, what, done, total);
 }
@@ -265,10 +305,17 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         if ((st = ptq_measure(&mr, s, eval, &pr->before))) break;
         s->pass_name = pc->def->name;
         s->pass_index = i;
+        const int32_t nq = s->n_q; /* quantizers a pass adds (core.fold_bn) are new */
+        uint64_t *hb = ptq_calloc_array((size_t)nq + 1, sizeof *hb);
+        uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
+        if (hb) weight_hashes(s, hb, nq);
         const double t0 = ptq_now_seconds();
         st = pc->def->run(ptq_host_table(), s, pc->params);
         pr->seconds = ptq_now_seconds() - t0;
         s->pass_name = NULL;
+        if (!st) check_undeclared(s, pc->def, hb, ha, nq);
+        free(hb);
+        free(ha);
         if (st) {
             ptq_error_set(err, st, "pass '%s' failed: %s", pc->def->name,
                           s->err.msg[0] ? s->err.msg : ptq_status_name(st));
@@ -403,6 +450,7 @@ ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error
     ptq_pipeline *p = ptq_pipeline_load(path, reg, err);
     ptq_status st = p ? PTQ_OK : err->status;
     if (!st && o.threads > 0) p->threads = o.threads;
+    for (int32_t i = 0; !st && i < p->n_notes; i++) fprintf(stderr, "note: %s\n", p->notes[i]);
     const char *out = o.out_dir ? o.out_dir : (p ? p->out_dir : NULL);
     if (!st && o.dry_run) {
         /* Everything that can be checked without running a pass: the files open, the data

@@ -345,11 +345,14 @@ static const ptq_param_def ada_param_defs[] = {
 static const char *const ada_reads[] = {"graph.bn_folded", "quant.weights", "quant.activations",
                                         "calib.data", NULL};
 
+/* The learned rounding, and with act_lr / act_iterations the learned activation steps. */
+static const char *const ada_writes[] = {"quant.rounding", "quant.activations.tuned", NULL};
+
 static const ptq_pass_def reconstruct_pass = {
     sizeof(ptq_pass_def), "adaround.reconstruct",
     "learned weight rounding by reconstruction, per layer (AdaRound) or block (BRECQ), "
     "with QDrop and activation-step learning as options",
-    ada_param_defs, sizeof(ada_params), ada_reads, NULL, NULL, ada_reconstruct,
+    ada_param_defs, sizeof(ada_params), ada_reads, NULL, ada_writes, ada_reconstruct, NULL,
 };
 
 static const ptq_pass_def *const passes[] = {&reconstruct_pass, NULL};

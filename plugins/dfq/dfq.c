@@ -90,36 +90,51 @@ static const char *const reads_folded[] = {"graph.bn_folded", NULL};
 static const char *const reads_weights[] = {"graph.bn_folded", "quant.weights", NULL};
 static const char *const reads_calib[] = {"calib.data", NULL};
 static const char *const writes_acts[] = {"quant.activations", NULL};
+static const char *const writes_corrected[] = {"graph.bias_corrected", NULL};
+/* What each rewrite makes stale (ptq_plugin.h, "Invalidation"): equalization rescales
+ * weights, biases and the activations between the pair; ReLU6 -> ReLU and bias
+ * absorption change what layers output, so ranges, learned rounding and a bias
+ * correction computed before no longer hold. */
+static const char *const inv_equalize[] = {"quant.weights", "quant.weights.tuned",
+                                           "quant.activations", "quant.activations.tuned",
+                                           "quant.rounding", "graph.bias_corrected", NULL};
+static const char *const inv_outputs[] = {"quant.activations", "quant.activations.tuned",
+                                          "quant.rounding", "graph.bias_corrected", NULL};
+static const char *const inv_ranges[] = {"quant.activations.tuned", NULL};
 
 static const ptq_pass_def replace_relu6_pass = {
     sizeof(ptq_pass_def), "dfq.replace_relu6",
     "replace ReLU6 (Clip 0..6) by ReLU so equalization can scale across it",
     relu6_params, sizeof(dfq_relu6_params), reads_folded, NULL, NULL, dfq_replace_relu6,
+    inv_outputs,
 };
 
 static const ptq_pass_def equalize_pass = {
     sizeof(ptq_pass_def), "dfq.equalize",
     "cross-layer equalization: balance per-channel weight ranges of consecutive layers",
     equalize_params, sizeof(dfq_equalize_params), reads_folded, NULL, NULL, dfq_equalize,
+    inv_equalize,
 };
 
 static const ptq_pass_def absorb_pass = {
     sizeof(ptq_pass_def), "dfq.absorb_bias",
     "high-bias absorption: move bias a ReLU passes unchanged into the next layer",
     absorb_params, sizeof(dfq_absorb_params), reads_folded, NULL, NULL, dfq_absorb_bias,
+    inv_outputs,
 };
 
 static const ptq_pass_def correct_pass = {
     sizeof(ptq_pass_def), "dfq.correct_bias",
     "bias correction: remove the output-mean shift that weight quantization causes",
-    correct_params, sizeof(dfq_correct_params), reads_weights, reads_calib, NULL,
-    dfq_correct_bias,
+    correct_params, sizeof(dfq_correct_params), reads_weights, reads_calib, writes_corrected,
+    dfq_correct_bias, NULL,
 };
 
 static const ptq_pass_def ranges_pass = {
     sizeof(ptq_pass_def), "dfq.bn_ranges",
     "data-free activation ranges from BatchNormalization statistics",
     ranges_params, sizeof(dfq_ranges_params), reads_folded, NULL, writes_acts, dfq_bn_ranges,
+    inv_ranges,
 };
 
 static const ptq_pass_def *const passes[] = {&replace_relu6_pass, &equalize_pass, &absorb_pass,

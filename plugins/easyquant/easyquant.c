@@ -787,7 +787,11 @@ static ptq_status search_scales_run(const ptq_host *h, ptq_session *s, const voi
 
 static const char *const search_reads[] = {"quant.weights", "quant.activations", "calib.data",
                                            NULL};
-static const char *const search_writes[] = {"quant.weights", "quant.activations", NULL};
+static const char *const search_writes[] = {"quant.weights", "quant.activations",
+                                            "quant.weights.tuned", "quant.activations.tuned",
+                                            NULL};
+/* New weight scales move every weight's grid: rounding learned on the old one is void. */
+static const char *const search_invalidates[] = {"quant.rounding", NULL};
 
 static const ptq_pass_def search_scales_pass = {
     sizeof(ptq_pass_def),
@@ -799,6 +803,7 @@ static const ptq_pass_def search_scales_pass = {
     NULL,
     search_writes,
     search_scales_run,
+    search_invalidates,
 };
 
 static ptq_status easyquant_init(const ptq_host *host) {

@@ -107,6 +107,14 @@ static ptq_status weight_stats_run(const ptq_host *host, ptq_session *s, const v
 }
 
 static const char *const weight_stats_writes[] = {"template.weight_ranges", NULL};
+/* With `clip` the pass rewrites weights, so it declares what that makes stale: the ranges
+ * computed from the old weights, rounding learned for them, activation ranges and a bias
+ * correction downstream (ptq_plugin.h, "Invalidation").  The table is static, so it is
+ * declared even when clip = 0; the pipeline then refuses an explicit earlier pass whose
+ * result it would throw away, and recomputes the host's own calibration after it. */
+static const char *const weight_stats_invalidates[] = {
+    "quant.weights", "quant.weights.tuned", "quant.activations", "quant.activations.tuned",
+    "quant.rounding", "graph.bias_corrected", NULL};
 
 static const ptq_pass_def weight_stats_pass = {
     sizeof(ptq_pass_def),
@@ -118,6 +126,7 @@ static const ptq_pass_def weight_stats_pass = {
     NULL, /* reads_optional */
     weight_stats_writes,
     weight_stats_run,
+    weight_stats_invalidates, /* since SDK 0.4 */
 };
 
 /* ---- the plugin ------------------------------------------------------------------------ */

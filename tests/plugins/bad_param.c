@@ -13,7 +13,7 @@ static ptq_status run(const ptq_host *host, ptq_session *s, const void *p) {
     return PTQ_OK;
 }
 static const ptq_pass_def pass = {sizeof(ptq_pass_def), "bad_param.x", "x", defs, sizeof(params),
-                                  NULL, NULL, NULL, run};
+                                  NULL, NULL, NULL, run, NULL};
 static const ptq_pass_def *const passes[] = {&pass, NULL};
 static const ptq_plugin_desc desc = {PTQ_VERSION_INIT, sizeof(ptq_plugin_desc), PTQ_ABI_FINGERPRINT,
                                      "bad_param", "1.0", "malformed table", NULL, NULL, passes};

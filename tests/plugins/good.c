@@ -33,7 +33,7 @@ static ptq_status run(const ptq_host *host, ptq_session *s, const void *p) {
 
 static const char *const writes[] = {"good.count", NULL};
 static const ptq_pass_def pass = {sizeof(ptq_pass_def), "good.count", "stores its count",
-                                  defs, sizeof(params), NULL, NULL, writes, run};
+                                  defs, sizeof(params), NULL, NULL, writes, run, NULL};
 static const ptq_pass_def *const passes[] = {&pass, NULL};
 static const ptq_plugin_desc desc = {PTQ_VERSION_INIT, sizeof(ptq_plugin_desc), PTQ_ABI_FINGERPRINT,
                                      "good", "1.2.3", "a test plugin", NULL, NULL, passes};

@@ -8,7 +8,7 @@ static ptq_status run(const ptq_host *host, ptq_session *s, const void *p) {
     (void)host, (void)s, (void)p;
     return PTQ_OK;
 }
-static const ptq_pass_def pass = {sizeof(ptq_pass_def), "init_fails.x", "x", NULL, 0, NULL, NULL, NULL, run};
+static const ptq_pass_def pass = {sizeof(ptq_pass_def), "init_fails.x", "x", NULL, 0, NULL, NULL, NULL, run, NULL};
 static const ptq_pass_def *const passes[] = {&pass, NULL};
 static const ptq_plugin_desc desc = {PTQ_VERSION_INIT, sizeof(ptq_plugin_desc), PTQ_ABI_FINGERPRINT,
                                      "init_fails", "1.0", "fails to initialise", init, NULL, passes};

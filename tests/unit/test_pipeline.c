@@ -64,19 +64,19 @@ static const char *const writes_acts[] = {"quant.activations", NULL};
 
 static const ptq_pass_def fake_tune = {sizeof(ptq_pass_def), "fake.tune", "reads quantizers",
                                        tune_defs, sizeof(tune_params), reads_qw, NULL,
-                                       writes_tuned, fake_run};
+                                       writes_tuned, fake_run, NULL};
 static const ptq_pass_def fake_group = {sizeof(ptq_pass_def), "fake.group", "makes groups", NULL,
-                                        0, NULL, NULL, writes_groups, fake_run};
+                                        0, NULL, NULL, writes_groups, fake_run, NULL};
 static const ptq_pass_def fake_recon = {sizeof(ptq_pass_def), "fake.recon", "needs groups",
                                         recon_defs, sizeof(recon_params), reads_groups, NULL, NULL,
-                                        fake_run};
+                                        fake_run, NULL};
 static const ptq_pass_def fake_orphan = {sizeof(ptq_pass_def), "fake.orphan", "needs nothing made",
-                                         NULL, 0, reads_nothing, NULL, NULL, fake_run};
+                                         NULL, 0, reads_nothing, NULL, NULL, fake_run, NULL};
 static const ptq_pass_def fake_synth = {sizeof(ptq_pass_def), "fake.synth", "makes images", NULL,
-                                        0, NULL, NULL, writes_calib, fake_run};
+                                        0, NULL, NULL, writes_calib, fake_run, NULL};
 static const ptq_pass_def fake_ranges = {sizeof(ptq_pass_def), "fake.ranges",
                                          "sets activation ranges without data", NULL, 0, NULL,
-                                         reads_qw, writes_acts, fake_run};
+                                         reads_qw, writes_acts, fake_run, NULL};
 
 static const ptq_pass_def *const fake_passes[] = {&fake_tune,  &fake_group, &fake_recon,
                                                   &fake_orphan, &fake_synth, &fake_ranges, NULL};

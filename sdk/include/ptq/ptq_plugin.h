@@ -103,9 +103,31 @@ typedef struct ptq_param_def {
  *   "graph.bn_folded"    BatchNormalization folded into convolutions, statistics kept
  *   "quant.weights"      every weight quantizer has a scale and zero point
  *   "quant.activations"  every activation quantizer has a scale and zero point
+ * and these name results of methods, so passes can say what they make stale:
+ *   "quant.weights.tuned"      weight scales set by a search or learning (not an observer)
+ *   "quant.activations.tuned"  activation scales set by a search or learning
+ *   "quant.rounding"           learned weight rounding (AdaRound, NWQ, ...)
+ *   "graph.bias_corrected"     biases corrected for the quantization error (DFQ)
+ * Third-party names take the plugin's prefix ("mine.groups").
+ *
  * The pipeline inserts the host's own passes (core.fold_bn, core.calibrate) where the
  * declared reads need them, and refuses a pipeline in which a pass reads something no
- * earlier pass writes. */
+ * earlier pass writes.
+ *
+ * Invalidation (since 0.4): a pass lists in `invalidates` the artifacts whose values no
+ * longer hold once it has run, because it changes what they were computed from: a pass
+ * that rewrites weights invalidates "quant.weights" (ranges of the old weights) and
+ * "quant.rounding" (rounding learned for them); one that changes what a layer outputs
+ * invalidates "quant.activations".  Before anything runs, the pipeline then
+ *   - refuses the file when a listed (explicit) earlier pass produced the artifact: its
+ *     result would be silently thrown away or, worse, applied to the wrong weights (e.g.
+ *     adaround.reconstruct then dfq.equalize; dfq.correct_bias then dfq.equalize), naming
+ *     both passes and the order that works;
+ *   - when only the host's implicit core.calibrate produced it, recomputes it: the
+ *     artifact is dropped and core.calibrate is inserted again before the next pass that
+ *     reads it (or at the end), with a note saying why.
+ * A pass that does not declare what it changes is caught at run time where the host can
+ * see it (weights changed under calibrated quantizers: a warning naming the pass). */
 
 typedef struct ptq_host ptq_host;
 
@@ -122,7 +144,19 @@ typedef struct ptq_pass_def {
      * pipeline (defaults made explicit); borrowed for the call.  On failure return a
      * negative status after host->error() has recorded what went wrong. */
     ptq_status (*run)(const ptq_host *host, ptq_session *s, const void *params);
+
+    /* ---- since 0.4 (read only when struct_size covers it: PTQ_PASS_HAS) ---- */
+    const char *const *invalidates; /* NULL-terminated artifacts made stale, or NULL */
 } ptq_pass_def;
+
+/* The size of ptq_pass_def in its 0.1 layout (up to `run`): the least struct_size the
+ * host accepts, and what the fingerprint folds in, so appending members keeps plugins
+ * built against older minor versions loadable. */
+#define PTQ_PASS_DEF_SIZE_0_1 (offsetof(ptq_pass_def, run) + sizeof(((ptq_pass_def *)0)->run))
+
+/* Whether pass definition d has a member added in a later minor version. */
+#define PTQ_PASS_HAS(d, member)                                                            \
+    ((d)->struct_size >= offsetof(ptq_pass_def, member) + sizeof((d)->member))
 
 /* ------------------------------------------------------------------ plugins ---- */
 
@@ -130,7 +164,7 @@ typedef struct ptq_pass_def {
  * different layout (compiler, packing, a mismatched header) is refused at load. */
 #define PTQ_ABI_FINGERPRINT                                                                \
     ((uint32_t)(sizeof(ptq_tensor_view) * 1000003u + sizeof(ptq_param_def) * 10007u +      \
-                sizeof(ptq_pass_def) * 101u + sizeof(void *)))
+                PTQ_PASS_DEF_SIZE_0_1 * 101u + sizeof(void *)))
 
 typedef struct ptq_plugin_desc {
     ptq_version abi;          /* PTQ_VERSION_INIT: the SDK this plugin was built against */
