@@ -50,7 +50,13 @@ int cmd_run(int argc, char **argv) {
     ptq_run_options ro = {o.out, o.force, o.dry_run, o.plugins, (int32_t)o.threads};
     ptq_error err = {0};
     if (ptq_run_file(path, &ro, &err)) {
-        fprintf(stderr, "ptq run: %s\n", err.msg);
+        /* One "ptq run: " per line: a pipeline's validation errors come all at once. */
+        for (const char *line = err.msg; *line;) {
+            const char *nl = strchr(line, '\n');
+            const int len = nl ? (int)(nl - line) : (int)strlen(line);
+            fprintf(stderr, "ptq run: %.*s\n", len, line);
+            line += len + (nl != NULL);
+        }
         return 1;
     }
     return 0;

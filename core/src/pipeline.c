@@ -49,7 +49,18 @@ typedef struct ctx {
     ptq_pass_cfg *listed;      /* owned: the passes as the file lists them */
     int32_t n_listed;
     int32_t cap_passes;        /* room in p->passes */
+    char *errors;              /* owned: every error found, one "FILE:L:C: msg" per line */
+    size_t errors_len;
+    int32_t n_errors;
 } ctx;
+
+/* Validation goes on after an error (the next key, parameter, pass or override), so a
+ * file's problems are reported together; only running out of memory stops at once. */
+#define KEEP_GOING(st, first)                                                              \
+    do {                                                                                   \
+        if ((st) == PTQ_ERR_NOMEM) return (st);                                            \
+        if ((st) && !(first)) (first) = (st);                                              \
+    } while (0)
 
 /* ===================================================================== messages ===== */
 
@@ -71,6 +82,15 @@ static ptq_status fail_pos(ctx *c, ptq_src_pos pos, ptq_status st, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char line[PTQ_ERROR_SIZE + 64];
+    const int n = snprintf(line, sizeof line, "%s:%d:%d: %s\n", c->file, pos.line, pos.column, msg);
+    char *grown = n > 0 ? realloc(c->errors, c->errors_len + (size_t)n + 1) : NULL;
+    if (grown) {
+        memcpy(grown + c->errors_len, line, (size_t)n + 1);
+        c->errors = grown;
+        c->errors_len += (size_t)n;
+        c->n_errors++;
+    }
     return ptq_error_set(c->err, st, "%s:%d:%d: %s", c->file, pos.line, pos.column, msg);
 }
 
@@ -377,19 +397,22 @@ static ptq_status walk_mapping(ctx *c, const yaml_node_t *map, const field *fiel
     const yaml_node_t *local[MAX_FIELDS] = {0};
     if (!seen) seen = local;
     if (map->type != YAML_MAPPING_NODE) return expected(c, map, "a mapping");
+    ptq_status first = PTQ_OK;
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
          pr++) {
         const yaml_node_t *key = node_at(c, pr->key), *val = node_at(c, pr->value);
         const char *name = NULL;
-        TRY(key_name(c, key, &name));
-        int i = 0;
-        while (fields[i].name && strcmp(fields[i].name, name)) i++;
-        if (!fields[i].name) return unknown_key(c, key, name, fields);
-        if (seen[i]) return duplicate_key(c, key, name, seen[i]);
-        seen[i] = key;
-        TRY(fields[i].fn(c, key, val, obj));
+        ptq_status st = key_name(c, key, &name);
+        if (!st) {
+            int i = 0;
+            while (fields[i].name && strcmp(fields[i].name, name)) i++;
+            if (!fields[i].name) st = unknown_key(c, key, name, fields);
+            else if (seen[i]) st = duplicate_key(c, key, name, seen[i]);
+            else seen[i] = key, st = fields[i].fn(c, key, val, obj);
+        }
+        KEEP_GOING(st, first);
     }
-    return PTQ_OK;
+    return first;
 }
 
 /* Reported at the key of the mapping that lacks it (or at the document for top level). */
@@ -676,11 +699,13 @@ static ptq_status f_quant_overrides(ctx *c, const yaml_node_t *k, const yaml_nod
     yaml_node_item_t *it = v->data.sequence.items.start, *end = v->data.sequence.items.top;
     p->overrides = ptq_calloc_array((size_t)(end - it), sizeof *p->overrides);
     if (!p->overrides) return nomem(c);
+    ptq_status first = PTQ_OK;
     for (; it < end; it++) {
         ptq_override *ov = &p->overrides[p->n_overrides++];
-        TRY(parse_override(c, node_at(c, *it), ov));
+        ptq_status st = parse_override(c, node_at(c, *it), ov);
+        KEEP_GOING(st, first);
     }
-    return PTQ_OK;
+    return first;
 }
 
 static const field quant_fields[] = {
@@ -846,24 +871,26 @@ static ptq_status parse_params(ctx *c, const yaml_node_t *pass_key, const yaml_n
     while (def->params && def->params[n].name) n++;
     const yaml_node_t **seen = ptq_calloc_array((size_t)n, sizeof *seen);
     if (!seen) return nomem(c);
-    ptq_status st = PTQ_OK;
+    ptq_status st = PTQ_OK, first = PTQ_OK;
     bool map = v && v->type == YAML_MAPPING_NODE;
-    if (v && !map && !is_null(v)) st = expected(c, v, "a mapping of parameters ({} for none)");
+    if (v && !map && !is_null(v)) first = expected(c, v, "a mapping of parameters ({} for none)");
     for (yaml_node_pair_t *pr = map ? v->data.mapping.pairs.start : NULL;
-         !st && pr && pr < v->data.mapping.pairs.top; pr++) {
+         first != PTQ_ERR_NOMEM && pr && pr < v->data.mapping.pairs.top; pr++) {
         const yaml_node_t *key = node_at(c, pr->key), *val = node_at(c, pr->value);
         const char *name = NULL;
-        if ((st = key_name(c, key, &name))) break;
-        int32_t i = 0;
-        while (i < n && strcmp(def->params[i].name, name)) i++;
-        if (i == n)
-            st = unknown_param(c, key, name, def);
-        else if (seen[i])
-            st = duplicate_key(c, key, name, seen[i]);
-        else
-            seen[i] = key, st = set_param(c, pc, &def->params[i], val);
+        if (!(st = key_name(c, key, &name))) {
+            int32_t i = 0;
+            while (i < n && strcmp(def->params[i].name, name)) i++;
+            if (i == n)
+                st = unknown_param(c, key, name, def);
+            else if (seen[i])
+                st = duplicate_key(c, key, name, seen[i]);
+            else
+                seen[i] = key, st = set_param(c, pc, &def->params[i], val);
+        }
+        if (st && !first) first = st;
     }
-    for (int32_t i = 0; !st && i < n; i++) {
+    for (int32_t i = 0; first != PTQ_ERR_NOMEM && i < n; i++) {
         const ptq_param_def *d = &def->params[i];
         if (seen[i]) continue;
         if (d->flags & PTQ_PARAM_REQUIRED)
@@ -871,9 +898,10 @@ static ptq_status parse_params(ctx *c, const yaml_node_t *pass_key, const yaml_n
                       "default)", def->name, d->name);
         else
             st = set_default_param(c, pc, d);
+        if (st && !first) first = st;
     }
     free(seen);
-    return st;
+    return first;
 }
 
 /* ===================================================================== passes ======= */
@@ -966,8 +994,12 @@ static ptq_status f_passes(ctx *c, const yaml_node_t *k, const yaml_node_t *v, v
     yaml_node_item_t *it = v->data.sequence.items.start, *end = v->data.sequence.items.top;
     c->listed = ptq_calloc_array((size_t)(end - it), sizeof *c->listed);
     if (!c->listed) return nomem(c);
-    for (; it < end; it++) TRY(parse_pass_item(c, node_at(c, *it), &c->listed[c->n_listed++]));
-    return PTQ_OK;
+    ptq_status first = PTQ_OK;
+    for (; it < end; it++) {
+        ptq_status st = parse_pass_item(c, node_at(c, *it), &c->listed[c->n_listed++]);
+        KEEP_GOING(st, first);
+    }
+    return first;
 }
 
 /* ===================================================================== top level ==== */
@@ -1513,8 +1545,10 @@ static ptq_status load_document(ctx *c) {
         return fail(c, root, PTQ_ERR_INVALID, "expected a mapping of pipeline keys (model, "
                     "calibration, passes, ...), got %s", describe(root, buf, sizeof buf));
     }
-    TRY(walk_mapping(c, root, top_fields, c->p, NULL));
+    ptq_status st_walk = walk_mapping(c, root, top_fields, c->p, NULL);
+    if (st_walk == PTQ_ERR_NOMEM) return st_walk;
     if (!c->p->model) return missing_key(c, root, "model", NULL);
+    TRY(st_walk);
     TRY(fill_defaults(c));
     artifacts made = {0};
     ptq_status st = build_plan(c, &made);
@@ -1544,6 +1578,21 @@ ptq_pipeline *ptq_pipeline_load(const char *path, const ptq_registry *reg, ptq_e
         set_defaults(c.p);
         st = load_document(&c);
     }
+    /* Several problems: all of them, one per line, in the order of the file's walk. */
+    if (st && st != PTQ_ERR_NOMEM && c.n_errors > 1) {
+        char *e = c.errors;
+        e[c.errors_len - 1] = '\0'; /* the last newline */
+        if (c.errors_len > sizeof err->msg - 1) {
+            /* keep whole lines, and say how many did not fit */
+            size_t cut = sizeof err->msg - 48;
+            while (cut > 0 && e[cut] != '\n') cut--;
+            int32_t shown = 0;
+            for (size_t i = 0; i < cut; i++) shown += e[i] == '\n';
+            snprintf(e + cut, c.errors_len - cut, "\n(and %d more errors)", c.n_errors - shown - 1);
+        }
+        snprintf(err->msg, sizeof err->msg, "%s", e);
+    }
+    free(c.errors);
     for (int32_t i = 0; i < c.n_listed; i++) free_pass_cfg(&c.listed[i]);
     free(c.listed);
     free(c.base);

@@ -110,7 +110,7 @@ static void json_model_output(ptq_json *j, const ptq_measurement *m) {
     ptq_json_key(j, "top1_agreement");
     ptq_json_number(j, m->valid ? m->model_agree : NAN);
     ptq_json_key(j, "float_changed");
-    ptq_json_bool(j, m->valid && m->float_db != INFINITY);
+    ptq_json_bool(j, m->valid && !(m->float_db >= PTQ_FLOAT_MOVED_DB)); /* beyond float rounding */
     ptq_json_key(j, "float_sqnr_db");
     ptq_json_number(j, m->valid ? m->float_db : NAN);
     ptq_json_key(j, "float_top1_agreement");
@@ -248,7 +248,7 @@ void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r) {
         /* How far this pass moved the float function (its own change, not the total). */
         const double moved = ptq_measurement_drift_db(&pr->before, &pr->after);
         ptq_json_key(&j, "float_changed_by_pass");
-        ptq_json_bool(&j, pr->before.valid && pr->after.valid && moved != INFINITY);
+        ptq_json_bool(&j, pr->before.valid && pr->after.valid && !(moved >= PTQ_FLOAT_MOVED_DB));
         ptq_json_key(&j, "float_change_sqnr_db");
         ptq_json_number(&j, moved);
         ptq_json_key(&j, "layers_before");

@@ -12,7 +12,7 @@ typedef struct kit {
     ptq_registry *reg;
     ptq_pipeline *p;
     ptq_session *s;
-    char msg[1600];       /* the last error */
+    char msg[PTQ_ERROR_SIZE + 256]; /* the last error */
 } kit;
 
 /* Loads a pipeline from YAML text with the in-tree plugins and opens a session on it.

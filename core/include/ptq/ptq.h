@@ -47,7 +47,7 @@ extern "C" {
 
 /* ------------------------------------------------------------------ errors ---- */
 
-#define PTQ_ERROR_SIZE 1024
+#define PTQ_ERROR_SIZE 4096 /* room for a pipeline's validation errors, one per line */
 
 /* One error message and its status.  Zero-initialise before use; the first failure
  * writes it, so a message from the place that detected the problem is never
