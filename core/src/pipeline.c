@@ -1547,7 +1547,7 @@ static ptq_status load_document(ctx *c) {
     }
     ptq_status st_walk = walk_mapping(c, root, top_fields, c->p, NULL);
     if (st_walk == PTQ_ERR_NOMEM) return st_walk;
-    if (!c->p->model) return missing_key(c, root, "model", NULL);
+    if (!c->p->model && !(st_walk && c->model_key)) return missing_key(c, root, "model", NULL);
     TRY(st_walk);
     TRY(fill_defaults(c));
     artifacts made = {0};

@@ -78,8 +78,25 @@ static const ptq_pass_def fake_ranges = {sizeof(ptq_pass_def), "fake.ranges",
                                          "sets activation ranges without data", NULL, 0, NULL,
                                          reads_qw, writes_acts, fake_run, NULL};
 
-static const ptq_pass_def *const fake_passes[] = {&fake_tune,  &fake_group, &fake_recon,
-                                                  &fake_orphan, &fake_synth, &fake_ranges, NULL};
+/* Invalidation (SDK 0.4): a weight rewrite, an activation-only change, a learner. */
+static const char *const inv_weights[] = {"quant.weights", "quant.activations", "quant.rounding",
+                                          NULL};
+static const char *const inv_acts[] = {"quant.activations", NULL};
+static const char *const writes_rounding[] = {"quant.rounding", NULL};
+static const ptq_pass_def fake_rewrite = {sizeof(ptq_pass_def), "fake.rewrite", "rewrites weights",
+                                          NULL, 0, NULL, NULL, NULL, fake_run, inv_weights};
+static const ptq_pass_def fake_shift = {sizeof(ptq_pass_def), "fake.shift", "shifts activations",
+                                        NULL, 0, NULL, NULL, NULL, fake_run, inv_acts};
+static const ptq_pass_def fake_learn = {sizeof(ptq_pass_def), "fake.learn", "learns rounding",
+                                        NULL, 0, reads_qw, NULL, writes_rounding, fake_run, NULL};
+/* A 0.3-layout definition: its `invalidates` lies beyond struct_size and must be ignored. */
+static const ptq_pass_def fake_old = {(uint32_t)PTQ_PASS_DEF_SIZE_0_1, "fake.old", "0.3 layout",
+                                      NULL, 0, NULL, NULL, NULL, fake_run, inv_weights};
+
+static const ptq_pass_def *const fake_passes[] = {&fake_tune,  &fake_group,   &fake_recon,
+                                                  &fake_orphan, &fake_synth,  &fake_ranges,
+                                                  &fake_rewrite, &fake_shift, &fake_learn,
+                                                  &fake_old, NULL};
 
 static const ptq_plugin_desc fake_desc = {PTQ_VERSION_INIT, sizeof(ptq_plugin_desc),
                                           PTQ_ABI_FINGERPRINT, "fake", "0.0.1", "test passes",
@@ -720,6 +737,90 @@ START_TEST(implicit_passes) {
 }
 END_TEST
 
+START_TEST(invalidation) {
+    struct {
+        const char *passes, *plan;
+        int32_t notes;
+    } cases[] = {
+        /* a rewrite after the implicit calibration: calibrated again before the next reader */
+        {"  - fake.tune:\n  - fake.rewrite:\n  - fake.tune:\n",
+         "core.fold_bn*,core.calibrate*,fake.tune,fake.rewrite,core.calibrate*,fake.tune", 2},
+        /* ... or at the end */
+        {"  - fake.tune:\n  - fake.rewrite:\n",
+         "core.fold_bn*,core.calibrate*,fake.tune,fake.rewrite,core.calibrate*", 2},
+        /* before any calibration it changes nothing in the plan */
+        {"  - fake.rewrite:\n  - fake.learn:\n",
+         "core.fold_bn*,fake.rewrite,core.calibrate*,fake.learn", 0},
+        /* a 0.3 plugin declares nothing: nothing is inserted */
+        {"  - fake.tune:\n  - fake.old:\n", "core.fold_bn*,core.calibrate*,fake.tune,fake.old", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, HEAD "passes:\n%s", cases[i].passes);
+        ptq_pipeline *p = load_ok(text);
+        ck_assert_msg(!strcmp(plan_str(p), cases[i].plan), "case %zu: plan %s, expected %s", i,
+                      plan_str(p), cases[i].plan);
+        ck_assert_msg(p->n_notes == cases[i].notes, "case %zu: %d notes", i, p->n_notes);
+        for (int32_t k = 0; k < p->n_notes; k++)
+            ck_assert_msg(strstr(p->notes[k], "'fake.rewrite' changes what the ranges of"),
+                          "note: %s", p->notes[k]);
+        ptq_pipeline_free(p);
+    }
+    /* only the activations went stale: the implicit calibration keeps the weight ranges */
+    ptq_pipeline *p = load_ok(HEAD "passes:\n  - fake.tune:\n  - fake.shift:\n  - fake.tune:\n");
+    /* fake.tune reads only quant.weights: the activations are recalibrated at the end */
+    ck_assert_str_eq(plan_str(p), "core.fold_bn*,core.calibrate*,fake.tune,fake.shift,fake.tune,core.calibrate*");
+    const ptq_calibrate_params *cp = p->passes[5].params;
+    ck_assert(cp->weights == 0 && cp->activations == 1);
+    ptq_pipeline_free(p);
+    /* an explicit pass's result made stale: refused, naming both and the order that works */
+    REFUSED(HEAD "passes:\n  - fake.learn:\n  - fake.rewrite:\n", 5, 5,
+            "'fake.rewrite' makes stale what 'fake.learn' (line 4) produced before it: the "
+            "learned weight rounding ('quant.rounding').  Put 'fake.rewrite' before 'fake.learn'");
+    REFUSED(HEAD "passes:\n  - core.calibrate:\n  - fake.rewrite:\n", 5, 5,
+            "'fake.rewrite' makes stale what 'core.calibrate' (line 4) produced before it: the "
+            "weight ranges ('quant.weights'), the activation ranges ('quant.activations').  Put "
+            "'fake.rewrite' before 'core.calibrate'");
+    /* an explicit core.calibrate throwing away learned rounding */
+    REFUSED(HEAD "passes:\n  - fake.learn:\n  - core.calibrate:\n", 5, 5,
+            "'core.calibrate' makes stale what 'fake.learn' (line 4) produced before it: the "
+            "learned weight rounding ('quant.rounding').  Put 'core.calibrate' before "
+            "'fake.learn', or leave core.calibrate out (it is inserted where needed)");
+    /* ... but not when it leaves the weights alone */
+    ptq_pipeline_free(load_ok(HEAD "passes:\n  - fake.learn:\n  - core.calibrate: {weights: no}\n"));
+}
+END_TEST
+
+/* Every problem of a file in one message, a line each, in file order. */
+START_TEST(all_errors_at_once) {
+    const char *text = "model: m.onnx\ncalibration: {images: /c.gz, cuont: 5}\n"
+                       "quantization:\n  weights: {bits: 9}\n  activations: {observer: nosuch}\n"
+                       "passes:\n  - fake.tune: {lr: 7}\n  - nosuch.pass: {}\nseed: abc\n";
+    const char *path = write_yaml(text);
+    ptq_error err = {0};
+    ptq_pipeline *p = ptq_pipeline_load(path, g_reg, &err);
+    ck_assert_ptr_null(p);
+    const int lines[] = {2, 4, 5, 7, 8, 9};
+    const char *at = err.msg;
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char want[512];
+        snprintf(want, sizeof want, "%s:%d:", path, lines[i]);
+        ck_assert_msg(!strncmp(at, want, strlen(want)), "error %zu should start '%s': %s", i, want, at);
+        const char *nl = strchr(at, '\n');
+        ck_assert_msg(nl || i + 1 == sizeof lines / sizeof lines[0], "too few lines: %s", err.msg);
+        at = nl ? nl + 1 : at + strlen(at);
+    }
+    ck_assert_msg(*at == '\0', "more errors than expected: %s", at);
+    /* many errors: whole lines, and how many did not fit */
+    char big[40000];
+    size_t len = (size_t)snprintf(big, sizeof big, "model: m.onnx\npasses:\n");
+    for (int i = 0; i < 200; i++) len += (size_t)snprintf(big + len, sizeof big - len, "  - no%d.pass: {}\n", i);
+    memset(&err, 0, sizeof err);
+    ck_assert_ptr_null(ptq_pipeline_load(write_yaml(big), g_reg, &err));
+    ck_assert_msg(strstr(err.msg, "more errors)") != NULL, "no count of the rest: %.200s", err.msg);
+}
+END_TEST
+
 START_TEST(activations_need_data) {
     const char *msg = "activations are quantized but the implicit core.calibrate has no "
                       "calibration data to set their ranges: add a 'calibration' dataset (or a "
@@ -806,7 +907,8 @@ START_TEST(hostile_inputs) {
         ptq_pipeline *p = ptq_pipeline_load(write_yaml(texts[i]), g_reg, &err);
         ck_assert_msg(p != NULL || err.msg[0], "case %zu: refused without a message", i);
         for (const char *q = err.msg; *q; q++)
-            ck_assert_msg((unsigned char)*q >= 0x20, "case %zu: control character in '%s'", i,
+            ck_assert_msg((unsigned char)*q >= 0x20 || *q == '\n', /* one error per line */
+                          "case %zu: control character in '%s'", i,
                           err.msg);
         if (p) {
             FILE *f = tmpfile();
@@ -972,6 +1074,8 @@ static Suite *pipeline_suite(void) {
     tcase_add_test(t, pass_dependencies);
     tcase_add_test(t, implicit_passes);
     tcase_add_test(t, activations_need_data);
+    tcase_add_test(t, invalidation);
+    tcase_add_test(t, all_errors_at_once);
     tcase_add_test(t, malformed_yaml);
     tcase_add_test(t, not_a_pipeline);
     tcase_add_test(t, hostile_inputs);

@@ -120,6 +120,11 @@ START_TEST(directory_scan_keeps_going) {
     ck_assert_ptr_nonnull(r);
     ck_assert_ptr_nonnull(ptq_registry_find_pass(r, "good.count"));
     ck_assert_ptr_nonnull(ptq_registry_find_pass(r, "core.calibrate"));
+    /* A plugin built against SDK 0.3 (a shorter pass definition) still loads, and the
+     * member it does not have is never read (old_layout.c sets it to a crashing address). */
+    const ptq_pass_def *old = ptq_registry_find_pass(r, "old_layout.x");
+    ck_assert_ptr_nonnull(old);
+    ck_assert(!PTQ_PASS_HAS(old, invalidates));
     ck_assert_int_ge(r->n_rejected, 4);
     bool abi = false, sym = false, init = false, param = false;
     for (int32_t i = 0; i < r->n_rejected; i++) {
