@@ -38,7 +38,8 @@ static const cli_opt eval_opts[] = {
 const cli_command cli_eval_command = {
     "eval",
     "MODEL --images FILE --labels FILE [--mean M..] [--std S..] [--limit N] [--batch B] [--json]",
-    "Evaluate the float model MODEL (ONNX) on labelled images and print its top-1 accuracy.",
+    "Evaluate MODEL (ONNX: a float model, or a QDQ export of ptq run) on labelled images\n"
+    "and print its top-1 accuracy.",
     "Normalisation: pixels are scaled to [0,1] (uint8 data is divided by 255), then\n"
     "x = (x - mean) / std per channel.  Without --mean/--std: the qcraft.normalize.mean/std\n"
     "metadata a `ptq run` export carries, else the \"mean\" and \"std\" of a MODEL.json\n"

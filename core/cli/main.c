@@ -23,13 +23,27 @@ static void usage(FILE *out) {
             "qcraft %s — post-training quantization for CNNs (ONNX in, ONNX out).\n\n"
             "commands:\n",
             ptq_version_string());
+    /* Each command's first sentence, whole: its summary may wrap over several lines. */
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        const char *s = commands[i].desc->summary;
-        const char *nl = strchr(s, '\n');
-        fprintf(out, "  %-10s %.*s\n", commands[i].desc->name, nl ? (int)(nl - s) : (int)strlen(s), s);
+        fprintf(out, "  %-10s ", commands[i].desc->name);
+        int col = 13;
+        for (const char *s = commands[i].desc->summary; *s; s++) {
+            const char c = *s == '\n' ? ' ' : *s;
+            if (c == ' ' && col > 72) { /* wrap under the summary column */
+                fprintf(out, "\n%13s", "");
+                col = 13;
+                continue;
+            }
+            fputc(c, out);
+            col++;
+            if (c == '.' && (s[1] == ' ' || s[1] == '\n' || !s[1])) break;
+        }
+        fputc('\n', out);
     }
     fprintf(out, "\n'ptq COMMAND --help' describes a command's options.\n"
-                 "Environment: PTQ_THREADS sets the default number of worker threads.\n");
+                 "Environment: PTQ_THREADS sets the default number of worker threads; PTQ_PLUGIN_PATH\n"
+                 "adds plugin directories; PTQ_CACHE_DIR moves the float-evaluation cache (off\n"
+                 "disables it).\n");
 }
 
 int main(int argc, char **argv) {

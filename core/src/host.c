@@ -15,14 +15,19 @@ ptq_status ptq_host_init_error(ptq_status status, const char *msg);
 static void host_log(ptq_session *s, int32_t level, const char *fmt, ...) {
     static const char *tag[] = {"error", "warning", "", "debug"};
     if (level >= PTQ_LOG_DEBUG && !getenv("PTQ_DEBUG")) return;
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "  %s%s%s", s && s->pass_name ? s->pass_name : "plugin",
-            level >= 0 && level <= 3 && *tag[level] ? " " : "", level >= 0 && level <= 3 ? tag[level] : "");
-    fprintf(stderr, ": ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    const char *pass = s && s->pass_name ? s->pass_name : "plugin";
+    /* The pass is named here; a plugin that names it (or its plugin) again is not echoed. */
+    const char *body = msg, *dot = strchr(pass, '.');
+    const size_t full = strlen(pass), plugin = dot ? (size_t)(dot - pass) : full;
+    if (!strncmp(body, pass, full) && !strncmp(body + full, ": ", 2)) body += full + 2;
+    else if (!strncmp(body, pass, plugin) && !strncmp(body + plugin, ": ", 2)) body += plugin + 2;
+    fprintf(stderr, "  %s%s%s: %s\n", pass, level >= 0 && level <= 3 && *tag[level] ? " " : "",
+            level >= 0 && level <= 3 ? tag[level] : "", body);
 }
 
 static ptq_status host_error(ptq_session *s, ptq_status status, const char *fmt, ...) {

@@ -488,6 +488,14 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
     double first = 0.0, last = 0.0;
     ptq_status st = PTQ_OK;
     const char *label = o->label ? o->label : "unit";
+    /* The progress line says which unit of how many (SDK 0.4 options), then its name. */
+    char shown[320];
+    const bool placed = o->struct_size >= offsetof(ptq_recon_options, unit_count) +
+                                              sizeof o->unit_count && o->unit_count > 0;
+    if (placed)
+        snprintf(shown, sizeof shown, "unit %d of %d: %s", o->unit_index, o->unit_count, label);
+    else
+        snprintf(shown, sizeof shown, "%s", label);
     for (int64_t t = 0; t < T; t++) {
         for (int64_t b = 0; b < B; b++) idx[b] = (int64_t)(ptq_splitmix64(&rng) % (uint64_t)e->images);
         load_batch(e, idx, B, &rng);
@@ -517,7 +525,7 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
         if (t < window) first += rec / (double)window;
         if (t >= T - window) last += rec / (double)window;
         res->extra_last = extra;
-        ptq_session_progress(s, label, t + 1, T);
+        ptq_session_progress(s, shown, t + 1, T);
     }
     res->loss_first = first;
     res->loss_last = last;

@@ -21,6 +21,15 @@ uint64_t ptq_session_rng(ptq_session *s) {
     return z ^ (z >> 31);
 }
 
+/* Seconds as "42 s", "3 min 05 s" or "1 h 02 min". */
+static void fmt_duration(double t, char *buf, size_t size) {
+    if (!(t >= 0)) t = 0;
+    const long sec = (long)(t + 0.5);
+    if (sec < 60) snprintf(buf, size, "%ld s", sec);
+    else if (sec < 3600) snprintf(buf, size, "%ld min %02ld s", sec / 60, sec % 60);
+    else snprintf(buf, size, "%ld h %02ld min", sec / 3600, sec / 60 % 60);
+}
+
 void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
     if (!s->tty || total <= 0) return;
     const double t = ptq_now_seconds();
@@ -30,17 +39,31 @@ void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_
         s->progress_what = what;
     }
     s->progress_last = done;
-    /* Only for steps that run longer than a second: short ones would just flicker. */
+    /* Only for steps that run longer than a second: short ones would just flicker; and at
+     * most ten redraws a second. */
     if (t - s->progress_t0 < 1.0 && !s->progress_drawn) return;
     if (done >= total) {
-        if (s->progress_drawn) fprintf(stderr, "\r%*s\r", 80, "");
+        if (s->progress_drawn) fprintf(stderr, "\r%*s\r", s->progress_width, "");
         s->progress_drawn = false;
         fflush(stderr);
         return;
     }
-    const int width = 30, filled = (int)(width * done / total);
-    fprintf(stderr, "\r  %-28.28s [%.*s%*s] %3d%%", what, filled,
-            "##############################", width - filled, "", (int)(100 * done / total));
+    if (s->progress_drawn && t - s->progress_t_drawn < 0.1) return;
+    s->progress_t_drawn = t;
+    const double elapsed = t - s->progress_t0, rate = elapsed > 0 ? (double)done / elapsed : 0;
+    char el[32], eta[32];
+    fmt_duration(elapsed, el, sizeof el);
+    fmt_duration(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    const int width = 24, filled = (int)(width * done / total);
+    char line[512];
+    int n = snprintf(line, sizeof line, "  %s [%.*s%*s] %3d%%  %s, %.3g/s, ETA %s", what, filled,
+                     "########################", width - filled, "", (int)(100 * done / total), el,
+                     rate, done > 0 ? eta : "?");
+    if (n < 0) return;
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    /* Pad over what the last, longer line left on screen. */
+    fprintf(stderr, "\r%s%*s", line, s->progress_width > n ? s->progress_width - n : 0, "");
+    s->progress_width = n;
     s->progress_drawn = true;
     fflush(stderr);
 }

@@ -64,6 +64,8 @@ struct ptq_session {
     const char *progress_what; /* which step */
     int64_t progress_last;   /* its last count */
     bool progress_drawn;     /* a bar is on screen */
+    double progress_t_drawn; /* when it was last drawn */
+    int progress_width;      /* characters the last line took */
 };
 
 typedef struct ptq_calibrate_params {

@@ -201,7 +201,7 @@ static void restore_nearest(unit_run *u) {
 }
 
 static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k, const char *label,
-                                   bool act_phase) {
+                                   bool act_phase, int32_t index, int32_t count) {
     const ptq_host *h = u->h;
     ptq_session *s = u->s;
     const ada_params *p = u->p;
@@ -226,6 +226,8 @@ static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k,
     o.label = label;
     o.user = u;
     o.step = act_phase ? NULL : unit_step;
+    o.unit_index = index; /* SDK 0.4: "unit 3 of 11" in the progress line */
+    o.unit_count = count;
     ptq_recon_result r = {.struct_size = sizeof r};
     st = h->reconstruct(s, &o, &r);
     if (st) {
@@ -265,27 +267,36 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     const int32_t units = find_units(h, s, p, unit_of, n);
     if (units < 0) st = PTQ_ERR_INVALID;
     unit_run u = {h, s, p, w, 0};
-    bool first = true;
-    for (int32_t phase = 0; phase < 2 && !st; phase++) {
-        if (phase == 1 && p->act_iterations == 0) break;
-        for (int32_t unit = 0; unit < units && !st; unit++) {
-            int32_t k = 0;
-            for (int32_t i = 0; i < n; i++)
-                if (unit_of[i] == unit) nodes[k++] = i;
-            if (k == 0) continue;
-            bool has_weight = false;
-            for (int32_t i = 0; i < k; i++) has_weight |= weight_quantizer(h, s, nodes[i]) >= 0;
-            if (!has_weight) continue;
-            /* BRECQ leaves the first layer at round-to-nearest. */
-            if (phase == 0 && first && p->skip_first && p->granularity == 0) {
+    /* Two walks over the units: the first only counts what will be reconstructed, so the
+     * progress line can say "unit k of N". */
+    int32_t count[2] = {0, 0};
+    for (int32_t walk = 0; walk < 2 && !st; walk++) {
+        int32_t done[2] = {0, 0};
+        for (int32_t phase = 0; phase < 2 && !st; phase++) {
+            if (phase == 1 && p->act_iterations == 0) break;
+            bool first = true;
+            for (int32_t unit = 0; unit < units && !st; unit++) {
+                int32_t k = 0;
+                for (int32_t i = 0; i < n; i++)
+                    if (unit_of[i] == unit) nodes[k++] = i;
+                if (k == 0) continue;
+                bool has_weight = false;
+                for (int32_t i = 0; i < k; i++) has_weight |= weight_quantizer(h, s, nodes[i]) >= 0;
+                if (!has_weight) continue;
+                /* BRECQ leaves the first layer at round-to-nearest. */
+                if (phase == 0 && first && p->skip_first && p->granularity == 0) {
+                    first = false;
+                    continue;
+                }
                 first = false;
-                continue;
+                done[phase]++;
+                if (walk == 0) continue;
+                char label[256];
+                unit_label(h, s, nodes, k, label, sizeof label);
+                st = reconstruct_unit(&u, nodes, k, label, phase == 1, done[phase], count[phase]);
             }
-            first = false;
-            char label[256];
-            unit_label(h, s, nodes, k, label, sizeof label);
-            st = reconstruct_unit(&u, nodes, k, label, phase == 1);
         }
+        if (walk == 0) count[0] = done[0], count[1] = done[1];
     }
     h->free(unit_of);
     h->free(nodes);

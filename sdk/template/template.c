@@ -133,10 +133,13 @@ static const ptq_pass_def weight_stats_pass = {
 
 static ptq_status template_init(const ptq_host *host) {
     /* The host checked the major version; a host of an older minor version has a shorter
-     * table.  Refuse one that lacks members this plugin was compiled to use. */
-    if (host->struct_size < sizeof(ptq_host))
-        return host->error(NULL, PTQ_ERR_UNSUPPORTED, "needs a ptq with plugin ABI >= %u.%u",
-                           PTQ_VERSION_MAJOR, PTQ_VERSION_MINOR);
+     * table.  Everything this plugin calls is in the 0.1 table, so it runs on any 0.x host;
+     * a plugin that calls a later member checks that one (and only that one):
+     *     if (!PTQ_HOST_HAS(host, report_row)) return host->error(NULL, ...);
+     * Comparing struct_size with sizeof(ptq_host) would refuse every older host, even
+     * those that have all it needs. */
+    if (!PTQ_HOST_HAS(host, artifact_set) || !PTQ_HOST_HAS(host, value_changed))
+        return host->error(NULL, PTQ_ERR_UNSUPPORTED, "needs a ptq with plugin ABI >= 0.1");
     H = host;
     return PTQ_OK;
 }

@@ -26,6 +26,16 @@ else
     bad "out-of-tree CMake build failed: $(tail -8 "$TMP/cfg.log" "$TMP/build.log")"
 fi
 
+# The package version is the SDK version: a plugin can require the SDK it needs.
+ver=$(sed -n 's/^#define PTQ_VERSION_MINOR \([0-9]*\)/\1/p' "$prefix/include/ptq/ptq_types.h")
+for want in "0.$ver ok" "0.$((ver + 1)) refused"; do
+    set -- $want
+    mkdir -p "$TMP/need$1"
+    printf 'cmake_minimum_required(VERSION 3.20)\nproject(n LANGUAGES C)\nfind_package(qcraft %s REQUIRED)\n' "$1" > "$TMP/need$1/CMakeLists.txt"
+    if cmake -S "$TMP/need$1" -B "$TMP/need$1/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1; then got=ok; else got=refused; fi
+    [ "$got" = "$2" ] && ok "find_package(qcraft $1): $got" || bad "find_package(qcraft $1): $got, expected $2"
+done
+
 # And with pkg-config only.
 if PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc -shared -fPIC -std=c11 -Wall -Wextra -Werror -Wl,-z,defs \
        $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags ptq-sdk) \

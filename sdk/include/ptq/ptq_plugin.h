@@ -297,6 +297,10 @@ typedef struct ptq_recon_options {
      * Returns the value of its own loss terms (added to the reported loss), or NaN to
      * stop with an error.  t counts from 0; total is `iterations`.  May be NULL. */
     double (*step)(void *user, int64_t t, int64_t total);
+
+    /* ---- since 0.4 (the host reads them when struct_size covers them) ---- */
+    int32_t unit_index, unit_count; /* this unit's place among the pass's units, 1-based,
+                                     * for progress ("unit 3 of 11"); 0 when not given */
 } ptq_recon_options;
 
 /* What a reconstruction did (host->reconstruct fills it). */
@@ -329,7 +333,11 @@ struct ptq_host {
     uint32_t struct_size;
 
     /* ---- diagnostics ---- */
-    /* Logs a line (printf format).  s may be NULL outside a run. */
+    /* Logs a line (printf format) on stderr as "  <pass>: <message>" (with the level after
+     * the pass name for warnings and errors): the host names the running pass itself, so
+     * do not start the message with it (a leading "<pass>: " or "<plugin>: " is dropped
+     * rather than shown twice).  PTQ_LOG_DEBUG lines appear only with PTQ_DEBUG set.
+     * s may be NULL outside a run. */
     void (*log)(ptq_session *s, int32_t level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
     /* Records why the pass fails and returns status, so `return host->error(...)` works.

@@ -6,7 +6,7 @@
  * type.  Like every SDK header it includes only <stdint.h>, <stddef.h> and <stdbool.h>
  * and compiles as C11, C17 and C++17.
  *
- * ABI rules (see docs/SDK.md for the rationale):
+ * ABI rules (docs/PLUGINS.md, "ABI rules", gives the rationale):
  *   - Only fixed-width integers cross the ABI: no C `enum` types, no bare `int` in structs.
  *     Constants are plain macros with explicit values.
  *   - Constants are never renumbered or reused.  New ops, dtypes and status codes are
