@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "evalcache.h"
+#include "outdir.h"
 
 /* Two independent 64-bit streams over the bytes (a cache key, not a cryptographic hash):
  * a collision would need both to collide. */
@@ -87,21 +88,9 @@ bool ptq_float_eval_cache_get(const ptq_float_eval_key *key, ptq_eval_result *re
     return true;
 }
 
-static int mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 void ptq_float_eval_cache_put(const ptq_float_eval_key *key, const ptq_eval_result *res) {
     char dir[4096], path[4200], tmp[4300];
-    if (!cache_dir(dir, sizeof dir) || mkdirs(dir) != 0) return;
+    if (!cache_dir(dir, sizeof dir) || ptq_mkdirs(dir) != 0) return;
     entry_path(key, dir, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");

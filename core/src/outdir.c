@@ -87,6 +87,11 @@ static int make_parents(ptq_outdir *o, const char *dir) {
     return 0;
 }
 
+int ptq_mkdirs(const char *path) {
+    ptq_outdir scratch = {0};
+    return make_parents(&scratch, path);
+}
+
 ptq_status ptq_outdir_begin(ptq_outdir *o, const char *path, bool force, ptq_error *err) {
     memset(o, 0, sizeof *o);
     ptq_status st = ptq_outdir_check(path, force, err);

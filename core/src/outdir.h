@@ -30,6 +30,9 @@ ptq_status ptq_outdir_commit(ptq_outdir *o, ptq_error *err);
  * and on a zeroed struct. */
 void ptq_outdir_abort(ptq_outdir *o);
 
+/* mkdir -p (0777 less the umask); 0, or -1 with errno. */
+int ptq_mkdirs(const char *path);
+
 /* rm -r (for the temporary directory and the old output). */
 int ptq_remove_tree(const char *path);
 
