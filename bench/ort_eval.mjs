@@ -5,7 +5,9 @@
 //
 // usage: node ort_eval.mjs MODEL IMAGES LABELS [--batch 256] [--threads 2]
 //        [--mean 0.286] [--std 0.353] [--limit N] [--dump FILE] [--opt all|basic|disabled]
-//        (--dump: raw f32 logits; --opt: onnxruntime's graph optimisation level)
+//        [--save-optimized FILE]
+//        (--dump: raw f32 logits; --opt: onnxruntime's graph optimisation level;
+//        --save-optimized: the graph onnxruntime actually runs, after its fusions)
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import ort from 'onnxruntime-node';
@@ -21,13 +23,13 @@ function readIdx(path) {
 }
 
 const args = process.argv.slice(2);
-const opt = { batch: 256, threads: 2, mean: 0.286, std: 0.353, limit: 0, dump: '', opt: 'all' };
+const opt = { batch: 256, threads: 2, mean: 0.286, std: 0.353, limit: 0, dump: '', opt: 'all', 'save-optimized': '' };
 const pos = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i].startsWith('--')) {
     const k = args[i].slice(2);
     if (!(k in opt)) throw new Error(`unknown option ${args[i]}`);
-    opt[k] = (k === 'dump' || k === 'opt') ? args[++i] : Number(args[++i]);
+    opt[k] = (k === 'dump' || k === 'opt' || k === 'save-optimized') ? args[++i] : Number(args[++i]);
   } else pos.push(args[i]);
 }
 const [modelPath, imagesPath, labelsPath] = pos;
@@ -47,6 +49,7 @@ const session = await ort.InferenceSession.create(modelPath, {
   intraOpNumThreads: opt.threads,
   interOpNumThreads: 1,
   graphOptimizationLevel: opt.opt, // 'all' (default), 'extended', 'basic' or 'disabled'
+  ...(opt['save-optimized'] ? { optimizedModelFilePath: opt['save-optimized'] } : {}),
 });
 const inName = session.inputNames[0], outName = session.outputNames[0];
 let correct = 0, seconds = 0;

@@ -216,6 +216,7 @@ static ptq_status host_quantizer_view(ptq_session *s, int32_t q, ptq_quant_view 
         ptq_status st = ptq_qparams_init(&z->qp, z->spec.bits, z->spec.symmetric, z->is_weight,
                                          axis, n, &s->err);
         if (st) return st;
+        if (z->is_weight) ptq_qparams_limit(&z->qp, z->spec.max_code);
     }
     memset(v, 0, sizeof *v);
     v->struct_size = sizeof *v;

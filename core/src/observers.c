@@ -145,6 +145,7 @@ ptq_status ptq_observe_weights(const ptq_tensor *w, const ptq_qspec *spec, ptq_q
     st = ptq_qparams_init(qp, spec->bits, spec->symmetric, true, per_channel ? 0 : -1, channels,
                           err);
     if (st) return st;
+    ptq_qparams_limit(qp, spec->max_code);
     float *tmp = NULL;
     if (spec->observer != PTQ_OBSERVER_MINMAX) {
         tmp = ptq_calloc_array((size_t)inner, sizeof *tmp);

@@ -574,14 +574,44 @@ static void export_node(exporter *x, const ptq_node *n) {
 
 /* A quantized weight: its codes as an integer initializer "<name>_quantized" ->
  * DequantizeLinear, whose output keeps the weight's name. */
+/* Per-channel zero points that differ: onnxruntime's QLinearConv takes one weight zero
+ * point for all channels, so such a weight is written zero-point-free (code - zero point,
+ * zero point 0: the same dequantized values) when those codes fit int8.  NULL otherwise
+ * (uniform zero points, or codes too wide: then the grid is written as it is). */
+static int32_t *zero_point_free(exporter *x, const ptq_value *v, const ptq_export_weight *w) {
+    const ptq_qparams *qp = w->qp;
+    if (qp->axis < 0 || qp->n < 2) return NULL;
+    bool uniform = true;
+    for (int64_t c = 1; c < qp->n; c++) uniform = uniform && qp->zero_point[c] == qp->zero_point[0];
+    if (uniform) return NULL;
+    int64_t inner = 1;
+    for (int32_t d = qp->axis + 1; d < v->ndim; d++) inner *= v->ne[d];
+    const int64_t n = ptq_tensor_numel(v->data);
+    int32_t *out = ex_alloc(x, (size_t)n * sizeof *out);
+    if (!out) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = w->codes[i] - qp->zero_point[(i / inner) % qp->n];
+        if (out[i] < -128 || out[i] > 127) return NULL;
+    }
+    return out;
+}
+
 static void export_weight(exporter *x, const ptq_export_weight *w) {
     const ptq_value *v = &x->g->values[w->value];
     const ptq_qparams *qp = w->qp;
-    const ptq_dtype type = container_of(qp->qmin, qp->qmax);
+    ptq_dtype type = container_of(qp->qmin, qp->qmax);
     const bool per_channel = qp->axis >= 0;
     size_t code_bytes = 0, zp_bytes = 0;
-    const void *codes = pack_ints(x, w->codes, ptq_tensor_numel(v->data), type, &code_bytes);
-    const void *zps = pack_ints(x, qp->zero_point, qp->n, type, &zp_bytes);
+    const int32_t *code_src = w->codes, *zp_src = qp->zero_point;
+    const int32_t *shifted = zero_point_free(x, v, w);
+    if (shifted) {
+        int32_t *zeros = ex_alloc(x, (size_t)qp->n * sizeof *zeros);
+        if (!zeros) return;
+        memset(zeros, 0, (size_t)qp->n * sizeof *zeros);
+        code_src = shifted, zp_src = zeros, type = PTQ_DTYPE_I8;
+    }
+    const void *codes = pack_ints(x, code_src, ptq_tensor_numel(v->data), type, &code_bytes);
+    const void *zps = pack_ints(x, zp_src, qp->n, type, &zp_bytes);
     float *scales = ex_alloc(x, (size_t)qp->n * sizeof *scales);
     if (!codes || !zps || !scales) return;
     memcpy(scales, qp->scale, (size_t)qp->n * sizeof *scales);

@@ -616,6 +616,7 @@ static ptq_status parse_qspec(ctx *c, const yaml_node_t *v, ptq_qspec *spec, uin
 
 static ptq_status f_quant_weights(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     ptq_pipeline *p = obj;
+    p->weights_pos = node_pos(v);
     TRY(parse_qspec(c, v, &p->weights, NULL, false));
     p->quantize_weights = p->weights.bits != 32;
     return PTQ_OK;
@@ -634,6 +635,22 @@ static ptq_status f_quant_input(ctx *c, const yaml_node_t *k, const yaml_node_t 
 
 static ptq_status f_quant_output(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     return get_bool(c, v, &((ptq_pipeline *)obj)->quantize_output);
+}
+
+static ptq_status f_quant_target(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ptq_pipeline *p = obj;
+    const char *s = NULL;
+    TRY(get_string(c, v, "a deployment target", &s));
+    const int32_t t = ptq_target_from_name(s);
+    if (t < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'target' = '%s' is not one of: portable (exact on "
+                    "every CPU), vnni (exact with VNNI or on ARM), none (simulation only)",
+                    clip(s, buf, sizeof buf));
+    }
+    p->target = t;
+    p->target_pos = node_pos(v);
+    return PTQ_OK;
 }
 
 /* ---- overrides ---- */
@@ -710,7 +727,8 @@ static ptq_status f_quant_overrides(ctx *c, const yaml_node_t *k, const yaml_nod
 
 static const field quant_fields[] = {
     {"weights", f_quant_weights}, {"activations", f_quant_acts}, {"input", f_quant_input},
-    {"output", f_quant_output},   {"overrides", f_quant_overrides}, {0}};
+    {"output", f_quant_output},   {"overrides", f_quant_overrides}, {"target", f_quant_target},
+    {0}};
 
 /* ===================================================================== pass params == */
 
@@ -1085,8 +1103,8 @@ static const field top_fields[] = {
 /* ===================================================================== defaults ===== */
 
 static void set_defaults(ptq_pipeline *p) {
-    p->weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f};
-    p->activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f};
+    p->weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    p->activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
     p->quantize_weights = p->quantize_activations = true;
     p->quantize_input = true;
     p->quantize_output = false;
@@ -1133,6 +1151,52 @@ static char *default_out_dir(const char *path) {
     char *dir = malloc(n + 6);
     if (dir) snprintf(dir, n + 6, "runs/%.*s", (int)n, name);
     return dir;
+}
+
+/* A weight grid the target cannot run exactly: asymmetric per-channel weights wider than
+ * the zero-point-free form allows (onnxruntime's QLinearConv takes one weight zero point
+ * for all channels).  Only nodes with integer activations (8 bits or fewer) run integer
+ * kernels; with float or 16-bit activations the weights are dequantized and any grid is
+ * exact.  Returns true (and reports, at the line that makes the grid) when it is bad. */
+static bool bad_weight_grid(ctx *c, const ptq_qspec *w, int32_t act_bits, ptq_src_pos pos,
+                            const char *where) {
+    const ptq_pipeline *p = c->p;
+    const int32_t max_bits = ptq_target_max_asym_channel_bits(p->target);
+    if (w->bits > 16 || act_bits > 8 || w->symmetric || !w->per_channel || w->bits <= max_bits)
+        return false;
+    fail_pos(c, pos, PTQ_ERR_UNSUPPORTED,
+             "%s: asymmetric per-channel %d-bit weights do not run exactly on target '%s': "
+             "onnxruntime's integer Conv takes one weight zero point for all channels, and "
+             "written without zero points these codes need %d bits, more than the %d the "
+             "target allows; use symmetric: true, granularity: tensor, at most %d bits, or "
+             "target: none (simulation only)",
+             where, w->bits, ptq_target_name(p->target), w->bits + 1, max_bits + 1, max_bits);
+    return true;
+}
+
+static ptq_status check_target(ctx *c) {
+    const ptq_pipeline *p = c->p;
+    const int32_t w_bits = p->quantize_weights ? p->weights.bits : 32;
+    const int32_t a_bits = p->quantize_activations ? p->activations.bits : 32;
+    ptq_qspec dw = p->weights;
+    dw.bits = w_bits;
+    const bool default_bad = bad_weight_grid(c, &dw, a_bits, p->weights_pos, "quantization.weights");
+    bool any_bad = default_bad;
+    for (int32_t i = 0; i < p->n_overrides; i++) {
+        const ptq_override *o = &p->overrides[i];
+        if (o->keep_float || (!o->w_fields && !o->a_fields)) continue;
+        ptq_qspec w = dw;
+        int32_t ab = a_bits;
+        if (o->w_fields & PTQ_QF_BITS) w.bits = o->w.bits;
+        if (o->w_fields & PTQ_QF_SYMMETRIC) w.symmetric = o->w.symmetric;
+        if (o->w_fields & PTQ_QF_GRANULARITY) w.per_channel = o->w.per_channel;
+        if (o->a_fields & PTQ_QF_BITS) ab = o->a.bits;
+        const bool same_as_default = w.bits == dw.bits && w.symmetric == dw.symmetric &&
+                                     w.per_channel == dw.per_channel && ab == a_bits;
+        if (same_as_default && default_bad) continue; /* reported once, above */
+        any_bad |= bad_weight_grid(c, &w, ab, o->pos, "this override");
+    }
+    return any_bad ? PTQ_ERR_UNSUPPORTED : PTQ_OK;
 }
 
 static ptq_status fill_defaults(ctx *c) {
@@ -1550,6 +1614,7 @@ static ptq_status load_document(ctx *c) {
     if (!c->p->model && !(st_walk && c->model_key)) return missing_key(c, root, "model", NULL);
     TRY(st_walk);
     TRY(fill_defaults(c));
+    TRY(check_target(c));
     artifacts made = {0};
     ptq_status st = build_plan(c, &made);
     free(made.v);
@@ -1771,8 +1836,8 @@ static void print_quantization(FILE *out, const ptq_pipeline *p) {
     print_qspec(out, &p->weights, QF_ALL);
     fputs("\n  activations: ", out);
     print_qspec(out, &p->activations, QF_ALL);
-    fprintf(out, "\n  input: %s\n  output: %s\n", yes_no(p->quantize_input),
-            yes_no(p->quantize_output));
+    fprintf(out, "\n  input: %s\n  output: %s\n  target: %s\n", yes_no(p->quantize_input),
+            yes_no(p->quantize_output), ptq_target_name(p->target));
     fprintf(out, "  overrides:%s\n", p->n_overrides ? "" : " []");
     for (int32_t i = 0; i < p->n_overrides; i++) print_override(out, &p->overrides[i]);
 }

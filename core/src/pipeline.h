@@ -60,6 +60,8 @@ typedef struct ptq_pipeline {
     bool quantize_weights, quantize_activations; /* false with bits: 32 (float) */
     bool quantize_input;     /* the network input (input of the first layer) */
     bool quantize_output;    /* the network output */
+    int32_t target;          /* PTQ_TARGET_*: what the export must run exactly on */
+    ptq_src_pos weights_pos, target_pos; /* where quantization.weights / target were given */
     ptq_override *overrides;
     int32_t n_overrides;
     ptq_pass_cfg *passes;    /* in run order, implicit ones included */

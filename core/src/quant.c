@@ -44,6 +44,33 @@ ptq_status ptq_qparams_init(ptq_qparams *qp, int32_t bits, bool symmetric, bool 
     return PTQ_OK;
 }
 
+void ptq_qparams_limit(ptq_qparams *qp, int32_t max_code) {
+    if (max_code <= 0) return;
+    if (qp->qmax > max_code) qp->qmax = max_code;
+    if (qp->qmin < -max_code) qp->qmin = -max_code;
+}
+
+static const char *const target_names[PTQ_TARGET_COUNT] = {"portable", "vnni", "none"};
+
+const char *ptq_target_name(int32_t target) {
+    return target >= 0 && target < PTQ_TARGET_COUNT ? target_names[target] : "?";
+}
+
+int32_t ptq_target_from_name(const char *name) {
+    for (int32_t i = 0; name && i < PTQ_TARGET_COUNT; i++)
+        if (!strcmp(name, target_names[i])) return i;
+    return -1;
+}
+
+int32_t ptq_target_max_asym_channel_bits(int32_t target) {
+    /* Zero-point-free codes of a b-bit asymmetric grid span [-(2^b - 1), 2^b - 1]. */
+    return target == PTQ_TARGET_PORTABLE ? 6 : target == PTQ_TARGET_VNNI ? 7 : 16;
+}
+
+int32_t ptq_target_max_code(int32_t target) {
+    return target == PTQ_TARGET_PORTABLE ? PTQ_PORTABLE_MAX_CODE : 0;
+}
+
 void ptq_qparams_free(ptq_qparams *qp) {
     if (!qp) return;
     free(qp->scale);

@@ -202,6 +202,8 @@ void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r) {
     ptq_json_bool(&j, p->quantize_input);
     ptq_json_key(&j, "quantize_output");
     ptq_json_bool(&j, p->quantize_output);
+    ptq_json_key(&j, "target");
+    ptq_json_string(&j, ptq_target_name(p->target));
     ptq_json_key(&j, "overrides");
     json_overrides(&j, p);
     ptq_json_key(&j, "calibration_images");

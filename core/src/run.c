@@ -90,10 +90,11 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
         nw++;
     }
     if (!st) {
-        const char *keys[6] = {"qcraft.version", "qcraft.weights.bits", "qcraft.activations.bits",
-                               "qcraft.pipeline"};
-        const char *vals[6] = {ptq_version_string(), wb, ab, s->pipe->path};
-        int32_t n = 4;
+        const char *keys[7] = {"qcraft.version", "qcraft.weights.bits", "qcraft.activations.bits",
+                               "qcraft.pipeline", "qcraft.target"};
+        const char *vals[7] = {ptq_version_string(), wb, ab, s->pipe->path,
+                               ptq_target_name(s->pipe->target)};
+        int32_t n = 5;
         if (norm) {
             static const float zero = 0.0f, one = 1.0f;
             ptq_format_floats(norm->n_mean ? norm->mean : &zero, norm->n_mean ? norm->n_mean : 1,

@@ -423,6 +423,9 @@ static void node_specs(const ptq_session *s, int32_t node, ptq_qspec *w, ptq_qsp
         apply_fields(w, &o->w, o->w_fields);
         apply_fields(a, &o->a, o->a_fields);
     }
+    /* What the deployment target multiplies exactly bounds the weight grid, where integer
+     * kernels run: with float or 16-bit activations the weights are dequantized. */
+    w->max_code = w->bits <= 8 && a->bits <= 8 ? ptq_target_max_code(p->target) : 0;
 }
 
 static int32_t add_quantizer(ptq_session *s, int32_t value, bool is_weight, int32_t node,

@@ -359,7 +359,7 @@ START_TEST(weights_minmax) {
     const float data[6] = {-1.0f, 0.5f, 2.0f, -4.0f, 1.0f, 3.0f};
     ptq_tensor *w = weight(2, ne, data);
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_MINMAX, 0.0f};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
     observe_ok(w, &spec, &qp);
     ck_assert(qp.n == 1 && qp.axis == -1 && qp.is_signed && qp.qmin == -127 && qp.qmax == 127);
     ck_assert_float_eq(qp.scale[0], 4.0f / 127.0f);
@@ -409,7 +409,7 @@ START_TEST(weights_percentile_ramp) {
     for (int i = 0; i < 1000; i++) ramp[i] = (float)i;
     ptq_tensor *w = weight(1, ne, ramp);
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, 99.0f};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0};
     observe_ok(w, &spec, &qp);
     ck_assert_double_eq_tol((double)qp.scale[0] * 127.0, 989.01, 1e-3);
     ptq_qparams_free(&qp);
@@ -483,7 +483,7 @@ START_TEST(weights_mse_never_worse) {
             for (int sym = 0; sym < 2; sym++)
                 for (int pc = 0; pc < 2; pc++) {
                     ptq_qparams mm, ms, kl;
-                    ptq_qspec spec = {all_bits[b], sym, pc, PTQ_OBSERVER_MINMAX, 0.0f};
+                    ptq_qspec spec = {all_bits[b], sym, pc, PTQ_OBSERVER_MINMAX, 0.0f, 0};
                     observe_ok(w, &spec, &mm);
                     spec.observer = PTQ_OBSERVER_MSE;
                     observe_ok(w, &spec, &ms);
@@ -521,7 +521,7 @@ START_TEST(weights_mse_beats_minmax_heavy_tail) {
         data[4001] = sym ? 0.0f : -5.0f;
         ptq_tensor *w = weight(1, ne, data);
         ptq_qparams mm, ms;
-        ptq_qspec spec = {4, sym, false, PTQ_OBSERVER_MINMAX, 0.0f};
+        ptq_qspec spec = {4, sym, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
         observe_ok(w, &spec, &mm);
         spec.observer = PTQ_OBSERVER_MSE;
         observe_ok(w, &spec, &ms);
@@ -551,7 +551,7 @@ START_TEST(weights_degenerate) {
             for (int b = 0; b < N_BITS; b++)
                 for (int k = 0; k < 4; k++) {
                     ptq_qparams qp;
-                    ptq_qspec spec = {all_bits[b], k & 1, (k >> 1) & 1, ob, 99.0f};
+                    ptq_qspec spec = {all_bits[b], k & 1, (k >> 1) & 1, ob, 99.0f, 0};
                     observe_ok(ws[t], &spec, &qp);
                     for (int64_t c = 0; c < qp.n; c++)
                         bad += !(qp.scale[c] > 0.0f && isfinite(qp.scale[c]) &&
@@ -566,7 +566,7 @@ START_TEST(weights_degenerate) {
     ptq_tensor *w = weight(1, ne2, huge);
     for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
         ptq_qparams qp;
-        ptq_qspec spec = {8, false, false, ob, 99.0f};
+        ptq_qspec spec = {8, false, false, ob, 99.0f, 0};
         observe_ok(w, &spec, &qp);
         ck_assert_msg(qp.scale[0] > 0.0f && isfinite(qp.scale[0]), "%s: scale %g",
                       ptq_observer_name(ob), (double)qp.scale[0]);
@@ -580,7 +580,7 @@ START_TEST(weights_errors) {
     const int64_t ne[2] = {2, 3};
     float data[6] = {1, 2, 3, 4, 5, 6};
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MSE, 99.0f};
+    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MSE, 99.0f, 0};
     for (int k = 0; k < 3; k++) {
         data[4] = k == 0 ? NAN : k == 1 ? INFINITY : -INFINITY;
         ptq_tensor *w = weight(2, ne, data);
@@ -596,11 +596,11 @@ START_TEST(weights_errors) {
         ptq_qspec spec;
         const char *what;
     } bad[] = {
-        {{9, true, true, PTQ_OBSERVER_MINMAX, 0.0f}, "bits"},
-        {{8, true, true, 7, 0.0f}, "observer"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 0.0f}, "percentile"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 100.5f}, "percentile"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, NAN}, "percentile"},
+        {{9, true, true, PTQ_OBSERVER_MINMAX, 0.0f, 0}, "bits"},
+        {{8, true, true, 7, 0.0f, 0}, "observer"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 0.0f, 0}, "percentile"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 100.5f, 0}, "percentile"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, NAN, 0}, "percentile"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ptq_error err = {0};
@@ -644,7 +644,7 @@ static void act_ok(const ptq_qspec *spec, const float *x, int64_t n, int batches
 
 START_TEST(act_minmax_across_batches) {
     const float b1[] = {-1.0f, 2.0f, 0.5f}, b2[] = {3.0f, -0.5f};
-    ptq_qspec spec = {8, false, false, PTQ_OBSERVER_MINMAX, 0.0f};
+    ptq_qspec spec = {8, false, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
     ptq_act_observer *o = ptq_act_observer_new(&spec);
     ck_assert_ptr_nonnull(o);
     ck_assert(!ptq_act_observer_wants_histogram(o));
@@ -696,7 +696,7 @@ START_TEST(act_percentile_histogram) {
         const double bin = sorted[N - 1] / 2048.0;
         for (int k = 0; k < 3; k++) {
             const float p = k == 0 ? 99.0f : k == 1 ? 99.99f : 90.0f;
-            ptq_qspec spec = {8, sym, false, PTQ_OBSERVER_PERCENTILE, p};
+            ptq_qspec spec = {8, sym, false, PTQ_OBSERVER_PERCENTILE, p, 0};
             ptq_qparams qp;
             act_ok(&spec, x, N, 7, &qp);
             const double want = exact_quantile(sorted, N, (double)p / 100.0);
@@ -712,7 +712,7 @@ START_TEST(act_percentile_histogram) {
     memcpy(sorted, x, N * sizeof *x);
     qsort(sorted, N, sizeof *sorted, cmp_float);
     const double bin = ((double)sorted[N - 1] - sorted[0]) / 2048.0;
-    ptq_qspec spec = {16, false, false, PTQ_OBSERVER_PERCENTILE, 99.0f};
+    ptq_qspec spec = {16, false, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0};
     ptq_qparams qp;
     act_ok(&spec, x, N, 3, &qp);
     const double lo = (double)(qp.qmin - qp.zero_point[0]) * qp.scale[0];
@@ -739,7 +739,7 @@ START_TEST(act_mse_beats_minmax) {
             const float g = gauss(&r);
             x[i] = kind == 2 ? fabsf(g * g * g) : g * g * g;
         }
-        ptq_qspec spec = {4, kind == 0, false, PTQ_OBSERVER_MINMAX, 0.0f};
+        ptq_qspec spec = {4, kind == 0, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
         ptq_qparams mm, ms;
         act_ok(&spec, x, N, 4, &mm);
         spec.observer = PTQ_OBSERVER_MSE;
@@ -765,7 +765,7 @@ START_TEST(act_kl_thresholds) {
         x[i] = gauss(&r);
         mx = fmaxf(mx, fabsf(x[i]));
     }
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_KL, 0.0f};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_KL, 0.0f, 0};
     ptq_qparams qp;
     act_ok(&spec, x, N, 10, &qp);
     double t = qp_top(&qp);
@@ -801,7 +801,7 @@ START_TEST(act_kl_fallbacks) {
     float *x = falloc(N);
     test_rng r = {0xFA11};
     for (int i = 0; i < N; i++) x[i] = gauss(&r) + 0.5f;
-    ptq_qspec spec = {6, false, false, PTQ_OBSERVER_KL, 0.0f};
+    ptq_qspec spec = {6, false, false, PTQ_OBSERVER_KL, 0.0f, 0};
     ptq_qparams kl, ms, mm;
     act_ok(&spec, x, N, 2, &kl);
     spec.observer = PTQ_OBSERVER_MSE;
@@ -810,7 +810,7 @@ START_TEST(act_kl_fallbacks) {
     ck_assert_int_eq(kl.zero_point[0], ms.zero_point[0]);
     ptq_qparams_free(&kl);
     ptq_qparams_free(&ms);
-    spec = (ptq_qspec){16, true, false, PTQ_OBSERVER_KL, 0.0f};
+    spec = (ptq_qspec){16, true, false, PTQ_OBSERVER_KL, 0.0f, 0};
     act_ok(&spec, x, N, 2, &kl);
     spec.observer = PTQ_OBSERVER_MINMAX;
     act_ok(&spec, x, N, 2, &mm);
@@ -833,7 +833,7 @@ START_TEST(act_degenerate) {
             for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++)
                 for (int b = 0; b < N_BITS; b++)
                     for (int sym = 0; sym < 2; sym++) {
-                        ptq_qspec spec = {all_bits[b], sym, false, ob, 99.0f};
+                        ptq_qspec spec = {all_bits[b], sym, false, ob, 99.0f, 0};
                         ptq_qparams qp;
                         ptq_error err = {0};
                         ck_assert_msg(act_observe(&spec, x, n, 1, &qp, &err) == PTQ_OK, "%s",
@@ -853,7 +853,7 @@ START_TEST(act_errors) {
         for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
             /* A NaN (or Inf) in the second batch is remembered and reported at finish. */
             const float badb[] = {0.5f, k ? INFINITY : NAN};
-            ptq_qspec spec = {8, false, false, ob, 99.0f};
+            ptq_qspec spec = {8, false, false, ob, 99.0f, 0};
             ptq_act_observer *o = ptq_act_observer_new(&spec);
             ck_assert_ptr_nonnull(o);
             ptq_act_observer_range(o, good, 3);
@@ -882,7 +882,7 @@ START_TEST(act_errors) {
         }
     /* Which observers want the histogram pass, and what finish says without it. */
     for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
-        ptq_qspec spec = {8, true, false, ob, 99.0f};
+        ptq_qspec spec = {8, true, false, ob, 99.0f, 0};
         ptq_act_observer *o = ptq_act_observer_new(&spec);
         ck_assert_int_eq(ptq_act_observer_wants_histogram(o), ob != PTQ_OBSERVER_MINMAX);
         ptq_act_observer_range(o, good, 3);
@@ -899,7 +899,7 @@ START_TEST(act_errors) {
         ptq_act_observer_free(o);
     }
     /* A bad spec is reported at finish. */
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, -1.0f};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, -1.0f, 0};
     ptq_act_observer *o = ptq_act_observer_new(&spec);
     ptq_act_observer_range(o, good, 3);
     ptq_act_observer_histogram(o, good, 3);

@@ -18,8 +18,8 @@ static ptq_pipeline make_pipeline(const char *model) {
     static char path[1024];
     snprintf(path, sizeof path, "%s/models/%s.onnx", PTQ_SOURCE_DIR, model);
     p.model = path;
-    p.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f};
-    p.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f};
+    p.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    p.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
     p.quantize_weights = p.quantize_activations = true;
     p.quantize_input = true;
     p.batch = N_IMAGES;

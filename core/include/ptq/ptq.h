@@ -440,7 +440,37 @@ typedef struct ptq_qspec {
     bool per_channel;    /* one scale per output channel (weights: axis 0) */
     int32_t observer;    /* PTQ_OBSERVER_* */
     float percentile;    /* PERCENTILE: e.g. 99.99 (percent of values kept) */
+    int32_t max_code;    /* weights: the largest |integer| the deployment target multiplies
+                          * exactly (the grid is cut to [-max_code, max_code]); 0: no limit */
 } ptq_qspec;
+
+/* Deployment targets (quantization.target): what the exported integers must satisfy for
+ * onnxruntime's integer kernels to compute exactly what the simulation computes.
+ *
+ * x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake) multiply uint8 activations by
+ * int8 weights with VPMADDUBSW, which adds two u8*s8 products in a saturating int16: with
+ * |w| > 64 a pair can exceed 32767 (255*127*2 = 64770) and the sum is clipped.  With every
+ * |w| <= 64 no pair can (255*64*2 = 32640), so PORTABLE cuts 8-bit weight grids to
+ * [-64, 64] (what onnxruntime's own quantizer calls reduce_range).  VNNI (VPDPBUSD) and
+ * ARM's dot products accumulate in int32 and never saturate: VNNI keeps the full grid.
+ * onnxruntime's QLinearConv takes one weight zero point for all channels, so asymmetric
+ * per-channel weights are exported zero-point-free (code - zero point, zero point 0), which
+ * fits the target's range only up to 6 bits (PORTABLE) or 7 bits (VNNI).  NONE applies no
+ * rule: the export is exact QDQ, but onnxruntime's integer kernels may refuse it or
+ * saturate. */
+#define PTQ_TARGET_PORTABLE 0 /* exact on every CPU onnxruntime runs on (the default) */
+#define PTQ_TARGET_VNNI 1     /* exact only with VNNI (or on ARM); full 8-bit weight grids */
+#define PTQ_TARGET_NONE 2     /* simulation only: no deployment rule */
+#define PTQ_TARGET_COUNT 3
+#define PTQ_PORTABLE_MAX_CODE 64
+
+PTQ_API const char *ptq_target_name(int32_t target);
+PTQ_API int32_t ptq_target_from_name(const char *name); /* -1 if unknown */
+/* The most bits an asymmetric per-channel weight grid may have on `target` (its
+ * zero-point-free codes must fit what the target multiplies exactly); 16 for NONE. */
+PTQ_API int32_t ptq_target_max_asym_channel_bits(int32_t target);
+/* max_code for weights quantized for `target`. */
+PTQ_API int32_t ptq_target_max_code(int32_t target);
 
 /* A resolved quantization grid.  Dequantized value: (q - zero_point[c]) * scale[c] with
  * q = clamp(rint(x / scale[c]) + zero_point[c], qmin, qmax), in float32 exactly as ONNX
@@ -464,6 +494,8 @@ PTQ_API void ptq_qrange(int32_t bits, bool symmetric, bool is_weight, bool *is_s
 /* Allocates n scales and zero points (scale 1, zero point 0). */
 PTQ_API ptq_status ptq_qparams_init(ptq_qparams *qp, int32_t bits, bool symmetric,
                                     bool is_weight, int32_t axis, int64_t n, ptq_error *err);
+/* Cuts the grid to [-max_code, max_code] (max_code 0: unchanged). */
+PTQ_API void ptq_qparams_limit(ptq_qparams *qp, int32_t max_code);
 PTQ_API void ptq_qparams_free(ptq_qparams *qp);
 PTQ_API ptq_status ptq_qparams_copy(ptq_qparams *dst, const ptq_qparams *src, ptq_error *err);
 
