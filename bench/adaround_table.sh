@@ -32,6 +32,7 @@ yaml() { # MODEL WBITS ABITS [PASS]
         echo "quantization:"
         echo "  weights: {bits: $2, granularity: channel, symmetric: false, observer: mse}"
         echo "  activations: {bits: $3, granularity: tensor, symmetric: false, observer: mse}"
+        echo "  target: none   # the papers' grids (asymmetric per-channel 8-bit first/last)"
         echo "  overrides:"
         echo "    - {nodes: [first, last], weights: {bits: 8}, activations: {bits: 8}}"
         if [ $# -ge 4 ]; then printf 'passes:\n  - %s\n' "$4"; else echo "passes: []"; fi

@@ -43,6 +43,7 @@ yaml() { # MODEL OUT_DIR [PASS]
         echo "quantization:"
         echo "  weights: {bits: $bits, granularity: channel, symmetric: false, observer: mse}"
         echo "  activations: {bits: 32, granularity: tensor, symmetric: false}"
+        echo "  target: none   # the same grids as the PyTorch side"
         echo "  overrides:"
         echo "    - nodes: [first, last]"
         echo "      weights: {bits: 8}"

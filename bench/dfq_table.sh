@@ -34,6 +34,7 @@ yaml() {
         echo "quantization:"
         echo "  weights: {bits: $wb, granularity: $gran, symmetric: false, observer: minmax}"
         echo "  activations: {bits: $ab, granularity: tensor, symmetric: false, observer: minmax}"
+        echo "  target: none   # the paper's full 8-bit grids"
         if [ $# -eq 0 ]; then echo "passes: []"; else echo "passes:"; fi
         for p in "$@"; do echo "  - $p"; done
         echo "seed: 0"

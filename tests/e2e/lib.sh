@@ -53,10 +53,12 @@ json_get() {
         }' "$1"
 }
 
-# pipeline_yaml MODEL OUT BITS_W BITS_A OBSERVER [EVAL_COUNT] [CALIB_COUNT]: writes a pipeline
-# for MODEL to OUT (absolute paths, so it can live anywhere).
+# pipeline_yaml MODEL OUT BITS_W BITS_A OBSERVER [EVAL_COUNT] [CALIB_COUNT] [TARGET] [WSYM]:
+# writes a pipeline for MODEL to OUT (absolute paths, so it can live anywhere).  TARGET is
+# quantization.target (default: the default, portable); WSYM false gives asymmetric
+# weights (first and last layer stay symmetric 8-bit).
 pipeline_yaml() {
-    local model=$1 out=$2 wb=$3 ab=$4 obs=$5 ec=${6:-0} cc=${7:-512}
+    local model=$1 out=$2 wb=$3 ab=$4 obs=$5 ec=${6:-0} cc=${7:-512} target=${8:-} wsym=${9:-true}
     cat > "$out" <<YAML
 model: $model
 calibration:
@@ -67,12 +69,30 @@ evaluation:
   labels: $DATA/t10k-labels-idx1-ubyte.gz
   count: $ec
 quantization:
-  weights: {bits: $wb, granularity: channel, symmetric: true, observer: $obs}
+  weights: {bits: $wb, granularity: channel, symmetric: $wsym, observer: $obs}
   activations: {bits: $ab, granularity: tensor, symmetric: false, observer: $obs}
-  overrides:
+${target:+  target: $target
+}  overrides:
     - nodes: [first, last]
-      weights: {bits: 8}
+      weights: {bits: 8, symmetric: true}
       activations: {bits: 8}
 seed: 0
 YAML
+}
+
+# int8_kernel_path: which u8 x s8 product onnxruntime's MLAS picks on this CPU (it decides
+# from the CPU's flags at run time), and whether that path can saturate.  Prints one line;
+# returns 0 when the path accumulates in int32 (VNNI, ARM dot products), 1 when it adds
+# pairs of products in a saturating int16 (VPMADDUBSW: AVX2, AVX-512 without VNNI).
+int8_kernel_path() {
+    local flags
+    flags=$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || true)
+    case " $flags " in
+    *" avx512_vnni "*) echo "x86 AVX-512 VNNI: VPDPBUSD, int32 accumulation (exact)"; return 0 ;;
+    *" avx_vnni "*) echo "x86 AVX-VNNI: VPDPBUSD, int32 accumulation (exact)"; return 0 ;;
+    *" avx512bw "*) echo "x86 AVX-512BW without VNNI: VPMADDUBSW, saturating int16 pairs"; return 1 ;;
+    *" avx2 "*) echo "x86 AVX2 without VNNI: VPMADDUBSW, saturating int16 pairs"; return 1 ;;
+    *" asimd "*) echo "ARM NEON: widening products, int32 accumulation (exact)"; return 0 ;;
+    *) echo "unknown CPU (flags not recognised)"; return 1 ;;
+    esac
 }

@@ -642,6 +642,52 @@ START_TEST(qdq_round_trip) {
 }
 END_TEST
 
+/* Asymmetric per-channel weights: onnxruntime's QLinearConv takes one weight zero point,
+ * so the export writes code - zero point with zero point 0 (same values); 8-bit
+ * asymmetric codes do not fit int8 that way and keep their zero points. */
+START_TEST(zero_point_free_weights) {
+    ptq_graph *g = load_ok(PTQ_SOURCE_DIR "/models/resnet20_fmnist.onnx");
+    const int32_t w4 = node_named(g, "/layers/layers.0/c1/Conv")->inputs[1];
+    const int32_t w8 = node_named(g, "/stem/stem.0/Conv")->inputs[1];
+    ptq_qparams q4, q8;
+    int32_t *codes4 = quantize_weight(g, w4, 4, false, true, &q4);
+    int32_t *codes8 = quantize_weight(g, w8, 8, false, true, &q8);
+    bool differ = false;
+    for (int64_t c = 1; c < q4.n; c++) differ |= q4.zero_point[c] != q4.zero_point[0];
+    ck_assert_msg(differ, "the test needs per-channel zero points that differ");
+    const ptq_export_weight weights[2] = {{w4, &q4, codes4}, {w8, &q8, codes8}};
+    const char *path = temp_path("resnet20_zpfree.onnx");
+    ptq_error err = {0};
+    ck_assert_msg(ptq_onnx_export(g, weights, 2, NULL, NULL, 0, path, &err) == PTQ_OK, "%s", err.msg);
+    Onnx__ModelProto *m = read_model(path);
+    const Onnx__NodeProto *dq = producer_of(m, g->values[w4].name);
+    const Onnx__TensorProto *codes = find_init(m, dq->input[0]), *zps = find_init(m, dq->input[2]);
+    ck_assert_int_eq(codes->data_type, PTQ_DTYPE_I8);
+    ck_assert_int_eq(zps->data_type, PTQ_DTYPE_I8);
+    for (size_t c = 0; c < zps->raw_data.len; c++) ck_assert_int_eq((int8_t)zps->raw_data.data[c], 0);
+    const int64_t inner = ptq_tensor_numel(g->values[w4].data) / q4.n;
+    for (size_t i = 0; i < codes->raw_data.len; i++)
+        ck_assert_int_eq((int8_t)codes->raw_data.data[i],
+                         codes4[i] - q4.zero_point[(int64_t)i / inner]);
+    dq = producer_of(m, g->values[w8].name);
+    zps = find_init(m, dq->input[2]);
+    bool kept = false;
+    for (size_t c = 0; c < zps->raw_data.len; c++) kept |= zps->raw_data.data[c] != 0;
+    ck_assert_msg(kept, "8-bit asymmetric weights keep their zero points");
+    onnx__model_proto__free_unpacked(m, NULL);
+    ptq_graph *g2 = load_ok(path);
+    float *x = test_images();
+    expect_same_outputs(g, g2, x, N_IMAGES, "zero-point-free weights");
+    free(x);
+    free(codes4);
+    free(codes8);
+    ptq_qparams_free(&q4);
+    ptq_qparams_free(&q8);
+    ptq_graph_free(g2);
+    ptq_graph_free(g);
+}
+END_TEST
+
 /* [N,4] -> FAKE_QUANT (16-bit unsigned) -> Gemm with a 16-bit per-channel weight. */
 static ptq_graph *sixteen_bit_graph(ptq_qparams *qp, int32_t **codes, int32_t *w) {
     test_rng r = {5};
@@ -995,6 +1041,7 @@ int main(void) {
     tcase_add_test(tc, bundled_models_round_trip);
     tcase_add_test(tc, all_ops_round_trip);
     tcase_add_test(tc, qdq_round_trip);
+    tcase_add_test(tc, zero_point_free_weights);
     tcase_add_test(tc, sixteen_bit_needs_opset_21);
     suite_add_tcase(s, tc);
 

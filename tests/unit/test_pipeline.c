@@ -1020,6 +1020,45 @@ static const char *round_trip(const ptq_pipeline *p) {
     return text;
 }
 
+/* ============================================================ deployment target == */
+
+START_TEST(deployment_target) {
+    ptq_pipeline *p = load_ok(HEAD);
+    ck_assert_int_eq(p->target, PTQ_TARGET_PORTABLE); /* the default */
+    ptq_pipeline_free(p);
+    REFUSED_HAS(HEAD "quantization:\n  target: gpu\n", 4, 11,
+                "'target' = 'gpu' is not one of: portable");
+    /* asymmetric per-channel 8-bit weights: no single zero point, no 8-bit zero-point-free form */
+    const char *asym8 = "quantization:\n  weights: {bits: 8, granularity: channel, symmetric: false}\n";
+    char text[1024];
+    snprintf(text, sizeof text, HEAD "%s", asym8);
+    refused_at(text, PTQ_ERR_UNSUPPORTED, 4, 12, "quantization.weights: asymmetric per-channel "
+               "8-bit weights do not run exactly on target 'portable'", false);
+    snprintf(text, sizeof text, HEAD "%s  target: vnni\n", asym8);
+    refused_at(text, PTQ_ERR_UNSUPPORTED, 4, 12, "at most 7 bits", false);
+    snprintf(text, sizeof text, HEAD "%s  target: none\n", asym8);
+    p = load_ok(text);
+    ck_assert_int_eq(p->target, PTQ_TARGET_NONE);
+    ptq_pipeline_free(p);
+    /* float activations: the weights are dequantized, any grid is exact */
+    snprintf(text, sizeof text, HEAD "%s  activations: {bits: 32}\n", asym8);
+    ptq_pipeline_free(load_ok(text));
+    /* 6 bits fit portable's zero-point-free range, 7 fit vnni's */
+    ptq_pipeline_free(load_ok(HEAD "quantization:\n  weights: {bits: 6, symmetric: false}\n"));
+    refused_at(HEAD "quantization:\n  weights: {bits: 7, symmetric: false}\n",
+               PTQ_ERR_UNSUPPORTED, 4, 12, "at most 6 bits", false);
+    ptq_pipeline_free(load_ok(HEAD "quantization:\n  weights: {bits: 7, symmetric: false}\n"
+                              "  target: vnni\n"));
+    /* an override that makes the grid: reported at the override, the defaults are fine */
+    refused_at(HEAD "quantization:\n  weights: {bits: 4, symmetric: false}\n  overrides:\n"
+               "    - nodes: [first, last]\n      weights: {bits: 8}\n",
+               PTQ_ERR_UNSUPPORTED, 6, 7, "this override: asymmetric per-channel 8-bit", false);
+    ptq_pipeline_free(load_ok(HEAD "quantization:\n  weights: {bits: 4, symmetric: false}\n"
+                              "  overrides:\n    - nodes: [first, last]\n"
+                              "      weights: {bits: 8, symmetric: true}\n"));
+}
+END_TEST
+
 START_TEST(print_round_trip) {
     ptq_pipeline *p = load_ok(FULL);
     const char *text = round_trip(p);
@@ -1079,6 +1118,7 @@ static Suite *pipeline_suite(void) {
     tcase_add_test(t, malformed_yaml);
     tcase_add_test(t, not_a_pipeline);
     tcase_add_test(t, hostile_inputs);
+    tcase_add_test(t, deployment_target);
     tcase_add_test(t, print_round_trip);
     suite_add_tcase(s, t);
     return s;

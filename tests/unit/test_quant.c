@@ -576,6 +576,33 @@ START_TEST(weights_degenerate) {
 }
 END_TEST
 
+/* A deployment target's max_code cuts the weight grid: 8-bit symmetric becomes [-64, 64]
+ * and the codes stay in it; grids already inside are unchanged. */
+START_TEST(target_limits_grid) {
+    const int64_t ne[2] = {2, 3};
+    const float data[6] = {-1.0f, 0.5f, 2.0f, -4.0f, 1.0f, 3.0f};
+    ptq_tensor *w = weight(2, ne, data);
+    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MINMAX, 0.0f, ptq_target_max_code(PTQ_TARGET_PORTABLE)};
+    ptq_qparams qp;
+    observe_ok(w, &spec, &qp);
+    ck_assert_int_eq(qp.qmin, -64);
+    ck_assert_int_eq(qp.qmax, 64);
+    ptq_qparams_free(&qp);
+    spec.max_code = ptq_target_max_code(PTQ_TARGET_VNNI);
+    observe_ok(w, &spec, &qp);
+    ck_assert_int_eq(qp.qmax, 127);
+    ptq_qparams_free(&qp);
+    spec = (ptq_qspec){4, false, true, PTQ_OBSERVER_MINMAX, 0.0f, 64};
+    observe_ok(w, &spec, &qp);
+    ck_assert(qp.qmin == -8 && qp.qmax == 7);
+    ptq_qparams_free(&qp);
+    ck_assert_int_eq(ptq_target_from_name("vnni"), PTQ_TARGET_VNNI);
+    ck_assert_int_eq(ptq_target_from_name("avx"), -1);
+    ck_assert_str_eq(ptq_target_name(PTQ_TARGET_NONE), "none");
+    ptq_tensor_free(w);
+}
+END_TEST
+
 START_TEST(weights_errors) {
     const int64_t ne[2] = {2, 3};
     float data[6] = {1, 2, 3, 4, 5, 6};
@@ -935,6 +962,7 @@ int main(void) {
     tcase_add_test(tc, weights_mse_beats_minmax_heavy_tail);
     tcase_add_test(tc, weights_degenerate);
     tcase_add_test(tc, weights_errors);
+    tcase_add_test(tc, target_limits_grid);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("activations");

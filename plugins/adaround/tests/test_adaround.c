@@ -24,6 +24,7 @@ static const char *pipeline(int wbits, int abits, const char *pass) {
              "quantization:\n"
              "  weights: {bits: %d, granularity: channel, symmetric: false, observer: mse}\n"
              "  activations: {bits: %d, granularity: tensor, symmetric: false, observer: mse}\n"
+             "  target: none\n" /* the papers' grids: asymmetric per-channel 8-bit ends */
              "  overrides:\n    - nodes: [first, last]\n      weights: {bits: 8}\n"
              "      activations: {bits: 8}\n"
              "passes:\n  - %s\n",
