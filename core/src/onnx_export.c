@@ -580,7 +580,7 @@ static void export_node(exporter *x, const ptq_node *n) {
  * (uniform zero points, or codes too wide: then the grid is written as it is). */
 static int32_t *zero_point_free(exporter *x, const ptq_value *v, const ptq_export_weight *w) {
     const ptq_qparams *qp = w->qp;
-    if (qp->axis < 0 || qp->n < 2) return NULL;
+    if (w->literal_grid || qp->axis < 0 || qp->n < 2) return NULL;
     bool uniform = true;
     for (int64_t c = 1; c < qp->n; c++) uniform = uniform && qp->zero_point[c] == qp->zero_point[0];
     if (uniform) return NULL;

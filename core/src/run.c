@@ -86,7 +86,8 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
             st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory exporting");
             break;
         }
-        w[nw] = (ptq_export_weight){s->q[i].value, &s->q[i].qp, codes[nw]};
+        w[nw] = (ptq_export_weight){s->q[i].value, &s->q[i].qp, codes[nw],
+                                    s->pipe->target == PTQ_TARGET_NONE};
         nw++;
     }
     if (!st) {

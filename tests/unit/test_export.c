@@ -563,7 +563,7 @@ START_TEST(qdq_round_trip) {
     ptq_qparams q0, q1;
     int32_t *codes0 = quantize_weight(g, w0, 8, true, true, &q0);
     int32_t *codes1 = quantize_weight(g, w1, 8, false, false, &q1);
-    const ptq_export_weight weights[2] = {{w0, &q0, codes0}, {w1, &q1, codes1}};
+    const ptq_export_weight weights[2] = {{w0, &q0, codes0, false}, {w1, &q1, codes1, false}};
     const char *keys[2] = {"ptq.pipeline", "ptq.note"}, *vals[2] = {"test", "qdq round trip"};
     const char *path = temp_path("resnet20_qdq.onnx");
     ptq_error err = {0};
@@ -655,7 +655,7 @@ START_TEST(zero_point_free_weights) {
     bool differ = false;
     for (int64_t c = 1; c < q4.n; c++) differ |= q4.zero_point[c] != q4.zero_point[0];
     ck_assert_msg(differ, "the test needs per-channel zero points that differ");
-    const ptq_export_weight weights[2] = {{w4, &q4, codes4}, {w8, &q8, codes8}};
+    const ptq_export_weight weights[2] = {{w4, &q4, codes4, false}, {w8, &q8, codes8, false}};
     const char *path = temp_path("resnet20_zpfree.onnx");
     ptq_error err = {0};
     ck_assert_msg(ptq_onnx_export(g, weights, 2, NULL, NULL, 0, path, &err) == PTQ_OK, "%s", err.msg);
@@ -674,6 +674,20 @@ START_TEST(zero_point_free_weights) {
     bool kept = false;
     for (size_t c = 0; c < zps->raw_data.len; c++) kept |= zps->raw_data.data[c] != 0;
     ck_assert_msg(kept, "8-bit asymmetric weights keep their zero points");
+    onnx__model_proto__free_unpacked(m, NULL);
+    /* literal_grid (target none): the 4-bit grid as it is, uint8 codes and zero points. */
+    const ptq_export_weight literal[1] = {{w4, &q4, codes4, true}};
+    const char *lpath = temp_path("resnet20_literal.onnx");
+    ck_assert_msg(ptq_onnx_export(g, literal, 1, NULL, NULL, 0, lpath, &err) == PTQ_OK, "%s", err.msg);
+    m = read_model(lpath);
+    dq = producer_of(m, g->values[w4].name);
+    codes = find_init(m, dq->input[0]), zps = find_init(m, dq->input[2]);
+    const bool u8 = codes->data_type == PTQ_DTYPE_U8;
+    ck_assert_int_eq(zps->data_type, codes->data_type);
+    for (size_t c = 0; c < zps->raw_data.len; c++)
+        ck_assert_int_eq(u8 ? zps->raw_data.data[c] : (int8_t)zps->raw_data.data[c], q4.zero_point[c]);
+    for (size_t i = 0; i < codes->raw_data.len; i++)
+        ck_assert_int_eq(u8 ? codes->raw_data.data[i] : (int8_t)codes->raw_data.data[i], codes4[i]);
     onnx__model_proto__free_unpacked(m, NULL);
     ptq_graph *g2 = load_ok(path);
     float *x = test_images();
@@ -709,7 +723,7 @@ START_TEST(sixteen_bit_needs_opset_21) {
     int32_t *codes, w;
     ptq_graph *g = sixteen_bit_graph(&qp, &codes, &w);
     ck_assert_int_eq(qp.qmax, 32767);
-    const ptq_export_weight wt = {w, &qp, codes};
+    const ptq_export_weight wt = {w, &qp, codes, false};
     const char *path = temp_path("sixteen.onnx");
     export_ok(g, &wt, 1, path);
     Onnx__ModelProto *m = read_model(path);
@@ -783,7 +797,7 @@ START_TEST(unexportable_refused) {
     ptq_qparams qp;
     int32_t *codes, w;
     g = sixteen_bit_graph(&qp, &codes, &w);
-    ptq_export_weight wt = {w, &qp, codes};
+    ptq_export_weight wt = {w, &qp, codes, false};
     codes[5] = 40000;
     expect_refused(g, &wt, 1, PTQ_ERR_INVALID, "outside");
     codes[5] = 0;

@@ -551,6 +551,11 @@ typedef struct ptq_export_weight {
     int32_t value;           /* the weight constant in the graph */
     const ptq_qparams *qp;   /* its grid (per channel along qp->axis or per tensor) */
     const int32_t *codes;    /* numel(value) integer codes in [qp->qmin, qp->qmax] */
+    /* false (the default): per-channel zero points that differ are written zero-point-free
+     * (codes - zero point, zero point 0, int8) when they fit, the form onnxruntime's
+     * QLinearConv accepts.  true: the grid as it is (target none, for tools that read the
+     * grid back from the file). */
+    bool literal_grid;
 } ptq_export_weight;
 
 /* Writes g as an ONNX model (opset 13, or 21 when a quantizer has 16 bits) to path,
