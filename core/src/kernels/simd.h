@@ -27,8 +27,8 @@ static inline vf vsplat(float x) { return (vf){0} + x; }
 static inline vf vselect(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
 
 /* Partial vectors: the first n (0 <= n <= VL) lanes, without touching memory past them.
- * AVX-512 does this with masked moves (masked-off lanes never fault); elsewhere it is a
- * short scalar loop.  These keep ragged row ends of small images vectorised. */
+ * AVX-512 and AVX2 do this with masked moves (masked-off lanes never fault); elsewhere it
+ * is a short scalar loop.  These keep ragged row ends of small images vectorised. */
 #if defined(__AVX512F__)
 #include <immintrin.h>
 static inline vf vload_n(const float *p, int64_t n) {
@@ -36,6 +36,19 @@ static inline vf vload_n(const float *p, int64_t n) {
 }
 static inline void vstore_n(float *p, vf v, int64_t n) {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+}
+#define PTQ_HAVE_MASKED 1
+#elif defined(__AVX2__)
+/* AVX2: VMASKMOVPS, which also never faults on masked-off lanes. */
+#include <immintrin.h>
+static inline __m256i lanes_below(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vf vload_n(const float *p, int64_t n) {
+    return (vf)_mm256_maskload_ps(p, lanes_below(n));
+}
+static inline void vstore_n(float *p, vf v, int64_t n) {
+    _mm256_maskstore_ps(p, lanes_below(n), (__m256)v);
 }
 #define PTQ_HAVE_MASKED 1
 #else
