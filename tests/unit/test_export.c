@@ -297,6 +297,11 @@ static const Onnx__TensorProto *find_init(const Onnx__ModelProto *m, const char 
     return NULL;
 }
 
+/* Element i of an 8-bit integer initializer, read as its type says (uint8 or int8). */
+static int32_t init_int8(const Onnx__TensorProto *t, size_t i) {
+    return t->data_type == PTQ_DTYPE_U8 ? t->raw_data.data[i] : (int8_t)t->raw_data.data[i];
+}
+
 static const Onnx__NodeProto *producer_of(const Onnx__ModelProto *m, const char *value) {
     for (size_t i = 0; i < m->graph->n_node; i++)
         if (!strcmp(m->graph->node[i]->output[0], value)) return m->graph->node[i];
@@ -682,12 +687,9 @@ START_TEST(zero_point_free_weights) {
     m = read_model(lpath);
     dq = producer_of(m, g->values[w4].name);
     codes = find_init(m, dq->input[0]), zps = find_init(m, dq->input[2]);
-    const bool u8 = codes->data_type == PTQ_DTYPE_U8;
     ck_assert_int_eq(zps->data_type, codes->data_type);
-    for (size_t c = 0; c < zps->raw_data.len; c++)
-        ck_assert_int_eq(u8 ? zps->raw_data.data[c] : (int8_t)zps->raw_data.data[c], q4.zero_point[c]);
-    for (size_t i = 0; i < codes->raw_data.len; i++)
-        ck_assert_int_eq(u8 ? codes->raw_data.data[i] : (int8_t)codes->raw_data.data[i], codes4[i]);
+    for (size_t c = 0; c < zps->raw_data.len; c++) ck_assert_int_eq(init_int8(zps, c), q4.zero_point[c]);
+    for (size_t i = 0; i < codes->raw_data.len; i++) ck_assert_int_eq(init_int8(codes, i), codes4[i]);
     onnx__model_proto__free_unpacked(m, NULL);
     ptq_graph *g2 = load_ok(path);
     float *x = test_images();
