@@ -43,7 +43,11 @@ kit *kit_try_open(const char *yaml, char *msg, size_t msg_size) {
     const char *path = test_write_temp(text, strlen(text), ".yaml");
     free(text);
     k->p = ptq_pipeline_load(path, k->reg, &err);
-    if (k->p) k->s = ptq_session_new(k->p, &err);
+    if (k->p) {
+        ptq_session_config cfg;
+        ptq_pipeline_session_config(k->p, &cfg);
+        k->s = ptq_session_new(&cfg, &err);
+    }
     if (!k->s) {
         if (msg) snprintf(msg, msg_size, "%s", err.msg);
         kit_close(k);

@@ -5,7 +5,8 @@
 #ifndef PTQ_PLUGIN_KIT_H
 #define PTQ_PLUGIN_KIT_H
 
-#include "session.h"
+#include "pipeline/pipeline.h"
+#include "quant/session.h"
 #include "testutil.h"
 
 typedef struct kit {

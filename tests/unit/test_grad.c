@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grad.h"
+#include "train/grad.h"
 #include "internal.h"
 #include "ptq/ptq_plugin.h"
 #include "testutil.h"

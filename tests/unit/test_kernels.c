@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "tape.h"
+#include "train/tape.h"
 #include "testutil.h"
 
 #define B PTQ_DIM_BATCH

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pipeline.h"
-#include "session.h" /* ptq_calibrate_params */
+#include "pipeline/pipeline.h"
+#include "quant/session.h" /* ptq_calibrate_params */
 #include "testutil.h"
 
 /* ============================================================ the fake plugin ===== */
@@ -260,19 +260,19 @@ static void check_full(const ptq_pipeline *p) {
     ck_assert(!e->sample); /* evaluation default */
     ck_assert(e->n_mean == 1 && e->mean[0] == 0.286f && e->n_std == 1 && e->std[0] == 0.353f);
 
-    ck_assert_int_eq(p->weights.bits, 4);
-    ck_assert(!p->weights.per_channel && !p->weights.symmetric);
-    ck_assert_int_eq(p->weights.observer, PTQ_OBSERVER_MSE);
-    ck_assert(p->weights.percentile == 99.99f);
-    ck_assert_int_eq(p->activations.bits, 6);
-    ck_assert(!p->activations.per_channel && p->activations.symmetric);
-    ck_assert_int_eq(p->activations.observer, PTQ_OBSERVER_PERCENTILE);
-    ck_assert(p->activations.percentile == 99.9f);
-    ck_assert(p->quantize_weights && p->quantize_activations);
-    ck_assert(!p->quantize_input && p->quantize_output);
+    ck_assert_int_eq(p->quant.weights.bits, 4);
+    ck_assert(!p->quant.weights.per_channel && !p->quant.weights.symmetric);
+    ck_assert_int_eq(p->quant.weights.observer, PTQ_OBSERVER_MSE);
+    ck_assert(p->quant.weights.percentile == 99.99f);
+    ck_assert_int_eq(p->quant.activations.bits, 6);
+    ck_assert(!p->quant.activations.per_channel && p->quant.activations.symmetric);
+    ck_assert_int_eq(p->quant.activations.observer, PTQ_OBSERVER_PERCENTILE);
+    ck_assert(p->quant.activations.percentile == 99.9f);
+    ck_assert(p->quant.quantize_weights && p->quant.quantize_activations);
+    ck_assert(!p->quant.quantize_input && p->quant.quantize_output);
 
-    ck_assert_int_eq(p->n_overrides, 3);
-    const ptq_override *o = p->overrides;
+    ck_assert_int_eq(p->quant.n_overrides, 3);
+    const ptq_override *o = p->quant.overrides;
     ck_assert_int_eq(o[0].n_nodes, 2);
     ck_assert_str_eq(o[0].nodes[0], "first");
     ck_assert_str_eq(o[0].nodes[1], "last");
@@ -319,8 +319,8 @@ START_TEST(full_file) {
     ck_assert_int_eq(p->passes[1].pos.line, 29);
     ck_assert_int_eq(p->passes[1].pos.column, 5);
     ck_assert_int_eq(p->calibration.pos.line, 3);
-    ck_assert_int_eq(p->overrides[1].pos.line, 24);
-    ck_assert_int_eq(p->overrides[1].pos.column, 7);
+    ck_assert_int_eq(p->quant.overrides[1].pos.line, 24);
+    ck_assert_int_eq(p->quant.overrides[1].pos.column, 7);
     ptq_pipeline_free(p);
 }
 END_TEST
@@ -333,15 +333,15 @@ START_TEST(defaults) {
     ck_assert(p->calibration.sample);
     ck_assert_ptr_null(p->calibration.labels);
     ck_assert(p->calibration.n_mean == 0 && p->calibration.n_std == 0); /* no /m/x.json */
-    ck_assert_int_eq(p->weights.bits, 8);
-    ck_assert(p->weights.per_channel && p->weights.symmetric);
-    ck_assert_int_eq(p->weights.observer, PTQ_OBSERVER_MINMAX);
-    ck_assert(p->weights.percentile == 99.99f);
-    ck_assert_int_eq(p->activations.bits, 8);
-    ck_assert(!p->activations.per_channel && !p->activations.symmetric);
-    ck_assert(p->quantize_weights && p->quantize_activations && p->quantize_input);
-    ck_assert(!p->quantize_output);
-    ck_assert_int_eq(p->n_overrides, 0);
+    ck_assert_int_eq(p->quant.weights.bits, 8);
+    ck_assert(p->quant.weights.per_channel && p->quant.weights.symmetric);
+    ck_assert_int_eq(p->quant.weights.observer, PTQ_OBSERVER_MINMAX);
+    ck_assert(p->quant.weights.percentile == 99.99f);
+    ck_assert_int_eq(p->quant.activations.bits, 8);
+    ck_assert(!p->quant.activations.per_channel && !p->quant.activations.symmetric);
+    ck_assert(p->quant.quantize_weights && p->quant.quantize_activations && p->quant.quantize_input);
+    ck_assert(!p->quant.quantize_output);
+    ck_assert_int_eq(p->quant.n_overrides, 0);
     ck_assert(p->export_onnx);
     ck_assert_str_eq(p->onnx_name, "model.qdq.onnx");
     ck_assert_uint_eq(p->seed, 0);
@@ -360,15 +360,15 @@ START_TEST(defaults) {
                 "quantization: {activations: {bits: 32}}\n");
     ck_assert_int_eq(p->evaluation.count, 0);
     ck_assert(!p->evaluation.sample);
-    ck_assert(p->quantize_weights && !p->quantize_activations);
-    ck_assert_int_eq(p->activations.bits, 32);
+    ck_assert(p->quant.quantize_weights && !p->quant.quantize_activations);
+    ck_assert_int_eq(p->quant.activations.bits, 32);
     ck_assert_str_eq(plan_str(p), "core.fold_bn*,core.calibrate*");
     ptq_pipeline_free(p);
 
     /* nothing quantized: no calibration needed, none inserted */
     p = load_ok("model: /m.onnx\nquantization:\n  weights: {bits: 32}\n  activations: {bits: 32}\n"
                 "passes:\n");
-    ck_assert(!p->quantize_weights && !p->quantize_activations);
+    ck_assert(!p->quant.quantize_weights && !p->quant.quantize_activations);
     ck_assert_str_eq(plan_str(p), "core.fold_bn*");
     ptq_pipeline_free(p);
 }
@@ -380,7 +380,7 @@ START_TEST(scalar_forms) {
                               "passes: ~\nseed: 9223372036854775807\n");
     ck_assert(p->calibration.sample);
     ck_assert_int_eq(p->calibration.count, 5);
-    ck_assert(!p->quantize_input && p->quantize_output);
+    ck_assert(!p->quant.quantize_input && p->quant.quantize_output);
     ck_assert_uint_eq(p->seed, 9223372036854775807ull);
     ptq_pipeline_free(p);
     /* an anchor and alias are the same value */
@@ -971,15 +971,15 @@ static void same_pipeline(const ptq_pipeline *a, const ptq_pipeline *b) {
     same_dataset(&a->evaluation, &b->evaluation);
     const uint32_t all = PTQ_QF_BITS | PTQ_QF_SYMMETRIC | PTQ_QF_GRANULARITY | PTQ_QF_OBSERVER |
                          PTQ_QF_PERCENTILE;
-    same_spec(&a->weights, &b->weights, all);
-    same_spec(&a->activations, &b->activations, all);
-    ck_assert_int_eq(a->quantize_weights, b->quantize_weights);
-    ck_assert_int_eq(a->quantize_activations, b->quantize_activations);
-    ck_assert_int_eq(a->quantize_input, b->quantize_input);
-    ck_assert_int_eq(a->quantize_output, b->quantize_output);
-    ck_assert_int_eq(a->n_overrides, b->n_overrides);
-    for (int32_t i = 0; i < a->n_overrides; i++) {
-        const ptq_override *x = &a->overrides[i], *y = &b->overrides[i];
+    same_spec(&a->quant.weights, &b->quant.weights, all);
+    same_spec(&a->quant.activations, &b->quant.activations, all);
+    ck_assert_int_eq(a->quant.quantize_weights, b->quant.quantize_weights);
+    ck_assert_int_eq(a->quant.quantize_activations, b->quant.quantize_activations);
+    ck_assert_int_eq(a->quant.quantize_input, b->quant.quantize_input);
+    ck_assert_int_eq(a->quant.quantize_output, b->quant.quantize_output);
+    ck_assert_int_eq(a->quant.n_overrides, b->quant.n_overrides);
+    for (int32_t i = 0; i < a->quant.n_overrides; i++) {
+        const ptq_override *x = &a->quant.overrides[i], *y = &b->quant.overrides[i];
         ck_assert_int_eq(x->n_nodes, y->n_nodes);
         for (int32_t k = 0; k < x->n_nodes; k++) ck_assert_str_eq(x->nodes[k], y->nodes[k]);
         ck_assert_int_eq(x->keep_float, y->keep_float);
@@ -1024,7 +1024,7 @@ static const char *round_trip(const ptq_pipeline *p) {
 
 START_TEST(deployment_target) {
     ptq_pipeline *p = load_ok(HEAD);
-    ck_assert_int_eq(p->target, PTQ_TARGET_PORTABLE); /* the default */
+    ck_assert_int_eq(p->quant.target, PTQ_TARGET_PORTABLE); /* the default */
     ptq_pipeline_free(p);
     REFUSED_HAS(HEAD "quantization:\n  target: gpu\n", 4, 11,
                 "'target' = 'gpu' is not one of: portable");
@@ -1038,7 +1038,7 @@ START_TEST(deployment_target) {
     refused_at(text, PTQ_ERR_UNSUPPORTED, 4, 12, "at most 7 bits", false);
     snprintf(text, sizeof text, HEAD "%s  target: none\n", asym8);
     p = load_ok(text);
-    ck_assert_int_eq(p->target, PTQ_TARGET_NONE);
+    ck_assert_int_eq(p->quant.target, PTQ_TARGET_NONE);
     ptq_pipeline_free(p);
     /* float activations: the weights are dequantized, any grid is exact */
     snprintf(text, sizeof text, HEAD "%s  activations: {bits: 32}\n", asym8);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin.h"
+#include "plugin/plugin.h"
 #include "testutil.h"
 
 static const char *plugin_path(const char *name) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim.h"
-#include "tape.h"
+#include "train/optim.h"
+#include "train/tape.h"
 #include "testutil.h"
 
 /* ================================================================ Adam ====== */

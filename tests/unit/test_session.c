@@ -6,25 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "plugin/plugin.h" /* ptq_host_table */
+#include "quant/session.h"
 #include "testutil.h"
 
 #define N_IMAGES 32
 
-/* A pipeline for one bundled model, W8A8 defaults, no datasets. */
-static ptq_pipeline make_pipeline(const char *model) {
-    ptq_pipeline p;
-    memset(&p, 0, sizeof p);
+/* A session configuration for one bundled model, W8A8 defaults, no datasets.  The quantization
+ * section it points at is static (one test at a time) and returned for tests to change. */
+static ptq_quant_config *make_config(const char *model, ptq_session_config *cfg) {
     static char path[1024];
+    static ptq_quant_config q;
+    static ptq_dataset_cfg none;
     snprintf(path, sizeof path, "%s/models/%s.onnx", PTQ_SOURCE_DIR, model);
-    p.model = path;
-    p.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    p.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    p.quantize_weights = p.quantize_activations = true;
-    p.quantize_input = true;
-    p.batch = N_IMAGES;
-    p.threads = 2;
-    return p;
+    memset(&q, 0, sizeof q);
+    q.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    q.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    q.quantize_weights = q.quantize_activations = true;
+    q.quantize_input = true;
+    *cfg = (ptq_session_config){.model = path, .calibration = &none, .evaluation = &none,
+                                .quant = &q, .batch = N_IMAGES, .threads = 2};
+    return &q;
 }
 
 /* Random normalised images of the model's input shape. */
@@ -44,7 +46,8 @@ static const char *const models[] = {"resnet20_fmnist", "mobilenetv2_fmnist", "v
 /* Folding BN changes no output by more than 1e-5 (relative to the logits' scale), keeps
  * every BN's statistics, and leaves no BatchNormalization behind in these models. */
 START_TEST(fold_bn_preserves_function) {
-    ptq_pipeline p = make_pipeline(models[_i]);
+    ptq_session_config p;
+    make_config(models[_i], &p);
     ptq_error err = {0};
     ptq_session *s = ptq_session_new(&p, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
@@ -83,7 +86,8 @@ END_TEST
  * residual connection (an Add and both of its branches share a block). */
 START_TEST(residual_blocks) {
     static const int32_t expected[] = {11, -1, 7, 11};
-    ptq_pipeline p = make_pipeline(models[_i]);
+    ptq_session_config p;
+    make_config(models[_i], &p);
     ptq_error err = {0};
     ptq_session *s = ptq_session_new(&p, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
@@ -137,7 +141,8 @@ END_TEST
 
 /* Weights of every Conv/Gemm; activations at their inputs and at residual Adds. */
 START_TEST(placement) {
-    ptq_pipeline p = make_pipeline("resnet20_fmnist");
+    ptq_session_config p;
+    make_config("resnet20_fmnist", &p);
     ptq_error err = {0};
     ptq_session *s = ptq_session_new(&p, &err);
     ck_assert_ptr_nonnull(s);
@@ -163,7 +168,8 @@ END_TEST
 
 /* Overrides: `first`/`last` select the first and last layer; float keeps a node whole. */
 START_TEST(overrides) {
-    ptq_pipeline p = make_pipeline("vgg7_fmnist");
+    ptq_session_config p;
+    ptq_quant_config *q = make_config("vgg7_fmnist", &p);
     char *first_last[] = {"first", "last"};
     ptq_override o[2];
     memset(o, 0, sizeof o);
@@ -175,9 +181,9 @@ START_TEST(overrides) {
     o[1].nodes = fc2;
     o[1].n_nodes = 1;
     o[1].keep_float = true;
-    p.overrides = o;
-    p.n_overrides = 2;
-    p.weights.bits = 4;
+    q->overrides = o;
+    q->n_overrides = 2;
+    q->weights.bits = 4;
     ptq_error err = {0};
     ptq_session *s = ptq_session_new(&p, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
@@ -203,8 +209,9 @@ END_TEST
 /* At 16 bits, the simulated model is close to the float one; at 2 bits it is not; and
  * the simulation refuses uncalibrated quantizers. */
 START_TEST(sim_graph) {
-    ptq_pipeline p = make_pipeline("resnet20_fmnist");
-    p.weights.bits = p.activations.bits = 16;
+    ptq_session_config p;
+    ptq_quant_config *qc = make_config("resnet20_fmnist", &p);
+    qc->weights.bits = qc->activations.bits = 16;
     ptq_error err = {0};
     ptq_session *s = ptq_session_new(&p, &err);
     ck_assert_ptr_nonnull(s);

@@ -146,8 +146,8 @@ static void json_override_spec(ptq_json *j, uint32_t fields, const ptq_qspec *q)
 
 static void json_overrides(ptq_json *j, const ptq_pipeline *p) {
     ptq_json_begin_array(j);
-    for (int32_t i = 0; i < p->n_overrides; i++) {
-        const ptq_override *ov = &p->overrides[i];
+    for (int32_t i = 0; i < p->quant.n_overrides; i++) {
+        const ptq_override *ov = &p->quant.overrides[i];
         ptq_json_begin_object(j);
         ptq_json_key(j, "nodes");
         ptq_json_begin_array(j);
@@ -175,8 +175,8 @@ static int32_t weight_bits(const ptq_session *s, int32_t node) {
     return q >= 0 ? s->q[q].qp.bits : 0;
 }
 
-void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r) {
-    const ptq_pipeline *p = s->pipe;
+void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
+                      const ptq_run_results *r) {
     ptq_json j;
     ptq_json_init(&j, f);
     ptq_json_begin_object(&j);
@@ -195,15 +195,15 @@ void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r) {
     ptq_json_key(&j, "config");
     ptq_json_begin_object(&j);
     ptq_json_key(&j, "weights");
-    json_spec(&j, &p->weights, p->quantize_weights);
+    json_spec(&j, &p->quant.weights, p->quant.quantize_weights);
     ptq_json_key(&j, "activations");
-    json_spec(&j, &p->activations, p->quantize_activations);
+    json_spec(&j, &p->quant.activations, p->quant.quantize_activations);
     ptq_json_key(&j, "quantize_input");
-    ptq_json_bool(&j, p->quantize_input);
+    ptq_json_bool(&j, p->quant.quantize_input);
     ptq_json_key(&j, "quantize_output");
-    ptq_json_bool(&j, p->quantize_output);
+    ptq_json_bool(&j, p->quant.quantize_output);
     ptq_json_key(&j, "target");
-    ptq_json_string(&j, ptq_target_name(p->target));
+    ptq_json_string(&j, ptq_target_name(p->quant.target));
     ptq_json_key(&j, "overrides");
     json_overrides(&j, p);
     ptq_json_key(&j, "calibration_images");

@@ -1,10 +1,11 @@
-/* pipeline.h — a pipeline: the YAML file parsed, validated against the pass tables and
- * resolved (every default explicit, the host's implicit passes inserted). */
-#ifndef PTQ_PIPELINE_H
-#define PTQ_PIPELINE_H
+/* config.h — what a session is asked to do, as plain values: the model, its data
+ * sections and its quantization.  The pipeline layer fills these from YAML
+ * (pipeline/pipeline.c); the session and everything below it read only this header and
+ * never the pipeline's own structures. */
+#ifndef PTQ_QUANT_CONFIG_H
+#define PTQ_QUANT_CONFIG_H
 
 #include "internal.h"
-#include "plugin.h"
 
 /* A position in the YAML file, for messages ("file:line:column"), 1-based. */
 typedef struct ptq_src_pos {
@@ -43,19 +44,8 @@ typedef struct ptq_override {
     ptq_src_pos pos;
 } ptq_override;
 
-typedef struct ptq_pass_cfg {
-    const ptq_pass_def *def; /* borrowed from the registry */
-    void *params;            /* owned, def->params_size bytes, every field filled */
-    char **strings;          /* owned copies of string parameters (params point at them) */
-    int32_t n_strings;
-    bool implicit;           /* inserted by the pipeline, not written in the file */
-    ptq_src_pos pos;
-} ptq_pass_cfg;
-
-typedef struct ptq_pipeline {
-    char *path;              /* owned: the YAML file */
-    char *model;             /* owned: resolved path of the ONNX model */
-    ptq_dataset_cfg calibration, evaluation;
+/* The quantization section. */
+typedef struct ptq_quant_config {
     ptq_qspec weights, activations; /* defaults for every quantizer */
     bool quantize_weights, quantize_activations; /* false with bits: 32 (float) */
     bool quantize_input;     /* the network input (input of the first layer) */
@@ -64,34 +54,21 @@ typedef struct ptq_pipeline {
     ptq_src_pos weights_pos, target_pos; /* where quantization.weights / target were given */
     ptq_override *overrides;
     int32_t n_overrides;
-    ptq_pass_cfg *passes;    /* in run order, implicit ones included */
-    int32_t n_passes;
-    char *out_dir;           /* owned */
-    bool export_onnx;
-    char *onnx_name;         /* owned, file name inside out_dir */
+} ptq_quant_config;
+
+/* Everything a session reads; pointers are borrowed and outlive the session. */
+typedef struct ptq_session_config {
+    const char *path;        /* the configuration file, for messages (may be NULL) */
+    const char *model;       /* the ONNX model */
+    const ptq_dataset_cfg *calibration, *evaluation; /* never NULL; .present says if given */
+    const ptq_quant_config *quant;
     uint64_t seed;
     int64_t batch;           /* evaluation and calibration batch size */
     int32_t threads;         /* 0 = default */
-    char **notes;            /* owned: what planning decided that the user should know */
-    int32_t n_notes;
-} ptq_pipeline;
+} ptq_session_config;
 
 /* The preprocessing a dataset section asks for (its normalization; pixel scaling
  * automatic). */
 void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp);
-
-/* Parses and validates a pipeline file against the registry's pass tables.  Every
- * problem is reported as "FILE:LINE:COLUMN: message" (the first one found; nothing runs
- * on an invalid file).  Relative paths in the file are resolved against the directory
- * of the file.  Returns NULL with err set. */
-ptq_pipeline *ptq_pipeline_load(const char *path, const ptq_registry *reg, ptq_error *err);
-void ptq_pipeline_free(ptq_pipeline *p);
-
-/* Prints the resolved plan as YAML with every default explicit (what `ptq run
- * --dry-run` shows): it can be fed back to ptq run. */
-void ptq_pipeline_print(const ptq_pipeline *p, FILE *out);
-/* The same with output.dir replaced by the directory actually used (--out), NULL: the
- * file's. */
-void ptq_pipeline_print_as(const ptq_pipeline *p, const char *out_dir, FILE *out);
 
 #endif

@@ -3,7 +3,8 @@
  * The pipeline inserts them where the declared reads need them. */
 #include <stddef.h>
 
-#include "session.h"
+#include "plugin/plugin.h"
+#include "quant/session.h"
 
 /* ---- core.fold_bn -------------------------------------------------------------- */
 

@@ -4,7 +4,8 @@
 #ifndef PTQ_REPORT_H
 #define PTQ_REPORT_H
 
-#include "measure.h"
+#include "pipeline.h"
+#include "quant/measure.h"
 
 typedef struct ptq_pass_record {
     const ptq_pass_cfg *cfg;
@@ -23,6 +24,7 @@ typedef struct ptq_run_results {
     const char *onnx_name;
 } ptq_run_results;
 
-void ptq_report_write(FILE *f, const ptq_session *s, const ptq_run_results *r);
+void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
+                      const ptq_run_results *r);
 
 #endif

@@ -4,8 +4,8 @@
 #ifndef PTQ_SESSION_H
 #define PTQ_SESSION_H
 
-#include "pipeline.h"
-#include "plugin.h"
+#include "ptq/ptq_plugin.h"
+#include "quant/config.h"
 
 typedef struct ptq_quantizer {
     int32_t value;          /* the quantized value (a weight constant or an activation) */
@@ -42,7 +42,7 @@ typedef struct ptq_artifact {
 } ptq_artifact;
 
 struct ptq_session {
-    const ptq_pipeline *pipe;
+    ptq_session_config cfg;   /* what to do (pointers borrowed from the caller) */
     ptq_graph *g;            /* the working model (float; BN folded once fold_bn ran) */
     ptq_dataset *calib;      /* may be NULL */
     ptq_quantizer *q;
@@ -77,8 +77,8 @@ typedef struct ptq_calibrate_params {
 ptq_status ptq_pass_fold_bn(const ptq_host *host, ptq_session *s, const void *params);
 ptq_status ptq_pass_calibrate(const ptq_host *host, ptq_session *s, const void *params);
 
-/* Loads the model and the calibration data of a pipeline.  NULL with err set. */
-ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err);
+/* Loads the model and the calibration data of a configuration.  NULL with err set. */
+ptq_session *ptq_session_new(const ptq_session_config *cfg, ptq_error *err);
 void ptq_report_row_clear(ptq_report_row *r);
 void ptq_session_free(ptq_session *s);
 

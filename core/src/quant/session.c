@@ -110,6 +110,14 @@ static int64_t *choose_rows(int64_t n, void *ctx, int64_t *n_rows) {
     return rows;
 }
 
+void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp) {
+    memset(pp, 0, sizeof *pp);
+    pp->n_mean = c->n_mean;
+    pp->n_std = c->n_std;
+    memcpy(pp->mean, c->mean, sizeof pp->mean);
+    memcpy(pp->std, c->std, sizeof pp->std);
+}
+
 ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
                                       ptq_error *err) {
     ptq_preprocess pp;
@@ -176,13 +184,13 @@ void ptq_session_free(ptq_session *s) {
     free(s);
 }
 
-ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err) {
+ptq_session *ptq_session_new(const ptq_session_config *p, ptq_error *err) {
     ptq_session *s = calloc(1, sizeof *s);
     if (!s) {
         ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    s->pipe = p;
+    s->cfg = *p;
     s->rng = p->seed ^ 0x5EEDULL;
     s->threads = p->threads > 0 ? p->threads : ptq_default_threads();
     s->batch = p->batch;
@@ -193,7 +201,7 @@ ptq_session *ptq_session_new(const ptq_pipeline *p, ptq_error *err) {
                       "models with one image input", p->model, s->g->n_inputs);
         goto fail;
     }
-    if (p->calibration.present && !(s->calib = ptq_session_load_dataset(s, &p->calibration, "calibration", err)))
+    if (p->calibration->present && !(s->calib = ptq_session_load_dataset(s, p->calibration, "calibration", err)))
         goto fail;
     return s;
 fail:
@@ -408,7 +416,7 @@ static void apply_fields(ptq_qspec *dst, const ptq_qspec *src, uint32_t fields) 
  * an override keeps it in float.  Bits 32 means "not quantized". */
 static void node_specs(const ptq_session *s, int32_t node, ptq_qspec *w, ptq_qspec *a,
                        bool *keep_float) {
-    const ptq_pipeline *p = s->pipe;
+    const ptq_quant_config *p = s->cfg.quant;
     *w = p->weights;
     *a = p->activations;
     if (!p->quantize_weights) w->bits = 32;
@@ -452,7 +460,7 @@ int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value) {
  * the output if configured: where a QDQ deployment puts them. */
 ptq_status ptq_session_place_quantizers(ptq_session *s) {
     ptq_graph *g = s->g;
-    const ptq_pipeline *p = s->pipe;
+    const ptq_quant_config *p = s->cfg.quant;
     for (int32_t i = 0; i < s->n_q; i++) quantizer_clear(&s->q[i]);
     s->n_q = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {

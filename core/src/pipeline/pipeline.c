@@ -20,7 +20,7 @@
 #include <yaml.h>
 
 #include "pipeline.h"
-#include "session.h" /* ptq_calibrate_params, for the implicit calibration */
+#include "quant/session.h" /* ptq_calibrate_params, for the implicit calibration */
 
 /* A pipeline is a few hundred bytes; anything much larger is not one. */
 #define PTQ_PIPELINE_MAX_BYTES ((size_t)1 << 20)
@@ -616,25 +616,25 @@ static ptq_status parse_qspec(ctx *c, const yaml_node_t *v, ptq_qspec *spec, uin
 
 static ptq_status f_quant_weights(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     ptq_pipeline *p = obj;
-    p->weights_pos = node_pos(v);
-    TRY(parse_qspec(c, v, &p->weights, NULL, false));
-    p->quantize_weights = p->weights.bits != 32;
+    p->quant.weights_pos = node_pos(v);
+    TRY(parse_qspec(c, v, &p->quant.weights, NULL, false));
+    p->quant.quantize_weights = p->quant.weights.bits != 32;
     return PTQ_OK;
 }
 
 static ptq_status f_quant_acts(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     ptq_pipeline *p = obj;
-    TRY(parse_qspec(c, v, &p->activations, NULL, true));
-    p->quantize_activations = p->activations.bits != 32;
+    TRY(parse_qspec(c, v, &p->quant.activations, NULL, true));
+    p->quant.quantize_activations = p->quant.activations.bits != 32;
     return PTQ_OK;
 }
 
 static ptq_status f_quant_input(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
-    return get_bool(c, v, &((ptq_pipeline *)obj)->quantize_input);
+    return get_bool(c, v, &((ptq_pipeline *)obj)->quant.quantize_input);
 }
 
 static ptq_status f_quant_output(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
-    return get_bool(c, v, &((ptq_pipeline *)obj)->quantize_output);
+    return get_bool(c, v, &((ptq_pipeline *)obj)->quant.quantize_output);
 }
 
 static ptq_status f_quant_target(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -648,8 +648,8 @@ static ptq_status f_quant_target(ctx *c, const yaml_node_t *k, const yaml_node_t
                     "every CPU), vnni (exact with VNNI or on ARM), none (simulation only)",
                     clip(s, buf, sizeof buf));
     }
-    p->target = t;
-    p->target_pos = node_pos(v);
+    p->quant.target = t;
+    p->quant.target_pos = node_pos(v);
     return PTQ_OK;
 }
 
@@ -714,11 +714,11 @@ static ptq_status f_quant_overrides(ctx *c, const yaml_node_t *k, const yaml_nod
     if (is_null(v)) return PTQ_OK;
     if (v->type != YAML_SEQUENCE_NODE) return expected(c, v, "a list of overrides");
     yaml_node_item_t *it = v->data.sequence.items.start, *end = v->data.sequence.items.top;
-    p->overrides = ptq_calloc_array((size_t)(end - it), sizeof *p->overrides);
-    if (!p->overrides) return nomem(c);
+    p->quant.overrides = ptq_calloc_array((size_t)(end - it), sizeof *p->quant.overrides);
+    if (!p->quant.overrides) return nomem(c);
     ptq_status first = PTQ_OK;
     for (; it < end; it++) {
-        ptq_override *ov = &p->overrides[p->n_overrides++];
+        ptq_override *ov = &p->quant.overrides[p->quant.n_overrides++];
         ptq_status st = parse_override(c, node_at(c, *it), ov);
         KEEP_GOING(st, first);
     }
@@ -1103,11 +1103,11 @@ static const field top_fields[] = {
 /* ===================================================================== defaults ===== */
 
 static void set_defaults(ptq_pipeline *p) {
-    p->weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    p->activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    p->quantize_weights = p->quantize_activations = true;
-    p->quantize_input = true;
-    p->quantize_output = false;
+    p->quant.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    p->quant.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    p->quant.quantize_weights = p->quant.quantize_activations = true;
+    p->quant.quantize_input = true;
+    p->quant.quantize_output = false;
     p->export_onnx = true;
     p->seed = 0;
     p->batch = 256;
@@ -1134,12 +1134,11 @@ static void apply_normalization(const ptq_dataset_cfg *from, ptq_dataset_cfg *to
     memcpy(to->std, from->std, sizeof to->std);
 }
 
-void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp) {
-    memset(pp, 0, sizeof *pp);
-    pp->n_mean = c->n_mean;
-    pp->n_std = c->n_std;
-    memcpy(pp->mean, c->mean, sizeof pp->mean);
-    memcpy(pp->std, c->std, sizeof pp->std);
+void ptq_pipeline_session_config(const ptq_pipeline *p, ptq_session_config *cfg) {
+    *cfg = (ptq_session_config){.path = p->path, .model = p->model,
+                                .calibration = &p->calibration, .evaluation = &p->evaluation,
+                                .quant = &p->quant, .seed = p->seed, .batch = p->batch,
+                                .threads = p->threads};
 }
 
 /* "runs/<file name without extension>". */
@@ -1161,7 +1160,7 @@ static char *default_out_dir(const char *path) {
 static bool bad_weight_grid(ctx *c, const ptq_qspec *w, int32_t act_bits, ptq_src_pos pos,
                             const char *where) {
     const ptq_pipeline *p = c->p;
-    const int32_t max_bits = ptq_target_max_asym_channel_bits(p->target);
+    const int32_t max_bits = ptq_target_max_asym_channel_bits(p->quant.target);
     if (w->bits > 16 || act_bits > 8 || w->symmetric || !w->per_channel || w->bits <= max_bits)
         return false;
     fail_pos(c, pos, PTQ_ERR_UNSUPPORTED,
@@ -1170,20 +1169,20 @@ static bool bad_weight_grid(ctx *c, const ptq_qspec *w, int32_t act_bits, ptq_sr
              "written without zero points these codes need %d bits, more than the %d the "
              "target allows; use symmetric: true, granularity: tensor, at most %d bits, or "
              "target: none (simulation only)",
-             where, w->bits, ptq_target_name(p->target), w->bits + 1, max_bits + 1, max_bits);
+             where, w->bits, ptq_target_name(p->quant.target), w->bits + 1, max_bits + 1, max_bits);
     return true;
 }
 
 static ptq_status check_target(ctx *c) {
     const ptq_pipeline *p = c->p;
-    const int32_t w_bits = p->quantize_weights ? p->weights.bits : 32;
-    const int32_t a_bits = p->quantize_activations ? p->activations.bits : 32;
-    ptq_qspec dw = p->weights;
+    const int32_t w_bits = p->quant.quantize_weights ? p->quant.weights.bits : 32;
+    const int32_t a_bits = p->quant.quantize_activations ? p->quant.activations.bits : 32;
+    ptq_qspec dw = p->quant.weights;
     dw.bits = w_bits;
-    const bool default_bad = bad_weight_grid(c, &dw, a_bits, p->weights_pos, "quantization.weights");
+    const bool default_bad = bad_weight_grid(c, &dw, a_bits, p->quant.weights_pos, "quantization.weights");
     bool any_bad = default_bad;
-    for (int32_t i = 0; i < p->n_overrides; i++) {
-        const ptq_override *o = &p->overrides[i];
+    for (int32_t i = 0; i < p->quant.n_overrides; i++) {
+        const ptq_override *o = &p->quant.overrides[i];
         if (o->keep_float || (!o->w_fields && !o->a_fields)) continue;
         ptq_qspec w = dw;
         int32_t ab = a_bits;
@@ -1453,7 +1452,7 @@ static ptq_status build_plan(ctx *c, artifacts *made) {
             TRY(plan_add_implicit(c, made, "core.calibrate"));
         TRY(plan_add(c, made, &c->listed[i]));
     }
-    const bool quantized = p->quantize_weights || p->quantize_activations;
+    const bool quantized = p->quant.quantize_weights || p->quant.quantize_activations;
     if (quantized && (!art_has(made, "quant.weights") || !art_has(made, "quant.activations")))
         TRY(plan_add_implicit(c, made, "core.calibrate"));
     return PTQ_OK;
@@ -1473,7 +1472,7 @@ static bool param_flag(const ptq_pass_cfg *pc, const char *name) {
 /* Activation ranges come from data: a calibrate pass asked to set them needs images. */
 static ptq_status check_activation_data(ctx *c) {
     const ptq_pipeline *p = c->p;
-    if (!p->quantize_activations) return PTQ_OK;
+    if (!p->quant.quantize_activations) return PTQ_OK;
     const ptq_pass_def *calib = ptq_registry_find_pass(c->reg, "core.calibrate");
     bool data = p->calibration.present, acts_set = false;
     for (int32_t i = 0; i < p->n_passes; i++) {
@@ -1680,11 +1679,11 @@ void ptq_pipeline_free(ptq_pipeline *p) {
     free(p->model);
     free_dataset(&p->calibration);
     free_dataset(&p->evaluation);
-    for (int32_t i = 0; i < p->n_overrides; i++) {
-        for (int32_t j = 0; j < p->overrides[i].n_nodes; j++) free(p->overrides[i].nodes[j]);
-        free(p->overrides[i].nodes);
+    for (int32_t i = 0; i < p->quant.n_overrides; i++) {
+        for (int32_t j = 0; j < p->quant.overrides[i].n_nodes; j++) free(p->quant.overrides[i].nodes[j]);
+        free(p->quant.overrides[i].nodes);
     }
-    free(p->overrides);
+    free(p->quant.overrides);
     for (int32_t i = 0; i < p->n_passes; i++) free_pass_cfg(&p->passes[i]);
     free(p->passes);
     free(p->out_dir);
@@ -1833,13 +1832,13 @@ static void print_override(FILE *out, const ptq_override *ov) {
 
 static void print_quantization(FILE *out, const ptq_pipeline *p) {
     fputs("quantization:\n  weights: ", out);
-    print_qspec(out, &p->weights, QF_ALL);
+    print_qspec(out, &p->quant.weights, QF_ALL);
     fputs("\n  activations: ", out);
-    print_qspec(out, &p->activations, QF_ALL);
-    fprintf(out, "\n  input: %s\n  output: %s\n  target: %s\n", yes_no(p->quantize_input),
-            yes_no(p->quantize_output), ptq_target_name(p->target));
-    fprintf(out, "  overrides:%s\n", p->n_overrides ? "" : " []");
-    for (int32_t i = 0; i < p->n_overrides; i++) print_override(out, &p->overrides[i]);
+    print_qspec(out, &p->quant.activations, QF_ALL);
+    fprintf(out, "\n  input: %s\n  output: %s\n  target: %s\n", yes_no(p->quant.quantize_input),
+            yes_no(p->quant.quantize_output), ptq_target_name(p->quant.target));
+    fprintf(out, "  overrides:%s\n", p->quant.n_overrides ? "" : " []");
+    for (int32_t i = 0; i < p->quant.n_overrides; i++) print_override(out, &p->quant.overrides[i]);
 }
 
 static void print_param(FILE *out, const ptq_param_def *d, const void *params) {

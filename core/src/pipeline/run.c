@@ -72,8 +72,8 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
     int32_t nw = 0;
     ptq_status st = PTQ_OK;
     char wb[32], ab[32], mean[512] = "", std[512] = "";
-    snprintf(wb, sizeof wb, "%d", s->pipe->quantize_weights ? s->pipe->weights.bits : 32);
-    snprintf(ab, sizeof ab, "%d", s->pipe->quantize_activations ? s->pipe->activations.bits : 32);
+    snprintf(wb, sizeof wb, "%d", s->cfg.quant->quantize_weights ? s->cfg.quant->weights.bits : 32);
+    snprintf(ab, sizeof ab, "%d", s->cfg.quant->quantize_activations ? s->cfg.quant->activations.bits : 32);
     if (!w || !codes) {
         st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory exporting");
         goto out;
@@ -87,14 +87,14 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
             break;
         }
         w[nw] = (ptq_export_weight){s->q[i].value, &s->q[i].qp, codes[nw],
-                                    s->pipe->target == PTQ_TARGET_NONE};
+                                    s->cfg.quant->target == PTQ_TARGET_NONE};
         nw++;
     }
     if (!st) {
         const char *keys[7] = {"qcraft.version", "qcraft.weights.bits", "qcraft.activations.bits",
                                "qcraft.pipeline", "qcraft.target"};
-        const char *vals[7] = {ptq_version_string(), wb, ab, s->pipe->path,
-                               ptq_target_name(s->pipe->target)};
+        const char *vals[7] = {ptq_version_string(), wb, ab, s->cfg.path,
+                               ptq_target_name(s->cfg.quant->target)};
         int32_t n = 5;
         if (norm) {
             static const float zero = 0.0f, one = 1.0f;
@@ -223,7 +223,9 @@ ptq_status ptq_pipeline_check(const ptq_pipeline *p, const char *out_dir, bool f
                               ptq_error *err) {
     ptq_status st = ptq_outdir_check(out_dir, force, err);
     if (st) return st;
-    ptq_session *s = ptq_session_new(p, err);
+    ptq_session_config cfg;
+    ptq_pipeline_session_config(p, &cfg);
+    ptq_session *s = ptq_session_new(&cfg, err);
     if (!s) return err->status;
     ptq_dataset *eval = NULL;
     st = open_inputs(p, s, &eval, err);
@@ -255,7 +257,9 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
     ptq_outdir od;
     ptq_status st = ptq_outdir_begin(&od, out_dir, force, err);
     if (st) return st;
-    ptq_session *s = ptq_session_new(p, err);
+    ptq_session_config cfg;
+    ptq_pipeline_session_config(p, &cfg);
+    ptq_session *s = ptq_session_new(&cfg, err);
     if (!s) {
         ptq_outdir_abort(&od);
         return err->status;
@@ -388,7 +392,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         snprintf(path, sizeof path, "%s/report.json", od.tmp);
         f = fopen(path, "w");
         if (f) {
-            ptq_report_write(f, s, &r);
+            ptq_report_write(f, p, s, &r);
             if (fclose(f) != 0) f = NULL;
         }
         if (!f) {
@@ -401,8 +405,8 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
     printf("\nqcraft %s — %s\n", ptq_version_string(), p->path);
     printf("model       %s\n", p->model);
     printf("quantized   weights %s, activations %s; %d quantizers\n",
-           p->quantize_weights ? (p->weights.per_channel ? "per-channel" : "per-tensor") : "float",
-           p->quantize_activations ? "per-tensor" : "float", s->n_q);
+           p->quant.quantize_weights ? (p->quant.weights.per_channel ? "per-channel" : "per-tensor") : "float",
+           p->quant.quantize_activations ? "per-tensor" : "float", s->n_q);
     if (r.have_eval)
         printf("top-1       float %.2f %%  ->  quantized %.2f %%   (%+.2f points, %" PRId64 " images)\n",
                100.0 * r.fl.top1, 100.0 * r.qu.top1, 100.0 * (r.qu.top1 - r.fl.top1), r.qu.images);

@@ -30,9 +30,9 @@
  * do not depend on the thread count. */
 #include <omp.h>
 
-#include "../grad.h"
-#include "simd.h"
-#include "window.h"
+#include "grad.h"
+#include "exec/kernels/simd.h"
+#include "exec/kernels/window.h"
 
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>

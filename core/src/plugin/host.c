@@ -4,9 +4,10 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
-#include "optim.h"
-#include "recon.h"
-#include "session.h"
+#include "train/optim.h"
+#include "train/recon.h"
+#include "plugin/plugin.h"
+#include "quant/session.h"
 
 ptq_status ptq_host_init_error(ptq_status status, const char *msg);
 
@@ -448,9 +449,9 @@ static ptq_status host_node_set_clip(ptq_session *s, int32_t node, float lo, flo
  * evaluation section's, else the model's .json (mean 0, std 1 without one). */
 static void pipeline_normalization(const ptq_session *s, ptq_preprocess *pp) {
     memset(pp, 0, sizeof *pp);
-    const ptq_pipeline *p = s->pipe;
-    const ptq_dataset_cfg *c = p->calibration.present ? &p->calibration
-                               : p->evaluation.present ? &p->evaluation : NULL;
+    const ptq_session_config *p = &s->cfg;
+    const ptq_dataset_cfg *c = p->calibration->present ? p->calibration
+                               : p->evaluation->present ? p->evaluation : NULL;
     if (c) ptq_dataset_cfg_preprocess(c, pp);
     else ptq_sidecar_normalization(p->model, pp, NULL, 0);
 }
