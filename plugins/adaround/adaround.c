@@ -36,6 +36,7 @@ typedef struct ada_params {
     double act_loss_p;
     int64_t images;
     int32_t skip_first;
+    int32_t act_recalibrate;
 } ada_params;
 
 /* One weight of the unit being optimised. */
@@ -253,6 +254,8 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     const ada_params *p = params;
     if (p->drop_prob > 0.0 && p->activations != 0)
         return h->error(s, PTQ_ERR_INVALID, "adaround: drop_prob needs activations: quant");
+    if (p->act_recalibrate && !PTQ_HOST_HAS(h, activations_calibrate))
+        return h->error(s, PTQ_ERR_UNSUPPORTED, "adaround: act_recalibrate needs a host with SDK 0.5");
     if (p->act_iterations > 0 && p->act_lr <= 0.0)
         return h->error(s, PTQ_ERR_INVALID, "adaround: act_iterations needs act_lr > 0 (BRECQ: 4e-5)");
     const int32_t n = h->node_count(s);
@@ -273,6 +276,14 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     for (int32_t walk = 0; walk < 2 && !st; walk++) {
         int32_t done[2] = {0, 0};
         for (int32_t phase = 0; phase < 2 && !st; phase++) {
+            /* BRECQ's order: activation ranges observed again once the weights are learned,
+             * on the quantized model (each quantizer after the ones before it). */
+            if (phase == 1 && walk == 1 && p->act_recalibrate) {
+                h->log(s, PTQ_LOG_INFO, "activation ranges observed again on the model with the "
+                       "learned weights");
+                st = h->activations_calibrate(s, PTQ_MODEL_QUANT, 0);
+                if (st) break;
+            }
             if (phase == 1 && p->act_iterations == 0) break;
             bool first = true;
             for (int32_t unit = 0; unit < units && !st; unit++) {
@@ -283,9 +294,18 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
                 bool has_weight = false;
                 for (int32_t i = 0; i < k; i++) has_weight |= weight_quantizer(h, s, nodes[i]) >= 0;
                 if (!has_weight) continue;
-                /* BRECQ leaves the first layer at round-to-nearest. */
-                if (phase == 0 && first && p->skip_first && p->granularity == 0) {
+                /* BRECQ leaves the first layer at round-to-nearest, in both phases. */
+                if (first && p->skip_first) {
                     first = false;
+                    int32_t weighted = 0;
+                    for (int32_t i = 0; i < k; i++) weighted += weight_quantizer(h, s, nodes[i]) >= 0;
+                    if (weighted > 1) {
+                        char label[256];
+                        unit_label(h, s, nodes, k, label, sizeof label);
+                        st = h->error(s, PTQ_ERR_INVALID, "adaround: skip_first leaves the first "
+                                      "layer at nearest, but the first unit '%s' has %d weighted "
+                                      "layers; use granularity: layer", label, weighted);
+                    }
                     continue;
                 }
                 first = false;
@@ -347,8 +367,12 @@ static const ptq_param_def ada_param_defs[] = {
      "exponent of the reconstruction loss in the activation phase"},
     {"images", PTQ_PARAM_INT, 0, P(images), 0, 1 << 24, 0, NULL, NULL,
      "calibration images to reconstruct on (0 = all)"},
+    {"act_recalibrate", PTQ_PARAM_BOOL, 0, P(act_recalibrate), 0, 1, 0, NULL, NULL,
+     "before the activation phase, observe every activation range again on the model with "
+     "the learned weights, each quantizer after the ones before it (BRECQ's order)"},
     {"skip_first", PTQ_PARAM_BOOL, 0, P(skip_first), 0, 1, 0, NULL, NULL,
-     "leave the first layer at round-to-nearest (BRECQ's code does; layer granularity)"},
+     "leave the first layer at round-to-nearest in both phases (BRECQ's code does); with "
+     "granularity: block the first unit must be that one layer"},
     {0},
 };
 #undef P

@@ -568,6 +568,21 @@ START_TEST(out_of_range) {
             "'seed' = 9223372036854775808 is out of range [0, 9223372036854775807]");
     REFUSED("model: m.onnx\ncalibration: {images: x, count: -5}\n", 2, 33,
             "'count' = -5 is out of range [0, 9223372036854775807]");
+    /* The MSE search's options: the tensor kind and the observer they apply to. */
+    REFUSED(HEAD "quantization:\n  weights: {observer: mse, images: 64}\n", 4, 28,
+            "'images' applies to activations only: weights are observed in full, without data");
+    REFUSED(HEAD "quantization:\n  weights: {bits: 4, p: 2.4}\n", 4, 12,
+            "'p' sets the MSE search, but this quantizer's observer is minmax: add 'observer: mse'");
+    REFUSED(HEAD "quantization:\n  activations: {observer: kl, search: shrink}\n", 4, 16,
+            "'search' sets the MSE search, but this quantizer's observer is kl: add 'observer: mse'");
+    REFUSED_HAS(HEAD "quantization:\n  activations: {observer: mse, p: 0.5}\n", 4, 35,
+            "'p' = 0.5 is out of range [1, 8]");
+    REFUSED(HEAD "quantization:\n  activations: {observer: mse, search: best}\n", 4, 40,
+            "'search' = 'best' is not one of: auto, shrink (BRECQ), mqbench (QDrop/MQBench)");
+    REFUSED_HAS(HEAD "quantization:\n  activations: {observer: mse, images: -1}\n", 4, 40,
+            "'images' = -1 is out of range");
+    REFUSED_HAS(HEAD "quantization:\n  placement: outputs\n", 4, 14,
+            "'placement' = 'outputs' is not one of: deploy");
     REFUSED(HEAD "quantization:\n  activations: {percentile: 50}\n", 4, 29,
             "'percentile' = 50 is out of range (50, 100]");
     REFUSED(HEAD "quantization:\n  activations: {percentile: 100.5}\n", 4, 29,
@@ -947,6 +962,9 @@ static void same_spec(const ptq_qspec *a, const ptq_qspec *b, uint32_t fields) {
     if (fields & PTQ_QF_GRANULARITY) ck_assert_int_eq(a->per_channel, b->per_channel);
     if (fields & PTQ_QF_OBSERVER) ck_assert_int_eq(a->observer, b->observer);
     if (fields & PTQ_QF_PERCENTILE) ck_assert(a->percentile == b->percentile);
+    if (fields & PTQ_QF_MSE_P) ck_assert((a->mse_p > 0 ? a->mse_p : 2) == (b->mse_p > 0 ? b->mse_p : 2));
+    if (fields & PTQ_QF_SEARCH) ck_assert_int_eq(a->search, b->search);
+    if (fields & PTQ_QF_IMAGES) ck_assert_int_eq(a->images, b->images);
 }
 
 static void same_pass(const ptq_pass_cfg *a, const ptq_pass_cfg *b) {
@@ -970,7 +988,7 @@ static void same_pipeline(const ptq_pipeline *a, const ptq_pipeline *b) {
     same_dataset(&a->calibration, &b->calibration);
     same_dataset(&a->evaluation, &b->evaluation);
     const uint32_t all = PTQ_QF_BITS | PTQ_QF_SYMMETRIC | PTQ_QF_GRANULARITY | PTQ_QF_OBSERVER |
-                         PTQ_QF_PERCENTILE;
+                         PTQ_QF_PERCENTILE | PTQ_QF_MSE_P | PTQ_QF_SEARCH | PTQ_QF_IMAGES;
     same_spec(&a->quant.weights, &b->quant.weights, all);
     same_spec(&a->quant.activations, &b->quant.activations, all);
     ck_assert_int_eq(a->quant.quantize_weights, b->quant.quantize_weights);
@@ -1069,7 +1087,7 @@ START_TEST(print_round_trip) {
                                   "auto, tag: \"a \\\"quoted\\\" tag\"}\n"));
     ck_assert(test_contains(text, "  - fake.recon: {target: \"blocks\", blocks: 4}\n"));
     ck_assert(test_contains(text, "  weights: {bits: 4, granularity: tensor, symmetric: false, "
-                                  "observer: mse, percentile: 99.99}\n"));
+                                  "observer: mse, percentile: 99.99, p: 2, search: auto}\n"));
     ck_assert(test_contains(text, "  normalize: {mean: [0.5, 0.25, 0.125], std: [0.5]}\n"));
     ck_assert(test_contains(text, "      weights: {bits: 32, granularity: channel}\n"));
     ck_assert(test_contains(text, "output: {dir: \"out/here\", onnx: false, name: \"q.onnx\"}\n"));

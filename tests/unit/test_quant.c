@@ -359,7 +359,7 @@ START_TEST(weights_minmax) {
     const float data[6] = {-1.0f, 0.5f, 2.0f, -4.0f, 1.0f, 3.0f};
     ptq_tensor *w = weight(2, ne, data);
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0};
     observe_ok(w, &spec, &qp);
     ck_assert(qp.n == 1 && qp.axis == -1 && qp.is_signed && qp.qmin == -127 && qp.qmax == 127);
     ck_assert_float_eq(qp.scale[0], 4.0f / 127.0f);
@@ -409,7 +409,7 @@ START_TEST(weights_percentile_ramp) {
     for (int i = 0; i < 1000; i++) ramp[i] = (float)i;
     ptq_tensor *w = weight(1, ne, ramp);
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0, 0, 0, 0};
     observe_ok(w, &spec, &qp);
     ck_assert_double_eq_tol((double)qp.scale[0] * 127.0, 989.01, 1e-3);
     ptq_qparams_free(&qp);
@@ -483,7 +483,7 @@ START_TEST(weights_mse_never_worse) {
             for (int sym = 0; sym < 2; sym++)
                 for (int pc = 0; pc < 2; pc++) {
                     ptq_qparams mm, ms, kl;
-                    ptq_qspec spec = {all_bits[b], sym, pc, PTQ_OBSERVER_MINMAX, 0.0f, 0};
+                    ptq_qspec spec = {all_bits[b], sym, pc, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0};
                     observe_ok(w, &spec, &mm);
                     spec.observer = PTQ_OBSERVER_MSE;
                     observe_ok(w, &spec, &ms);
@@ -521,7 +521,7 @@ START_TEST(weights_mse_beats_minmax_heavy_tail) {
         data[4001] = sym ? 0.0f : -5.0f;
         ptq_tensor *w = weight(1, ne, data);
         ptq_qparams mm, ms;
-        ptq_qspec spec = {4, sym, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
+        ptq_qspec spec = {4, sym, false, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0};
         observe_ok(w, &spec, &mm);
         spec.observer = PTQ_OBSERVER_MSE;
         observe_ok(w, &spec, &ms);
@@ -534,6 +534,71 @@ START_TEST(weights_mse_beats_minmax_heavy_tail) {
         ptq_qparams_free(&ms);
         ptq_tensor_free(w);
     }
+}
+END_TEST
+
+/* Mean |w - w_hat|^p of a per-tensor grid (s, z). */
+static double p_err(const float *x, int64_t n, const ptq_qparams *qp, float s, int32_t z, double p) {
+    double e = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float y;
+        ptq_fake_quant(&x[i], &y, 1, s, z, qp->qmin, qp->qmax);
+        e += pow(fabs((double)x[i] - (double)y), p);
+    }
+    return e / (double)n;
+}
+
+/* The reference codes' searches (METHODS.md 0.2).  SHRINK with p = 2.4 is BRECQ's: its
+ * choice is the best of the 80 shrink factors under |e|^2.4 (brute force here), and a
+ * higher exponent keeps a wider range than p = 2 on heavy tails.  MQBENCH searches a
+ * superset of SHRINK's grids, so its |e|^2.4 is no larger; on one-sided data it keeps the
+ * zero point at the grid's end. */
+START_TEST(weights_mse_reference_searches) {
+    test_rng r = {0xB2EC};
+    enum { N = 3000 };
+    const int64_t ne[1] = {N};
+    float data[N];
+    for (int i = 0; i < N; i++) {
+        const float u = test_rng_uniform(&r, -1.0f, 1.0f);
+        data[i] = u * u * u * (i % 2 ? 1.0f : -0.6f);
+    }
+    ptq_tensor *w = weight(1, ne, data);
+    for (int32_t bits = 2; bits <= 4; bits++) {
+        ptq_qspec spec = {bits, false, false, PTQ_OBSERVER_MSE, 0.0f, 0, 2.4f, PTQ_SEARCH_SHRINK, 0};
+        ptq_qparams b, two, mq;
+        observe_ok(w, &spec, &b);
+        const double eb = p_err(data, N, &b, b.scale[0], b.zero_point[0], 2.4);
+        float lo = data[0], hi = data[0];
+        for (int i = 1; i < N; i++) lo = fminf(lo, data[i]), hi = fmaxf(hi, data[i]);
+        for (int i = 0; i < 80; i++) {
+            float s;
+            int32_t z;
+            const float f = 1.0f - 0.01f * (float)i;
+            ptq_qparams_from_range(lo * f, hi * f, b.qmin, b.qmax, false, &s, &z);
+            ck_assert_msg(eb <= p_err(data, N, &b, s, z, 2.4) * (1 + 1e-9), "bits %d: shrink %d is better", bits, i);
+        }
+        spec.mse_p = 2.0f;
+        observe_ok(w, &spec, &two);
+        ck_assert_msg(b.scale[0] >= two.scale[0], "bits %d: p 2.4 range %g < p 2 range %g", bits,
+                      (double)b.scale[0], (double)two.scale[0]);
+        spec.mse_p = 2.4f;
+        spec.search = PTQ_SEARCH_MQBENCH;
+        observe_ok(w, &spec, &mq);
+        ck_assert_msg(p_err(data, N, &mq, mq.scale[0], mq.zero_point[0], 2.4) <= eb * (1 + 1e-6),
+                      "bits %d: MQBench's search is worse than BRECQ's", bits);
+        ptq_qparams_free(&b);
+        ptq_qparams_free(&two);
+        ptq_qparams_free(&mq);
+    }
+    ptq_tensor_free(w);
+    for (int i = 0; i < N; i++) data[i] = fabsf(data[i]);
+    w = weight(1, ne, data);
+    ptq_qspec spec = {4, false, false, PTQ_OBSERVER_MSE, 0.0f, 0, 2.4f, PTQ_SEARCH_MQBENCH, 0};
+    ptq_qparams mq;
+    observe_ok(w, &spec, &mq);
+    ck_assert_int_eq(mq.zero_point[0], mq.qmin);
+    ptq_qparams_free(&mq);
+    ptq_tensor_free(w);
 }
 END_TEST
 
@@ -551,7 +616,7 @@ START_TEST(weights_degenerate) {
             for (int b = 0; b < N_BITS; b++)
                 for (int k = 0; k < 4; k++) {
                     ptq_qparams qp;
-                    ptq_qspec spec = {all_bits[b], k & 1, (k >> 1) & 1, ob, 99.0f, 0};
+                    ptq_qspec spec = {all_bits[b], k & 1, (k >> 1) & 1, ob, 99.0f, 0, 0, 0, 0};
                     observe_ok(ws[t], &spec, &qp);
                     for (int64_t c = 0; c < qp.n; c++)
                         bad += !(qp.scale[c] > 0.0f && isfinite(qp.scale[c]) &&
@@ -566,7 +631,7 @@ START_TEST(weights_degenerate) {
     ptq_tensor *w = weight(1, ne2, huge);
     for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
         ptq_qparams qp;
-        ptq_qspec spec = {8, false, false, ob, 99.0f, 0};
+        ptq_qspec spec = {8, false, false, ob, 99.0f, 0, 0, 0, 0};
         observe_ok(w, &spec, &qp);
         ck_assert_msg(qp.scale[0] > 0.0f && isfinite(qp.scale[0]), "%s: scale %g",
                       ptq_observer_name(ob), (double)qp.scale[0]);
@@ -582,7 +647,7 @@ START_TEST(target_limits_grid) {
     const int64_t ne[2] = {2, 3};
     const float data[6] = {-1.0f, 0.5f, 2.0f, -4.0f, 1.0f, 3.0f};
     ptq_tensor *w = weight(2, ne, data);
-    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MINMAX, 0.0f, ptq_target_max_code(PTQ_TARGET_PORTABLE)};
+    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MINMAX, 0.0f, ptq_target_max_code(PTQ_TARGET_PORTABLE), 0, 0, 0};
     ptq_qparams qp;
     observe_ok(w, &spec, &qp);
     ck_assert_int_eq(qp.qmin, -64);
@@ -592,7 +657,7 @@ START_TEST(target_limits_grid) {
     observe_ok(w, &spec, &qp);
     ck_assert_int_eq(qp.qmax, 127);
     ptq_qparams_free(&qp);
-    spec = (ptq_qspec){4, false, true, PTQ_OBSERVER_MINMAX, 0.0f, 64};
+    spec = (ptq_qspec){.bits = 4, .symmetric = false, .per_channel = true, .observer = PTQ_OBSERVER_MINMAX, .percentile = 0.0f, .max_code = 64};
     observe_ok(w, &spec, &qp);
     ck_assert(qp.qmin == -8 && qp.qmax == 7);
     ptq_qparams_free(&qp);
@@ -607,7 +672,7 @@ START_TEST(weights_errors) {
     const int64_t ne[2] = {2, 3};
     float data[6] = {1, 2, 3, 4, 5, 6};
     ptq_qparams qp;
-    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MSE, 99.0f, 0};
+    ptq_qspec spec = {8, true, true, PTQ_OBSERVER_MSE, 99.0f, 0, 0, 0, 0};
     for (int k = 0; k < 3; k++) {
         data[4] = k == 0 ? NAN : k == 1 ? INFINITY : -INFINITY;
         ptq_tensor *w = weight(2, ne, data);
@@ -623,11 +688,11 @@ START_TEST(weights_errors) {
         ptq_qspec spec;
         const char *what;
     } bad[] = {
-        {{9, true, true, PTQ_OBSERVER_MINMAX, 0.0f, 0}, "bits"},
-        {{8, true, true, 7, 0.0f, 0}, "observer"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 0.0f, 0}, "percentile"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 100.5f, 0}, "percentile"},
-        {{8, true, true, PTQ_OBSERVER_PERCENTILE, NAN, 0}, "percentile"},
+        {{9, true, true, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0}, "bits"},
+        {{8, true, true, 7, 0.0f, 0, 0, 0, 0}, "observer"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 0.0f, 0, 0, 0, 0}, "percentile"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, 100.5f, 0, 0, 0, 0}, "percentile"},
+        {{8, true, true, PTQ_OBSERVER_PERCENTILE, NAN, 0, 0, 0, 0}, "percentile"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ptq_error err = {0};
@@ -671,7 +736,7 @@ static void act_ok(const ptq_qspec *spec, const float *x, int64_t n, int batches
 
 START_TEST(act_minmax_across_batches) {
     const float b1[] = {-1.0f, 2.0f, 0.5f}, b2[] = {3.0f, -0.5f};
-    ptq_qspec spec = {8, false, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
+    ptq_qspec spec = {8, false, false, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0};
     ptq_act_observer *o = ptq_act_observer_new(&spec);
     ck_assert_ptr_nonnull(o);
     ck_assert(!ptq_act_observer_wants_histogram(o));
@@ -723,7 +788,7 @@ START_TEST(act_percentile_histogram) {
         const double bin = sorted[N - 1] / 2048.0;
         for (int k = 0; k < 3; k++) {
             const float p = k == 0 ? 99.0f : k == 1 ? 99.99f : 90.0f;
-            ptq_qspec spec = {8, sym, false, PTQ_OBSERVER_PERCENTILE, p, 0};
+            ptq_qspec spec = {8, sym, false, PTQ_OBSERVER_PERCENTILE, p, 0, 0, 0, 0};
             ptq_qparams qp;
             act_ok(&spec, x, N, 7, &qp);
             const double want = exact_quantile(sorted, N, (double)p / 100.0);
@@ -739,7 +804,7 @@ START_TEST(act_percentile_histogram) {
     memcpy(sorted, x, N * sizeof *x);
     qsort(sorted, N, sizeof *sorted, cmp_float);
     const double bin = ((double)sorted[N - 1] - sorted[0]) / 2048.0;
-    ptq_qspec spec = {16, false, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0};
+    ptq_qspec spec = {16, false, false, PTQ_OBSERVER_PERCENTILE, 99.0f, 0, 0, 0, 0};
     ptq_qparams qp;
     act_ok(&spec, x, N, 3, &qp);
     const double lo = (double)(qp.qmin - qp.zero_point[0]) * qp.scale[0];
@@ -766,7 +831,7 @@ START_TEST(act_mse_beats_minmax) {
             const float g = gauss(&r);
             x[i] = kind == 2 ? fabsf(g * g * g) : g * g * g;
         }
-        ptq_qspec spec = {4, kind == 0, false, PTQ_OBSERVER_MINMAX, 0.0f, 0};
+        ptq_qspec spec = {4, kind == 0, false, PTQ_OBSERVER_MINMAX, 0.0f, 0, 0, 0, 0};
         ptq_qparams mm, ms;
         act_ok(&spec, x, N, 4, &mm);
         spec.observer = PTQ_OBSERVER_MSE;
@@ -792,7 +857,7 @@ START_TEST(act_kl_thresholds) {
         x[i] = gauss(&r);
         mx = fmaxf(mx, fabsf(x[i]));
     }
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_KL, 0.0f, 0};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_KL, 0.0f, 0, 0, 0, 0};
     ptq_qparams qp;
     act_ok(&spec, x, N, 10, &qp);
     double t = qp_top(&qp);
@@ -828,7 +893,7 @@ START_TEST(act_kl_fallbacks) {
     float *x = falloc(N);
     test_rng r = {0xFA11};
     for (int i = 0; i < N; i++) x[i] = gauss(&r) + 0.5f;
-    ptq_qspec spec = {6, false, false, PTQ_OBSERVER_KL, 0.0f, 0};
+    ptq_qspec spec = {6, false, false, PTQ_OBSERVER_KL, 0.0f, 0, 0, 0, 0};
     ptq_qparams kl, ms, mm;
     act_ok(&spec, x, N, 2, &kl);
     spec.observer = PTQ_OBSERVER_MSE;
@@ -837,7 +902,7 @@ START_TEST(act_kl_fallbacks) {
     ck_assert_int_eq(kl.zero_point[0], ms.zero_point[0]);
     ptq_qparams_free(&kl);
     ptq_qparams_free(&ms);
-    spec = (ptq_qspec){16, true, false, PTQ_OBSERVER_KL, 0.0f, 0};
+    spec = (ptq_qspec){.bits = 16, .symmetric = true, .per_channel = false, .observer = PTQ_OBSERVER_KL, .percentile = 0.0f, .max_code = 0};
     act_ok(&spec, x, N, 2, &kl);
     spec.observer = PTQ_OBSERVER_MINMAX;
     act_ok(&spec, x, N, 2, &mm);
@@ -860,7 +925,7 @@ START_TEST(act_degenerate) {
             for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++)
                 for (int b = 0; b < N_BITS; b++)
                     for (int sym = 0; sym < 2; sym++) {
-                        ptq_qspec spec = {all_bits[b], sym, false, ob, 99.0f, 0};
+                        ptq_qspec spec = {all_bits[b], sym, false, ob, 99.0f, 0, 0, 0, 0};
                         ptq_qparams qp;
                         ptq_error err = {0};
                         ck_assert_msg(act_observe(&spec, x, n, 1, &qp, &err) == PTQ_OK, "%s",
@@ -880,7 +945,7 @@ START_TEST(act_errors) {
         for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
             /* A NaN (or Inf) in the second batch is remembered and reported at finish. */
             const float badb[] = {0.5f, k ? INFINITY : NAN};
-            ptq_qspec spec = {8, false, false, ob, 99.0f, 0};
+            ptq_qspec spec = {8, false, false, ob, 99.0f, 0, 0, 0, 0};
             ptq_act_observer *o = ptq_act_observer_new(&spec);
             ck_assert_ptr_nonnull(o);
             ptq_act_observer_range(o, good, 3);
@@ -909,7 +974,7 @@ START_TEST(act_errors) {
         }
     /* Which observers want the histogram pass, and what finish says without it. */
     for (int32_t ob = 0; ob < PTQ_OBSERVER_COUNT; ob++) {
-        ptq_qspec spec = {8, true, false, ob, 99.0f, 0};
+        ptq_qspec spec = {8, true, false, ob, 99.0f, 0, 0, 0, 0};
         ptq_act_observer *o = ptq_act_observer_new(&spec);
         ck_assert_int_eq(ptq_act_observer_wants_histogram(o), ob != PTQ_OBSERVER_MINMAX);
         ptq_act_observer_range(o, good, 3);
@@ -926,7 +991,7 @@ START_TEST(act_errors) {
         ptq_act_observer_free(o);
     }
     /* A bad spec is reported at finish. */
-    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, -1.0f, 0};
+    ptq_qspec spec = {8, true, false, PTQ_OBSERVER_PERCENTILE, -1.0f, 0, 0, 0, 0};
     ptq_act_observer *o = ptq_act_observer_new(&spec);
     ptq_act_observer_range(o, good, 3);
     ptq_act_observer_histogram(o, good, 3);
@@ -960,6 +1025,7 @@ int main(void) {
     tcase_add_test(tc, weights_percentile_ramp);
     tcase_add_test(tc, weights_mse_never_worse);
     tcase_add_test(tc, weights_mse_beats_minmax_heavy_tail);
+    tcase_add_test(tc, weights_mse_reference_searches);
     tcase_add_test(tc, weights_degenerate);
     tcase_add_test(tc, weights_errors);
     tcase_add_test(tc, target_limits_grid);

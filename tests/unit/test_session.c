@@ -20,8 +20,8 @@ static ptq_quant_config *make_config(const char *model, ptq_session_config *cfg)
     static ptq_dataset_cfg none;
     snprintf(path, sizeof path, "%s/models/%s.onnx", PTQ_SOURCE_DIR, model);
     memset(&q, 0, sizeof q);
-    q.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    q.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    q.weights = (ptq_qspec){.bits = 8, .symmetric = true, .per_channel = true, .observer = PTQ_OBSERVER_MINMAX, .percentile = 99.99f, .max_code = 0};
+    q.activations = (ptq_qspec){.bits = 8, .symmetric = false, .per_channel = false, .observer = PTQ_OBSERVER_MINMAX, .percentile = 99.99f, .max_code = 0};
     q.quantize_weights = q.quantize_activations = true;
     q.quantize_input = true;
     *cfg = (ptq_session_config){.model = path, .calibration = &none, .evaluation = &none,
@@ -166,6 +166,73 @@ START_TEST(placement) {
 }
 END_TEST
 
+/* The papers' placement (METHODS.md 0.3): no quantizer on the network input or the
+ * logits, none on a branch end read by a residual Add, one on each Add's (activated)
+ * output and after each unit's activation; the activation feeding the last layer takes the
+ * last layer's override (through pooling), the stem's output keeps the default. */
+START_TEST(placement_paper) {
+    static const char *const names[] = {"resnet20_fmnist", "mobilenetv2_fmnist"};
+    ptq_session_config p;
+    ptq_quant_config *q = make_config(names[_i], &p);
+    q->placement = PTQ_PLACEMENT_PAPER;
+    q->quantize_input = false;
+    q->activations.bits = 4;
+    char *last[] = {"last"};
+    ptq_override o = {.nodes = last, .n_nodes = 1, .a_fields = PTQ_QF_BITS};
+    o.a.bits = 8;
+    q->overrides = &o;
+    q->n_overrides = 1;
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+    const ptq_graph *g = s->g;
+    ck_assert_int_lt(ptq_session_quantizer_of(s, g->inputs[0]), 0);
+    ck_assert_int_lt(ptq_session_quantizer_of(s, g->outputs[0]), 0);
+    int32_t adds = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ptq_node *n = &g->nodes[i];
+        if (n->op != PTQ_OP_ADD) continue;
+        adds++;
+        /* The input the add does not share with anyone (the branch end) is float. */
+        int32_t quantized = 0;
+        for (int32_t k = 0; k < 2; k++) {
+            int32_t r[4];
+            const int32_t readers = ptq_graph_readers(g, n->inputs[k], r, 4);
+            const bool qd = ptq_session_quantizer_of(s, n->inputs[k]) >= 0;
+            if (readers == 1) ck_assert_msg(!qd, "%s: branch end quantized", n->name);
+            quantized += qd;
+        }
+        ck_assert_int_le(quantized, 1);
+        /* Its output, through a ReLU if one follows, is. */
+        int32_t v = n->outputs[0], r[2];
+        if (ptq_graph_readers(g, v, r, 2) == 1 && g->nodes[r[0]].op == PTQ_OP_RELU) v = g->nodes[r[0]].outputs[0];
+        ck_assert_msg(ptq_session_quantizer_of(s, v) >= 0, "%s: output not quantized", n->name);
+    }
+    ck_assert_int_gt(adds, 0);
+    /* The last layer reads (through pooling) an 8-bit quantizer; the stem's output is 4-bit. */
+    int32_t first = -1, lastl = -1;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        if (ptq_op_has_weights(g->nodes[i].op)) lastl = i, first = first < 0 ? i : first;
+    int32_t v = g->nodes[lastl].inputs[0], qi = -1;
+    while (v >= 0 && (qi = ptq_session_quantizer_of(s, v)) < 0) v = g->nodes[g->values[v].producer].inputs[0];
+    ck_assert_int_ge(qi, 0);
+    ck_assert_int_eq(s->q[qi].spec.bits, 8);
+    int32_t sv = g->nodes[first].outputs[0], rr[2];
+    if (ptq_graph_readers(g, sv, rr, 2) == 1 && ptq_is_activation(g->nodes[rr[0]].op)) sv = g->nodes[rr[0]].outputs[0];
+    const int32_t qs = ptq_session_quantizer_of(s, sv);
+    ck_assert_int_ge(qs, 0);
+    ck_assert_int_eq(s->q[qs].spec.bits, 4);
+    if (_i == 0) { /* ResNet-20: the stem and, per block, the inner ReLU and the output */
+        int32_t a = 0;
+        for (int32_t i = 0; i < s->n_q; i++) a += !s->q[i].is_weight;
+        ck_assert_int_eq(a, 1 + 9 * 2);
+    }
+    ck_assert_int_eq(s->n_notes, 0); /* nothing ambiguous in these models */
+    ptq_session_free(s);
+}
+END_TEST
+
 /* Overrides: `first`/`last` select the first and last layer; float keeps a node whole. */
 START_TEST(overrides) {
     ptq_session_config p;
@@ -248,6 +315,7 @@ int main(void) {
     tcase_add_loop_test(tc, fold_bn_preserves_function, 0, 4);
     tcase_add_loop_test(tc, residual_blocks, 0, 4);
     tcase_add_test(tc, placement);
+    tcase_add_loop_test(tc, placement_paper, 0, 2);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, sim_graph);
     suite_add_tcase(s, tc);

@@ -442,7 +442,22 @@ typedef struct ptq_qspec {
     float percentile;    /* PERCENTILE: e.g. 99.99 (percent of values kept) */
     int32_t max_code;    /* weights: the largest |integer| the deployment target multiplies
                           * exactly (the grid is cut to [-max_code, max_code]); 0: no limit */
+    /* The MSE observer's search, as the reference codes define it (METHODS.md 0.2): */
+    float mse_p;         /* the exponent: candidates score mean |x - x_hat|^p; 0 means 2 */
+    int32_t search;      /* PTQ_SEARCH_*: the candidate ranges */
+    int64_t images;      /* activations: calibration images the observer sees, 0 = all */
 } ptq_qspec;
+
+/* Candidate ranges of the MSE observer. */
+#define PTQ_SEARCH_AUTO 0    /* weights: SHRINK; activations: one-sided data (min >= 0, or
+                              * |x| on a symmetric grid) max = range * i / 100, i = 100..1,
+                              * else SHRINK; ties keep the wider range */
+#define PTQ_SEARCH_SHRINK 1  /* BRECQ: both ends of (min, max) times 1 - 0.01 i, i = 0..79 */
+#define PTQ_SEARCH_MQBENCH 2 /* QDrop/MQBench MSEObserver: one-sided or symmetric data
+                              * thres = max(|min|, max) * i / 100, i = 1..100; two-sided data
+                              * on an asymmetric grid every (range (max - min) * i / 100,
+                              * zero point) pair; ties keep the first */
+#define PTQ_SEARCH_COUNT 3
 
 /* Deployment targets (quantization.target): what the exported integers must satisfy for
  * onnxruntime's integer kernels to compute exactly what the simulation computes.
@@ -543,6 +558,8 @@ PTQ_API void ptq_act_observer_free(ptq_act_observer *obs);
 
 PTQ_API const char *ptq_observer_name(int32_t observer);
 PTQ_API int32_t ptq_observer_from_name(const char *name); /* -1 if unknown */
+PTQ_API const char *ptq_search_name(int32_t search);      /* PTQ_SEARCH_* */
+PTQ_API int32_t ptq_search_from_name(const char *name);   /* -1 if unknown */
 
 /* ------------------------------------------------------------ ONNX export ---- */
 

@@ -603,15 +603,76 @@ static ptq_status f_q_percentile(ctx *c, const yaml_node_t *k, const yaml_node_t
     return PTQ_OK;
 }
 
+static ptq_status f_q_mse_p(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    qspec_obj *q = obj;
+    double x = 0;
+    TRY(get_number(c, v, &x));
+    if (!(x >= 1 && x <= 8)) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'p' = %s is out of range [1, 8] (the exponent of "
+                    "the error the MSE search scores; BRECQ and QDrop use 2.4)",
+                    clip(sval(v), buf, sizeof buf));
+    }
+    q->spec->mse_p = (float)x;
+    *q->fields |= PTQ_QF_MSE_P;
+    return PTQ_OK;
+}
+
+static ptq_status f_q_search(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    qspec_obj *q = obj;
+    const char *s = NULL;
+    TRY(get_string(c, v, "a search name", &s));
+    const int32_t m = ptq_search_from_name(s);
+    if (m < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'search' = '%s' is not one of: auto, shrink "
+                    "(BRECQ), mqbench (QDrop/MQBench)", clip(s, buf, sizeof buf));
+    }
+    q->spec->search = m;
+    *q->fields |= PTQ_QF_SEARCH;
+    return PTQ_OK;
+}
+
+static ptq_status f_q_images(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    qspec_obj *q = obj;
+    if (!q->activations)
+        return fail(c, k, PTQ_ERR_INVALID, "'images' applies to activations only: weights are "
+                    "observed in full, without data");
+    int64_t n = 0;
+    bool overflow = false;
+    TRY(parse_int(c, v, &n, &overflow));
+    if (overflow || n < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'images' = %s is out of range (0 = every "
+                    "calibration image, else how many of the first)", clip(sval(v), buf, sizeof buf));
+    }
+    q->spec->images = n;
+    *q->fields |= PTQ_QF_IMAGES;
+    return PTQ_OK;
+}
+
 static const field qspec_fields[] = {
     {"bits", f_q_bits}, {"granularity", f_q_granularity}, {"symmetric", f_q_symmetric},
-    {"observer", f_q_observer}, {"percentile", f_q_percentile}, {0}};
+    {"observer", f_q_observer}, {"percentile", f_q_percentile}, {"p", f_q_mse_p},
+    {"search", f_q_search}, {"images", f_q_images}, {0}};
 
+/* A quantizer spec: the defaults (fields NULL: every field is known afterwards) or an
+ * override (the fields given).  The MSE search's options need the mse observer; an
+ * override that sets them without naming its observer is checked when it is applied to
+ * a node (ptq_session_place_quantizers reports it). */
 static ptq_status parse_qspec(ctx *c, const yaml_node_t *v, ptq_qspec *spec, uint32_t *fields,
                               bool activations) {
-    uint32_t unused = 0;
-    qspec_obj q = {spec, fields ? fields : &unused, activations};
-    return walk_mapping(c, v, qspec_fields, &q, NULL);
+    uint32_t given = 0;
+    qspec_obj q = {spec, &given, activations};
+    TRY(walk_mapping(c, v, qspec_fields, &q, NULL));
+    if (fields) *fields |= given;
+    const bool observer_known = !fields || (given & PTQ_QF_OBSERVER);
+    if ((given & (PTQ_QF_MSE_P | PTQ_QF_SEARCH)) && observer_known &&
+        spec->observer != PTQ_OBSERVER_MSE)
+        return fail(c, v, PTQ_ERR_INVALID, "'%s' sets the MSE search, but this quantizer's "
+                    "observer is %s: add 'observer: mse'",
+                    given & PTQ_QF_SEARCH ? "search" : "p", ptq_observer_name(spec->observer));
+    return PTQ_OK;
 }
 
 static ptq_status f_quant_weights(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -630,7 +691,23 @@ static ptq_status f_quant_acts(ctx *c, const yaml_node_t *k, const yaml_node_t *
 }
 
 static ptq_status f_quant_input(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ((ptq_pipeline *)obj)->quant.input_given = true;
     return get_bool(c, v, &((ptq_pipeline *)obj)->quant.quantize_input);
+}
+
+static ptq_status f_quant_placement(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ptq_pipeline *p = obj;
+    const char *s = NULL;
+    TRY(get_string(c, v, "a placement", &s));
+    const int32_t m = ptq_placement_from_name(s);
+    if (m < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'placement' = '%s' is not one of: deploy (inputs of "
+                    "weighted layers and of residual adds: integer QDQ), paper (outputs of units, "
+                    "as BRECQ/QDrop)", clip(s, buf, sizeof buf));
+    }
+    p->quant.placement = m;
+    return PTQ_OK;
 }
 
 static ptq_status f_quant_output(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -728,6 +805,7 @@ static ptq_status f_quant_overrides(ctx *c, const yaml_node_t *k, const yaml_nod
 static const field quant_fields[] = {
     {"weights", f_quant_weights}, {"activations", f_quant_acts}, {"input", f_quant_input},
     {"output", f_quant_output},   {"overrides", f_quant_overrides}, {"target", f_quant_target},
+    {"placement", f_quant_placement},
     {0}};
 
 /* ===================================================================== pass params == */
@@ -1037,7 +1115,11 @@ static ptq_status f_evaluation(ctx *c, const yaml_node_t *k, const yaml_node_t *
 
 static ptq_status f_quantization(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     c->quant_key = k;
-    return walk_mapping(c, v, quant_fields, obj, NULL);
+    ptq_pipeline *p = obj;
+    TRY(walk_mapping(c, v, quant_fields, obj, NULL));
+    /* The papers' placement leaves the network input in float unless asked. */
+    if (p->quant.placement == PTQ_PLACEMENT_PAPER && !p->quant.input_given) p->quant.quantize_input = false;
+    return PTQ_OK;
 }
 
 static ptq_status f_out_dir(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -1103,8 +1185,10 @@ static const field top_fields[] = {
 /* ===================================================================== defaults ===== */
 
 static void set_defaults(ptq_pipeline *p) {
-    p->quant.weights = (ptq_qspec){8, true, true, PTQ_OBSERVER_MINMAX, 99.99f, 0};
-    p->quant.activations = (ptq_qspec){8, false, false, PTQ_OBSERVER_MINMAX, 99.99f, 0};
+    p->quant.weights = (ptq_qspec){.bits = 8, .symmetric = true, .per_channel = true,
+                                   .observer = PTQ_OBSERVER_MINMAX, .percentile = 99.99f};
+    p->quant.activations = (ptq_qspec){.bits = 8, .observer = PTQ_OBSERVER_MINMAX,
+                                       .percentile = 99.99f};
     p->quant.quantize_weights = p->quant.quantize_activations = true;
     p->quant.quantize_input = true;
     p->quant.quantize_output = false;
@@ -1803,12 +1887,27 @@ static void print_qspec(FILE *out, const ptq_qspec *q, uint32_t fields) {
     if (fields & PTQ_QF_PERCENTILE) {
         fprintf(out, "%spercentile: ", sep);
         print_float(out, q->percentile);
+        sep = ", ";
     }
+    /* The search's options only where they apply (a full spec with another observer
+     * would not load again). */
+    const bool mse = !(fields & PTQ_QF_OBSERVER) || q->observer == PTQ_OBSERVER_MSE;
+    if ((fields & PTQ_QF_MSE_P) && mse) {
+        fprintf(out, "%sp: ", sep);
+        print_float(out, q->mse_p > 0.0f ? q->mse_p : 2.0f);
+        sep = ", ";
+    }
+    if ((fields & PTQ_QF_SEARCH) && mse) {
+        fprintf(out, "%ssearch: %s", sep, ptq_search_name(q->search));
+        sep = ", ";
+    }
+    if (fields & PTQ_QF_IMAGES) fprintf(out, "%simages: %" PRId64, sep, q->images);
     fputc('}', out);
 }
 
 #define QF_ALL                                                                             \
-    (PTQ_QF_BITS | PTQ_QF_SYMMETRIC | PTQ_QF_GRANULARITY | PTQ_QF_OBSERVER | PTQ_QF_PERCENTILE)
+    (PTQ_QF_BITS | PTQ_QF_SYMMETRIC | PTQ_QF_GRANULARITY | PTQ_QF_OBSERVER |                 \
+     PTQ_QF_PERCENTILE | PTQ_QF_MSE_P | PTQ_QF_SEARCH)
 
 static void print_override(FILE *out, const ptq_override *ov) {
     fputs("    - nodes: [", out);
@@ -1834,8 +1933,9 @@ static void print_quantization(FILE *out, const ptq_pipeline *p) {
     fputs("quantization:\n  weights: ", out);
     print_qspec(out, &p->quant.weights, QF_ALL);
     fputs("\n  activations: ", out);
-    print_qspec(out, &p->quant.activations, QF_ALL);
-    fprintf(out, "\n  input: %s\n  output: %s\n  target: %s\n", yes_no(p->quant.quantize_input),
+    print_qspec(out, &p->quant.activations, QF_ALL | PTQ_QF_IMAGES);
+    fprintf(out, "\n  placement: %s\n  input: %s\n  output: %s\n  target: %s\n",
+            ptq_placement_name(p->quant.placement), yes_no(p->quant.quantize_input),
             yes_no(p->quant.quantize_output), ptq_target_name(p->quant.target));
     fprintf(out, "  overrides:%s\n", p->quant.n_overrides ? "" : " []");
     for (int32_t i = 0; i < p->quant.n_overrides; i++) print_override(out, &p->quant.overrides[i]);

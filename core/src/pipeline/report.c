@@ -19,7 +19,7 @@ static void json_eval(ptq_json *j, const char *key, const ptq_eval_result *e, bo
     ptq_json_end_object(j);
 }
 
-static void json_spec(ptq_json *j, const ptq_qspec *q, bool on) {
+static void json_spec(ptq_json *j, const ptq_qspec *q, bool on, bool activations) {
     ptq_json_begin_object(j);
     ptq_json_key(j, "bits");
     ptq_json_int(j, on ? q->bits : 32);
@@ -31,6 +31,14 @@ static void json_spec(ptq_json *j, const ptq_qspec *q, bool on) {
     ptq_json_string(j, ptq_observer_name(q->observer));
     ptq_json_key(j, "percentile");
     ptq_json_float(j, q->percentile);
+    ptq_json_key(j, "p");
+    ptq_json_float(j, q->mse_p > 0.0f ? q->mse_p : 2.0f);
+    ptq_json_key(j, "search");
+    ptq_json_string(j, ptq_search_name(q->search));
+    if (activations) {
+        ptq_json_key(j, "images");
+        ptq_json_int(j, q->images);
+    }
     ptq_json_end_object(j);
 }
 
@@ -141,6 +149,18 @@ static void json_override_spec(ptq_json *j, uint32_t fields, const ptq_qspec *q)
         ptq_json_key(j, "percentile");
         ptq_json_float(j, q->percentile);
     }
+    if (fields & PTQ_QF_MSE_P) {
+        ptq_json_key(j, "p");
+        ptq_json_float(j, q->mse_p > 0.0f ? q->mse_p : 2.0f);
+    }
+    if (fields & PTQ_QF_SEARCH) {
+        ptq_json_key(j, "search");
+        ptq_json_string(j, ptq_search_name(q->search));
+    }
+    if (fields & PTQ_QF_IMAGES) {
+        ptq_json_key(j, "images");
+        ptq_json_int(j, q->images);
+    }
     ptq_json_end_object(j);
 }
 
@@ -195,9 +215,15 @@ void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     ptq_json_key(&j, "config");
     ptq_json_begin_object(&j);
     ptq_json_key(&j, "weights");
-    json_spec(&j, &p->quant.weights, p->quant.quantize_weights);
+    json_spec(&j, &p->quant.weights, p->quant.quantize_weights, false);
     ptq_json_key(&j, "activations");
-    json_spec(&j, &p->quant.activations, p->quant.quantize_activations);
+    json_spec(&j, &p->quant.activations, p->quant.quantize_activations, true);
+    ptq_json_key(&j, "placement");
+    ptq_json_string(&j, ptq_placement_name(p->quant.placement));
+    ptq_json_key(&j, "placement_notes");
+    ptq_json_begin_array(&j);
+    for (int32_t i = 0; i < s->n_notes; i++) ptq_json_string(&j, s->notes[i]);
+    ptq_json_end_array(&j);
     ptq_json_key(&j, "quantize_input");
     ptq_json_bool(&j, p->quant.quantize_input);
     ptq_json_key(&j, "quantize_output");

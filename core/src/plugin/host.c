@@ -605,6 +605,17 @@ static void host_optim_step(ptq_optim *o, float *param, const float *grad) {
 
 static void host_optim_free(ptq_optim *o) { ptq_adam_free((ptq_adam *)o); }
 
+static ptq_status host_activations_calibrate(ptq_session *s, int32_t model, int64_t images) {
+    if (model != PTQ_MODEL_FLOAT && model != PTQ_MODEL_QUANT)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "activations_calibrate: model %d is neither "
+                                 "PTQ_MODEL_FLOAT nor PTQ_MODEL_QUANT", model);
+    if (images < 0)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "activations_calibrate: images %" PRId64 " < 0", images);
+    if (!s->calib) return ptq_session_error(s, PTQ_ERR_INVALID, "the pipeline has no calibration data");
+    return model == PTQ_MODEL_QUANT ? ptq_session_calibrate_activations_quantized(s, images)
+                                    : ptq_session_calibrate_activations(s, NULL, 0, images);
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -651,6 +662,7 @@ static const ptq_host host = {
     .optim_new = host_optim_new,
     .optim_step = host_optim_step,
     .optim_free = host_optim_free,
+    .activations_calibrate = host_activations_calibrate,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

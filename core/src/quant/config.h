@@ -34,6 +34,9 @@ typedef struct ptq_dataset_cfg {
 #define PTQ_QF_GRANULARITY 4u
 #define PTQ_QF_OBSERVER 8u
 #define PTQ_QF_PERCENTILE 16u
+#define PTQ_QF_MSE_P 32u
+#define PTQ_QF_SEARCH 64u
+#define PTQ_QF_IMAGES 128u
 
 typedef struct ptq_override {
     char **nodes;           /* owned: node names, or the keywords "first" / "last" */
@@ -44,6 +47,17 @@ typedef struct ptq_override {
     ptq_src_pos pos;
 } ptq_override;
 
+/* Where activation quantizers go (quantization.placement). */
+#define PTQ_PLACEMENT_DEPLOY 0 /* inputs of weighted layers and both inputs of residual adds,
+                                * the network input: what an integer QDQ deployment runs */
+#define PTQ_PLACEMENT_PAPER 1  /* BRECQ/QDrop/MRECG (METHODS.md 0.3): outputs of units (after
+                                * the activation function, after a residual add and its
+                                * activation), not the branch before the add, not the network
+                                * input, not the logits */
+#define PTQ_PLACEMENT_COUNT 2
+const char *ptq_placement_name(int32_t placement);
+int32_t ptq_placement_from_name(const char *name); /* -1 if unknown */
+
 /* The quantization section. */
 typedef struct ptq_quant_config {
     ptq_qspec weights, activations; /* defaults for every quantizer */
@@ -51,6 +65,8 @@ typedef struct ptq_quant_config {
     bool quantize_input;     /* the network input (input of the first layer) */
     bool quantize_output;    /* the network output */
     int32_t target;          /* PTQ_TARGET_*: what the export must run exactly on */
+    int32_t placement;       /* PTQ_PLACEMENT_*: where activation quantizers go */
+    bool input_given;        /* `input:` was written (else the placement decides) */
     ptq_src_pos weights_pos, target_pos; /* where quantization.weights / target were given */
     ptq_override *overrides;
     int32_t n_overrides;

@@ -5,7 +5,13 @@
  * range, and the searching observers (percentile, MSE, KL) then build a 2048-bin
  * histogram over that range in pass 2 and search it.  Every candidate range is scored
  * through ptq_qparams_from_range and ptq_fake_quant, the grid the simulation and the
- * exported model use, so the choice is made on the arithmetic that will actually run. */
+ * exported model use, so the choice is made on the arithmetic that will actually run.
+ *
+ * The MSE search comes in the reference codes' variants (METHODS.md 0.2): the error
+ * exponent p (mean |x - x_hat|^p; BRECQ and QDrop score p = 2.4) and the candidate set
+ * (PTQ_SEARCH_*: BRECQ's 80 shrink factors of (min, max), MQBench's range fractions with
+ * every zero point).  Activation searches score the histogram, each bin's count at its
+ * centre; weights are scored exactly. */
 #include "internal.h"
 
 #define HIST_BINS 2048
@@ -19,6 +25,11 @@
 static ptq_status check_spec(const ptq_qspec *spec, ptq_error *err) {
     if (spec->observer < 0 || spec->observer >= PTQ_OBSERVER_COUNT)
         return ptq_error_set(err, PTQ_ERR_INVALID, "unknown observer %d", spec->observer);
+    if (spec->search < 0 || spec->search >= PTQ_SEARCH_COUNT)
+        return ptq_error_set(err, PTQ_ERR_INVALID, "unknown MSE search %d", spec->search);
+    if (!(spec->mse_p >= 0.0f && spec->mse_p <= 8.0f))
+        return ptq_error_set(err, PTQ_ERR_INVALID, "MSE exponent p %g is outside [1, 8]",
+                             (double)spec->mse_p);
     if (spec->observer == PTQ_OBSERVER_PERCENTILE &&
         !(spec->percentile > 0.0f && spec->percentile <= 100.0f))
         return ptq_error_set(err, PTQ_ERR_INVALID,
@@ -27,21 +38,92 @@ static ptq_status check_spec(const ptq_qspec *spec, ptq_error *err) {
     return PTQ_OK;
 }
 
-/* Quantization MSE of n values x on the grid covering [lo, hi]; y is n floats of scratch.
+/* |d|^p, the error one value contributes; p = 2 without a pow call. */
+static inline double err_pow(double d, double p) {
+    return p == 2.0 ? d * d : pow(fabs(d), p);
+}
+
+static double spec_p(const ptq_qspec *spec) { return spec->mse_p > 0.0f ? spec->mse_p : 2.0; }
+
+/* Mean |x - x_hat|^p of n values x fake-quantized with (s, z); y is n floats of scratch.
  * Summed in double: a float sum over a large channel would lose the small differences
  * between candidates. */
-static double fq_mse(const float *x, int64_t n, float lo, float hi, const ptq_qparams *qp,
-                     bool symmetric, float *y) {
+static double fq_err_sz(const float *x, int64_t n, float s, int32_t z, const ptq_qparams *qp,
+                        double p, float *y) {
+    ptq_fake_quant(x, y, n, s, z, qp->qmin, qp->qmax);
+    double e = 0.0;
+    for (int64_t i = 0; i < n; i++) e += err_pow((double)x[i] - (double)y[i], p);
+    return e / (double)n;
+}
+
+/* The same on the grid covering [lo, hi]. */
+static double fq_err(const float *x, int64_t n, float lo, float hi, const ptq_qparams *qp,
+                     bool symmetric, double p, float *y) {
     float s;
     int32_t z;
     ptq_qparams_from_range(lo, hi, qp->qmin, qp->qmax, symmetric, &s, &z);
-    ptq_fake_quant(x, y, n, s, z, qp->qmin, qp->qmax);
-    double e = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = (double)x[i] - (double)y[i];
-        e += d * d;
+    return fq_err_sz(x, n, s, z, qp, p, y);
+}
+
+/* A candidate scorer: the error of the grid covering [lo, hi] on the data in ctx. */
+typedef double (*range_score)(void *ctx, float lo, float hi);
+
+/* BRECQ's candidates: both ends of [lo0, hi0] times (1 - 0.01 i), i = 0..79; only a strict
+ * improvement replaces the best, so i = 0 (the full range) wins ties. */
+static void search_shrink(range_score score, void *ctx, float lo0, float hi0, float *lo,
+                          float *hi) {
+    double best = score(ctx, lo0, hi0);
+    *lo = lo0, *hi = hi0;
+    for (int32_t i = 1; i < MSE_SHRINK_STEPS; i++) {
+        const float f = 1.0f - 0.01f * (float)i;
+        const double e = score(ctx, lo0 * f, hi0 * f);
+        if (e < best) best = e, *lo = lo0 * f, *hi = hi0 * f;
     }
-    return e / (double)n;
+}
+
+/* Which side of zero a tensor's values lie on, as MQBench's observer decides it once per
+ * tensor (not per channel): SIDE_BOTH searches range and zero point, the others one
+ * threshold. */
+#define SIDE_BOTH 0
+#define SIDE_POS 1
+#define SIDE_NEG 2
+#define SIDE_SYMMETRIC 3
+
+static int side_of(float lo, float hi, bool symmetric) {
+    return symmetric ? SIDE_SYMMETRIC : lo >= 0.0f ? SIDE_POS : hi <= 0.0f ? SIDE_NEG : SIDE_BOTH;
+}
+
+/* MQBench's MSEObserver (QDrop's code): one-sided data (or any data on a symmetric grid)
+ * search one threshold t = max(|lo0|, hi0) * i / 100, i = 1..100, the range [0, t],
+ * [-t, 0] or [-t, t]; two-sided data on an asymmetric grid search every pair of a range
+ * r = (hi0 - lo0) * i / 100 and a zero point u in [0, qmax - qmin]: [-u d, r - u d] with
+ * d = r / (qmax - qmin), lo0 <= 0 <= hi0.  First strict minimum wins (smallest range). */
+static void search_mqbench(range_score score, void *ctx, float lo0, float hi0, int side,
+                           const ptq_qparams *qp, float *lo, float *hi) {
+    double best = INFINITY;
+    *lo = lo0, *hi = hi0;
+    if (side != SIDE_BOTH) {
+        const float range = fmaxf(fabsf(lo0), hi0);
+        for (int32_t i = 1; i <= MSE_ONE_SIDED_STEPS; i++) {
+            const float t = range / (float)MSE_ONE_SIDED_STEPS * (float)i;
+            const float clo = side == SIDE_POS ? 0.0f : -t, chi = side == SIDE_NEG ? 0.0f : t;
+            const double e = score(ctx, clo, chi);
+            if (e < best) best = e, *lo = clo, *hi = chi;
+        }
+        return;
+    }
+    const float range = hi0 - lo0;
+    const float levels = (float)(qp->qmax - qp->qmin);
+    for (int32_t i = 1; i <= MSE_ONE_SIDED_STEPS; i++) {
+        const float r = range / (float)MSE_ONE_SIDED_STEPS * (float)i, d = r / levels;
+        /* u: the zero point counted from the grid's lowest code (MQBench's grid is
+         * unsigned, [0, 2^b - 1]; a signed grid's zero point is u + qmin). */
+        for (int32_t u = 0; u <= qp->qmax - qp->qmin; u++) {
+            const float clo = -(float)u * d, chi = r - (float)u * d;
+            const double e = score(ctx, clo, chi);
+            if (e < best) best = e, *lo = clo, *hi = chi;
+        }
+    }
 }
 
 /* ================================================================= weights ====== */
@@ -89,27 +171,37 @@ static void percentile_range(const float *x, int64_t n, const ptq_qspec *spec, f
     }
 }
 
-/* BRECQ's search: shrink both ends of [*lo, *hi] by (1 - 0.01 i) and keep the range with
- * the smallest measured MSE.  Only a strict improvement replaces the current best, so
- * the full range (i = 0) wins ties and the result is never worse than minmax. */
+typedef struct weight_ctx {
+    const float *x;
+    int64_t n;
+    const ptq_qparams *qp;
+    bool symmetric;
+    double p;
+    float *y;
+} weight_ctx;
+
+static double weight_score(void *ctx, float lo, float hi) {
+    const weight_ctx *w = ctx;
+    return fq_err(w->x, w->n, lo, hi, w->qp, w->symmetric, w->p, w->y);
+}
+
+/* The MSE search over the n values of one channel: AUTO and SHRINK shrink (min, max) as
+ * BRECQ does, MQBENCH searches as MQBench's observer.  MQBench widens a channel's range to
+ * contain 0 before searching; BRECQ's search does not, but its grid (like every grid here)
+ * contains 0, so both start from the range widened to 0. */
 static void mse_range(const float *x, int64_t n, const ptq_qspec *spec, const ptq_qparams *qp,
-                      float *tmp, float *lo, float *hi) {
-    const float lo0 = *lo, hi0 = *hi;
-    double best = fq_mse(x, n, lo0, hi0, qp, spec->symmetric, tmp);
-    for (int32_t i = 1; i < MSE_SHRINK_STEPS; i++) {
-        const float f = 1.0f - 0.01f * (float)i;
-        const double e = fq_mse(x, n, lo0 * f, hi0 * f, qp, spec->symmetric, tmp);
-        if (e < best) {
-            best = e;
-            *lo = lo0 * f;
-            *hi = hi0 * f;
-        }
-    }
+                      int side, float *tmp, float *lo, float *hi) {
+    weight_ctx w = {x, n, qp, spec->symmetric, spec_p(spec), tmp};
+    const float lo0 = fminf(*lo, 0.0f), hi0 = fmaxf(*hi, 0.0f);
+    if (spec->search == PTQ_SEARCH_MQBENCH)
+        search_mqbench(weight_score, &w, lo0, hi0, side, qp, lo, hi);
+    else
+        search_shrink(weight_score, &w, *lo, *hi, lo, hi);
 }
 
 /* The range the observer picks for the n values of one channel (or the whole tensor). */
 static void weight_range(const float *x, int64_t n, const ptq_qspec *spec, const ptq_qparams *qp,
-                         float *tmp, float *lo, float *hi) {
+                         int side, float *tmp, float *lo, float *hi) {
     switch (spec->observer) {
     case PTQ_OBSERVER_PERCENTILE: percentile_range(x, n, spec, tmp, lo, hi); return;
     case PTQ_OBSERVER_MSE:
@@ -118,7 +210,7 @@ static void weight_range(const float *x, int64_t n, const ptq_qspec *spec, const
          * TensorRT itself takes weights at max|w|.  A weight is small and fully known,
          * so the exact MSE search is the better stand-in. */
         minmax_of(x, n, lo, hi);
-        mse_range(x, n, spec, qp, tmp, lo, hi);
+        mse_range(x, n, spec, qp, side, tmp, lo, hi);
         return;
     default: minmax_of(x, n, lo, hi); return;
     }
@@ -154,9 +246,12 @@ ptq_status ptq_observe_weights(const ptq_tensor *w, const ptq_qspec *spec, ptq_q
             return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
         }
     }
+    float all_lo, all_hi;
+    minmax_of(x, numel, &all_lo, &all_hi);
+    const int side = side_of(all_lo, all_hi, spec->symmetric);
     for (int64_t c = 0; c < channels; c++) {
         float lo, hi;
-        weight_range(x + c * inner, inner, spec, qp, tmp, &lo, &hi);
+        weight_range(x + c * inner, inner, spec, qp, side, tmp, &lo, &hi);
         ptq_qparams_from_range(lo, hi, qp->qmin, qp->qmax, spec->symmetric, &qp->scale[c],
                                &qp->zero_point[c]);
     }
@@ -287,47 +382,62 @@ static void hist_percentile_range(const ptq_act_observer *o, float *lo, float *h
     }
 }
 
-/* Expected squared error of fake-quantizing the histogram on the grid covering [lo, hi],
- * every value standing at its bin's centre.  centers and y hold HIST_BINS floats. */
-static double hist_fq_error(const ptq_act_observer *o, const ptq_qparams *qp,
-                            const float *centers, float *y, float lo, float hi) {
+/* Expected |x - x_hat|^p of fake-quantizing the histogram on the grid covering [lo, hi],
+ * every value standing at its bin's centre. */
+typedef struct hist_ctx {
+    const ptq_act_observer *o;
+    const ptq_qparams *qp;
+    const float *centers;
+    float *y;
+    double p;
+} hist_ctx;
+
+static double hist_score(void *ctx, float lo, float hi) {
+    const hist_ctx *h = ctx;
     float s;
     int32_t z;
-    ptq_qparams_from_range(lo, hi, qp->qmin, qp->qmax, o->spec.symmetric, &s, &z);
-    ptq_fake_quant(centers, y, HIST_BINS, s, z, qp->qmin, qp->qmax);
+    ptq_qparams_from_range(lo, hi, h->qp->qmin, h->qp->qmax, h->o->spec.symmetric, &s, &z);
+    ptq_fake_quant(h->centers, h->y, HIST_BINS, s, z, h->qp->qmin, h->qp->qmax);
     double e = 0.0;
-    for (int64_t b = 0; b < HIST_BINS; b++) {
-        const double d = (double)centers[b] - (double)y[b];
-        e += o->hist[b] * d * d;
-    }
+    for (int64_t b = 0; b < HIST_BINS; b++)
+        if (h->o->hist[b] > 0.0) e += h->o->hist[b] * err_pow((double)h->centers[b] - (double)h->y[b], h->p);
     return e;
 }
 
-/* MSE search on the histogram.  One-sided data (|x| for symmetric grids, or min >= 0)
- * have a single end to choose: max = range * i / 100 (QDrop/MQBench), tried from the
- * full range down so that ties keep the wider range.  Two-sided data on an asymmetric
- * grid shrink both ends by (1 - 0.01 i) as BRECQ does. */
+/* MSE search on the histogram.  AUTO: one-sided data (|x| for symmetric grids, or
+ * min >= 0) have a single end to choose, max = range * i / 100, tried from the full range
+ * down so that ties keep the wider range; two-sided data on an asymmetric grid shrink both
+ * ends by (1 - 0.01 i) as BRECQ does.  SHRINK and MQBENCH as for weights.  A symmetric
+ * histogram holds |x|: its candidates are [-t, t]. */
 static void hist_mse_range(const ptq_act_observer *o, const ptq_qparams *qp, float *lo,
                            float *hi) {
     float centers[HIST_BINS], y[HIST_BINS];
     for (int64_t b = 0; b < HIST_BINS; b++)
         centers[b] = (float)(o->h_lo + ((double)b + 0.5) * o->h_w);
-    const bool one_sided = o->spec.symmetric || o->h_lo >= 0.0;
+    hist_ctx h = {o, qp, centers, y, spec_p(&o->spec)};
     const float top = (float)o->h_hi, bottom = (float)o->h_lo;
-    *lo = o->spec.symmetric ? -top : bottom;
+    const float lo0 = o->spec.symmetric ? -top : bottom;
+    if (o->spec.search == PTQ_SEARCH_SHRINK) {
+        search_shrink(hist_score, &h, lo0, top, lo, hi);
+        return;
+    }
+    if (o->spec.search == PTQ_SEARCH_MQBENCH) {
+        search_mqbench(hist_score, &h, lo0, top, side_of(lo0, top, o->spec.symmetric), qp, lo, hi);
+        return;
+    }
+    const bool one_sided = o->spec.symmetric || o->h_lo >= 0.0;
+    if (!one_sided) {
+        search_shrink(hist_score, &h, lo0, top, lo, hi);
+        return;
+    }
+    *lo = lo0;
     *hi = top;
-    double best = hist_fq_error(o, qp, centers, y, *lo, *hi);
-    const int32_t steps = one_sided ? MSE_ONE_SIDED_STEPS : MSE_SHRINK_STEPS;
-    for (int32_t i = 1; i < steps; i++) {
-        const float f = one_sided ? (float)(MSE_ONE_SIDED_STEPS - i) / MSE_ONE_SIDED_STEPS
-                                  : 1.0f - 0.01f * (float)i;
+    double best = hist_score(&h, *lo, *hi);
+    for (int32_t i = 1; i < MSE_ONE_SIDED_STEPS; i++) {
+        const float f = (float)(MSE_ONE_SIDED_STEPS - i) / MSE_ONE_SIDED_STEPS;
         const float clo = o->spec.symmetric ? -top * f : bottom * f, chi = top * f;
-        const double e = hist_fq_error(o, qp, centers, y, clo, chi);
-        if (e < best) {
-            best = e;
-            *lo = clo;
-            *hi = chi;
-        }
+        const double e = hist_score(&h, clo, chi);
+        if (e < best) best = e, *lo = clo, *hi = chi;
     }
 }
 

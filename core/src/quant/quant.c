@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "ptq/ptq_plugin.h"
+#include "config.h"
 
 void ptq_qrange(int32_t bits, bool symmetric, bool is_weight, bool *is_signed, int32_t *qmin,
                 int32_t *qmax) {
@@ -221,5 +222,27 @@ const char *ptq_observer_name(int32_t observer) {
 int32_t ptq_observer_from_name(const char *name) {
     for (int32_t i = 0; i < PTQ_OBSERVER_COUNT; i++)
         if (!strcmp(ptq_observer_name(i), name)) return i;
+    return -1;
+}
+
+const char *ptq_search_name(int32_t search) {
+    static const char *names[PTQ_SEARCH_COUNT] = {"auto", "shrink", "mqbench"};
+    return search >= 0 && search < PTQ_SEARCH_COUNT ? names[search] : "?";
+}
+
+int32_t ptq_search_from_name(const char *name) {
+    for (int32_t i = 0; i < PTQ_SEARCH_COUNT; i++)
+        if (!strcmp(ptq_search_name(i), name)) return i;
+    return -1;
+}
+
+const char *ptq_placement_name(int32_t placement) {
+    static const char *names[PTQ_PLACEMENT_COUNT] = {"deploy", "paper"};
+    return placement >= 0 && placement < PTQ_PLACEMENT_COUNT ? names[placement] : "?";
+}
+
+int32_t ptq_placement_from_name(const char *name) {
+    for (int32_t i = 0; i < PTQ_PLACEMENT_COUNT; i++)
+        if (!strcmp(ptq_placement_name(i), name)) return i;
     return -1;
 }

@@ -175,6 +175,8 @@ void ptq_session_free(ptq_session *s) {
     for (int32_t i = 0; i < s->n_bn; i++) bn_clear(&s->bn[i]);
     for (int32_t i = 0; i < s->n_art; i++) artifact_clear(&s->art[i]);
     for (int32_t i = 0; i < s->n_rows; i++) ptq_report_row_clear(&s->rows[i]);
+    for (int32_t i = 0; i < s->n_notes; i++) free(s->notes[i]);
+    free(s->notes);
     free(s->rows);
     free(s->q);
     free(s->bn);
@@ -410,6 +412,9 @@ static void apply_fields(ptq_qspec *dst, const ptq_qspec *src, uint32_t fields) 
     if (fields & PTQ_QF_GRANULARITY) dst->per_channel = src->per_channel;
     if (fields & PTQ_QF_OBSERVER) dst->observer = src->observer;
     if (fields & PTQ_QF_PERCENTILE) dst->percentile = src->percentile;
+    if (fields & PTQ_QF_MSE_P) dst->mse_p = src->mse_p;
+    if (fields & PTQ_QF_SEARCH) dst->search = src->search;
+    if (fields & PTQ_QF_IMAGES) dst->images = src->images;
 }
 
 /* The weight and activation specs for node `node` after the overrides; *keep_float when
@@ -455,18 +460,26 @@ int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value) {
     return -1;
 }
 
-/* Weights of every Conv/Gemm/MatMul; activations at the inputs of Conv/Gemm/MatMul and
- * of Adds of two run-time values (residual adds), the network input if configured, and
- * the output if configured: where a QDQ deployment puts them. */
+static bool is_residual_add(const ptq_graph *g, const ptq_node *n) {
+    return n->op == PTQ_OP_ADD && !ptq_is_const(g, n->inputs[0]) && !ptq_is_const(g, n->inputs[1]);
+}
+
+static ptq_status place_paper(ptq_session *s);
+
+/* DEPLOY: weights of every Conv/Gemm/MatMul; activations at the inputs of Conv/Gemm/MatMul
+ * and of Adds of two run-time values (residual adds), the network input if configured, and
+ * the output if configured: where a QDQ deployment puts them.  PAPER: place_paper. */
 ptq_status ptq_session_place_quantizers(ptq_session *s) {
     ptq_graph *g = s->g;
     const ptq_quant_config *p = s->cfg.quant;
     for (int32_t i = 0; i < s->n_q; i++) quantizer_clear(&s->q[i]);
     s->n_q = 0;
+    for (int32_t i = 0; i < s->n_notes; i++) free(s->notes[i]);
+    s->n_notes = 0;
+    if (p->placement == PTQ_PLACEMENT_PAPER) return place_paper(s);
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const ptq_node *n = &g->nodes[i];
-        bool residual_add = n->op == PTQ_OP_ADD && !ptq_is_const(g, n->inputs[0]) &&
-                            !ptq_is_const(g, n->inputs[1]);
+        const bool residual_add = is_residual_add(g, n);
         if (!ptq_op_has_weights(n->op) && !residual_add) continue;
         ptq_qspec w, a;
         bool keep_float;
@@ -491,6 +504,185 @@ ptq_status ptq_session_place_quantizers(ptq_session *s) {
                 goto nomem;
         }
     }
+    return PTQ_OK;
+nomem:
+    return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory placing quantizers");
+}
+
+/* Records a choice the placement made, and says it on stderr. */
+static ptq_status placement_note(ptq_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static ptq_status placement_note(ptq_session *s, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **n = realloc(s->notes, ((size_t)s->n_notes + 1) * sizeof *n);
+    if (!n) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    s->notes = n;
+    if (!(s->notes[s->n_notes] = ptq_strdup(buf))) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    s->n_notes++;
+    fprintf(stderr, "note: placement paper: %s\n", buf);
+    return PTQ_OK;
+}
+
+/* The single reader of value v, or -1 (none, or several). */
+static int32_t sole_reader(const ptq_graph *g, int32_t v, int32_t *count) {
+    int32_t r[2];
+    *count = ptq_graph_readers(g, v, r, 2);
+    return *count == 1 ? r[0] : -1;
+}
+
+/* v followed through the activation function that alone reads it (ReLU, ReLU6, ...). */
+static int32_t through_activation(const ptq_graph *g, int32_t v) {
+    int32_t cnt;
+    const int32_t r = sole_reader(g, v, &cnt);
+    return r >= 0 && ptq_is_activation(g->nodes[r].op) ? g->nodes[r].outputs[0] : v;
+}
+
+/* Ops a quantized value passes through unchanged in grid (pooling, reshaping, ReLU):
+ * the weighted layer after them reads the unit output before them. */
+static bool passes_grid(ptq_op op) {
+    return op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
+           op == PTQ_OP_GLOBAL_MAX_POOL || op == PTQ_OP_FLATTEN || op == PTQ_OP_RESHAPE ||
+           op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP;
+}
+
+/* Whether value x is computed from value v. */
+static bool depends_on(const ptq_graph *g, int32_t x, int32_t v) {
+    uint8_t *seen = calloc((size_t)g->n_values + 1, 1);
+    int32_t *stack = ptq_calloc_array((size_t)g->n_values + 1, sizeof *stack);
+    bool found = false;
+    int32_t top = 0;
+    /* Each value is pushed once (marked when pushed), so the stack never overflows. */
+    if (seen && stack && x >= 0) stack[top++] = x, seen[x] = 1;
+    while (top > 0 && !found) {
+        const int32_t u = stack[--top];
+        if (u == v) found = true;
+        const int32_t p = g->values[u].producer;
+        for (int32_t k = 0; p >= 0 && k < g->nodes[p].n_inputs; k++) {
+            const int32_t in = g->nodes[p].inputs[k];
+            if (in >= 0 && !seen[in]) stack[top++] = in, seen[in] = 1;
+        }
+    }
+    free(seen);
+    free(stack);
+    return found;
+}
+
+/* The unit output of weighted node i: its output through its activation; if that feeds
+ * a residual add alone, the add's output through its activation (the branch before an
+ * add is not quantized).  Returns -1 when the output is a graph output (logits). */
+static int32_t unit_output(ptq_session *s, int32_t i, ptq_status *st) {
+    const ptq_graph *g = s->g;
+    int32_t v = through_activation(g, g->nodes[i].outputs[0]);
+    int32_t cnt;
+    int32_t r = sole_reader(g, v, &cnt);
+    /* Through an add chain: a residual add reading v (alone) moves the unit output to the
+     * add's (activated) output; adds of adds (a branch joining twice) keep moving. */
+    while (r >= 0 && is_residual_add(g, &g->nodes[r])) {
+        v = through_activation(g, g->nodes[r].outputs[0]);
+        r = sole_reader(g, v, &cnt);
+    }
+    if (cnt > 1) {
+        /* Read by several nodes.  A residual add among them whose other input does not
+         * come from v (v is not the fork of an identity shortcut) makes v a branch end
+         * that other nodes read too: is the unit output the add's, or v?  It is quantized
+         * at v, where every reader sees the same grid. */
+        int32_t rd[16];
+        const int32_t n = PTQ_MIN(ptq_graph_readers(g, v, rd, 16), 16);
+        for (int32_t k = 0; k < n; k++) {
+            const ptq_node *a = &g->nodes[rd[k]];
+            if (!is_residual_add(g, a)) continue;
+            const int32_t other = a->inputs[0] == v ? a->inputs[1] : a->inputs[0];
+            if (depends_on(g, other, v)) continue;
+            *st = placement_note(s, "'%s' ends a branch of the residual add '%s' and is read by %d "
+                                 "nodes; quantized at '%s' itself, not after the add",
+                                 g->values[v].name, a->name, n, g->values[v].name);
+            if (*st) return -1;
+            break;
+        }
+    }
+    if (g->values[v].flags & PTQ_VALUE_OUTPUT) return -1;
+    return v;
+}
+
+/* The quantized value weighted node i reads as its data input: back from inputs[0]
+ * through grid-preserving ops to a value with an activation quantizer, or -1. */
+static int32_t quantized_source(const ptq_session *s, int32_t i) {
+    const ptq_graph *g = s->g;
+    int32_t v = g->nodes[i].inputs[0];
+    for (int32_t hops = 0; v >= 0 && hops < g->n_nodes; hops++) {
+        const int32_t q = ptq_session_quantizer_of(s, v);
+        if (q >= 0 && !s->q[q].is_weight) return q;
+        const int32_t p = g->values[v].producer;
+        if (p < 0 || !passes_grid(g->nodes[p].op)) return -1;
+        v = g->nodes[p].inputs[0];
+    }
+    return -1;
+}
+
+/* PAPER (METHODS.md 0.3, the placement of BRECQ's, QDrop's and MRECG's code): weights as
+ * in DEPLOY; one activation quantizer at each unit output (unit_output), none on the
+ * network input (unless quant.input) or the logits (unless quant.output).  A quantizer's
+ * spec is the activation spec of the weighted layers that read it (through pooling and
+ * reshapes: "the activation feeding the last layer is 8-bit" is an override of the last
+ * layer), the widest where several disagree. */
+static ptq_status place_paper(ptq_session *s) {
+    ptq_graph *g = s->g;
+    const ptq_quant_config *p = s->cfg.quant;
+    ptq_status st = PTQ_OK;
+    for (int32_t i = 0; i < g->n_nodes && !st; i++) {
+        const ptq_node *n = &g->nodes[i];
+        if (n->op == PTQ_OP_NONE || !ptq_op_has_weights(n->op)) continue;
+        ptq_qspec w, a;
+        bool keep_float;
+        node_specs(s, i, &w, &a, &keep_float);
+        if (keep_float) continue;
+        if (ptq_is_const(g, n->inputs[1]) && w.bits != 32 && add_quantizer(s, n->inputs[1], true, i, &w) < 0)
+            goto nomem;
+        if (!p->quantize_activations) continue;
+        const int32_t v = unit_output(s, i, &st);
+        if (st) return st;
+        if (v >= 0 && ptq_session_quantizer_of(s, v) < 0 && add_quantizer(s, v, false, -1, &p->activations) < 0)
+            goto nomem;
+    }
+    if (p->quantize_activations && p->quantize_input) {
+        for (int32_t i = 0; i < g->n_inputs; i++)
+            if (ptq_session_quantizer_of(s, g->inputs[i]) < 0 &&
+                add_quantizer(s, g->inputs[i], false, -1, &p->activations) < 0)
+                goto nomem;
+    }
+    if (p->quantize_activations && p->quantize_output) {
+        for (int32_t i = 0; i < g->n_outputs; i++)
+            if (ptq_session_quantizer_of(s, g->outputs[i]) < 0 &&
+                add_quantizer(s, g->outputs[i], false, -1, &p->activations) < 0)
+                goto nomem;
+    }
+    /* Specs from the readers. */
+    uint8_t *set = calloc((size_t)s->n_q + 1, 1);
+    if (!set) goto nomem;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op == PTQ_OP_NONE || !ptq_op_has_weights(g->nodes[i].op)) continue;
+        ptq_qspec w, a;
+        bool keep_float;
+        node_specs(s, i, &w, &a, &keep_float);
+        const int32_t q = quantized_source(s, i);
+        if (q < 0 || keep_float) continue;
+        if (!set[q] || a.bits > s->q[q].spec.bits) s->q[q].spec = a;
+        set[q] = 1;
+    }
+    free(set);
+    /* A reader that keeps its input in float (bits 32) removes the quantizer. */
+    int32_t kept = 0;
+    for (int32_t i = 0; i < s->n_q; i++) {
+        if (!s->q[i].is_weight && s->q[i].spec.bits == 32) {
+            quantizer_clear(&s->q[i]);
+            continue;
+        }
+        s->q[kept++] = s->q[i];
+    }
+    s->n_q = kept;
     return PTQ_OK;
 nomem:
     return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory placing quantizers");
@@ -541,10 +733,11 @@ ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t i) {
     return PTQ_OK;
 }
 
-/* Activation quantizers `which` (all when NULL) from calibration images [0, n) of the
- * float working graph: ranges, then histograms if an observer needs them. */
-ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which, int32_t n_which,
-                                             int64_t images) {
+/* Activation quantizers `which` (all when NULL) from calibration images [0, n) of graph g
+ * (the float working graph, or a quantized model built from it, whose values keep their
+ * ids): ranges, then histograms if an observer needs them. */
+static ptq_status calibrate_on(ptq_session *s, const ptq_graph *g, const int32_t *which,
+                               int32_t n_which, int64_t images) {
     if (!s->calib) return ptq_session_error(s, PTQ_ERR_INVALID,
                                             "activation quantizers need calibration data (add a "
                                             "calibration: section to the pipeline)");
@@ -573,13 +766,18 @@ ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *whic
         n++;
     }
     if (n == 0) goto out;
-    const int64_t total = images > 0 ? PTQ_MIN(images, s->calib->n) : s->calib->n;
+    int64_t total = images > 0 ? PTQ_MIN(images, s->calib->n) : s->calib->n;
+    /* No need to run past the most images any observer asks for. */
+    int64_t most = 0;
+    for (int32_t k = 0; k < n && most >= 0; k++)
+        most = s->q[ids[k]].spec.images > 0 ? PTQ_MAX(most, s->q[ids[k]].spec.images) : -1;
+    if (most > 0) total = PTQ_MIN(total, most);
     ptq_exec_options eo = ptq_exec_options_default();
     eo.max_batch = PTQ_MIN(s->batch, total);
     eo.threads = s->threads;
     eo.keep = keep;
     eo.n_keep = n;
-    ex = ptq_exec_new(s->g, &eo, &s->err);
+    ex = ptq_exec_new(g, &eo, &s->err);
     if (!ex) {
         st = s->err.status;
         goto out;
@@ -593,11 +791,15 @@ ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *whic
             ptq_exec_bind(ex, s->g->inputs[0], s->calib->images + at * per);
             st = ptq_exec_run(ex, nb, &s->err);
             for (int32_t k = 0; k < n && !st; k++) {
+                /* A quantizer's `images` limits what its observer sees to the first ones. */
+                const int64_t lim = s->q[ids[k]].spec.images;
+                if (lim > 0 && at >= lim) continue;
+                const int64_t use = lim > 0 ? PTQ_MIN(nb, lim - at) : nb;
                 int32_t nd;
                 int64_t ne[PTQ_MAX_DIMS];
                 ptq_exec_shape(ex, keep[k], &nd, ne);
                 const float *d = ptq_exec_data(ex, keep[k]);
-                const int64_t cnt = ptq_shape_numel(nd, ne);
+                const int64_t cnt = ptq_shape_numel(nd, ne) / nb * use;
                 if (pass == 0) ptq_act_observer_range(obs[k], d, cnt);
                 else if (ptq_act_observer_wants_histogram(obs[k])) ptq_act_observer_histogram(obs[k], d, cnt);
             }
@@ -621,6 +823,50 @@ out:
     free(ids);
     free(obs);
     free(keep);
+    return st;
+}
+
+ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which, int32_t n_which,
+                                             int64_t images) {
+    return calibrate_on(s, s->g, which, n_which, images);
+}
+
+ptq_status ptq_session_calibrate_activations_quantized(ptq_session *s, int64_t images) {
+    /* Topological order of the activation quantizers: by the node producing the value
+     * (graph inputs, produced by none, first). */
+    int32_t *order = ptq_calloc_array((size_t)s->n_q + 1, sizeof *order);
+    ptq_quantizer *use = ptq_calloc_array((size_t)s->n_q + 1, sizeof *use);
+    if (!order || !use) {
+        free(order), free(use);
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    int32_t n_act = 0, n_use = 0;
+    for (int32_t i = 0; i < s->n_q; i++) {
+        if (s->q[i].is_weight) {
+            use[n_use++] = s->q[i];
+            continue;
+        }
+        int32_t k = n_act++;
+        const int32_t pi = s->g->values[s->q[i].value].producer;
+        while (k > 0 && s->g->values[s->q[order[k - 1]].value].producer > pi) order[k] = order[k - 1], k--;
+        order[k] = i;
+    }
+    ptq_status st = PTQ_OK;
+    for (int32_t k = 0; k < n_act && !st; k++) {
+        /* The model with the weights and the quantizers calibrated so far; quantizer k
+         * observes its (not yet quantized) value in it. */
+        ptq_graph *qg = ptq_session_sim_graph(s, use, n_use, &s->err);
+        if (!qg) {
+            st = s->err.status;
+            break;
+        }
+        st = calibrate_on(s, qg, &order[k], 1, images);
+        ptq_graph_free(qg);
+        if (!st) use[n_use++] = s->q[order[k]];
+        ptq_session_progress(s, "calibrating on the quantized model", k + 1, n_act);
+    }
+    free(order);
+    free(use);
     return st;
 }
 

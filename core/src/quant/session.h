@@ -59,6 +59,8 @@ struct ptq_session {
     int32_t pass_index;      /* its index in the plan, for report rows */
     ptq_report_row *rows;    /* what passes added to their report tables */
     int32_t n_rows;
+    char **notes;            /* owned: choices placement made that the user should know */
+    int32_t n_notes;
     bool tty;                /* stderr is a terminal: draw progress bars */
     double progress_t0;      /* when the step being reported started */
     const char *progress_what; /* which step */
@@ -93,7 +95,9 @@ void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_
 ptq_bn_stats *ptq_session_bn_of(ptq_session *s, int32_t node);
 
 /* Places every quantizer the configuration asks for on the working graph (after BN
- * folding); quantizers start uncalibrated. */
+ * folding), where quant.placement says (PTQ_PLACEMENT_*); quantizers start uncalibrated.
+ * Choices the placement had to make (a unit output read by several nodes) are logged and
+ * kept in s->notes. */
 ptq_status ptq_session_place_quantizers(ptq_session *s);
 int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value);
 /* Loads a dataset section of the pipeline and keeps its `count` images: drawn at random
@@ -111,6 +115,11 @@ int32_t ptq_session_weight_axis(const ptq_session *s, int32_t q);
  * `images` calibration images (all when 0), running the float working graph. */
 ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *which,
                                              int32_t n_which, int64_t images);
+/* Calibrates every activation quantizer again on the quantized model, in topological
+ * order: each one observes its value with the weights (their rounding included) and the
+ * activation quantizers before it applied, as BRECQ initialises its activation ranges
+ * after the weight phase.  `images` as above. */
+ptq_status ptq_session_calibrate_activations_quantized(ptq_session *s, int64_t images);
 
 /* The quantized model: a copy of the working graph with the given quantizers applied
  * (fake-quantized weights, a FAKE_QUANT node after each quantized activation).  Every

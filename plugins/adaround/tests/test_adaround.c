@@ -161,6 +161,56 @@ START_TEST(qdrop_learns_activation_steps) {
 }
 END_TEST
 
+/* BRECQ's order: with act_recalibrate the activation ranges are observed again on the
+ * quantized model after the weight phase, so they differ from the float calibration; the
+ * paper placement and skip_first (the stem stays at nearest in block mode) hold. */
+static const char *paper_pipeline(const char *pass) {
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "model: @MODELS@/resnet20_fmnist.onnx\n"
+             "calibration:\n  images: @FMNIST@/train-images-idx3-ubyte.gz\n  count: %d\n"
+             "quantization:\n"
+             "  weights: {bits: 2, granularity: channel, symmetric: false, observer: mse, p: 2.4, search: shrink}\n"
+             "  activations: {bits: 4, granularity: tensor, symmetric: false, observer: mse, p: 2.4,\n"
+             "                search: shrink, images: 32}\n"
+             "  placement: paper\n  target: none\n"
+             "  overrides:\n    - nodes: [first, last]\n      weights: {bits: 8}\n"
+             "      activations: {bits: 8}\n"
+             "passes:\n  - %s\n",
+             CALIB, pass);
+    return buf;
+}
+
+START_TEST(brecq_order_recalibrates) {
+    char pass[256];
+    snprintf(pass, sizeof pass,
+             "adaround.reconstruct: {granularity: block, iterations: %d, activations: float, "
+             "act_recalibrate: true, skip_first: true}", kit_quick() ? 5 : 40);
+    int32_t at;
+    kit *k = open_before(paper_pipeline(pass), &at);
+    float *scales = calloc((size_t)k->s->n_q, sizeof *scales);
+    for (int32_t i = 0; i < k->s->n_q; i++) scales[i] = k->s->q[i].qp.scale[0];
+    ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
+    int32_t moved = 0, acts = 0;
+    for (int32_t i = 0; i < k->s->n_q; i++) {
+        if (k->s->q[i].is_weight) {
+            /* skip_first: the stem's weights keep nearest (no rounding installed). */
+            if (!strcmp(k->s->g->nodes[k->s->q[i].node].name, "/stem/stem.0/Conv"))
+                ck_assert_int_eq(k->s->q[i].rounding.struct_size, 0);
+            continue;
+        }
+        acts++;
+        moved += k->s->q[i].qp.scale[0] != scales[i];
+    }
+    /* 2-bit weights change what every deeper quantizer sees. */
+    ck_assert_int_eq(acts, 19);
+    ck_assert_int_ge(moved, acts - 2);
+    free(scales);
+    kit_close(k);
+    /* skip_first in block mode needs a first unit of one layer: ResNet-20's stem is. */
+}
+END_TEST
+
 START_TEST(nan_stops_and_restores) {
     int32_t at;
     kit *k = open_before(pipeline(3, 32, "adaround.reconstruct: {iterations: 5}"), &at);
@@ -202,6 +252,7 @@ int main(void) {
     tcase_add_test(tc, w2a32_layer_beats_nearest);
     tcase_add_test(tc, block_granularity_follows_blocks);
     tcase_add_test(tc, qdrop_learns_activation_steps);
+    tcase_add_test(tc, brecq_order_recalibrates);
     tcase_add_test(tc, nan_stops_and_restores);
     tcase_add_test(tc, refusals);
     suite_add_tcase(s, tc);

@@ -485,6 +485,16 @@ struct ptq_host {
     /* One step: param[i] -= update(grad[i]) for the n parameters. */
     void (*optim_step)(ptq_optim *o, float *param, const float *grad);
     void (*optim_free)(ptq_optim *o);
+
+    /* ---- since 0.5 (check with PTQ_HOST_HAS) ---- */
+    /* Observes every activation quantizer's range again with its configured observer.
+     * model PTQ_MODEL_FLOAT: on the float model, as core.calibrate does.  PTQ_MODEL_QUANT:
+     * on the quantized model, in topological order, each quantizer seeing its value with
+     * the weights (their rounding included) and the activation quantizers before it
+     * applied: BRECQ initialises its activation ranges this way after its weight phase.
+     * images: the first N calibration images (0: all); a quantizer's own `images` limits
+     * it further. */
+    ptq_status (*activations_calibrate)(ptq_session *s, int32_t model, int64_t images);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
