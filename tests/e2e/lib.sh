@@ -59,6 +59,7 @@ json_get() {
 # weights (first and last layer stay symmetric 8-bit).
 pipeline_yaml() {
     local model=$1 out=$2 wb=$3 ab=$4 obs=$5 ec=${6:-0} cc=${7:-512} target=${8:-} wsym=${9:-true}
+    local placement=${10:-}
     cat > "$out" <<YAML
 model: $model
 calibration:
@@ -72,6 +73,7 @@ quantization:
   weights: {bits: $wb, granularity: channel, symmetric: $wsym, observer: $obs}
   activations: {bits: $ab, granularity: tensor, symmetric: false, observer: $obs}
 ${target:+  target: $target
+}${placement:+  placement: $placement
 }  overrides:
     - nodes: [first, last]
       weights: {bits: 8, symmetric: true}

@@ -3,7 +3,8 @@
 # load, run with onnxruntime's full graph optimisation (its QDQ fusions into integer
 # kernels), and reach the accuracy ptq's simulation reported, within 0.2 points on the 10k
 # Fashion-MNIST test images: W8A8 and W4A8 with symmetric weights, W4A8 with asymmetric
-# per-channel weights (exported zero-point-free), all on the default target (portable),
+# per-channel weights (exported zero-point-free), W4A8 in the papers' placement (unit
+# outputs: float residual branches and input), all on the default target (portable),
 # which must be exact whatever the CPU.  Target vnni (full 8-bit weight grids) is checked
 # where the CPU has VNNI; elsewhere its deviation is printed, not judged.  Skipped, with the
 # reason, where node or onnxruntime-node is not available (scripts/test.sh installs it
@@ -24,7 +25,7 @@ limit=${PTQ_E2E_LIMIT:-0}
 # suite) a handful of near-tie images decide more, so allow 0.6 points there.
 tol=$([ "$limit" -gt 0 ] && echo 0.006 || echo 0.002)
 cases=("w8a8 8 8 minmax portable true" "w4a8 4 8 mse portable true" "w4a8asym 4 8 mse portable false"
-       "w8a8vnni 8 8 minmax vnni true")
+       "w8a8vnni 8 8 minmax vnni true" "w4a8paper 4 8 mse portable true paper")
 # The sanitizer suite runs one case, the one with the most export code behind it (weights
 # written zero-point-free): onnxruntime itself is not sanitized, and the numerics under
 # test are the release build's, checked in full there.
@@ -32,7 +33,7 @@ cases=("w8a8 8 8 minmax portable true" "w4a8 4 8 mse portable true" "w4a8asym 4 
 for cfg in "${cases[@]}"; do
     set -- $cfg
     name=$1 target=$5
-    pipeline_yaml "$SRC/models/resnet20_fmnist.onnx" "$TMP/$name.yaml" "$2" "$3" "$4" "$limit" 512 "$target" "$6"
+    pipeline_yaml "$SRC/models/resnet20_fmnist.onnx" "$TMP/$name.yaml" "$2" "$3" "$4" "$limit" 512 "$target" "$6" "${7:-}"
     if ! out=$("$PTQ" run "$TMP/$name.yaml" --out "$TMP/$name" 2>&1); then
         bad "$name: ptq run failed: $out"
         continue

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/baselines_table.sh — the learned-rounding baselines with the reference codes'
+# grids (METHODS.md 0.2) in both activation placements (quantization.placement):
+#   nearest | AdaRound (layer) | BRECQ (block, float activations, re-observed ranges,
+#   then activation steps) | QDrop (block, drop 0.5, joint activation steps)
+# top-1 on the 10,000 Fashion-MNIST test images and the pass's seconds.  Per-channel
+# asymmetric weights, per-tensor asymmetric activations, first/last layer and the
+# activation feeding the last at 8 bits, 1024 calibration images (the first 1024 of the
+# training split).  BRECQ's grid: p 2.4, 80 shrink factors, activations on 64 images;
+# QDrop's: MQBench's search, p 2.4, activations on 256 images.
+#
+# usage: bench/baselines_table.sh [BUILD_DIR] [ITERATIONS] > table.tsv
+#   CELLS="model:WaA:placement:method[:seed] ..." chooses the cells (default: the table of
+#   docs/BENCHMARKS.md); every cell prints one tab-separated line as soon as it is done.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${1:-$root/build}
+iters=${2:-1000}
+data=/usr/share/datasets/fashion-mnist
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+default_cells() {
+    local m b pl
+    for m in resnet20_fmnist; do
+        for b in W2A32 W3A32; do
+            for x in nearest:brecq adaround brecq; do echo "$m:$b:paper:$x"; done
+        done
+        for b in W4A4 W2A4 W3A3; do
+            for pl in deploy paper; do
+                for x in nearest:brecq nearest:qdrop brecq qdrop; do echo "$m:$b:$pl:$x"; done
+            done
+        done
+    done
+}
+cells=${CELLS:-$(default_cells)}
+
+yaml() { # MODEL WBITS ABITS PLACEMENT GRID PASS SEED
+    local grid
+    if [ "$5" = qdrop ]; then grid="observer: mse, p: 2.4, search: mqbench"; aimg=256
+    else grid="observer: mse, p: 2.4, search: shrink"; aimg=64; fi
+    {
+        echo "model: $root/models/$1.onnx"
+        printf 'calibration: {images: %s/train-images-idx3-ubyte.gz, count: 1024}\n' "$data"
+        printf 'evaluation: {images: %s/t10k-images-idx3-ubyte.gz, labels: %s/t10k-labels-idx1-ubyte.gz}\n' \
+            "$data" "$data"
+        echo "quantization:"
+        echo "  weights: {bits: $2, granularity: channel, symmetric: false, $grid}"
+        if [ "$3" = 32 ]; then echo "  activations: {bits: 32}"
+        else echo "  activations: {bits: $3, granularity: tensor, symmetric: false, $grid, images: $aimg}"; fi
+        echo "  placement: $4"
+        echo "  target: none"
+        echo "  overrides:"
+        echo "    - {nodes: [first, last], weights: {bits: 8}, activations: {bits: 8}}"
+        if [ -n "$6" ]; then printf 'passes:\n  - %s\n' "$6"; else echo "passes: []"; fi
+        echo "output: {onnx: false}"
+        echo "seed: $7"
+    } > "$tmp/p.yaml"
+}
+
+printf 'model\tbits\tplacement\tmethod\tseed\ttop1\tfloat\tseconds\n'
+for cell in $cells; do
+    IFS=: read -r model bits pl method extra <<<"$cell"
+    wb=${bits#W}; wb=${wb%%A*}; ab=${bits#*A}
+    seed=0 grid=brecq
+    case $method in nearest) grid=$extra ;; *) seed=${extra:-0} ;; esac
+    reg=0.01; [ "${model#mobilenet}" != "$model" ] && reg=0.1
+    act=""; [ "$ab" != 32 ] && act=", act_iterations: $iters, act_lr: 4.0e-5"
+    case $method in
+        nearest) pass="" ;;
+        adaround) pass="adaround.reconstruct: {granularity: layer, iterations: $iters, reg_weight: $reg, skip_first: true}" ;;
+        brecq) pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, skip_first: true, activations: float, act_recalibrate: true$act}" ;;
+        qdrop) grid=qdrop
+               pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, drop_prob: 0.5, act_lr: 4.0e-5, act_grad_scale: true}" ;;
+    esac
+    yaml "$model" "$wb" "$ab" "$pl" "$grid" "$pass" "$seed"
+    label=$method; [ "$method" = nearest ] && label="nearest ($grid grid)"
+    if PTQ_THREADS=${PTQ_THREADS:-2} "$build/ptq" run "$tmp/p.yaml" --out "$tmp/out" --force > "$tmp/log" 2>&1; then
+        /usr/bin/python3 - "$tmp/out/report.json" "$model" "$bits" "$pl" "$label" "$seed" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+secs = [p["seconds"] for p in r["passes"] if p["name"].startswith("adaround.")]
+print("\t".join(sys.argv[2:7] + ["%.2f" % (100 * r["quantized"]["top1"]), "%.2f" % (100 * r["float"]["top1"]),
+                                 "%.0f" % secs[0] if secs else "-"]))
+PY
+    else
+        printf '%s\t%s\t%s\t%s\t%s\tfailed: %s\n' "$model" "$bits" "$pl" "$label" "$seed" "$(tail -1 "$tmp/log")"
+    fi
+done
