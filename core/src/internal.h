@@ -107,6 +107,11 @@ void ptq_bn_coefficients(const ptq_node *bn, const float *gamma, const float *be
 /* True if op can run as a fused epilogue activation. */
 bool ptq_is_activation(ptq_op op);
 
+/* The nodes the values `want` depend on, in topological order, into sub (room for
+ * g->n_nodes): what an executor must run to compute them.  Returns their count, or -1
+ * when out of memory. */
+int32_t ptq_graph_nodes_for(const ptq_graph *g, const int32_t *want, int32_t n_want, int32_t *sub);
+
 /* Per-run context of a kernel call. */
 typedef struct ptq_kctx {
     int32_t threads;     /* worker threads the kernel may use */

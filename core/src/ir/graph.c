@@ -410,3 +410,29 @@ int32_t ptq_graph_readers(const ptq_graph *g, int32_t id, int32_t *nodes, int32_
     }
     return n;
 }
+
+int32_t ptq_graph_nodes_for(const ptq_graph *g, const int32_t *want, int32_t n_want, int32_t *sub) {
+    uint8_t *need = calloc((size_t)g->n_values + 1, 1);
+    if (!need) return -1;
+    for (int32_t k = 0; k < n_want; k++)
+        if (want[k] >= 0) need[want[k]] = 1;
+    /* Walking back from the wanted values: a node is needed when one of its outputs is. */
+    int32_t n_sub = 0;
+    for (int32_t j = g->n_nodes - 1; j >= 0; j--) {
+        const ptq_node *n = &g->nodes[j];
+        if (n->op == PTQ_OP_NONE) continue;
+        bool used = false;
+        for (int32_t k = 0; k < n->n_outputs; k++) used |= need[n->outputs[k]];
+        if (!used) continue;
+        sub[n_sub++] = j;
+        for (int32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0) need[n->inputs[k]] = 1;
+    }
+    free(need);
+    for (int32_t a = 0, b = n_sub - 1; a < b; a++, b--) {
+        const int32_t t = sub[a];
+        sub[a] = sub[b];
+        sub[b] = t;
+    }
+    return n_sub;
+}

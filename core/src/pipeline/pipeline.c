@@ -521,6 +521,23 @@ static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_
 
 /* ===================================================================== quantization = */
 
+/* A scalar naming one of a fixed set (from_name: index or -1) into *out; else an error
+ * "'key' = 'value' is not one of: choices". */
+static ptq_status get_name(ctx *c, const yaml_node_t *v, const char *key, const char *what,
+                           int32_t (*from_name)(const char *), const char *choices, int32_t *out) {
+    const char *s = NULL;
+    TRY(get_string(c, v, what, &s));
+    const int32_t m = from_name(s);
+    if (m < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'%s' = '%s' is not one of: %s", key,
+                    clip(s, buf, sizeof buf), choices);
+    }
+    *out = m;
+    return PTQ_OK;
+}
+
+
 /* A quantizer spec being filled: the defaults' or an override's (fields given). */
 typedef struct qspec_obj {
     ptq_qspec *spec;
@@ -620,15 +637,8 @@ static ptq_status f_q_mse_p(ctx *c, const yaml_node_t *k, const yaml_node_t *v, 
 
 static ptq_status f_q_search(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     qspec_obj *q = obj;
-    const char *s = NULL;
-    TRY(get_string(c, v, "a search name", &s));
-    const int32_t m = ptq_search_from_name(s);
-    if (m < 0) {
-        char buf[72];
-        return fail(c, v, PTQ_ERR_INVALID, "'search' = '%s' is not one of: auto, shrink "
-                    "(BRECQ), mqbench (QDrop/MQBench)", clip(s, buf, sizeof buf));
-    }
-    q->spec->search = m;
+    TRY(get_name(c, v, "search", "a search name", ptq_search_from_name,
+                 "auto, shrink (BRECQ), mqbench (QDrop/MQBench)", &q->spec->search));
     *q->fields |= PTQ_QF_SEARCH;
     return PTQ_OK;
 }
@@ -696,18 +706,9 @@ static ptq_status f_quant_input(ctx *c, const yaml_node_t *k, const yaml_node_t 
 }
 
 static ptq_status f_quant_placement(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
-    ptq_pipeline *p = obj;
-    const char *s = NULL;
-    TRY(get_string(c, v, "a placement", &s));
-    const int32_t m = ptq_placement_from_name(s);
-    if (m < 0) {
-        char buf[72];
-        return fail(c, v, PTQ_ERR_INVALID, "'placement' = '%s' is not one of: deploy (inputs of "
-                    "weighted layers and of residual adds: integer QDQ), paper (outputs of units, "
-                    "as BRECQ/QDrop)", clip(s, buf, sizeof buf));
-    }
-    p->quant.placement = m;
-    return PTQ_OK;
+    return get_name(c, v, "placement", "a placement", ptq_placement_from_name,
+                    "deploy (inputs of weighted layers and of residual adds: integer QDQ), paper "
+                    "(outputs of units, as BRECQ/QDrop)", &((ptq_pipeline *)obj)->quant.placement);
 }
 
 static ptq_status f_quant_output(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -716,16 +717,9 @@ static ptq_status f_quant_output(ctx *c, const yaml_node_t *k, const yaml_node_t
 
 static ptq_status f_quant_target(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
     ptq_pipeline *p = obj;
-    const char *s = NULL;
-    TRY(get_string(c, v, "a deployment target", &s));
-    const int32_t t = ptq_target_from_name(s);
-    if (t < 0) {
-        char buf[72];
-        return fail(c, v, PTQ_ERR_INVALID, "'target' = '%s' is not one of: portable (exact on "
-                    "every CPU), vnni (exact with VNNI or on ARM), none (simulation only)",
-                    clip(s, buf, sizeof buf));
-    }
-    p->quant.target = t;
+    TRY(get_name(c, v, "target", "a deployment target", ptq_target_from_name,
+                 "portable (exact on every CPU), vnni (exact with VNNI or on ARM), none (simulation "
+                 "only)", &p->quant.target));
     p->quant.target_pos = node_pos(v);
     return PTQ_OK;
 }

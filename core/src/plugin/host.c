@@ -611,7 +611,6 @@ static ptq_status host_activations_calibrate(ptq_session *s, int32_t model, int6
                                  "PTQ_MODEL_FLOAT nor PTQ_MODEL_QUANT", model);
     if (images < 0)
         return ptq_session_error(s, PTQ_ERR_INVALID, "activations_calibrate: images %" PRId64 " < 0", images);
-    if (!s->calib) return ptq_session_error(s, PTQ_ERR_INVALID, "the pipeline has no calibration data");
     return model == PTQ_MODEL_QUANT ? ptq_session_calibrate_activations_quantized(s, images)
                                     : ptq_session_calibrate_activations(s, NULL, 0, images);
 }

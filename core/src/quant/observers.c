@@ -27,8 +27,8 @@ static ptq_status check_spec(const ptq_qspec *spec, ptq_error *err) {
         return ptq_error_set(err, PTQ_ERR_INVALID, "unknown observer %d", spec->observer);
     if (spec->search < 0 || spec->search >= PTQ_SEARCH_COUNT)
         return ptq_error_set(err, PTQ_ERR_INVALID, "unknown MSE search %d", spec->search);
-    if (!(spec->mse_p >= 0.0f && spec->mse_p <= 8.0f))
-        return ptq_error_set(err, PTQ_ERR_INVALID, "MSE exponent p %g is outside [1, 8]",
+    if (!(spec->mse_p == 0.0f || (spec->mse_p >= 1.0f && spec->mse_p <= 8.0f)))
+        return ptq_error_set(err, PTQ_ERR_INVALID, "MSE exponent p %g is outside [1, 8] (0: 2)",
                              (double)spec->mse_p);
     if (spec->observer == PTQ_OBSERVER_PERCENTILE &&
         !(spec->percentile > 0.0f && spec->percentile <= 100.0f))

@@ -51,6 +51,13 @@ void ptq_qparams_limit(ptq_qparams *qp, int32_t max_code) {
     if (qp->qmin < -max_code) qp->qmin = -max_code;
 }
 
+/* The index of name in a table of n names, or -1 (also for NULL). */
+static int32_t name_index(const char *const *names, int32_t n, const char *name) {
+    for (int32_t i = 0; name && i < n; i++)
+        if (!strcmp(names[i], name)) return i;
+    return -1;
+}
+
 static const char *const target_names[PTQ_TARGET_COUNT] = {"portable", "vnni", "none"};
 
 const char *ptq_target_name(int32_t target) {
@@ -58,9 +65,7 @@ const char *ptq_target_name(int32_t target) {
 }
 
 int32_t ptq_target_from_name(const char *name) {
-    for (int32_t i = 0; name && i < PTQ_TARGET_COUNT; i++)
-        if (!strcmp(name, target_names[i])) return i;
-    return -1;
+    return name_index(target_names, PTQ_TARGET_COUNT, name);
 }
 
 int32_t ptq_target_max_asym_channel_bits(int32_t target) {
@@ -214,35 +219,30 @@ double ptq_sqnr_db(const float *x, const float *y, int64_t n) {
     return 10.0 * log10(sig / noise);
 }
 
+static const char *const observer_names[PTQ_OBSERVER_COUNT] = {"minmax", "percentile", "mse", "kl"};
+static const char *const search_names[PTQ_SEARCH_COUNT] = {"auto", "shrink", "mqbench"};
+static const char *const placement_names[PTQ_PLACEMENT_COUNT] = {"deploy", "paper"};
+
 const char *ptq_observer_name(int32_t observer) {
-    static const char *names[PTQ_OBSERVER_COUNT] = {"minmax", "percentile", "mse", "kl"};
-    return observer >= 0 && observer < PTQ_OBSERVER_COUNT ? names[observer] : "?";
+    return observer >= 0 && observer < PTQ_OBSERVER_COUNT ? observer_names[observer] : "?";
 }
 
 int32_t ptq_observer_from_name(const char *name) {
-    for (int32_t i = 0; i < PTQ_OBSERVER_COUNT; i++)
-        if (!strcmp(ptq_observer_name(i), name)) return i;
-    return -1;
+    return name_index(observer_names, PTQ_OBSERVER_COUNT, name);
 }
 
 const char *ptq_search_name(int32_t search) {
-    static const char *names[PTQ_SEARCH_COUNT] = {"auto", "shrink", "mqbench"};
-    return search >= 0 && search < PTQ_SEARCH_COUNT ? names[search] : "?";
+    return search >= 0 && search < PTQ_SEARCH_COUNT ? search_names[search] : "?";
 }
 
 int32_t ptq_search_from_name(const char *name) {
-    for (int32_t i = 0; i < PTQ_SEARCH_COUNT; i++)
-        if (!strcmp(ptq_search_name(i), name)) return i;
-    return -1;
+    return name_index(search_names, PTQ_SEARCH_COUNT, name);
 }
 
 const char *ptq_placement_name(int32_t placement) {
-    static const char *names[PTQ_PLACEMENT_COUNT] = {"deploy", "paper"};
-    return placement >= 0 && placement < PTQ_PLACEMENT_COUNT ? names[placement] : "?";
+    return placement >= 0 && placement < PTQ_PLACEMENT_COUNT ? placement_names[placement] : "?";
 }
 
 int32_t ptq_placement_from_name(const char *name) {
-    for (int32_t i = 0; i < PTQ_PLACEMENT_COUNT; i++)
-        if (!strcmp(ptq_placement_name(i), name)) return i;
-    return -1;
+    return name_index(placement_names, PTQ_PLACEMENT_COUNT, name);
 }

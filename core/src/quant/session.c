@@ -460,6 +460,16 @@ int32_t ptq_session_quantizer_of(const ptq_session *s, int32_t value) {
     return -1;
 }
 
+/* An activation quantizer with the default spec on each of the n values that has none
+ * (graph inputs or outputs); -1 when out of memory. */
+static int32_t add_value_quantizers(ptq_session *s, const int32_t *values, int32_t n) {
+    for (int32_t i = 0; i < n; i++)
+        if (ptq_session_quantizer_of(s, values[i]) < 0 &&
+            add_quantizer(s, values[i], false, -1, &s->cfg.quant->activations) < 0)
+            return -1;
+    return 0;
+}
+
 static bool is_residual_add(const ptq_graph *g, const ptq_node *n) {
     return n->op == PTQ_OP_ADD && !ptq_is_const(g, n->inputs[0]) && !ptq_is_const(g, n->inputs[1]);
 }
@@ -497,13 +507,9 @@ ptq_status ptq_session_place_quantizers(ptq_session *s) {
             if (add_quantizer(s, v, false, -1, &a) < 0) goto nomem;
         }
     }
-    if (p->quantize_output && p->quantize_activations) {
-        for (int32_t i = 0; i < g->n_outputs; i++) {
-            const int32_t v = g->outputs[i];
-            if (ptq_session_quantizer_of(s, v) < 0 && add_quantizer(s, v, false, -1, &p->activations) < 0)
-                goto nomem;
-        }
-    }
+    if (p->quantize_output && p->quantize_activations &&
+        add_value_quantizers(s, g->outputs, g->n_outputs) < 0)
+        goto nomem;
     return PTQ_OK;
 nomem:
     return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory placing quantizers");
@@ -647,18 +653,11 @@ static ptq_status place_paper(ptq_session *s) {
         if (v >= 0 && ptq_session_quantizer_of(s, v) < 0 && add_quantizer(s, v, false, -1, &p->activations) < 0)
             goto nomem;
     }
-    if (p->quantize_activations && p->quantize_input) {
-        for (int32_t i = 0; i < g->n_inputs; i++)
-            if (ptq_session_quantizer_of(s, g->inputs[i]) < 0 &&
-                add_quantizer(s, g->inputs[i], false, -1, &p->activations) < 0)
-                goto nomem;
-    }
-    if (p->quantize_activations && p->quantize_output) {
-        for (int32_t i = 0; i < g->n_outputs; i++)
-            if (ptq_session_quantizer_of(s, g->outputs[i]) < 0 &&
-                add_quantizer(s, g->outputs[i], false, -1, &p->activations) < 0)
-                goto nomem;
-    }
+    if (p->quantize_activations && p->quantize_input && add_value_quantizers(s, g->inputs, g->n_inputs) < 0)
+        goto nomem;
+    if (p->quantize_activations && p->quantize_output &&
+        add_value_quantizers(s, g->outputs, g->n_outputs) < 0)
+        goto nomem;
     /* Specs from the readers. */
     uint8_t *set = calloc((size_t)s->n_q + 1, 1);
     if (!set) goto nomem;
@@ -746,6 +745,7 @@ static ptq_status calibrate_on(ptq_session *s, const ptq_graph *g, const int32_t
     int32_t *keep = ptq_calloc_array((size_t)s->n_q, sizeof *keep);
     ptq_status st = PTQ_OK;
     ptq_exec *ex = NULL;
+    int32_t *sub = NULL;
     int32_t n = 0;
     if (!ids || !obs || !keep) {
         st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
@@ -777,6 +777,15 @@ static ptq_status calibrate_on(ptq_session *s, const ptq_graph *g, const int32_t
     eo.threads = s->threads;
     eo.keep = keep;
     eo.n_keep = n;
+    /* Only the nodes the observed values depend on: the quantized-model calibration
+     * observes one quantizer at a time and would otherwise run the whole model each. */
+    sub = ptq_calloc_array((size_t)g->n_nodes + 1, sizeof *sub);
+    const int32_t n_sub = sub ? ptq_graph_nodes_for(g, keep, n, sub) : -1;
+    if (n_sub < 0) {
+        st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (n_sub > 0) eo.nodes = sub, eo.n_nodes = n_sub;
     ex = ptq_exec_new(g, &eo, &s->err);
     if (!ex) {
         st = s->err.status;
@@ -820,6 +829,7 @@ static ptq_status calibrate_on(ptq_session *s, const ptq_graph *g, const int32_t
 out:
     for (int32_t k = 0; k < n; k++) ptq_act_observer_free(obs[k]);
     ptq_exec_free(ex);
+    free(sub);
     free(ids);
     free(obs);
     free(keep);

@@ -186,31 +186,12 @@ static ptq_status cache_values(engine *e, const ptq_graph *g, const int32_t *wan
                                  g->n_inputs);
     const int32_t x = g->inputs[0];
     const int64_t sample = per_sample(&g->values[x]);
-    /* Ancestors of the wanted values, walking back from them. */
-    uint8_t *need = calloc((size_t)g->n_values + 1, 1);
     int32_t *sub = ptq_calloc_array((size_t)g->n_nodes + 1, sizeof *sub);
-    if (!need || !sub) {
-        free(need), free(sub);
+    const int32_t n_sub = sub ? ptq_graph_nodes_for(g, want, n_want, sub) : -1;
+    if (n_sub < 0) {
+        free(sub);
         return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
     }
-    for (int32_t k = 0; k < n_want; k++) need[want[k]] = 1;
-    int32_t n_sub = 0;
-    for (int32_t j = g->n_nodes - 1; j >= 0; j--) {
-        const ptq_node *n = &g->nodes[j];
-        if (n->op == PTQ_OP_NONE) continue;
-        bool used = false;
-        for (int32_t k = 0; k < n->n_outputs; k++) used |= need[n->outputs[k]];
-        if (!used) continue;
-        sub[n_sub++] = j;
-        for (int32_t k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0) need[n->inputs[k]] = 1;
-    }
-    for (int32_t a = 0, b = n_sub - 1; a < b; a++, b--) {
-        const int32_t t = sub[a];
-        sub[a] = sub[b];
-        sub[b] = t;
-    }
-    free(need);
     ptq_status st = PTQ_OK;
     ptq_exec *ex = NULL;
     const int64_t chunk = PTQ_MAX(s->batch, 1);
