@@ -32,6 +32,9 @@ struct ptq_tape {
     uint64_t *rng;
     uint8_t **mask;         /* per tape node: FAKE_QUANT drop mask (1 = kept float) */
     float *dscratch;        /* a masked copy of a FAKE_QUANT's output gradient */
+    const float **mix_src;  /* per tape node: what its output 0 mixes in, or NULL */
+    uint8_t **mix_mask;     /* per tape node: 1 = element replaced from mix_src */
+    double mix_p;
     size_t bytes;
     int32_t max_in;
     ptq_kt *kin, *kout, *kdin, *kdout;
@@ -60,7 +63,10 @@ void ptq_tape_free(ptq_tape *t) {
         free(t->v[i].grad);
     }
     for (int32_t i = 0; t->mask && i < t->n_nodes; i++) free(t->mask[i]);
+    for (int32_t i = 0; t->mix_mask && i < t->n_nodes; i++) free(t->mix_mask[i]);
     free(t->mask);
+    free(t->mix_mask);
+    free(t->mix_src);
     free(t->v);
     free(t->nodes);
     free(t->work);
@@ -211,6 +217,50 @@ void ptq_tape_set_drop(ptq_tape *t, double p, uint64_t *rng) {
 
 size_t ptq_tape_bytes(const ptq_tape *t) { return t->bytes; }
 
+ptq_status ptq_tape_set_mix(ptq_tape *t, int32_t v, const float *src) {
+    for (int32_t i = 0; i < t->n_nodes; i++) {
+        const ptq_node *n = &t->g->nodes[t->nodes[i]];
+        if (n->outputs[0] != v) continue;
+        if (!t->mix_src) {
+            t->mix_src = ptq_calloc_array((size_t)t->n_nodes, sizeof *t->mix_src);
+            t->mix_mask = ptq_calloc_array((size_t)t->n_nodes, sizeof *t->mix_mask);
+            if (!t->mix_src || !t->mix_mask) return PTQ_ERR_NOMEM;
+        }
+        const int64_t m = value_numel(&t->g->values[v], t->max_batch);
+        if (!t->mix_mask[i] && !(t->mix_mask[i] = calloc((size_t)PTQ_MAX(m, 1), 1))) return PTQ_ERR_NOMEM;
+        t->bytes += (size_t)PTQ_MAX(m, 1);
+        t->mix_src[i] = src;
+        return PTQ_OK;
+    }
+    return PTQ_ERR_INVALID;
+}
+
+void ptq_tape_set_mix_prob(ptq_tape *t, double p) { t->mix_p = p; }
+
+/* QDrop: each element of FAKE_QUANT node i's output keeps its float value (the
+ * quantizer's input) with probability `drop`. */
+static void drop_mix(ptq_tape *t, int32_t i) {
+    const int64_t m = ptq_kt_numel(&t->kout[0]);
+    const float *x = t->kin[0].data;
+    float *y = t->kout[0].data;
+    uint8_t *mask = t->mask[i];
+    ptq_bernoulli_mask(t->rng, t->drop, mask, m);
+    for (int64_t e = 0; e < m; e++)
+        if (mask[e]) y[e] = x[e];
+}
+
+/* NWQ's mixed targets: each element of node i's output 0 takes the float target's
+ * value with probability mix_p. */
+static void target_mix(ptq_tape *t, int32_t i) {
+    const int64_t m = ptq_kt_numel(&t->kout[0]);
+    const float *src = t->mix_src[i];
+    float *y = t->kout[0].data;
+    uint8_t *mask = t->mix_mask[i];
+    ptq_bernoulli_mask(t->rng, t->mix_p, mask, m);
+    for (int64_t e = 0; e < m; e++)
+        if (mask[e]) y[e] = src[e];
+}
+
 void ptq_tape_forward(ptq_tape *t, int64_t batch) {
     PTQ_ASSERT(batch >= 1 && batch <= t->max_batch);
     for (int32_t i = 0; i < t->n_nodes; i++) {
@@ -219,15 +269,8 @@ void ptq_tape_forward(ptq_tape *t, int64_t batch) {
         const ptq_kctx kc = {t->threads, t->work, t->fwd_work,
                              t->work + t->fwd_work * (size_t)t->threads, NULL};
         ptq_op_table[n->op].forward(n, &kc, t->kin, t->kout);
-        if (n->op != PTQ_OP_FAKE_QUANT || t->drop <= 0.0) continue;
-        /* QDrop: each element keeps its float value with probability `drop`. */
-        const int64_t m = ptq_kt_numel(&t->kout[0]);
-        const float *x = t->kin[0].data;
-        float *y = t->kout[0].data;
-        uint8_t *mask = t->mask[i];
-        ptq_bernoulli_mask(t->rng, t->drop, mask, m);
-        for (int64_t e = 0; e < m; e++)
-            if (mask[e]) y[e] = x[e];
+        if (n->op == PTQ_OP_FAKE_QUANT && t->drop > 0.0) drop_mix(t, i);
+        if (t->mix_p > 0.0 && t->mix_src && t->mix_src[i]) target_mix(t, i);
     }
 }
 
@@ -260,6 +303,14 @@ void ptq_tape_backward(ptq_tape *t, int64_t batch) {
         for (int32_t k = 0; k < n->n_outputs; k++) {
             t->kdout[k] = t->kout[k];
             t->kdout[k].data = t->v[n->outputs[k]].grad;
+        }
+        if (t->mix_p > 0.0 && t->mix_src && t->mix_src[i]) {
+            /* Elements replaced by the float target do not depend on this node. */
+            const uint8_t *mask = t->mix_mask[i];
+            float *dy = t->kdout[0].data;
+            const int64_t m = ptq_kt_numel(&t->kout[0]);
+            for (int64_t e = 0; dy && e < m; e++)
+                if (mask[e]) dy[e] = 0.0f;
         }
         const ptq_gctx gc = {t->threads, t->work, t->bwd_work};
         if (n->op == PTQ_OP_FAKE_QUANT && t->drop > 0.0) {

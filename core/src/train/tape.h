@@ -43,6 +43,13 @@ float *ptq_tape_grad(ptq_tape *t, int32_t v);
  * (fresh uniform draws from *rng each forward); p = 0 quantizes everything. */
 void ptq_tape_set_drop(ptq_tape *t, double p, uint64_t *rng);
 
+/* NWQ's mixed targets: after the node producing run-time value v runs, each element of
+ * v is replaced by src's (max_batch samples, borrowed; the caller refills it before each
+ * forward) with probability p (ptq_tape_set_mix_prob), and a replaced element passes
+ * no gradient back.  PTQ_ERR_INVALID when no node of the tape produces v. */
+ptq_status ptq_tape_set_mix(ptq_tape *t, int32_t v, const float *src);
+void ptq_tape_set_mix_prob(ptq_tape *t, double p);
+
 void ptq_tape_forward(ptq_tape *t, int64_t batch);
 /* Marks v's gradient as written whole by the caller before each backward (the loss's
  * seed), so zero_grad leaves it alone: no clearing of what is overwritten next. */

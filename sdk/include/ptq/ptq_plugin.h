@@ -301,7 +301,54 @@ typedef struct ptq_recon_options {
     /* ---- since 0.4 (the host reads them when struct_size covers them) ---- */
     int32_t unit_index, unit_count; /* this unit's place among the pass's units, 1-based,
                                      * for progress ("unit 3 of 11"); 0 when not given */
+
+    /* ---- since 0.6: network-wise reconstruction (NWQ) ---- */
+    /* Checkpoints: values (ids as the host numbers them) produced inside the unit at
+     * which L_rec is taken, the loss being its sum over them, in place of the unit's
+     * outputs: NWQ's activation regularisation over a unit that is the whole network.
+     * Where a checkpoint has an activation quantizer inside the unit, its quantized
+     * value is compared with the float one.  NULL: the unit's outputs (as before). */
+    const int32_t *checkpoints;
+    int32_t n_checkpoints;
+    /* An extra term on the unit's graph outputs (the logits), times logits_weight:
+     * PTQ_RECON_LOGITS_MSE is L_rec with p = 2 on them; PTQ_RECON_LOGITS_KL is
+     * KL(softmax(float) || softmax(quant)) over axis 1, mean over the batch ([batch,
+     * classes] outputs only). */
+    int32_t logits_loss;
+    double logits_weight;
+    /* Per-iteration mixing probability: when set, called before iteration t's forward;
+     * its value (in [0, 1)) replaces drop_prob for that iteration (NWQ's AMixup: 0.5
+     * falling linearly to 0).  Only with PTQ_RECON_ACT_QUANT. */
+    double (*drop_at)(void *user, int64_t t, int64_t total);
+    /* 0: the drop probability applies at every activation quantizer and the unit's
+     * input (QDrop).  1: it applies at the checkpoints instead: each element of a
+     * checkpoint's quantized value is replaced by the float model's (its target) with
+     * that probability before the rest of the unit reads it, and passes no gradient
+     * back (NWQ's mixed-target variant of AMixup). */
+    int32_t mix_checkpoints;
+    /* The float targets: PTQ_RECON_TARGETS_AUTO caches them for every calibration image
+     * when they fit in cache_limit_mb (0: 1024) and otherwise computes them for each
+     * batch from the float model (bounded memory at the cost of one float forward per
+     * step); _CACHE and _RECOMPUTE force one way. */
+    int32_t targets;
+    int64_t cache_limit_mb;
+    /* Out, optional (n_checkpoints doubles, borrowed): each checkpoint's L_rec over the
+     * last 1 % of the steps, for a loss-along-depth report. */
+    double *checkpoint_loss;
 } ptq_recon_options;
+
+#define PTQ_RECON_LOGITS_NONE 0
+#define PTQ_RECON_LOGITS_MSE 1
+#define PTQ_RECON_LOGITS_KL 2
+
+#define PTQ_RECON_TARGETS_AUTO 0
+#define PTQ_RECON_TARGETS_CACHE 1
+#define PTQ_RECON_TARGETS_RECOMPUTE 2
+
+/* The size of ptq_recon_options up to the 0.4 members: the least struct_size the host
+ * accepts (members after struct_size are read as zero). */
+#define PTQ_RECON_OPTIONS_SIZE_0_4                                                         \
+    (offsetof(ptq_recon_options, unit_count) + sizeof(((ptq_recon_options *)0)->unit_count))
 
 /* What a reconstruction did (host->reconstruct fills it). */
 typedef struct ptq_recon_result {
@@ -312,6 +359,9 @@ typedef struct ptq_recon_result {
     double extra_last;         /* the plugin's own terms at the last step */
     double seconds;            /* caching and optimisation */
     int64_t peak_bytes;        /* caches and the training tape at their largest */
+    /* ---- since 0.6 ---- */
+    int32_t targets_cached;    /* 1: float targets were cached, 0: computed per batch */
+    int32_t reserved;
 } ptq_recon_result;
 
 /* An Adam optimizer over n floats (host->optim_new); opaque. */
