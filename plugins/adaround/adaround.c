@@ -53,21 +53,12 @@ typedef struct unit_run {
     int32_t n_w;
 } unit_run;
 
-/* beta at step t: constant through the warm-up, then annealed from start to end. */
-static double beta_at(const ada_params *p, int64_t t, int64_t total) {
-    const double warm = p->warmup * (double)total;
-    if ((double)t < warm) return p->beta_start;
-    const double rel = ((double)t - warm) / fmax((double)total - warm, 1.0);
-    const double f = p->anneal == 1 ? 0.5 * (1.0 + cos(3.14159265358979323846 * rel)) : 1.0 - rel;
-    return p->beta_end + (p->beta_start - p->beta_end) * fmax(f, 0.0);
-}
-
 /* The engine's step hook: regulariser (off during the warm-up), then Adam on V. */
 static double unit_step(void *user, int64_t t, int64_t total) {
     unit_run *u = user;
     const ada_params *p = u->p;
     const bool warm = (double)t < p->warmup * (double)total;
-    const double beta = beta_at(p, t, total);
+    const double beta = ada_beta_at(p->beta_start, p->beta_end, p->warmup, p->anneal, t, total);
     double reg = 0.0;
     for (int32_t i = 0; i < u->n_w; i++) {
         ada_soft *st = u->w[i].soft;

@@ -135,3 +135,12 @@ double ada_regularize(ada_soft *st, double beta, double lambda) {
     }
     return lambda * reg;
 }
+
+double ada_beta_at(double beta_start, double beta_end, double warmup, int32_t anneal, int64_t t,
+                   int64_t total) {
+    const double warm = warmup * (double)total;
+    if ((double)t < warm) return beta_start;
+    const double rel = ((double)t - warm) / fmax((double)total - warm, 1.0);
+    const double f = anneal == 1 ? 0.5 * (1.0 + cos(3.14159265358979323846 * rel)) : 1.0 - rel;
+    return beta_end + (beta_start - beta_end) * fmax(f, 0.0);
+}

@@ -43,4 +43,9 @@ float ada_h(float v);
  * f_reg = sum 1 - |2 h(V) - 1|^beta. */
 double ada_regularize(ada_soft *st, double beta, double lambda);
 
+/* beta at step t of total: beta_start through the warm-up (a fraction of the steps),
+ * then annealed to beta_end, linearly (anneal 0, BRECQ/QDrop) or by a cosine (1, AIMET). */
+double ada_beta_at(double beta_start, double beta_end, double warmup, int32_t anneal, int64_t t,
+                   int64_t total);
+
 #endif
