@@ -88,17 +88,24 @@ static double nwq_step(void *user, int64_t t, int64_t total) {
     double reg = 0.0;
     for (int32_t i = r->first_w; i < r->n_w; i++) {
         nwq_weight *w = &r->w[i];
+        float *param, *grad;
+        int64_t m;
         if (w->asm_state) {
             asm_soft *st = w->asm_state;
-            r->h->optim_step(st->opt, st->logits, st->grad);
-            memset(st->grad, 0, (size_t)st->n * (size_t)st->k * sizeof(float));
+            param = st->logits, grad = st->grad, m = st->n * st->k;
             st->tau = tau;
         } else {
             ada_soft *st = w->ada_state;
             if (!warm) reg += ada_regularize(st, beta, p->reg_weight);
-            r->h->optim_step(st->opt, st->V, st->grad);
-            memset(st->grad, 0, (size_t)st->n * sizeof(float));
+            param = st->V, grad = st->grad, m = st->n;
         }
+        /* A non-finite gradient (a NaN in the data) must stop the pass: a ReLU would
+         * swallow the NaN weights it leads to, and the loss would never show it. */
+        float sum = 0.0f;
+        for (int64_t j = 0; j < m; j++) sum += grad[j] * 0.0f;
+        if (sum != 0.0f) return NAN;
+        r->h->optim_step(w->asm_state ? w->asm_state->opt : w->ada_state->opt, param, grad);
+        memset(grad, 0, (size_t)m * sizeof(float));
     }
     return reg;
 }

@@ -688,14 +688,17 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
         for (int32_t i = 0; i < e->n_w; i++) quantize_weight(e, &e->w[i]);
         ptq_tape_forward(e->tape, B);
         ptq_tape_zero_grad(e->tape, B);
-        const double rec = loss_and_grad(e, idx, B, sample_loss);
+        double rec = loss_and_grad(e, idx, B, sample_loss);
         ptq_tape_backward(e->tape, B);
         for (int32_t i = 0; i < e->n_w; i++) weight_backward(e, &e->w[i]);
         const double extra = o->step ? o->step(o->user, t, T) : 0.0;
         for (int32_t i = 0; i < e->n_sc; i++) {
             learned_scale *l = &e->sc[i];
             const float *g = ptq_tape_grad(e->tape, l->scale_value);
-            for (int64_t c = 0; c < l->n; c++) sgrad[c] = g[c] * l->grad_factor;
+            float nonfinite = 0.0f;
+            for (int64_t c = 0; c < l->n; c++) sgrad[c] = g[c] * l->grad_factor, nonfinite += g[c] * 0.0f;
+            /* A NaN step would be clamped to the floor below and go unnoticed. */
+            if (nonfinite != 0.0f) rec = NAN;
             ptq_adam_step(l->adam, l->scale, sgrad);
             /* A step must never turn a scale non-positive (BRECQ/QDrop clamp likewise). */
             for (int64_t c = 0; c < l->n; c++) l->scale[c] = fmaxf(l->scale[c], 1e-8f);
@@ -704,7 +707,7 @@ static ptq_status optimise(engine *e, ptq_recon_result *res) {
             st = ptq_session_error(s, PTQ_ERR_NUMERIC,
                                    "unit '%s': the %s is %s at iteration %" PRId64 " of %" PRId64
                                    "; the unit is left as it was",
-                                   label, isfinite(rec) ? "method's loss term" : "reconstruction loss",
+                                   label, isfinite(rec) ? "method's loss term (or its gradient)" : "reconstruction loss (or its gradient)",
                                    isnan(isfinite(rec) ? extra : rec) ? "NaN" : "infinite", t + 1, T);
             break;
         }
