@@ -12,6 +12,8 @@
 # usage: bench/baselines_table.sh [BUILD_DIR] [ITERATIONS] > table.tsv
 #   CELLS="model:WaA:placement:method[:seed] ..." chooses the cells (default: the table of
 #   docs/BENCHMARKS.md); every cell prints one tab-separated line as soon as it is done.
+#   Methods: nearest:brecq, nearest:qdrop (the grid), adaround, brecq, qdrop, and NWQ's
+#   nwq, nwq20k, nwq_target, ar_only, ar_asoftmax, ar_amixup, noar (bench/nwq_table.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -73,6 +75,16 @@ for cell in $cells; do
         brecq) pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, skip_first: true, activations: float, act_recalibrate: true$act}" ;;
         qdrop) grid=qdrop
                pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, drop_prob: 0.5, act_lr: 4.0e-5, act_grad_scale: true}" ;;
+        # NWQ on QDrop's grid, as the nwq examples are the qdrop ones with the pass swapped;
+        # nwq20k is the plugin's default budget, the rest the ablation (plugins/nwq/README.md).
+        nwq)          grid=qdrop; pass="nwq.reconstruct: {iterations: $iters}" ;;
+        nwq20k)       grid=qdrop; pass="nwq.reconstruct: {iterations: 20000}" ;;
+        nwq_target)   grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, mix_target: true}" ;;
+        ar_only)      grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, rounding: adaround, reg_weight: $reg, mixing: none}" ;;
+        ar_asoftmax)  grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, mixing: none}" ;;
+        ar_amixup)    grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, rounding: adaround, reg_weight: $reg}" ;;
+        noar)         grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, ar: false}" ;;
+        *) echo "unknown method '$method'" >&2; exit 2 ;;
     esac
     yaml "$model" "$wb" "$ab" "$pl" "$grid" "$pass" "$seed"
     label=$method; [ "$method" = nearest ] && label="nearest ($grid grid)"
@@ -80,7 +92,7 @@ for cell in $cells; do
         /usr/bin/python3 - "$tmp/out/report.json" "$model" "$bits" "$pl" "$label" "$seed" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-secs = [p["seconds"] for p in r["passes"] if p["name"].startswith("adaround.")]
+secs = [p["seconds"] for p in r["passes"] if p["name"].startswith(("adaround.", "nwq."))]
 print("\t".join(sys.argv[2:7] + ["%.2f" % (100 * r["quantized"]["top1"]), "%.2f" % (100 * r["float"]["top1"]),
                                  "%.0f" % secs[0] if secs else "-"]))
 PY
