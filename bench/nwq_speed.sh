@@ -12,11 +12,10 @@
 # FIRST 1024 Fashion-MNIST training images, batch 32.  Per model:
 #   1. ptq with `passes: []` exports the round-to-nearest QDQ model: the torch side reads
 #      the grids and which tensors are quantized from it;
-#   2. ptq runs nwq.reconstruct twice, N and 2N iterations.  The pass's `seconds` include
-#      the one-time work (building the quantized model, caching the float targets of all
-#      1024 images, planning the tape), so its seconds_per_iteration overstates the cost
-#      of an iteration; the difference (seconds(2N) - seconds(N)) / N removes it.  peak_mb
-#      is the engine's own account of its memory (caches + tape), not the process's RSS;
+#   2. ptq runs nwq.reconstruct for N iterations; the report's seconds_per_iteration is
+#      the optimisation loop's time over N (the one-time caching of the float targets and
+#      planning excluded), peak_mb the engine's own account of its memory (caches + tape);
+#      the process's maximum RSS is measured beside it;
 #   3. the torch script on the export, with the checkpoints named in the N run's report:
 #      float targets cached first (untimed), 5 warm-up iterations, then N iterations
 #      timed one by one, the median reported; its peak is the process's maximum RSS
@@ -58,35 +57,37 @@ yaml() { # MODEL OUT_DIR ONNX(true|false) [PASS]
     } > "$tmp/p.yaml"
 }
 
-run_ptq() { # what: runs the pipeline in $tmp/p.yaml, showing the log's tail on failure
-    "$ptq" run "$tmp/p.yaml" --force > "$tmp/log" 2>&1 && return 0
+run_ptq() { # what: runs the pipeline in $tmp/p.yaml (max RSS into $tmp/rss), showing the log's tail on failure
+    "$py" - "$ptq" "$tmp/p.yaml" "$tmp/log" "$tmp/rss" <<'PY' && return 0
+import resource, subprocess, sys
+with open(sys.argv[3], "w") as log:
+    rc = subprocess.call([sys.argv[1], "run", sys.argv[2], "--force"], stdout=log, stderr=log)
+open(sys.argv[4], "w").write("%.1f" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0))
+sys.exit(rc)
+PY
     echo "ptq failed ($1):" >&2
     tail -n 5 "$tmp/log" >&2
     return 1
 }
 
-unit_row() { # REPORT.JSON -> "seconds peak_mb" of nwq.reconstruct's units[0]
+unit_row() { # REPORT.JSON -> "seconds_per_iteration peak_mb" of nwq.reconstruct's units[0]
     "$py" - "$1" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 row = [p for p in r["passes"] if p["name"] == "nwq.reconstruct"][0]["tables"]["units"][0]
-print("%.6f %.1f" % (row["seconds"], row["peak_mb"]))
+print("%.4f %.1f" % (row["seconds_per_iteration"], row["peak_mb"]))
 PY
 }
 
-measure() { # MODEL: sets ptq_s, peak, torch_s and rss; returns 1 after a failure
-    local s1 s2
+measure() { # MODEL: sets ptq_s, peak, ptq_rss, torch_s and rss; returns 1 after a failure
     yaml "$1" "$tmp/rtn_$1" true
     run_ptq "$1, round-to-nearest export" || return 1
-    yaml "$1" "$tmp/nwq1_$1" false "nwq.reconstruct: {iterations: $iters}"
+    yaml "$1" "$tmp/nwq_$1" false "nwq.reconstruct: {iterations: $iters}"
     run_ptq "$1, $iters iterations" || return 1
-    yaml "$1" "$tmp/nwq2_$1" false "nwq.reconstruct: {iterations: $((2 * iters))}"
-    run_ptq "$1, $((2 * iters)) iterations" || return 1
-    read -r s1 peak < <(unit_row "$tmp/nwq1_$1/report.json")
-    read -r s2 _ < <(unit_row "$tmp/nwq2_$1/report.json")
-    ptq_s=$(awk -v a="$s1" -v b="$s2" -v n="$iters" 'BEGIN { printf "%.4f", (b - a) / n }')
+    ptq_rss=$(cat "$tmp/rss")
+    read -r ptq_s peak < <(unit_row "$tmp/nwq_$1/report.json")
     if ! "$py" "$here/nwq_torch.py" --model "$root/models/$1.onnx" \
-        --init "$tmp/rtn_$1/model.qdq.onnx" --checkpoints "$tmp/nwq1_$1/report.json" \
+        --init "$tmp/rtn_$1/model.qdq.onnx" --checkpoints "$tmp/nwq_$1/report.json" \
         --iterations "$iters" --warmup 5 --batch 32 --threads "$threads" \
         > "$tmp/torch.json" 2> "$tmp/torch.err"; then
         echo "nwq_torch.py failed on $1:" >&2
@@ -104,13 +105,13 @@ PY
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 avx512=no; grep -qw avx512f /proc/cpuinfo && avx512=yes
 echo "CPU: $cpu (avx512f: $avx512), $threads threads; W2A4, first/last layer 8-bit, batch 32, 1024 calibration images"
-echo "ptq: (seconds(2N) - seconds(N)) / N with N = $iters; torch: median of $iters timed iterations after 5 warm-up"
+echo "ptq: the loop's seconds over N = $iters iterations; torch: median of $iters timed iterations after 5 warm-up"
 echo
-echo "| model | ptq s/iter | torch s/iter | ratio torch/ptq | ptq peak MB (engine) | torch peak RSS MB |"
-echo "|---|---|---|---|---|---|"
+echo "| model | ptq s/iter | torch s/iter | ratio torch/ptq | ptq engine MB | ptq peak RSS MB | torch peak RSS MB |"
+echo "|---|---|---|---|---|---|---|"
 for model in $models; do
-    ptq_s=n/a torch_s=n/a peak=n/a rss=n/a
+    ptq_s=n/a torch_s=n/a peak=n/a rss=n/a ptq_rss=n/a
     measure "$model" || true
     ratio=$(awk -v t="$torch_s" -v p="$ptq_s" 'BEGIN { if (t + 0 > 0 && p + 0 > 0) printf "%.2f", t / p; else print "n/a" }')
-    echo "| $model | $ptq_s | $torch_s | $ratio | $peak | $rss |"
+    echo "| $model | $ptq_s | $torch_s | $ratio | $peak | $ptq_rss | $rss |"
 done

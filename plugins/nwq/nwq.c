@@ -377,7 +377,7 @@ static ptq_status optimise(nwq_run *r, const int32_t *nodes, int32_t k, const in
     const char *cols[] = {"weights", "checkpoints", "iterations", "loss_first", "loss_last", "reg_last",
                           "flipped_pct", "seconds", "seconds_per_iteration", "peak_mb", "targets_cached"};
     const double vals[] = {res.n_weights, n_cps, (double)p->iterations, res.loss_first, res.loss_last,
-                           res.extra_last, pct, res.seconds, res.seconds / (double)p->iterations,
+                           res.extra_last, pct, res.seconds, res.loop_seconds / (double)p->iterations,
                            (double)res.peak_bytes / 1048576.0, res.targets_cached};
     h->report_row(s, "units", label, cols, vals, 11);
     const char *ccols[] = {"loss_last"};
@@ -385,7 +385,7 @@ static ptq_status optimise(nwq_run *r, const int32_t *nodes, int32_t k, const in
     h->log(s, PTQ_LOG_INFO, "%s: %d weights, %d checkpoints, loss %.4g -> %.4g, %.1f%% rounded away from "
            "nearest, %.1f s (%.1f ms per iteration), %.0f MB, float targets %s",
            label, res.n_weights, n_cps, res.loss_first, res.loss_last, pct, res.seconds,
-           1e3 * res.seconds / (double)p->iterations, (double)res.peak_bytes / 1048576.0,
+           1e3 * res.loop_seconds / (double)p->iterations, (double)res.peak_bytes / 1048576.0,
            res.targets_cached ? "cached" : "computed per batch");
     h->free(cp_loss);
     return PTQ_OK;

@@ -767,7 +767,7 @@ ptq_status ptq_reconstruct(ptq_session *s, const ptq_recon_options *user, ptq_re
     if (o->mix_checkpoints && !o->checkpoints)
         return ptq_session_error(s, PTQ_ERR_INVALID, "unit '%s': mix_checkpoints needs checkpoints", label);
     const double t0 = ptq_now_seconds();
-    ptq_recon_result r = {sizeof r, 0, 0, 0, 0, 0, 0, 0, 0};
+    ptq_recon_result r = {sizeof r, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     e.s = s;
     e.o = o;
     e.drop = mixing && !o->mix_checkpoints;
@@ -779,7 +779,9 @@ ptq_status ptq_reconstruct(ptq_session *s, const ptq_recon_options *user, ptq_re
         r.n_weights = e.n_w;
         r.targets_cached = e.fx == NULL;
         r.peak_bytes = (int64_t)(e.cache_bytes + e.extra_bytes + ptq_tape_bytes(e.tape));
+        const double t1 = ptq_now_seconds();
         st = optimise(&e, &r);
+        r.loop_seconds = ptq_now_seconds() - t1;
     }
     if (!st) /* Step 4: the learned activation scales. */
         for (int32_t i = 0; i < e.n_sc; i++) {

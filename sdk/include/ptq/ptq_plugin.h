@@ -362,6 +362,7 @@ typedef struct ptq_recon_result {
     /* ---- since 0.6 ---- */
     int32_t targets_cached;    /* 1: float targets were cached, 0: computed per batch */
     int32_t reserved;
+    double loop_seconds;       /* the optimisation loop alone (seconds less the caching) */
 } ptq_recon_result;
 
 /* An Adam optimizer over n floats (host->optim_new); opaque. */
