@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ptq/ptq_util.h>
+
 #include "rounding.h"
 
 typedef struct ada_params {
@@ -71,25 +73,6 @@ static double unit_step(void *user, int64_t t, int64_t total) {
 
 /* ---- units ---------------------------------------------------------------------------- */
 
-/* The quantizer of node's weight (input 1 of a Conv/Gemm/MatMul), or -1. */
-static int32_t weight_quantizer(const ptq_host *h, ptq_session *s, int32_t node) {
-    ptq_node_info ni;
-    if (h->node_info(s, node, &ni)) return -1;
-    if (ni.op != PTQ_OP_CONV && ni.op != PTQ_OP_GEMM && ni.op != PTQ_OP_MATMUL) return -1;
-    if (ni.n_inputs < 2 || ni.inputs[1] < 0) return -1;
-    const int32_t q = h->quantizer_of(s, ni.inputs[1]);
-    if (q < 0) return -1;
-    ptq_quant_view qv = {.struct_size = sizeof qv};
-    if (h->quantizer_view(s, q, &qv) || !qv.is_weight) return -1;
-    return q;
-}
-
-static bool is_activation(ptq_op op) {
-    return op == PTQ_OP_RELU || op == PTQ_OP_CLIP || op == PTQ_OP_LEAKY_RELU ||
-           op == PTQ_OP_SIGMOID || op == PTQ_OP_HARD_SIGMOID || op == PTQ_OP_HARD_SWISH ||
-           op == PTQ_OP_TANH;
-}
-
 /* unit_of[node] for every node; returns the number of units (-1 after an error).  Layer
  * granularity: each weighted layer, with the activation that alone reads its output;
  * other nodes get -1 (they are not optimised).  Block: the host's grouping. */
@@ -99,24 +82,17 @@ static int32_t find_units(const ptq_host *h, ptq_session *s, const ada_params *p
     int32_t units = 0;
     for (int32_t i = 0; i < n; i++) unit_of[i] = -1;
     for (int32_t i = 0; i < n; i++) {
-        if (weight_quantizer(h, s, i) < 0) continue;
+        if (ptq_util_weight_quantizer(h, s, i) < 0) continue;
         unit_of[i] = units;
         ptq_node_info ni;
         int32_t readers[2];
         if (!h->node_info(s, i, &ni) && h->value_readers(s, ni.outputs[0], readers, 2) == 1) {
             ptq_node_info ai;
-            if (!h->node_info(s, readers[0], &ai) && is_activation(ai.op)) unit_of[readers[0]] = units;
+            if (!h->node_info(s, readers[0], &ai) && ptq_util_is_activation(ai.op)) unit_of[readers[0]] = units;
         }
         units++;
     }
     return units;
-}
-
-/* A unit's name for logs and the report: its first and last node. */
-static void unit_label(const ptq_host *h, ptq_session *s, const int32_t *nodes, int32_t k,
-                       char *buf, size_t size) {
-    if (k == 1) snprintf(buf, size, "%s", h->node_name(s, nodes[0]));
-    else snprintf(buf, size, "%s..%s", h->node_name(s, nodes[0]), h->node_name(s, nodes[k - 1]));
 }
 
 /* ---- one unit --------------------------------------------------------------------------- */
@@ -125,7 +101,7 @@ static void unit_label(const ptq_host *h, ptq_session *s, const int32_t *nodes, 
 static ptq_status install_soft(unit_run *u, const int32_t *nodes, int32_t k) {
     const ptq_host *h = u->h;
     for (int32_t i = 0; i < k; i++) {
-        const int32_t q = weight_quantizer(h, u->s, nodes[i]);
+        const int32_t q = ptq_util_weight_quantizer(h, u->s, nodes[i]);
         if (q < 0) continue;
         ptq_quant_view qv = {.struct_size = sizeof qv};
         ptq_tensor_view wv = {.struct_size = sizeof wv};
@@ -283,16 +259,16 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
                     if (unit_of[i] == unit) nodes[k++] = i;
                 if (k == 0) continue;
                 bool has_weight = false;
-                for (int32_t i = 0; i < k; i++) has_weight |= weight_quantizer(h, s, nodes[i]) >= 0;
+                for (int32_t i = 0; i < k; i++) has_weight |= ptq_util_weight_quantizer(h, s, nodes[i]) >= 0;
                 if (!has_weight) continue;
                 /* BRECQ leaves the first layer at round-to-nearest, in both phases. */
                 if (first && p->skip_first) {
                     first = false;
                     int32_t weighted = 0;
-                    for (int32_t i = 0; i < k; i++) weighted += weight_quantizer(h, s, nodes[i]) >= 0;
+                    for (int32_t i = 0; i < k; i++) weighted += ptq_util_weight_quantizer(h, s, nodes[i]) >= 0;
                     if (weighted > 1) {
                         char label[256];
-                        unit_label(h, s, nodes, k, label, sizeof label);
+                        ptq_util_nodes_label(h, s, nodes, k, label, sizeof label);
                         st = h->error(s, PTQ_ERR_INVALID, "adaround: skip_first leaves the first "
                                       "layer at nearest, but the first unit '%s' has %d weighted "
                                       "layers; use granularity: layer", label, weighted);
@@ -303,7 +279,7 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
                 done[phase]++;
                 if (walk == 0) continue;
                 char label[256];
-                unit_label(h, s, nodes, k, label, sizeof label);
+                ptq_util_nodes_label(h, s, nodes, k, label, sizeof label);
                 st = reconstruct_unit(&u, nodes, k, label, phase == 1, done[phase], count[phase]);
             }
         }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ptq/ptq_util.h>
+
 #include "../adaround/rounding.h"
 #include "asoftmax.h"
 
@@ -118,25 +120,6 @@ static double nwq_mix_at(void *user, int64_t t, int64_t total) {
 
 /* ---- units and checkpoints ---------------------------------------------------------- */
 
-/* The quantizer of node's weight (input 1 of a Conv/Gemm/MatMul), or -1. */
-static int32_t weight_quantizer(const ptq_host *h, ptq_session *s, int32_t node) {
-    ptq_node_info ni = {.struct_size = sizeof ni};
-    if (h->node_info(s, node, &ni)) return -1;
-    if (ni.op != PTQ_OP_CONV && ni.op != PTQ_OP_GEMM && ni.op != PTQ_OP_MATMUL) return -1;
-    if (ni.n_inputs < 2 || ni.inputs[1] < 0) return -1;
-    const int32_t q = h->quantizer_of(s, ni.inputs[1]);
-    if (q < 0) return -1;
-    ptq_quant_view qv = {.struct_size = sizeof qv};
-    if (h->quantizer_view(s, q, &qv) || !qv.is_weight) return -1;
-    return q;
-}
-
-static bool is_activation(ptq_op op) {
-    return op == PTQ_OP_RELU || op == PTQ_OP_CLIP || op == PTQ_OP_LEAKY_RELU ||
-           op == PTQ_OP_SIGMOID || op == PTQ_OP_HARD_SIGMOID || op == PTQ_OP_HARD_SWISH ||
-           op == PTQ_OP_TANH;
-}
-
 /* Resolves `from` / `to`: empty (the first or last unit), a 1-based unit number, or the
  * name of a node in the unit.  -1 after an error. */
 static int32_t resolve_unit(const ptq_host *h, ptq_session *s, const char *spec, const char *key,
@@ -189,13 +172,13 @@ static int32_t find_checkpoints(const ptq_host *h, ptq_session *s, const nwq_par
         return k;
     }
     for (int32_t i = 0; i < n && k < max; i++) {
-        if (unit_of[i] < lo || unit_of[i] > hi || weight_quantizer(h, s, i) < 0) continue;
+        if (unit_of[i] < lo || unit_of[i] > hi || ptq_util_weight_quantizer(h, s, i) < 0) continue;
         ptq_node_info ni = {.struct_size = sizeof ni};
         if (h->node_info(s, i, &ni)) continue;
         int32_t v = ni.outputs[0], readers[2];
         if (h->value_readers(s, v, readers, 2) == 1 && unit_of[readers[0]] >= lo && unit_of[readers[0]] <= hi) {
             ptq_node_info ai = {.struct_size = sizeof ai};
-            if (!h->node_info(s, readers[0], &ai) && is_activation(ai.op)) v = ai.outputs[0];
+            if (!h->node_info(s, readers[0], &ai) && ptq_util_is_activation(ai.op)) v = ai.outputs[0];
         }
         out[k++] = v;
     }
@@ -210,7 +193,7 @@ static ptq_status install_soft(nwq_run *r, const int32_t *nodes, int32_t k) {
     const nwq_params *p = r->p;
     r->first_w = r->n_w;
     for (int32_t i = 0; i < k; i++) {
-        const int32_t q = weight_quantizer(h, r->s, nodes[i]);
+        const int32_t q = ptq_util_weight_quantizer(h, r->s, nodes[i]);
         if (q < 0) continue;
         ptq_quant_view qv = {.struct_size = sizeof qv};
         ptq_tensor_view wv = {.struct_size = sizeof wv};
@@ -391,12 +374,6 @@ static ptq_status optimise(nwq_run *r, const int32_t *nodes, int32_t k, const in
     return PTQ_OK;
 }
 
-static void range_label(const ptq_host *h, ptq_session *s, const int32_t *nodes, int32_t k, char *buf,
-                        size_t size) {
-    if (k == 1) snprintf(buf, size, "%s", h->node_name(s, nodes[0]));
-    else snprintf(buf, size, "%s..%s", h->node_name(s, nodes[0]), h->node_name(s, nodes[k - 1]));
-}
-
 static ptq_status check_params(const ptq_host *h, ptq_session *s, const nwq_params *p, int32_t activations) {
     if (p->offset_min > p->offset_max)
         return h->error(s, PTQ_ERR_INVALID, "offset_min %lld > offset_max %lld: the offsets n..m need n <= m",
@@ -452,7 +429,7 @@ static ptq_status nwq_reconstruct(const ptq_host *h, ptq_session *s, const void 
         for (int32_t i = 0; i < n; i++)
             if (unit_of[i] >= lo && unit_of[i] <= hi) nodes[k++] = i;
         const int32_t n_cps = find_checkpoints(h, s, p, unit_of, n, lo, hi, cps, (int32_t)(4 * cap));
-        range_label(h, s, nodes, k, label, sizeof label);
+        ptq_util_nodes_label(h, s, nodes, k, label, sizeof label);
         if (n_cps == 0) st = h->error(s, PTQ_ERR_INVALID, "units %d..%d have no checkpoint", lo + 1, hi + 1);
         else st = optimise(&r, nodes, k, cps, n_cps, label, 0, 0);
     } else if (!st) {
@@ -462,7 +439,7 @@ static ptq_status nwq_reconstruct(const ptq_host *h, ptq_session *s, const void 
             for (int32_t i = 0; i < n; i++)
                 if (unit_of[i] == u) nodes[k++] = i;
             if (k == 0) continue;
-            range_label(h, s, nodes, k, label, sizeof label);
+            ptq_util_nodes_label(h, s, nodes, k, label, sizeof label);
             st = optimise(&r, nodes, k, NULL, 0, label, u - lo + 1, hi - lo + 1);
         }
     }

@@ -1,6 +1,7 @@
 /* sdk_headers.c — the SDK headers compile on their own as strict C (C11 and C17, with
  * -pedantic -Werror), and their ABI constants hold.  A C++17 twin is sdk_headers.cpp. */
 #include "ptq/ptq_types.h"
+#include "ptq/ptq_util.h" /* and through it ptq_plugin.h */
 
 #include <stdio.h>
 

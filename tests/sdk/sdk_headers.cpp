@@ -1,6 +1,7 @@
 // sdk_headers.cpp — the SDK headers compile as C++17 (-pedantic -Werror) for plugin
 // authors who write C++.
 #include "ptq/ptq_types.h"
+#include "ptq/ptq_util.h" /* and through it ptq_plugin.h */
 
 #include <cstdio>
 
