@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nwq.sh — the NWQ examples as a user runs them: examples/nwq_w2a4.yaml on ResNet-20 (the
 # model line swapped) must beat the same file with no pass (round-to-nearest on the same
-# grids) by a measured margin, export, and report its units and checkpoints tables;
+# grids) by a measured margin, export (onnxruntime agreeing with the simulation), and
+# report its units and checkpoints tables;
 # MobileNetV2 (the file as shipped) must not collapse; and the pass's refusals reach the
 # user with the pass named, leaving no output directory behind.
 . "$(dirname "$0")/lib.sh"
@@ -46,6 +47,23 @@ if "$PTQ" run "$TMP/near.yaml" --out "$TMP/near" > "$TMP/near.log" 2>&1 &&
     fi
 else
     bad "nwq_w2a4 on resnet20 failed: $(tail -3 "$TMP/near.log" "$TMP/nwq.log")"
+fi
+
+# The learned codes survive export: onnxruntime on the QDQ model gives the simulated
+# top-1 (the 1000-iteration ResNet-20 run: 92.14 % in both).
+ORT=$SRC/bench/node_modules/onnxruntime-node
+if command -v node >/dev/null 2>&1 && [ -d "$ORT" ] && [ -s "$TMP/nwq/model.qdq.onnx" ]; then
+    q=$(json_get "$TMP/nwq/report.json" quantized top1)
+    o=$(node "$SRC/bench/ort_eval.mjs" "$TMP/nwq/model.qdq.onnx" "$DATA/t10k-images-idx3-ubyte.gz" \
+        "$DATA/t10k-labels-idx1-ubyte.gz" --limit "$eval_count" 2>&1)
+    t=$(echo "$o" | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
+    if [ -n "$t" ] && awk -v a="$t" -v b="$q" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.002) }'; then
+        ok "nwq_w2a4 export: onnxruntime top1 $t, ptq simulation $q"
+    else
+        bad "nwq_w2a4 export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
+    fi
+else
+    echo "skipped: onnxruntime check (node or bench/node_modules/onnxruntime-node missing)"
 fi
 
 # MobileNetV2, the file as shipped (only the budget cut): 100 iterations reach ~70 %.
