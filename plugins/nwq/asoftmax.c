@@ -19,11 +19,11 @@ double nwq_linear(double start, double end, int64_t t, int64_t total) {
 }
 
 /* p = softmax(a / tau) for one element, returning E. */
-static float element_soft(const float *a, float *p, int32_t k, int32_t lo, float tau) {
+static float element_soft(const float *a, float *p, int32_t k, int32_t lo, float inv_tau) {
     float m = a[0];
     for (int32_t j = 1; j < k; j++) m = fmaxf(m, a[j]);
     float z = 0.0f;
-    for (int32_t j = 0; j < k; j++) z += (p[j] = expf((a[j] - m) / tau));
+    for (int32_t j = 0; j < k; j++) z += (p[j] = expf((a[j] - m) * inv_tau));
     float e = 0.0f;
     for (int32_t j = 0; j < k; j++) e += (p[j] /= z) * (float)(lo + j);
     return e;
@@ -32,9 +32,10 @@ static float element_soft(const float *a, float *p, int32_t k, int32_t lo, float
 static void soft_forward(void *state, const float *v, float *out, int64_t n, int64_t index) {
     asm_soft *st = state;
     const int32_t k = st->k;
+    const float inv_tau = 1.0f / st->tau;
     for (int64_t i = 0; i < n; i++) {
         const int64_t at = (index + i) * k;
-        out[i] = floorf(v[i]) + element_soft(st->logits + at, st->prob + at, k, st->lo, st->tau);
+        out[i] = floorf(v[i]) + element_soft(st->logits + at, st->prob + at, k, st->lo, inv_tau);
     }
 }
 
