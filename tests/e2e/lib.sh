@@ -98,3 +98,24 @@ int8_kernel_path() {
     *) echo "unknown CPU (flags not recognised)"; return 1 ;;
     esac
 }
+
+# ort_agrees NAME OUT_DIR TOLERANCE EVAL_COUNT: the QDQ export in OUT_DIR run in
+# onnxruntime (bench/ort_eval.mjs) must give the report's simulated top-1 within
+# TOLERANCE (a fraction); skipped with the reason without node or onnxruntime-node.
+ort_agrees() {
+    local name=$1 dir=$2 tol=$3 count=$4 q o t
+    if ! command -v node >/dev/null 2>&1 || [ ! -d "$SRC/bench/node_modules/onnxruntime-node" ] ||
+       [ ! -s "$dir/model.qdq.onnx" ]; then
+        echo "skipped: $name onnxruntime check (node, bench/node_modules/onnxruntime-node or the export missing)"
+        return 0
+    fi
+    q=$(json_get "$dir/report.json" quantized top1)
+    o=$(node "$SRC/bench/ort_eval.mjs" "$dir/model.qdq.onnx" "$DATA/t10k-images-idx3-ubyte.gz" \
+        "$DATA/t10k-labels-idx1-ubyte.gz" --limit "$count" 2>&1)
+    t=$(echo "$o" | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
+    if [ -n "$t" ] && awk -v a="$t" -v b="$q" -v e="$tol" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= e) }'; then
+        ok "$name export: onnxruntime top1 $t, ptq simulation $q"
+    else
+        bad "$name export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
+    fi
+}

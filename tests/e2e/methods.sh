@@ -97,18 +97,5 @@ fi
 
 # The data-free export in onnxruntime: the replaced ReLU6 (a Clip without max) and the
 # corrected biases must mean the same there.
-ORT=$SRC/bench/node_modules/onnxruntime-node
-if command -v node >/dev/null 2>&1 && [ -d "$ORT" ] && [ -s "$TMP/out_dfq_datafree/model.qdq.onnx" ]; then
-    q=$(json_get "$TMP/out_dfq_datafree/report.json" quantized top1)
-    o=$(node "$SRC/bench/ort_eval.mjs" "$TMP/out_dfq_datafree/model.qdq.onnx" "$DATA/t10k-images-idx3-ubyte.gz" \
-        "$DATA/t10k-labels-idx1-ubyte.gz" --limit "$eval_count" 2>&1)
-    t=$(echo "$o" | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
-    if [ -n "$t" ] && awk -v a="$t" -v b="$q" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.006) }'; then
-        ok "dfq_datafree export: onnxruntime top1 $t, ptq simulation $q"
-    else
-        bad "dfq_datafree export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
-    fi
-else
-    echo "skipped: onnxruntime check (node or bench/node_modules/onnxruntime-node missing)"
-fi
+ort_agrees dfq_datafree "$TMP/out_dfq_datafree" 0.006 "$eval_count"
 finish

@@ -51,20 +51,7 @@ fi
 
 # The learned codes survive export: onnxruntime on the QDQ model gives the simulated
 # top-1 (the 1000-iteration ResNet-20 run: 92.14 % in both).
-ORT=$SRC/bench/node_modules/onnxruntime-node
-if command -v node >/dev/null 2>&1 && [ -d "$ORT" ] && [ -s "$TMP/nwq/model.qdq.onnx" ]; then
-    q=$(json_get "$TMP/nwq/report.json" quantized top1)
-    o=$(node "$SRC/bench/ort_eval.mjs" "$TMP/nwq/model.qdq.onnx" "$DATA/t10k-images-idx3-ubyte.gz" \
-        "$DATA/t10k-labels-idx1-ubyte.gz" --limit "$eval_count" 2>&1)
-    t=$(echo "$o" | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
-    if [ -n "$t" ] && awk -v a="$t" -v b="$q" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.002) }'; then
-        ok "nwq_w2a4 export: onnxruntime top1 $t, ptq simulation $q"
-    else
-        bad "nwq_w2a4 export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
-    fi
-else
-    echo "skipped: onnxruntime check (node or bench/node_modules/onnxruntime-node missing)"
-fi
+ort_agrees nwq_w2a4 "$TMP/nwq" 0.002 "$eval_count"
 
 # MobileNetV2, the file as shipped (only the budget cut): 100 iterations reach ~70 %.
 if [ "$limit" -eq 0 ]; then

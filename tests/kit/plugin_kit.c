@@ -163,3 +163,31 @@ double kit_accuracy(kit *k, bool quant, int64_t count) {
     ptq_dataset_free(ds);
     return acc;
 }
+
+kit *kit_open_before(const char *yaml, const char *pass, int32_t *at) {
+    kit *k = kit_open(yaml);
+    *at = kit_pass(k, pass, 0);
+    ck_assert_msg(kit_run(k, 0, *at) == PTQ_OK, "%s", k->msg);
+    return k;
+}
+
+int32_t kit_count_rows(const kit *k, const char *table, int32_t pass) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < k->s->n_rows; i++)
+        n += k->s->rows[i].pass == pass && !strcmp(k->s->rows[i].table, table);
+    return n;
+}
+
+const ptq_report_row *kit_first_row(const kit *k, const char *table, int32_t pass) {
+    for (int32_t i = 0; i < k->s->n_rows; i++)
+        if (k->s->rows[i].pass == pass && !strcmp(k->s->rows[i].table, table)) return &k->s->rows[i];
+    ck_abort_msg("no row in table %s", table);
+    return NULL;
+}
+
+double kit_row_value(const ptq_report_row *r, const char *col) {
+    for (int32_t i = 0; i < r->n; i++)
+        if (!strcmp(r->cols[i], col)) return r->values[i];
+    ck_abort_msg("column %s missing", col);
+    return NAN;
+}

@@ -30,6 +30,16 @@ int32_t kit_pass(const kit *k, const char *name, int32_t from);
  * message lands in k->msg.  to = -1: to the end. */
 ptq_status kit_run(kit *k, int32_t from, int32_t to);
 
+/* Opens the pipeline and runs every planned pass before the first one named `pass`,
+ * whose index goes into *at.  Fails the test on an error. */
+kit *kit_open_before(const char *yaml, const char *pass, int32_t *at);
+
+/* Rows of report table `table` that pass index `pass` added; the first of them (fails
+ * the test when there is none); the value of column `col` in a row (fails when absent). */
+int32_t kit_count_rows(const kit *k, const char *table, int32_t pass);
+const ptq_report_row *kit_first_row(const kit *k, const char *table, int32_t pass);
+double kit_row_value(const ptq_report_row *r, const char *col);
+
 /* Runs the float working graph (quant false) or the simulated quantized model (true) on
  * `batch` samples of x and returns a copy of output 0 (caller frees). */
 float *kit_forward(kit *k, bool quant, const float *x, int64_t batch, int64_t *numel);

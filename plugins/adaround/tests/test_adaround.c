@@ -32,33 +32,11 @@ static const char *pipeline(int wbits, int abits, const char *pass) {
     return buf;
 }
 
-/* Opens the pipeline and runs everything before adaround.reconstruct. */
-static kit *open_before(const char *yaml, int32_t *at) {
-    kit *k = kit_open(yaml);
-    *at = kit_pass(k, "adaround.reconstruct", 0);
-    ck_assert_msg(kit_run(k, 0, *at) == PTQ_OK, "%s", k->msg);
-    return k;
-}
-
-static int32_t count_rows(const kit *k, const char *table, int32_t pass) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < k->s->n_rows; i++)
-        n += k->s->rows[i].pass == pass && !strcmp(k->s->rows[i].table, table);
-    return n;
-}
-
-static double row_value(const ptq_report_row *r, const char *col) {
-    for (int32_t i = 0; i < r->n; i++)
-        if (!strcmp(r->cols[i], col)) return r->values[i];
-    ck_abort_msg("column %s missing", col);
-    return NAN;
-}
-
 START_TEST(w2a32_layer_beats_nearest) {
     char pass[128];
     snprintf(pass, sizeof pass, "adaround.reconstruct: {iterations: %d}", ITERS);
     int32_t at;
-    kit *k = open_before(pipeline(2, 32, pass), &at);
+    kit *k = kit_open_before(pipeline(2, 32, pass), "adaround.reconstruct", &at);
     const int64_t test_images = kit_quick() ? 100 : 1000;
     const double rtn = kit_accuracy(k, true, test_images);
     /* The float weights, to show they are untouched. */
@@ -76,15 +54,15 @@ START_TEST(w2a32_layer_beats_nearest) {
             ITERS, (int)test_images, 100 * rtn, 100 * ada);
     if (!kit_quick()) ck_assert_msg(ada >= rtn + 0.08, "AdaRound %.3f vs nearest %.3f", ada, rtn);
     /* One report row per weighted layer (21 Conv + 1 Gemm), every loss falling. */
-    ck_assert_int_eq(count_rows(k, "units", at), 22);
+    ck_assert_int_eq(kit_count_rows(k, "units", at), 22);
     for (int32_t i = 0; i < k->s->n_rows; i++) {
         const ptq_report_row *r = &k->s->rows[i];
         if (r->pass != at) continue;
-        ck_assert_double_eq(row_value(r, "weights"), 1);
+        ck_assert_double_eq(kit_row_value(r, "weights"), 1);
         /* (loss_first is the soft start, h(V) = frac(w/s): the float weight itself, so
          * the hard end need not be below it; the accuracy above is the claim.) */
-        ck_assert(isfinite(row_value(r, "loss_first")) && isfinite(row_value(r, "loss_last")));
-        ck_assert(row_value(r, "peak_mb") > 0 || !strcmp(r->name, "/fc/Gemm"));
+        ck_assert(isfinite(kit_row_value(r, "loss_first")) && isfinite(kit_row_value(r, "loss_last")));
+        ck_assert(kit_row_value(r, "peak_mb") > 0 || !strcmp(r->name, "/fc/Gemm"));
     }
     /* Frozen codes: floor or ceil of w / s (never further), some away from nearest, and
      * the float weights bit for bit as they were. */
@@ -124,13 +102,13 @@ START_TEST(block_granularity_follows_blocks) {
     snprintf(pass, sizeof pass, "adaround.reconstruct: {granularity: block, iterations: %d}",
              kit_quick() ? 5 : 50);
     int32_t at;
-    kit *k = open_before(pipeline(3, 32, pass), &at);
+    kit *k = kit_open_before(pipeline(3, 32, pass), "adaround.reconstruct", &at);
     ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
     /* ResNet-20's grouping: stem, 9 residual blocks, head (blocks.c). */
-    ck_assert_int_eq(count_rows(k, "units", at), 11);
+    ck_assert_int_eq(kit_count_rows(k, "units", at), 11);
     int32_t multi = 0;
     for (int32_t i = 0; i < k->s->n_rows; i++)
-        if (k->s->rows[i].pass == at) multi += row_value(&k->s->rows[i], "weights") >= 2;
+        if (k->s->rows[i].pass == at) multi += kit_row_value(&k->s->rows[i], "weights") >= 2;
     ck_assert_int_ge(multi, 9);
     kit_close(k);
 }
@@ -142,7 +120,7 @@ START_TEST(qdrop_learns_activation_steps) {
              "adaround.reconstruct: {granularity: block, iterations: %d, drop_prob: 0.5, "
              "act_lr: 1.0e-3, act_grad_scale: true}", kit_quick() ? 5 : 40);
     int32_t at;
-    kit *k = open_before(pipeline(4, 4, pass), &at);
+    kit *k = kit_open_before(pipeline(4, 4, pass), "adaround.reconstruct", &at);
     float *scales = calloc((size_t)k->s->n_q, sizeof *scales);
     for (int32_t i = 0; i < k->s->n_q; i++) scales[i] = k->s->q[i].qp.scale[0];
     ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
@@ -187,7 +165,7 @@ START_TEST(brecq_order_recalibrates) {
              "adaround.reconstruct: {granularity: block, iterations: %d, activations: float, "
              "act_recalibrate: true, skip_first: true}", kit_quick() ? 5 : 40);
     int32_t at;
-    kit *k = open_before(paper_pipeline(pass), &at);
+    kit *k = kit_open_before(paper_pipeline(pass), "adaround.reconstruct", &at);
     float *scales = calloc((size_t)k->s->n_q, sizeof *scales);
     for (int32_t i = 0; i < k->s->n_q; i++) scales[i] = k->s->q[i].qp.scale[0];
     ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
@@ -213,7 +191,7 @@ END_TEST
 
 START_TEST(nan_stops_and_restores) {
     int32_t at;
-    kit *k = open_before(pipeline(3, 32, "adaround.reconstruct: {iterations: 5}"), &at);
+    kit *k = kit_open_before(pipeline(3, 32, "adaround.reconstruct: {iterations: 5}"), "adaround.reconstruct", &at);
     /* A NaN pixel in every calibration image: the first unit's loss is NaN at once. */
     const ptq_dataset *ds = k->s->calib;
     const int64_t per = (int64_t)ds->c * ds->h * ds->w;

@@ -38,34 +38,6 @@ static const char *pipeline(int abits, const char *pass) {
     return buf;
 }
 
-static kit *open_before(const char *yaml, int32_t *at) {
-    kit *k = kit_open(yaml);
-    *at = kit_pass(k, "nwq.reconstruct", 0);
-    ck_assert_msg(kit_run(k, 0, *at) == PTQ_OK, "%s", k->msg);
-    return k;
-}
-
-static int32_t count_rows(const kit *k, const char *table, int32_t pass) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < k->s->n_rows; i++)
-        n += k->s->rows[i].pass == pass && !strcmp(k->s->rows[i].table, table);
-    return n;
-}
-
-static double row_value(const ptq_report_row *r, const char *col) {
-    for (int32_t i = 0; i < r->n; i++)
-        if (!strcmp(r->cols[i], col)) return r->values[i];
-    ck_abort_msg("column %s missing", col);
-    return NAN;
-}
-
-static const ptq_report_row *first_row(const kit *k, const char *table, int32_t pass) {
-    for (int32_t i = 0; i < k->s->n_rows; i++)
-        if (k->s->rows[i].pass == pass && !strcmp(k->s->rows[i].table, table)) return &k->s->rows[i];
-    ck_abort_msg("no row in %s", table);
-    return NULL;
-}
-
 /* ---- the rounding function ---------------------------------------------------------- */
 
 /* A session for the host's optimizer. */
@@ -188,20 +160,20 @@ START_TEST(network_wise_learns_every_weight) {
     char pass[200];
     snprintf(pass, sizeof pass, "nwq.reconstruct: {iterations: %d, offset_min: -1, offset_max: 2}", ITERS);
     int32_t at;
-    kit *k = open_before(pipeline(4, pass), &at);
+    kit *k = kit_open_before(pipeline(4, pass), "nwq.reconstruct", &at);
     float *scales = calloc((size_t)k->s->n_q, sizeof *scales);
     for (int32_t i = 0; i < k->s->n_q; i++) scales[i] = k->s->q[i].qp.scale[0];
     const double nearest = kit_quick() ? 0 : kit_accuracy(k, true, 1000);
     ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
     /* One optimisation of the whole network: one row, every weighted layer in it, a
      * checkpoint per unit (ResNet-20: stem, 9 blocks, head). */
-    ck_assert_int_eq(count_rows(k, "units", at), 1);
-    const ptq_report_row *u = first_row(k, "units", at);
-    ck_assert_double_eq(row_value(u, "weights"), 22);
-    ck_assert_double_eq(row_value(u, "checkpoints"), 11);
-    ck_assert_int_eq(count_rows(k, "checkpoints", at), 11);
-    ck_assert(row_value(u, "loss_last") < row_value(u, "loss_first"));
-    ck_assert(row_value(u, "peak_mb") > 0);
+    ck_assert_int_eq(kit_count_rows(k, "units", at), 1);
+    const ptq_report_row *u = kit_first_row(k, "units", at);
+    ck_assert_double_eq(kit_row_value(u, "weights"), 22);
+    ck_assert_double_eq(kit_row_value(u, "checkpoints"), 11);
+    ck_assert_int_eq(kit_count_rows(k, "checkpoints", at), 11);
+    ck_assert(kit_row_value(u, "loss_last") < kit_row_value(u, "loss_first"));
+    ck_assert(kit_row_value(u, "peak_mb") > 0);
     /* The frozen codes stay within floor - 1 .. floor + 2 and inside the grid. */
     int32_t moved = 0, acts = 0, frozen = 0;
     for (int32_t i = 0; i < k->s->n_q; i++) {
@@ -245,13 +217,13 @@ START_TEST(variants_run) {
     };
     for (int i = 0; i < 2; i++) {
         int32_t at;
-        kit *k = open_before(pipeline(4, passes[i]), &at);
+        kit *k = kit_open_before(pipeline(4, passes[i]), "nwq.reconstruct", &at);
         ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
-        const ptq_report_row *u = first_row(k, "units", at);
-        ck_assert_double_eq(row_value(u, "targets_cached"), i == 1);
+        const ptq_report_row *u = kit_first_row(k, "units", at);
+        ck_assert_double_eq(kit_row_value(u, "targets_cached"), i == 1);
         /* layers: 22 weighted layers; units: 11. */
-        ck_assert_double_eq(row_value(u, "checkpoints"), i == 0 ? 22 : 11);
-        ck_assert(isfinite(row_value(u, "loss_last")));
+        ck_assert_double_eq(kit_row_value(u, "checkpoints"), i == 0 ? 22 : 11);
+        ck_assert(isfinite(kit_row_value(u, "loss_last")));
         kit_close(k);
     }
 }
@@ -259,19 +231,19 @@ END_TEST
 
 START_TEST(without_ar_and_ranges) {
     int32_t at;
-    kit *k = open_before(pipeline(4, "nwq.reconstruct: {iterations: 2, ar: false}"), &at);
+    kit *k = kit_open_before(pipeline(4, "nwq.reconstruct: {iterations: 2, ar: false}"), "nwq.reconstruct", &at);
     ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
-    ck_assert_int_eq(count_rows(k, "units", at), 11); /* unit by unit */
+    ck_assert_int_eq(kit_count_rows(k, "units", at), 11); /* unit by unit */
     kit_close(k);
     /* Units 2..4 by number and by a node's name: only their weights are learned. */
     const char *ranges[] = {"nwq.reconstruct: {iterations: 2, from: '2', to: '4'}",
                             "nwq.reconstruct: {iterations: 2, from: /layers/layers.0/c1/Conv, to: '4'}"};
     for (int r = 0; r < 2; r++) {
-        k = open_before(pipeline(4, ranges[r]), &at);
+        k = kit_open_before(pipeline(4, ranges[r]), "nwq.reconstruct", &at);
         ck_assert_msg(kit_run(k, at, at + 1) == PTQ_OK, "%s", k->msg);
-        const ptq_report_row *u = first_row(k, "units", at);
-        ck_assert_double_eq(row_value(u, "weights"), 6); /* three blocks of two convolutions */
-        ck_assert_double_eq(row_value(u, "checkpoints"), 3);
+        const ptq_report_row *u = kit_first_row(k, "units", at);
+        ck_assert_double_eq(kit_row_value(u, "weights"), 6); /* three blocks of two convolutions */
+        ck_assert_double_eq(kit_row_value(u, "checkpoints"), 3);
         int32_t learned = 0;
         for (int32_t i = 0; i < k->s->n_q; i++) learned += k->s->q[i].is_weight && k->s->q[i].rounding.struct_size;
         ck_assert_int_eq(learned, 6);
@@ -295,7 +267,7 @@ START_TEST(refusals) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int32_t at;
-        kit *k = open_before(pipeline(cases[i].abits, cases[i].pass), &at);
+        kit *k = kit_open_before(pipeline(cases[i].abits, cases[i].pass), "nwq.reconstruct", &at);
         ck_assert_int_eq(kit_run(k, at, at + 1), PTQ_ERR_INVALID);
         ck_assert_msg(test_contains(k->msg, cases[i].want), "%s: %s", cases[i].pass, k->msg);
         for (int32_t q = 0; q < k->s->n_q; q++) ck_assert_int_eq(k->s->q[q].rounding.struct_size, 0);
@@ -309,7 +281,7 @@ END_TEST
 
 START_TEST(nan_stops_and_restores) {
     int32_t at;
-    kit *k = open_before(pipeline(4, "nwq.reconstruct: {iterations: 5}"), &at);
+    kit *k = kit_open_before(pipeline(4, "nwq.reconstruct: {iterations: 5}"), "nwq.reconstruct", &at);
     float *scales = calloc((size_t)k->s->n_q, sizeof *scales);
     for (int32_t i = 0; i < k->s->n_q; i++) scales[i] = k->s->q[i].qp.scale[0];
     const ptq_dataset *ds = k->s->calib;
