@@ -20,16 +20,12 @@
 
 #include <ptq/ptq_util.h>
 
-#include "rounding.h"
+#include "unit.h"
 
 typedef struct ada_params {
     int32_t granularity;     /* 0 layer, 1 block */
-    int64_t iterations;
+    ada_schedule sched;      /* iterations, lr, reg_weight, beta schedule (unit.h) */
     int64_t batch;
-    double lr;
-    double reg_weight;
-    double beta_start, beta_end, warmup;
-    int32_t anneal;          /* 0 linear, 1 cosine */
     int32_t activations;     /* 0 quant, 1 float */
     double drop_prob;
     double act_lr;
@@ -41,35 +37,11 @@ typedef struct ada_params {
     int32_t act_recalibrate;
 } ada_params;
 
-/* One weight of the unit being optimised. */
-typedef struct unit_weight {
-    int32_t quantizer;
-    ada_soft *soft;          /* owned by the quantizer once installed */
-} unit_weight;
-
+/* The unit being optimised: AdaRound's state (unit.h) and the pass's settings. */
 typedef struct unit_run {
-    const ptq_host *h;
-    ptq_session *s;
+    ada_unit unit;
     const ada_params *p;
-    unit_weight *w;
-    int32_t n_w;
 } unit_run;
-
-/* The engine's step hook: regulariser (off during the warm-up), then Adam on V. */
-static double unit_step(void *user, int64_t t, int64_t total) {
-    unit_run *u = user;
-    const ada_params *p = u->p;
-    const bool warm = (double)t < p->warmup * (double)total;
-    const double beta = ada_beta_at(p->beta_start, p->beta_end, p->warmup, p->anneal, t, total);
-    double reg = 0.0;
-    for (int32_t i = 0; i < u->n_w; i++) {
-        ada_soft *st = u->w[i].soft;
-        if (!warm) reg += ada_regularize(st, beta, p->reg_weight);
-        u->h->optim_step(st->opt, st->V, st->grad);
-        memset(st->grad, 0, (size_t)st->n * sizeof(float));
-    }
-    return reg;
-}
 
 /* ---- units ---------------------------------------------------------------------------- */
 
@@ -97,94 +69,24 @@ static int32_t find_units(const ptq_host *h, ptq_session *s, const ada_params *p
 
 /* ---- one unit --------------------------------------------------------------------------- */
 
-/* Installs soft rounding on the unit's weights. */
-static ptq_status install_soft(unit_run *u, const int32_t *nodes, int32_t k) {
-    const ptq_host *h = u->h;
-    for (int32_t i = 0; i < k; i++) {
-        const int32_t q = ptq_util_weight_quantizer(h, u->s, nodes[i]);
-        if (q < 0) continue;
-        ptq_quant_view qv = {.struct_size = sizeof qv};
-        ptq_tensor_view wv = {.struct_size = sizeof wv};
-        ptq_status st = h->quantizer_view(u->s, q, &qv);
-        if (!st) st = h->value_view(u->s, qv.value, &wv);
-        if (st) return st;
-        if (qv.axis > 0 && qv.n > 1)
-            return h->error(u->s, PTQ_ERR_UNSUPPORTED,
-                            "adaround: weight '%s' has per-channel scales on axis %d; only axis 0 "
-                            "(Conv, Gemm with transB) is supported", h->value_name(u->s, qv.value), qv.axis);
-        int64_t numel = 1;
-        for (int32_t d = 0; d < wv.ndim; d++) numel *= wv.ne[d];
-        const int64_t channels = qv.n > 1 ? qv.n : 1;
-        ada_soft *soft = ada_soft_new(h, u->s, wv.data, qv.scale, channels, numel / channels,
-                                      u->p->lr, u->p->iterations);
-        if (!soft) return h->error(u->s, PTQ_ERR_NOMEM, "adaround: out of memory");
-        st = h->quantizer_set_rounding(u->s, q, &ada_soft_rounding, soft);
-        if (st) {
-            ada_soft_rounding.destroy(soft);
-            return st;
-        }
-        u->w[u->n_w++] = (unit_weight){q, soft};
-    }
-    return PTQ_OK;
-}
-
-/* Freezes the unit: hard rounding from V's signs; returns how many elements round
- * differently from round-to-nearest in *flipped. */
-static ptq_status harden(unit_run *u, int64_t *flipped, int64_t *total) {
-    const ptq_host *h = u->h;
-    for (int32_t i = 0; i < u->n_w; i++) {
-        ada_soft *soft = u->w[i].soft;
-        ptq_quant_view qv = {.struct_size = sizeof qv};
-        ptq_tensor_view wv = {.struct_size = sizeof wv};
-        ptq_status st = h->quantizer_view(u->s, u->w[i].quantizer, &qv);
-        if (!st) st = h->value_view(u->s, qv.value, &wv);
-        if (st) return st;
-        ada_hard *hard = ada_hard_from(h, soft);
-        if (!hard) return h->error(u->s, PTQ_ERR_NOMEM, "adaround: out of memory");
-        const float *w = wv.data;
-        const int64_t channels = qv.n > 1 ? qv.n : 1, inner = soft->n / channels;
-        for (int64_t e = 0; e < soft->n; e++) {
-            const float v = w[e] / qv.scale[e / inner];
-            *flipped += (floorf(v) + (float)hard->up[e]) != rintf(v);
-        }
-        *total += soft->n;
-        /* Replacing the rounding destroys the soft state. */
-        st = h->quantizer_set_rounding(u->s, u->w[i].quantizer, &ada_hard_rounding, hard);
-        u->w[i].soft = NULL;
-        if (st) {
-            ada_hard_rounding.destroy(hard);
-            return st;
-        }
-        h->quantizer_changed(u->s, u->w[i].quantizer);
-    }
-    return PTQ_OK;
-}
-
-/* Puts round-to-nearest back on the unit's weights after a failure. */
-static void restore_nearest(unit_run *u) {
-    for (int32_t i = 0; i < u->n_w; i++) {
-        u->h->quantizer_set_rounding(u->s, u->w[i].quantizer, NULL, NULL);
-        u->h->quantizer_changed(u->s, u->w[i].quantizer);
-    }
-}
-
 static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k, const char *label,
                                    bool act_phase, int32_t index, int32_t count) {
-    const ptq_host *h = u->h;
-    ptq_session *s = u->s;
+    ada_unit *a = &u->unit;
+    const ptq_host *h = a->h;
+    ptq_session *s = a->s;
     const ada_params *p = u->p;
-    u->n_w = 0;
-    ptq_status st = act_phase ? PTQ_OK : install_soft(u, nodes, k);
+    a->n_w = 0;
+    ptq_status st = act_phase ? PTQ_OK : ada_unit_install(a, nodes, k);
     if (st) {
-        restore_nearest(u);
+        ada_unit_restore(a);
         return st;
     }
-    if (!act_phase && u->n_w == 0) return PTQ_OK; /* nothing to learn (e.g. a float layer) */
+    if (!act_phase && a->n_w == 0) return PTQ_OK; /* nothing to learn (e.g. a float layer) */
     ptq_recon_options o = {.struct_size = sizeof o};
     o.nodes = nodes;
     o.n_nodes = k;
     o.activations = act_phase || p->activations == 0 ? PTQ_RECON_ACT_QUANT : PTQ_RECON_ACT_FLOAT;
-    o.iterations = act_phase ? p->act_iterations : p->iterations;
+    o.iterations = act_phase ? p->act_iterations : p->sched.iterations;
     o.batch = p->batch;
     o.images = p->images;
     o.loss_p = act_phase ? p->act_loss_p : 2.0;
@@ -192,18 +94,18 @@ static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k,
     o.act_lr = act_phase || p->activations == 0 ? p->act_lr : 0.0;
     o.act_grad_scale = p->act_grad_scale;
     o.label = label;
-    o.user = u;
-    o.step = act_phase ? NULL : unit_step;
+    o.user = a;
+    o.step = act_phase ? NULL : ada_unit_step;
     o.unit_index = index; /* SDK 0.4: "unit 3 of 11" in the progress line */
     o.unit_count = count;
     ptq_recon_result r = {.struct_size = sizeof r};
     st = h->reconstruct(s, &o, &r);
     if (st) {
-        restore_nearest(u);
+        ada_unit_restore(a);
         return st;
     }
     int64_t flipped = 0, total = 0;
-    if (!act_phase && (st = harden(u, &flipped, &total))) return st;
+    if (!act_phase && (st = ada_unit_harden(a, &flipped, &total))) return st;
     const char *cols[] = {"phase", "weights", "loss_first", "loss_last", "reg_last", "flipped_pct",
                           "seconds", "peak_mb"};
     const double vals[] = {act_phase ? 2 : 1, r.n_weights, r.loss_first, r.loss_last, r.extra_last,
@@ -228,7 +130,7 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     const int32_t n = h->node_count(s);
     int32_t *unit_of = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *unit_of);
     int32_t *nodes = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *nodes);
-    unit_weight *w = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *w);
+    ada_unit_weight *w = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *w);
     if (!unit_of || !nodes || !w) {
         h->free(unit_of), h->free(nodes), h->free(w);
         return h->error(s, PTQ_ERR_NOMEM, "adaround: out of memory");
@@ -236,7 +138,7 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
     ptq_status st = PTQ_OK;
     const int32_t units = find_units(h, s, p, unit_of, n);
     if (units < 0) st = PTQ_ERR_INVALID;
-    unit_run u = {h, s, p, w, 0};
+    unit_run u = {{h, s, &p->sched, w, 0}, p};
     /* Two walks over the units: the first only counts what will be reconstructed, so the
      * progress line can say "unit k of N". */
     int32_t count[2] = {0, 0};
@@ -302,19 +204,19 @@ static const ptq_param_def ada_param_defs[] = {
     {"granularity", PTQ_PARAM_ENUM, 0, P(granularity), 0, 0, 0, NULL, granularities,
      "layer: one layer (+ its activation) at a time (AdaRound); block: the session's "
      "blocks, residual blocks by default (BRECQ)"},
-    {"iterations", PTQ_PARAM_INT, 0, P(iterations), 1, 1e7, 20000, NULL, NULL,
+    {"iterations", PTQ_PARAM_INT, 0, P(sched.iterations), 1, 1e7, 20000, NULL, NULL,
      "optimisation steps per unit"},
     {"batch", PTQ_PARAM_INT, 0, P(batch), 1, 4096, 32, NULL, NULL, "calibration samples per step"},
-    {"lr", PTQ_PARAM_FLOAT, 0, P(lr), 0, 10, 1e-3, NULL, NULL, "Adam learning rate of V"},
-    {"reg_weight", PTQ_PARAM_FLOAT, 0, P(reg_weight), 0, 1e3, 0.01, NULL, NULL,
+    {"lr", PTQ_PARAM_FLOAT, 0, P(sched.lr), 0, 10, 1e-3, NULL, NULL, "Adam learning rate of V"},
+    {"reg_weight", PTQ_PARAM_FLOAT, 0, P(sched.reg_weight), 0, 1e3, 0.01, NULL, NULL,
      "lambda: weight of the rounding regulariser (0.1 is the cards' value for MobileNetV2)"},
-    {"beta_start", PTQ_PARAM_FLOAT, 0, P(beta_start), 1, 1e3, 20, NULL, NULL,
+    {"beta_start", PTQ_PARAM_FLOAT, 0, P(sched.beta_start), 1, 1e3, 20, NULL, NULL,
      "regulariser exponent at the end of the warm-up"},
-    {"beta_end", PTQ_PARAM_FLOAT, 0, P(beta_end), 1, 1e3, 2, NULL, NULL,
+    {"beta_end", PTQ_PARAM_FLOAT, 0, P(sched.beta_end), 1, 1e3, 2, NULL, NULL,
      "regulariser exponent at the last step"},
-    {"warmup", PTQ_PARAM_FLOAT, 0, P(warmup), 0, 0.99, 0.2, NULL, NULL,
+    {"warmup", PTQ_PARAM_FLOAT, 0, P(sched.warmup), 0, 0.99, 0.2, NULL, NULL,
      "fraction of the steps without the regulariser"},
-    {"anneal", PTQ_PARAM_ENUM, 0, P(anneal), 0, 0, 0, NULL, anneals,
+    {"anneal", PTQ_PARAM_ENUM, 0, P(sched.anneal), 0, 0, 0, NULL, anneals,
      "beta schedule: linear (BRECQ/QDrop code) or cosine (AIMET)"},
     {"activations", PTQ_PARAM_ENUM, 0, P(activations), 0, 0, 0, NULL, act_modes,
      "quant: the unit and its inputs see quantized activations while V is learned; float: "
@@ -346,6 +248,8 @@ static const ptq_param_def ada_param_defs[] = {
 
 static const char *const ada_reads[] = {"graph.bn_folded", "quant.weights", "quant.activations",
                                         "calib.data", NULL};
+/* A grouping a pass stored (ModCap) replaces the residual blocks in block mode. */
+static const char *const ada_reads_optional[] = {"graph.blocks", NULL};
 
 /* The learned rounding, and with act_lr / act_iterations the learned activation steps. */
 static const char *const ada_writes[] = {"quant.rounding", "quant.activations.tuned", NULL};
@@ -354,7 +258,7 @@ static const ptq_pass_def reconstruct_pass = {
     sizeof(ptq_pass_def), "adaround.reconstruct",
     "learned weight rounding by reconstruction, per layer (AdaRound) or block (BRECQ), "
     "with QDrop and activation-step learning as options",
-    ada_param_defs, sizeof(ada_params), ada_reads, NULL, ada_writes, ada_reconstruct, NULL,
+    ada_param_defs, sizeof(ada_params), ada_reads, ada_reads_optional, ada_writes, ada_reconstruct, NULL,
 };
 
 static const ptq_pass_def *const passes[] = {&reconstruct_pass, NULL};
