@@ -41,6 +41,25 @@ static inline void ptq_util_nodes_label(const ptq_host *h, ptq_session *s, const
     else snprintf(buf, size, "%s..%s", h->node_name(s, nodes[0]), h->node_name(s, nodes[k - 1]));
 }
 
+/* The graph's one run-time input (the value the calibration images feed), or -1 after
+ * h->error naming `who` when the model has none or several. */
+static inline int32_t ptq_util_graph_input(const ptq_host *h, ptq_session *s, const char *who) {
+    int32_t found = -1, count = 0;
+    for (int32_t v = 0; v < h->value_count(s); v++) {
+        ptq_tensor_view view;
+        view.struct_size = sizeof view;
+        if (h->value_producer(s, v) >= 0 || h->value_view(s, v, &view) || view.data) continue;
+        if (h->value_readers(s, v, NULL, 0) == 0) continue;
+        found = v, count++;
+    }
+    if (count != 1) {
+        h->error(s, PTQ_ERR_UNSUPPORTED, "%s feeds the calibration images to the model's one "
+                 "input; this model has %d inputs", who, count);
+        return -1;
+    }
+    return found;
+}
+
 #ifdef __cplusplus
 }
 #endif
