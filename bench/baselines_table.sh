@@ -13,7 +13,8 @@
 #   CELLS="model:WaA:placement:method[:seed] ..." chooses the cells (default: the table of
 #   docs/BENCHMARKS.md); every cell prints one tab-separated line as soon as it is done.
 #   Methods: nearest:brecq, nearest:qdrop (the grid), adaround, brecq, qdrop, and NWQ's
-#   nwq, nwq20k, nwq_target, ar_only, ar_asoftmax, ar_amixup, noar (bench/nwq_table.sh).
+#   nwq, nwq20k, nwq_target, ar_only, ar_asoftmax, ar_amixup, noar (bench/nwq_table.sh),
+#   and ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, ... (bench/modcap_table.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -61,7 +62,7 @@ yaml() { # MODEL WBITS ABITS PLACEMENT GRID PASS SEED
     } > "$tmp/p.yaml"
 }
 
-printf 'model\tbits\tplacement\tmethod\tseed\ttop1\tfloat\tseconds\n'
+printf 'model\tbits\tplacement\tmethod\tseed\ttop1\tfloat\tseconds\tmerged\n'
 for cell in $cells; do
     IFS=: read -r model bits pl method extra <<<"$cell"
     wb=${bits#W}; wb=${wb%%A*}; ab=${bits#*A}
@@ -84,6 +85,20 @@ for cell in $cells; do
         ar_asoftmax)  grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, mixing: none}" ;;
         ar_amixup)    grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, rounding: adaround, reg_weight: $reg}" ;;
         noar)         grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, ar: false}" ;;
+        # ModCap (bench/modcap_table.sh): the base method's own cell with modcap.group first
+        # (data-free capacity, k auto; no before/after probe, so the seconds are the
+        # grouping's and the base method's alone).  mc_dd_*: the data-dependent capacity.
+        mc_*) base=${method#mc_}; mode=data_free
+              case $base in dd_*) base=${base#dd_}; mode=data_dependent ;; esac
+              mc="modcap.group: {capacity: $mode, compare: false}"
+              case $base in
+                  brecq) pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, skip_first: true, activations: float, act_recalibrate: true$act}" ;;
+                  qdrop) grid=qdrop
+                         pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, drop_prob: 0.5, act_lr: 4.0e-5, act_grad_scale: true}" ;;
+                  nwq) grid=qdrop; pass="nwq.reconstruct: {iterations: $iters}" ;;
+                  *) echo "unknown method '$method'" >&2; exit 2 ;;
+              esac
+              pass="$mc"$'\n  - '"$pass" ;;
         *) echo "unknown method '$method'" >&2; exit 2 ;;
     esac
     yaml "$model" "$wb" "$ab" "$pl" "$grid" "$pass" "$seed"
@@ -92,9 +107,16 @@ for cell in $cells; do
         /usr/bin/python3 - "$tmp/out/report.json" "$model" "$bits" "$pl" "$label" "$seed" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-secs = [p["seconds"] for p in r["passes"] if p["name"].startswith(("adaround.", "nwq."))]
+secs = [p["seconds"] for p in r["passes"] if p["name"].startswith(("adaround.", "nwq.", "modcap."))]
+# ModCap's merged modules as ranges of the modules table's numbers ("4-5,7-8").
+groups, run = [], None
+for p in r["passes"]:
+    for row in p.get("tables", {}).get("modules", []):
+        if row["merged_with_next"] and run is None: run = row["index"]
+        elif not row["merged_with_next"] and run is not None:
+            groups.append("%d-%d" % (run, row["index"])); run = None
 print("\t".join(sys.argv[2:7] + ["%.2f" % (100 * r["quantized"]["top1"]), "%.2f" % (100 * r["float"]["top1"]),
-                                 "%.0f" % secs[0] if secs else "-"]))
+                                 "%.0f" % sum(secs) if secs else "-", ",".join(groups) or "-"]))
 PY
     else
         printf '%s\t%s\t%s\t%s\t%s\tfailed: %s\n' "$model" "$bits" "$pl" "$label" "$seed" "$(tail -1 "$tmp/log")"

@@ -83,12 +83,16 @@ static ptq_status check_params(const ptq_host *h, ptq_session *s, const mc_param
                         "'%s' names the groups itself)", p->merges);
     const bool probes = p->capacity == 1 || p->compare;
     ptq_tensor_view calib = {.struct_size = sizeof calib};
-    if (probes && h->calib_view(s, &calib, NULL))
-        return h->error(s, PTQ_ERR_INVALID, "modcap: %s runs a short reconstruction on the "
-                        "calibration images, and this pipeline has none (add a calibration: "
-                        "section, or use capacity: data_free with compare: false)",
-                        p->capacity == 1 ? "capacity: data_dependent" : "compare: true");
-    return PTQ_OK;
+    if (!probes) return PTQ_OK;
+    /* The host records its own error ("no calibration data"); the log line says why this
+     * pass wants the images and what to do. */
+    const ptq_status st = h->calib_view(s, &calib, NULL);
+    if (st)
+        h->log(s, PTQ_LOG_ERROR, "modcap: %s runs a short reconstruction on the calibration "
+               "images, and this pipeline has none: add a calibration: section, or use "
+               "capacity: data_free with compare: false",
+               p->capacity == 1 ? "capacity: data_dependent" : "compare: true");
+    return st;
 }
 
 /* The capacities and differentials, by the configured rule. */

@@ -18,13 +18,13 @@ static double now(void) {
 }
 
 /* Floats per sample of a run-time value, and its spatial positions. */
-static int64_t per_sample(const ptq_host *h, ptq_session *s, int32_t v, double *positions) {
+static int64_t per_sample(const ptq_host *h, ptq_session *s, int32_t v, double *pos_out) {
     ptq_tensor_view t = {.struct_size = sizeof t};
-    *positions = 1.0;
+    *pos_out = 1.0;
     if (h->value_view(s, v, &t)) return 0;
     int64_t n = 1;
     for (int32_t d = 1; d < t.ndim; d++) n *= t.ne[d];
-    for (int32_t d = 2; d < t.ndim; d++) *positions *= (double)t.ne[d];
+    for (int32_t d = 2; d < t.ndim; d++) *pos_out *= (double)t.ne[d];
     return n;
 }
 
@@ -51,8 +51,8 @@ ptq_status mc_measure_depth(const ptq_host *h, ptq_session *s, const mc_modules 
         if (!st) st = h->run_exec(qr, b);
         for (int32_t m = 0; m < mods->n && !st; m++) {
             const float *f = h->run_data(fr, keep[m]), *q = h->run_data(qr, keep[m]);
-            double positions;
-            const int64_t n = b * per_sample(h, s, keep[m], &positions);
+            double pos;
+            const int64_t n = b * per_sample(h, s, keep[m], &pos);
             if (!f || !q) {
                 st = h->error(s, PTQ_ERR_INTERNAL, "modcap: the runs did not keep '%s'",
                               h->value_name(s, keep[m]));
@@ -63,7 +63,7 @@ ptq_status mc_measure_depth(const ptq_host *h, ptq_session *s, const mc_modules 
                 const double d = (double)q[i] - (double)f[i];
                 e += d * d, p += (double)f[i] * (double)f[i];
             }
-            depth->err[m] += e / positions, depth->power[m] += p / positions;
+            depth->err[m] += e / pos, depth->power[m] += p / pos;
         }
     }
     for (int32_t m = 0; m < mods->n && !st; m++) depth->err[m] /= (double)images, depth->power[m] /= (double)images;
