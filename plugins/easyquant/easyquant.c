@@ -106,6 +106,7 @@
 #include <time.h>
 
 #include <ptq/ptq_plugin.h>
+#include <ptq/ptq_util.h>
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
@@ -225,24 +226,6 @@ static int32_t find_layers(const ptq_host *h, ptq_session *s, eq_layer **out) {
     for (int32_t node = 0; node < n_nodes; node++)
         if (describe_layer(h, s, node, &(*out)[n])) n++;
     return n;
-}
-
-/* The graph input the calibration images feed: the one value that no node produces,
- * holds no constant data and is read.  -1 (error recorded) unless there is exactly one. */
-static int32_t graph_input(const ptq_host *h, ptq_session *s) {
-    int32_t found = -1, count = 0;
-    for (int32_t v = 0; v < h->value_count(s); v++) {
-        ptq_tensor_view view;
-        if (h->value_producer(s, v) >= 0 || h->value_view(s, v, &view) || view.data) continue;
-        if (h->value_readers(s, v, NULL, 0) == 0) continue;
-        found = v, count++;
-    }
-    if (count != 1) {
-        h->error(s, PTQ_ERR_UNSUPPORTED, "EasyQuant feeds the calibration images to the model's "
-                 "one input; this model has %d inputs", count);
-        return -1;
-    }
-    return found;
 }
 
 /* ---- fake quantization and similarity ---------------------------------------------------- */
@@ -753,7 +736,7 @@ static ptq_status search_scales_run(const ptq_host *h, ptq_session *s, const voi
     ptq_status st = check_params(h, s, p, &calib);
     if (st) return st;
     eq_pass ps = {h, s, p, -1, calib.data, NULL, NULL, h->threads(s) > 0 ? h->threads(s) : 1};
-    if ((ps.input = graph_input(h, s)) < 0) return PTQ_ERR_UNSUPPORTED;
+    if ((ps.input = ptq_util_graph_input(h, s, "EasyQuant")) < 0) return PTQ_ERR_UNSUPPORTED;
     ptq_tensor_view in;
     if ((st = h->value_view(s, ps.input, &in))) return st;
     if (sample_floats(&in) != calib.ne[1] * calib.ne[2] * calib.ne[3])

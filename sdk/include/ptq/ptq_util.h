@@ -41,8 +41,9 @@ static inline void ptq_util_nodes_label(const ptq_host *h, ptq_session *s, const
     else snprintf(buf, size, "%s..%s", h->node_name(s, nodes[0]), h->node_name(s, nodes[k - 1]));
 }
 
-/* The graph's one run-time input (the value the calibration images feed), or -1 after
- * h->error naming `who` when the model has none or several. */
+/* The graph's one run-time input, the value the calibration images feed: the one value
+ * that no node produces, holds no constant data and is read.  -1 after h->error naming
+ * `who` when the model has none or several. */
 static inline int32_t ptq_util_graph_input(const ptq_host *h, ptq_session *s, const char *who) {
     int32_t found = -1, count = 0;
     for (int32_t v = 0; v < h->value_count(s); v++) {
