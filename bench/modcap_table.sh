@@ -6,11 +6,12 @@
 # both sides of every pair, so the gain is the grouping's alone (MRECG's own runs use
 # 4096 images and 256-image batches against its baselines' 1024 and 32; not here).
 # PART=seeds adds seeds 1 and 2 of QDrop and ModCap+QDrop where the loss oscillates most
-# (MobileNetV2 W2A4 and W3A3), PART=dd the data-dependent capacity there, PART=base the
-# baselines themselves (the NWQ table's cells, rerun on this binary).
+# (MobileNetV2 W2A4 and W3A3), PART=dd the data-dependent capacity there, PART=any every
+# adjacent pair compared whatever its kinds (same_kind: false), PART=base the baselines
+# themselves (the NWQ table's cells, rerun on this binary).
 #
 # usage: bench/modcap_table.sh [BUILD_DIR] [ITERATIONS] > modcap.tsv
-#   CELLS=... as in bench/baselines_table.sh; PART=main|seeds|dd|base (default: all).
+#   CELLS=... as in bench/baselines_table.sh; PART=main|seeds|dd|any|base (default: all).
 #   The last column lists the merged modules (numbers of the report's modules table).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +36,9 @@ fi
 if [ "$part" = all ] || [ "$part" = dd ]; then
     for b in W2A4 W3A3; do add "mobilenetv2_fmnist:$b:paper:mc_dd_qdrop"; done
     add "resnet20_fmnist:W2A4:paper:mc_dd_qdrop"
+fi
+if [ "$part" = all ] || [ "$part" = any ]; then
+    for b in W2A4 W3A3 W2A2; do add "mobilenetv2_fmnist:$b:paper:mc_any_qdrop"; done
 fi
 if [ "$part" = all ] || [ "$part" = base ]; then
     for m in $models; do

@@ -189,6 +189,22 @@ static void report(const ptq_host *h, ptq_session *s, const mc_params *p, const 
                                 ends_group ? t->loss_merged[t->group[m]] : NAN};
             h->report_row(s, "depth", mods->m[m].name, cols, v, 8);
         }
+    if (measured) {
+        /* The oscillation as one number: how far the relative loss falls back along depth
+         * in all (a loss that only accumulates has none), before and after. */
+        for (int pass = 0; pass < 2; pass++) {
+            const mc_depth *d = pass ? &t->after : &t->before;
+            double fall = 0.0;
+            for (int32_t m = 0; m + 1 < mods->n; m++)
+                fall += fmax(0.0, d->err[m] / d->power[m] - d->err[m + 1] / d->power[m + 1]);
+            const double last = d->err[mods->n - 1] / d->power[mods->n - 1];
+            const char *cols[] = {"rel_last", "oscillation"};
+            const double v[] = {last, fall};
+            h->report_row(s, "summary", pass ? "after" : "before", cols, v, 2);
+            h->log(s, PTQ_LOG_INFO, "modcap: %s merging: relative loss at the output %.4g, falls "
+                   "along depth (the oscillation) %.4g", pass ? "after" : "before", last, fall);
+        }
+    }
     /* The groups, one log line each for the merged ones. */
     int32_t merges = 0;
     for (int32_t m = 0; m + 1 < mods->n; m++) merges += t->merge[m];

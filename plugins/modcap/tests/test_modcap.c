@@ -251,6 +251,7 @@ START_TEST(probe_leaves_nearest) {
     ck_assert_double_eq(kit_rel_diff(after, before, numel), 0.0);
     for (int32_t i = 0; i < k->s->n_q; i++) ck_assert_int_eq(k->s->q[i].rounding.struct_size, 0);
     ck_assert_int_eq(kit_count_rows(k, "depth", at), 11);
+    ck_assert_int_eq(kit_count_rows(k, "summary", at), 2); /* before, after */
     for (int32_t i = 0; i < k->s->n_rows; i++) {
         const ptq_report_row *r = &k->s->rows[i];
         if (r->pass != at || strcmp(r->table, "depth")) continue;
