@@ -14,7 +14,7 @@
 #   docs/BENCHMARKS.md); every cell prints one tab-separated line as soon as it is done.
 #   Methods: nearest:brecq, nearest:qdrop (the grid), adaround, brecq, qdrop, and NWQ's
 #   nwq, nwq20k, nwq_target, ar_only, ar_asoftmax, ar_amixup, noar (bench/nwq_table.sh),
-#   and ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, ... (bench/modcap_table.sh).
+#   and ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, mc_any_qdrop, ... (bench/modcap_table.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -87,10 +87,14 @@ for cell in $cells; do
         noar)         grid=qdrop; pass="nwq.reconstruct: {iterations: $iters, ar: false}" ;;
         # ModCap (bench/modcap_table.sh): the base method's own cell with modcap.group first
         # (data-free capacity, k auto; no before/after probe, so the seconds are the
-        # grouping's and the base method's alone).  mc_dd_*: the data-dependent capacity.
-        mc_*) base=${method#mc_}; mode=data_free
-              case $base in dd_*) base=${base#dd_}; mode=data_dependent ;; esac
-              mc="modcap.group: {capacity: $mode, compare: false}"
+        # grouping's and the base method's alone).  mc_dd_*: the data-dependent capacity;
+        # mc_any_*: every adjacent pair compared, whatever its kinds (same_kind: false).
+        mc_*) base=${method#mc_}; opts="capacity: data_free"
+              case $base in
+                  dd_*) base=${base#dd_}; opts="capacity: data_dependent" ;;
+                  any_*) base=${base#any_}; opts="capacity: data_free, same_kind: false" ;;
+              esac
+              mc="modcap.group: {$opts, compare: false}"
               case $base in
                   brecq) pass="adaround.reconstruct: {granularity: block, iterations: $iters, reg_weight: $reg, skip_first: true, activations: float, act_recalibrate: true$act}" ;;
                   qdrop) grid=qdrop

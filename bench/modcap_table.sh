@@ -6,7 +6,7 @@
 # both sides of every pair, so the gain is the grouping's alone (MRECG's own runs use
 # 4096 images and 256-image batches against its baselines' 1024 and 32; not here).
 # PART=seeds adds seeds 1 and 2 of QDrop and ModCap+QDrop where the loss oscillates most
-# (MobileNetV2 W2A4 and W3A3), PART=dd the data-dependent capacity there, PART=any every
+# (MobileNetV2 W2A4 and W3A3), and of BRECQ and ModCap+BRECQ at MobileNetV2 W3A3, PART=dd the data-dependent capacity there, PART=any every
 # adjacent pair compared whatever its kinds (same_kind: false), PART=base the baselines
 # themselves (the NWQ table's cells, rerun on this binary).
 #
@@ -31,6 +31,10 @@ if [ "$part" = all ] || [ "$part" = seeds ]; then
         for x in qdrop mc_qdrop; do
             add "mobilenetv2_fmnist:$b:paper:$x:1"; add "mobilenetv2_fmnist:$b:paper:$x:2"
         done
+    done
+    # BRECQ where ModCap's loss was largest (MobileNetV2 W3A3).
+    for x in brecq mc_brecq; do
+        add "mobilenetv2_fmnist:W3A3:paper:$x:1"; add "mobilenetv2_fmnist:W3A3:paper:$x:2"
     done
 fi
 if [ "$part" = all ] || [ "$part" = dd ]; then
