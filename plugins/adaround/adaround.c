@@ -75,16 +75,7 @@ static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k,
     const ptq_host *h = a->h;
     ptq_session *s = a->s;
     const ada_params *p = u->p;
-    a->n_w = 0;
-    ptq_status st = act_phase ? PTQ_OK : ada_unit_install(a, nodes, k);
-    if (st) {
-        ada_unit_restore(a);
-        return st;
-    }
-    if (!act_phase && a->n_w == 0) return PTQ_OK; /* nothing to learn (e.g. a float layer) */
     ptq_recon_options o = {.struct_size = sizeof o};
-    o.nodes = nodes;
-    o.n_nodes = k;
     o.activations = act_phase || p->activations == 0 ? PTQ_RECON_ACT_QUANT : PTQ_RECON_ACT_FLOAT;
     o.iterations = act_phase ? p->act_iterations : p->sched.iterations;
     o.batch = p->batch;
@@ -94,18 +85,20 @@ static ptq_status reconstruct_unit(unit_run *u, const int32_t *nodes, int32_t k,
     o.act_lr = act_phase || p->activations == 0 ? p->act_lr : 0.0;
     o.act_grad_scale = p->act_grad_scale;
     o.label = label;
-    o.user = a;
-    o.step = act_phase ? NULL : ada_unit_step;
     o.unit_index = index; /* SDK 0.4: "unit 3 of 11" in the progress line */
     o.unit_count = count;
     ptq_recon_result r = {.struct_size = sizeof r};
-    st = h->reconstruct(s, &o, &r);
-    if (st) {
-        ada_unit_restore(a);
-        return st;
-    }
     int64_t flipped = 0, total = 0;
-    if (!act_phase && (st = ada_unit_harden(a, &flipped, &total))) return st;
+    ptq_status st;
+    if (act_phase) { /* the activation steps alone: no rounding to learn */
+        o.nodes = nodes;
+        o.n_nodes = k;
+        st = h->reconstruct(s, &o, &r);
+    } else {
+        st = ada_unit_reconstruct(a, nodes, k, &o, &r, &flipped, &total);
+        if (!st && a->n_w == 0) return PTQ_OK;
+    }
+    if (st) return st;
     const char *cols[] = {"phase", "weights", "loss_first", "loss_last", "reg_last", "flipped_pct",
                           "seconds", "peak_mb"};
     const double vals[] = {act_phase ? 2 : 1, r.n_weights, r.loss_first, r.loss_last, r.extra_last,

@@ -89,3 +89,19 @@ void ada_unit_restore(ada_unit *u) {
         u->h->quantizer_changed(u->s, u->w[i].quantizer);
     }
 }
+
+ptq_status ada_unit_reconstruct(ada_unit *u, const int32_t *nodes, int32_t k, ptq_recon_options *o,
+                                ptq_recon_result *r, int64_t *flipped, int64_t *total) {
+    ptq_status st = ada_unit_install(u, nodes, k);
+    if (!st && u->n_w == 0) return PTQ_OK; /* nothing to learn (e.g. a float layer) */
+    if (!st) {
+        o->nodes = nodes;
+        o->n_nodes = k;
+        o->user = u;
+        o->step = ada_unit_step;
+        st = u->h->reconstruct(u->s, o, r);
+    }
+    if (!st) return ada_unit_harden(u, flipped, total);
+    ada_unit_restore(u);
+    return st;
+}

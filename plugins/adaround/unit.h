@@ -45,4 +45,12 @@ ptq_status ada_unit_harden(ada_unit *u, int64_t *flipped, int64_t *total);
 /* Round-to-nearest back on the unit's weights. */
 void ada_unit_restore(ada_unit *u);
 
+/* One unit's learned rounding from start to end: installs the soft rounding on the
+ * quantized weights among nodes[0..k), runs the engine with o (this function sets its
+ * nodes, user and step) into r, and freezes the result, counting into *flipped and
+ * *total as ada_unit_harden does.  A unit without a quantized weight runs nothing
+ * (u->n_w is 0 after).  On a failure before the freeze, round-to-nearest is back. */
+ptq_status ada_unit_reconstruct(ada_unit *u, const int32_t *nodes, int32_t k, ptq_recon_options *o,
+                                ptq_recon_result *r, int64_t *flipped, int64_t *total);
+
 #endif

@@ -94,15 +94,9 @@ ptq_status mc_probe(const ptq_host *h, ptq_session *s, const mc_modules *mods, c
         while (m < mods->n && group[m] == g) m++;
         const int32_t k = mc_module_nodes(mods, first, m - 1, nodes);
         unit_loss[g] = NAN;
-        st = ada_unit_install(&u, nodes, k);
-        for (int32_t i = 0; i < u.n_w; i++) learned[n_learned++] = u.w[i].quantizer;
-        if (st) break;
-        if (u.n_w == 0) continue;
         char label[256];
         ptq_util_nodes_label(h, s, nodes, k, label, sizeof label);
         ptq_recon_options o = {.struct_size = sizeof o};
-        o.nodes = nodes;
-        o.n_nodes = k;
         o.activations = PTQ_RECON_ACT_QUANT;
         o.iterations = cfg->iterations;
         o.batch = cfg->batch;
@@ -110,14 +104,14 @@ ptq_status mc_probe(const ptq_host *h, ptq_session *s, const mc_modules *mods, c
         o.loss_p = 2.0;
         o.drop_prob = cfg->drop_prob;
         o.label = label;
-        o.user = &u;
-        o.step = ada_unit_step;
         o.unit_index = g + 1;
         o.unit_count = n_groups;
         ptq_recon_result r = {.struct_size = sizeof r};
-        if ((st = h->reconstruct(s, &o, &r))) break;
         int64_t flipped = 0, total = 0;
-        if ((st = ada_unit_harden(&u, &flipped, &total))) break;
+        st = ada_unit_reconstruct(&u, nodes, k, &o, &r, &flipped, &total);
+        for (int32_t i = 0; i < u.n_w; i++) learned[n_learned++] = u.w[i].quantizer;
+        if (st) break;
+        if (u.n_w == 0) continue;
         unit_loss[g] = r.loss_last;
     }
     if (!st && depth) st = mc_measure_depth(h, s, mods, cfg->depth_images, depth);

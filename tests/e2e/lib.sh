@@ -99,6 +99,18 @@ int8_kernel_path() {
     esac
 }
 
+# cut_example NAME OUT CALIB EVAL_COUNT ITERATIONS [MODEL]: examples/NAME.yaml cut to a
+# test's budget into OUT: absolute model paths, CALIB calibration images, EVAL_COUNT test
+# images, every "iterations: 1000" made ITERATIONS, and the model swapped for
+# models/MODEL.onnx when given.
+cut_example() {
+    local ex=$1 out=$2 calib=$3 count=$4 iters=$5 model=${6:-}
+    sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
+        -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $count#" \
+        -e "s#iterations: 1000#iterations: $iters#g" "$SRC/examples/$ex.yaml" > "$out"
+    [ -z "$model" ] || sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$out"
+}
+
 # ort_agrees NAME OUT_DIR TOLERANCE EVAL_COUNT: the QDQ export in OUT_DIR run in
 # onnxruntime (bench/ort_eval.mjs) must give the report's simulated top-1 within
 # TOLERANCE (a fraction); skipped with the reason without node or onnxruntime-node.

@@ -24,13 +24,9 @@ ada_images=$([ "$limit" -gt 0 ] && echo "images: 32, " || echo "images: 256, ")
 run_example() {
     local ex=$1 drop=$2 model=${3:-}
     local tag=$ex${model:+ on $model} out_dir=$TMP/out_$ex${model:+_$model}
-    sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
-        -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $eval_count#" \
-        -e "s#easyquant.search_scales: {}#easyquant.search_scales: $eq_quick#" \
-        -e "s#iterations: 1000#iterations: $ada_iters#g" \
-        -e "s#adaround.reconstruct: {#adaround.reconstruct: {$ada_images#" \
-        "$SRC/examples/$ex.yaml" > "$TMP/$ex.yaml"
-    [ -n "$model" ] && sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$TMP/$ex.yaml"
+    cut_example "$ex" "$TMP/$ex.yaml" "$calib" "$eval_count" "$ada_iters" "$model"
+    sed -i -e "s#easyquant.search_scales: {}#easyquant.search_scales: $eq_quick#" \
+        -e "s#adaround.reconstruct: {#adaround.reconstruct: {$ada_images#" "$TMP/$ex.yaml"
     rm -rf "$out_dir"
     if ! out=$("$PTQ" run "$TMP/$ex.yaml" --out "$out_dir" 2>&1); then
         bad "$tag failed: $out"

@@ -18,12 +18,8 @@ calib=$([ "$limit" -gt 0 ] && echo 32 || echo 256)
 # modcap.group's parameters replaced by MODCAP when given.
 example() {
     local ex=$1 out=$2 model=${3:-} mc=${4:-}
-    sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
-        -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $eval_count#" \
-        -e "s#iterations: 1000#iterations: $iters#g" \
-        -e "s#modcap.group: {}#modcap.group: {probe_iterations: $probe, depth_images: 64}#" \
-        "$SRC/examples/$ex.yaml" > "$out"
-    [ -n "$model" ] && sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$out"
+    cut_example "$ex" "$out" "$calib" "$eval_count" "$iters" "$model"
+    sed -i "s#modcap.group: {}#modcap.group: {probe_iterations: $probe, depth_images: 64}#" "$out"
     [ -n "$mc" ] && sed -i "s#modcap.group: {[^}]*}#modcap.group: $mc#" "$out"
     return 0
 }

@@ -16,10 +16,7 @@ calib=$([ "$limit" -gt 0 ] && echo 32 || echo 256)
 # example NAME OUT [MODEL] [PASSES]: examples/NAME.yaml cut to this test's budget.
 example() {
     local ex=$1 out=$2 model=${3:-} passes=${4:-}
-    sed -e "s#\.\./models/#$SRC/models/#" -e "s#count: 1024#count: $calib#" \
-        -e "s#labels: \(.*t10k-labels.*\)#labels: \1\n  count: $eval_count#" \
-        -e "s#iterations: 1000#iterations: $iters#g" "$SRC/examples/$ex.yaml" > "$out"
-    [ -n "$model" ] && sed -i "s#^model: .*#model: $SRC/models/$model.onnx#" "$out"
+    cut_example "$ex" "$out" "$calib" "$eval_count" "$iters" "$model"
     [ -n "$passes" ] && sed -i "/^passes:/,/^output:/c\\passes: $passes\\noutput: {onnx: true}" "$out"
     return 0
 }

@@ -312,9 +312,5 @@ int main(void) {
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, nan_stops_and_restores);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }
