@@ -58,6 +58,17 @@ void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const in
                                    const float *x, float *y, const struct ptq_rounding *r,
                                    void *state);
 
+/* Border rounding of one value v = x / scale (per-channel table `borders` of qmax - qmin
+ * bins): floor(v) + 1 when frac(v) >= the border of v's bin, else floor(v). */
+float ptq_border_round(float v, const float *borders, int32_t zero_point, int32_t qmin,
+                       int32_t qmax);
+/* Fake quantization with learned rounding borders in place of round-half-to-even: the
+ * activation ne[0 (batch), 1 (channels), ...]; borders is [border_channels, qmax - qmin]
+ * with border_channels 1 (shared) or ne[1]; scales per tensor or on axis 1. */
+void ptq_fake_quant_tensor_border(const ptq_qparams *qp, int32_t ndim, const int64_t *ne,
+                                  const float *x, float *y, const float *borders,
+                                  int64_t border_channels);
+
 /* ---- concrete tensor shapes handed to kernels -------------------------------------- */
 
 /* A kernel operand: concrete shape (batch substituted) and its buffer. */

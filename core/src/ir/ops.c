@@ -45,8 +45,9 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
     [PTQ_OP_SOFTMAX] = {"Softmax", 1, 1, 1, 0, ptq_infer_softmax, ptq_fwd_softmax, NULL},
     [PTQ_OP_PAD] = {"Pad", 1, 1, 1, 0, ptq_infer_pad, ptq_fwd_pad, NULL},
     [PTQ_OP_GATHER] = {"Gather", 2, 2, 1, CONST_IN(1), ptq_infer_gather, ptq_fwd_gather, NULL},
-    /* Not an ONNX op: a QuantizeLinear/DequantizeLinear pair; inputs x, scale, zero point. */
-    [PTQ_OP_FAKE_QUANT] = {"QuantizeDequantize", 3, 3, 1, CONST_IN(1) | CONST_IN(2),
+    /* Not an ONNX op: a QuantizeLinear/DequantizeLinear pair; inputs x, scale, zero point,
+     * and optionally learned rounding borders (fakequant.c). */
+    [PTQ_OP_FAKE_QUANT] = {"QuantizeDequantize", 3, 4, 1, CONST_IN(1) | CONST_IN(2) | CONST_IN(3),
                            ptq_infer_fake_quant, ptq_fwd_fake_quant, NULL},
 };
 

@@ -152,6 +152,16 @@ static const char *float_scalar(exporter *x, const char *base, const char *suffi
     return add_init(x, fresh_name(x, base, suffix), PTQ_DTYPE_F32, 0, NULL, d, sizeof *d);
 }
 
+/* A float32 initializer of shape dims[ndim] holding v[n] (copied). */
+static const char *float_tensor(exporter *x, const char *base, const char *suffix, int32_t ndim,
+                                const int64_t *dims, int64_t n, const float *v) {
+    float *d = ex_alloc(x, (size_t)PTQ_MAX(n, 1) * sizeof *d);
+    if (!d) return NULL;
+    memcpy(d, v, (size_t)n * sizeof *d);
+    return add_init(x, fresh_name(x, base, suffix), PTQ_DTYPE_F32, ndim, dims, d,
+                    (size_t)n * sizeof *d);
+}
+
 static const char *int64_vector(exporter *x, const char *base, const char *suffix, int32_t n,
                                 const int64_t *v) {
     int64_t *d = ex_alloc(x, (size_t)PTQ_MAX(n, 1) * sizeof *d);
@@ -459,10 +469,105 @@ static void export_pad(exporter *x, const ptq_node *n) {
                 "constant");
 }
 
+/* One step of a node's helper chain: op `op_type` reading ins[n_in], named
+ * "<node>/borders/<op_name>", writing a fresh "<node>/borders/<value>".  Returns the
+ * output's name (NULL on failure); *o, when given, the node for attributes. */
+static const char *border_step(exporter *x, const ptq_node *n, const char *op_type,
+                               const char *op_name, const char *value, int32_t n_in,
+                               const char *const *ins, Onnx__NodeProto **o) {
+    char nb[64], vb[64];
+    snprintf(nb, sizeof nb, "/borders/%s", op_name);
+    snprintf(vb, sizeof vb, "/borders/%s", value);
+    const char *out = fresh_name(x, n->name, vb);
+    Onnx__NodeProto *node = add_node(x, op_type, fresh_name(x, n->name, nb), n_in, ins, out);
+    if (o) *o = node;
+    return node ? out : NULL;
+}
+
+/* Learned rounding borders (the node's fourth input, [Cb, bins]) as standard ops in
+ * front of the QuantizeLinear, which rounds half to even and so cannot apply them:
+ *
+ *   v = Div(x, s)   k = Floor(v)   f = Sub(v, k)
+ *   bin = Clip(Add(k, zp - qmin), 0, bins - 1)
+ *   b = Gather(table, Cast(Add(bin, c * bins), INT64))   (the table flattened)
+ *   x' = Mul(Add(k, Cast(GreaterOrEqual(f, b), FLOAT)), s)
+ *
+ * the same float32 arithmetic as ptq_fake_quant_tensor_border, step for step, so the
+ * rounded r = floor(v) + up is bit-identical.  x' / s is r to within an ulp, which
+ * QuantizeLinear then rounds back to r exactly and saturates as the simulation clamps.
+ * Per-channel scales and zero points (axis 1), and per-channel rows of the table, are
+ * written as [1, C, 1, ...] constants that broadcast over axis 1 of x.  The index sum
+ * is exact in float32 because check_graph keeps the table within 2^24 entries.
+ * Returns the name of x', which the QuantizeLinear reads in place of x. */
+static const char *export_borders(exporter *x, const ptq_node *n, const char *in,
+                                  const char *scale, bool per_channel) {
+    const ptq_graph *g = x->g;
+    const ptq_node_attrs *a = &n->attrs;
+    const ptq_value *xv = &g->values[n->inputs[0]];
+    const ptq_tensor *st = g->values[n->inputs[1]].data, *zt = g->values[n->inputs[2]].data;
+    const ptq_tensor *bt = g->values[n->inputs[3]].data;
+    const int32_t *zp = zt->data;
+    const int64_t bins = (int64_t)a->qmax - a->qmin, rows = bt->ne[0];
+    const int64_t chans = per_channel ? ptq_tensor_numel(st) : rows;
+    const int32_t rank = xv->ndim;
+    int64_t bc[PTQ_MAX_DIMS]; /* [1, C, 1, ...]: broadcasts along axis 1 of x */
+    for (int32_t i = 0; i < rank; i++) bc[i] = i == 1 ? chans : 1;
+    float *tmp = ex_alloc(x, (size_t)PTQ_MAX(chans, 1) * sizeof *tmp);
+    if (!tmp) return NULL;
+
+    const char *s = scale, *zlo, *offset;
+    if (per_channel) {
+        s = float_tensor(x, n->name, "/borders/scale", rank, bc, chans, st->data);
+        for (int64_t c = 0; c < chans; c++) tmp[c] = (float)(zp[c] - a->qmin);
+        zlo = float_tensor(x, n->name, "/borders/zero_point", rank, bc, chans, tmp);
+    } else {
+        zlo = float_scalar(x, n->name, "/borders/zero_point", (float)(zp[0] - a->qmin));
+    }
+    if (rows > 1) {
+        for (int64_t c = 0; c < rows; c++) tmp[c] = (float)(c * bins);
+        offset = float_tensor(x, n->name, "/borders/offset", rank, bc, rows, tmp);
+    } else {
+        const int64_t one = 1;
+        const float zero = 0.0f;
+        offset = float_tensor(x, n->name, "/borders/offset", 1, &one, 1, &zero);
+    }
+    const int64_t len = rows * bins;
+    const char *table = add_init(x, fresh_name(x, n->name, "/borders/table"), PTQ_DTYPE_F32, 1,
+                                 &len, bt->data, (size_t)len * sizeof(float));
+
+    Onnx__NodeProto *cast_idx = NULL, *gather = NULL, *cast_up = NULL;
+    const char *v = border_step(x, n, "Div", "Div", "scaled", 2, (const char *[]){in, s}, NULL);
+    const char *k = border_step(x, n, "Floor", "Floor", "floor", 1, (const char *[]){v}, NULL);
+    const char *f = border_step(x, n, "Sub", "Sub", "fraction", 2, (const char *[]){v, k}, NULL);
+    const char *code = border_step(x, n, "Add", "AddZeroPoint", "code", 2,
+                                   (const char *[]){k, zlo}, NULL);
+    const char *bin = border_step(x, n, "Clip", "Clip", "bin", 3,
+                                  (const char *[]){code,
+                                                   float_scalar(x, n->name, "/borders/bin_min", 0.0f),
+                                                   float_scalar(x, n->name, "/borders/bin_max",
+                                                                (float)(bins - 1))},
+                                  NULL);
+    const char *entry = border_step(x, n, "Add", "AddOffset", "entry", 2,
+                                    (const char *[]){bin, offset}, NULL);
+    const char *idx = border_step(x, n, "Cast", "CastIndex", "index", 1, (const char *[]){entry},
+                                  &cast_idx);
+    attr_int(x, cast_idx, "to", PTQ_DTYPE_I64);
+    const char *b = border_step(x, n, "Gather", "Gather", "border", 2, (const char *[]){table, idx},
+                                &gather);
+    attr_int(x, gather, "axis", 0);
+    const char *ge = border_step(x, n, "GreaterOrEqual", "GreaterOrEqual", "round_up", 2,
+                                 (const char *[]){f, b}, NULL);
+    const char *up = border_step(x, n, "Cast", "CastUp", "up", 1, (const char *[]){ge}, &cast_up);
+    attr_int(x, cast_up, "to", PTQ_DTYPE_F32);
+    const char *r = border_step(x, n, "Add", "AddUp", "rounded", 2, (const char *[]){k, up}, NULL);
+    return border_step(x, n, "Mul", "Mul", "rescaled", 2, (const char *[]){r, s}, NULL);
+}
+
 /* FAKE_QUANT -> QuantizeLinear -> DequantizeLinear [-> Clip].  QuantizeLinear saturates
  * to its type's range, so a grid narrower than that (4 bits in uint8, symmetric
  * [-127, 127] in int8) is clipped to the grid's dequantized end values, computed as the
- * simulation computes them: every x ends on the value the grid gives it. */
+ * simulation computes them: every x ends on the value the grid gives it.  Learned
+ * rounding borders (a fourth input) put export_borders' chain in front. */
 static void export_fake_quant(exporter *x, const ptq_node *n) {
     const ptq_graph *g = x->g;
     const ptq_node_attrs *a = &n->attrs;
@@ -505,6 +610,7 @@ static void export_fake_quant(exporter *x, const ptq_node *n) {
     if (narrow) dq_out = fresh_name(x, out, "_dequantized");
     const char *scale = written_const(x, n->inputs[1], AS_SCALE, PTQ_DTYPE_F32, per_channel);
     const char *zp = written_const(x, n->inputs[2], AS_ZERO_POINT, type, per_channel);
+    if (n->n_inputs > 3 && n->inputs[3] >= 0) in = export_borders(x, n, in, scale, per_channel);
     const char *q = fresh_name(x, out, "_quantized");
     const char *q_in[3] = {in, scale, zp}, *dq_in[3] = {q, scale, zp};
     Onnx__NodeProto *qn = add_node(x, "QuantizeLinear", n->name, 3, q_in, q);
@@ -689,12 +795,24 @@ static ptq_status check_graph(exporter *x) {
             return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s' has %d outputs", n->name,
                            n->n_outputs);
         if (n->op == PTQ_OP_FAKE_QUANT) {
-            const bool three = n->n_inputs == 3 && n->inputs[1] >= 0 && n->inputs[2] >= 0;
+            const bool three = (n->n_inputs == 3 || n->n_inputs == 4) && n->inputs[1] >= 0 &&
+                               n->inputs[2] >= 0;
             const ptq_tensor *s = three ? g->values[n->inputs[1]].data : NULL;
             const ptq_tensor *z = three ? g->values[n->inputs[2]].data : NULL;
             if (!s || !z || s->dtype != PTQ_DTYPE_F32 || z->dtype != PTQ_DTYPE_I32)
                 return ex_fail(x, PTQ_ERR_INVALID, "node '%s': the scale and zero point must "
                                "be float32 and int32 constants", n->name);
+            if (three && n->n_inputs == 4 && n->inputs[3] >= 0) {
+                const ptq_tensor *b = g->values[n->inputs[3]].data;
+                if (!b || b->dtype != PTQ_DTYPE_F32 || b->ndim != 2)
+                    return ex_fail(x, PTQ_ERR_INVALID, "node '%s': the rounding borders must be "
+                                   "a float32 [channels, bins] constant", n->name);
+                /* export_borders indexes the flattened table with a float32 sum. */
+                if (ptq_tensor_numel(b) > ((int64_t)1 << 24))
+                    return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': %" PRId64 " rounding "
+                                   "borders are more than the 2^24 a float32 index reaches "
+                                   "exactly", n->name, ptq_tensor_numel(b));
+            }
             if (!container_of(n->attrs.qmin, n->attrs.qmax))
                 return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': the integer range [%d, %d] "
                                "fits no 8- or 16-bit type", n->name, n->attrs.qmin, n->attrs.qmax);

@@ -59,7 +59,20 @@ typedef struct pending_q {
     char *name;     /* owned: the node's name (generated if it had none) */
     int32_t x;      /* value id of its input */
     qdq_grid grid;
+    int32_t chain;  /* its rounding border chain (index in importer.chains), -1 if none */
 } pending_q;
+
+/* ptq's export of learned rounding borders (onnx_export.c, export_borders): the chain of
+ * standard ops from x to a QuantizeLinear, found before import and imported with the
+ * pair as one FAKE_QUANT whose fourth input is the border table. */
+typedef struct border_chain {
+    const Onnx__NodeProto *q;    /* the QuantizeLinear */
+    const Onnx__NodeProto *clip; /* the Clip narrowing the grid after its DequantizeLinear, or NULL */
+    const char *x;               /* the chain's input (the Div's x) */
+    ptq_tensor *table;           /* owned until imported: [1 or C, bins] */
+    int32_t qmin, qmax;          /* the grid the borders are on */
+    int32_t rank;                /* rank of the [1, C, 1, ...] constants; 0 when all are scalars */
+} border_chain;
 
 typedef struct importer {
     const char *what;  /* file name for messages */
@@ -75,6 +88,9 @@ typedef struct importer {
     int32_t n_wide, cap_wide;
     pending_q *pending; /* QuantizeLinear nodes whose DequantizeLinear is still to come */
     int32_t n_pending, cap_pending;
+    border_chain *chains; /* rounding border chains found before import */
+    int32_t n_chains, cap_chains;
+    uint8_t *consumed; /* per ONNX node: part of a border chain, not imported by itself */
 } importer;
 
 /* ---------------------------------------------------------------- errors ---- */
@@ -1036,22 +1052,357 @@ static ptq_status check_pair(importer *im, const Onnx__NodeProto *np, const char
                      "else: only QuantizeLinear -> DequantizeLinear pairs are supported", q);
 }
 
+/* ----------------------------------------------- learned rounding borders ---- */
+
+/* The chain export_borders writes in front of a QuantizeLinear q (on x' = its input):
+ *
+ *   v = Div(x, s)   k = Floor(v)   f = Sub(v, k)
+ *   bin = Clip(Add(k, zlo), 0, bins - 1)
+ *   b = Gather(table, Cast(Add(bin, offset), to=INT64))
+ *   x' = Mul(Add(k, Cast(GreaterOrEqual(f, b), to=FLOAT)), s)
+ *
+ * followed, on a grid narrower than its type, by a Clip after the DequantizeLinear.  It
+ * is recognised only in exactly that form, with every intermediate value read by the
+ * chain alone, and with constants that make it compute FAKE_QUANT with borders: s the
+ * QuantizeLinear's scales (one, or [1, C, 1, ...] on axis 1), zlo = zero point - qmin,
+ * offset c * bins per table row, borders in [0, 1].  Anything else is imported as it
+ * would be without this (Floor, for one, is not an IR op). */
+
+typedef struct name_ref {
+    const char *name;
+    int32_t node;
+} name_ref;
+
+/* Who produces and who reads each name, sorted for lookup. */
+typedef struct chain_scan {
+    importer *im;
+    name_ref *prod, *reads;
+    size_t n_prod, n_reads;
+} chain_scan;
+
+static int cmp_ref(const void *a, const void *b) {
+    return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
+}
+
+/* The range of entries named `name` in a sorted list. */
+static size_t ref_range(const name_ref *refs, size_t n, const char *name, size_t *first) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(refs[mid].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t end = lo;
+    while (end < n && !strcmp(refs[end].name, name)) end++;
+    *first = lo;
+    return end - lo;
+}
+
+static bool default_domain(const Onnx__NodeProto *np) {
+    return !np->domain || !*np->domain || !strcmp(np->domain, "ai.onnx");
+}
+
+/* The node producing `name` when it is a default-domain `op` with n_in named inputs and
+ * one output, and `name` is read exactly `uses` times and is no graph output: an
+ * intermediate value of the chain.  Otherwise NULL; *idx is its index. */
+static const Onnx__NodeProto *chain_node(const chain_scan *cs, const char *name, const char *op,
+                                         size_t n_in, size_t uses, int32_t *idx) {
+    size_t first;
+    if (!name || !*name || ref_range(cs->prod, cs->n_prod, name, &first) != 1) return NULL;
+    const Onnx__NodeProto *np = cs->im->gp->node[cs->prod[first].node];
+    size_t r;
+    if (!np->op_type || strcmp(np->op_type, op) || !default_domain(np) || np->n_input != n_in ||
+        np->n_output != 1 || ref_range(cs->reads, cs->n_reads, name, &r) != uses ||
+        is_graph_output(cs->im, name))
+        return NULL;
+    for (size_t i = 0; i < n_in; i++)
+        if (!np->input[i] || !*np->input[i]) return NULL;
+    *idx = cs->prod[first].node;
+    return np;
+}
+
+/* True when np has no attribute but, optionally, the int `name` equal to want (which
+ * may also be absent when absent_ok). */
+static bool only_int_attr(const Onnx__NodeProto *np, const char *name, int64_t want,
+                          bool absent_ok) {
+    if (np->n_attribute == 0) return !name || absent_ok;
+    const Onnx__AttributeProto *a = np->attribute[0];
+    return name && np->n_attribute == 1 && a->name && !strcmp(a->name, name) &&
+           a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT && a->i == want &&
+           !(a->ref_attr_name && *a->ref_attr_name);
+}
+
+/* The initializer called name, decoded (the caller frees it), or NULL.  Decoding errors
+ * only mean "not the chain": they go to a scratch error, not the import's. */
+static ptq_tensor *chain_const(const chain_scan *cs, const char *name, int32_t *onnx_type) {
+    const Onnx__GraphProto *gp = cs->im->gp;
+    for (size_t i = 0; name && *name && i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *tp = gp->initializer[i];
+        if (!tp->name || strcmp(tp->name, name)) continue;
+        ptq_error scratch = {0};
+        if (onnx_type) *onnx_type = tp->data_type;
+        return tensor_from_proto(tp, "initializer", true, &scratch);
+    }
+    return NULL;
+}
+
+static bool is_f32(const ptq_tensor *t) { return t && t->dtype == PTQ_DTYPE_F32; }
+
+/* A float32 scalar (rank 0 or [1]), which broadcasts without changing x's rank. */
+static bool f32_scalar(const ptq_tensor *t) {
+    return is_f32(t) && t->ndim <= 1 && ptq_tensor_numel(t) == 1;
+}
+
+/* A float32 [1, c, 1, ...] of rank >= 2: per channel along axis 1 of an x of its rank. */
+static bool f32_on_axis1(const ptq_tensor *t, int64_t c) {
+    if (!is_f32(t) || t->ndim < 2 || t->ne[1] != c) return false;
+    for (int32_t i = 0; i < t->ndim; i++)
+        if (i != 1 && t->ne[i] != 1) return false;
+    return true;
+}
+
+/* Float v as an int when it is one (and small), else false. */
+static bool small_int(float v, int64_t *out) {
+    if (!(fabsf(v) <= 1e9f) || v != floorf(v)) return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* The narrowing Clip export_fake_quant writes after the DequantizeLinear reading q's
+ * output when [qmin, qmax] is narrower than the type: bounds (qmin - zp) * s and
+ * (qmax - zp) * s, computed as there.  NULL when it is not exactly that. */
+static const Onnx__NodeProto *narrowing_clip(const chain_scan *cs, const Onnx__NodeProto *q,
+                                             float scale, int64_t zp, int32_t qmin,
+                                             int32_t qmax, int32_t *clip_idx) {
+    size_t first;
+    const char *qo = q->n_output == 1 ? q->output[0] : NULL;
+    if (!qo || !*qo || ref_range(cs->reads, cs->n_reads, qo, &first) != 1) return NULL;
+    const Onnx__NodeProto *dq = cs->im->gp->node[cs->reads[first].node];
+    if (!dq->op_type || strcmp(dq->op_type, "DequantizeLinear") || dq->n_input < 1 ||
+        !dq->input[0] || strcmp(dq->input[0], qo) || dq->n_output != 1 || !dq->output[0] || !*dq->output[0])
+        return NULL;
+    const char *dqo = dq->output[0];
+    if (ref_range(cs->reads, cs->n_reads, dqo, &first) != 1 || is_graph_output(cs->im, dqo))
+        return NULL;
+    const int32_t ci = cs->reads[first].node;
+    const Onnx__NodeProto *clip = cs->im->gp->node[ci];
+    if (!clip->op_type || strcmp(clip->op_type, "Clip") || !default_domain(clip) ||
+        clip->n_input != 3 || !clip->input[0] || strcmp(clip->input[0], dqo) || clip->n_output != 1 ||
+        clip->n_attribute != 0)
+        return NULL;
+    ptq_tensor *lo = chain_const(cs, clip->input[1], NULL), *hi = chain_const(cs, clip->input[2], NULL);
+    const bool ok = f32_scalar(lo) && f32_scalar(hi) &&
+                    *(const float *)lo->data == (float)(qmin - zp) * scale &&
+                    *(const float *)hi->data == (float)(qmax - zp) * scale;
+    ptq_tensor_free(lo);
+    ptq_tensor_free(hi);
+    *clip_idx = ci;
+    return ok ? clip : NULL;
+}
+
+/* Checks the constants of a structurally matched chain (see above) against q's grid and
+ * fills bc (taking the table).  False when they do not make it a FAKE_QUANT with
+ * borders. */
+static bool chain_constants(const chain_scan *cs, const Onnx__NodeProto *q, const char *s_name,
+                            const char *zlo_name, const char *min_name, const char *max_name,
+                            const char *off_name, const char *table_name, border_chain *bc,
+                            int32_t *clip_idx) {
+    enum { QS, QZ, S, ZLO, MIN, MAX, OFF, TABLE, N_CONST };
+    const char *names[N_CONST] = {q->input[1], q->input[2], s_name, zlo_name,
+                                  min_name,    max_name,    off_name, table_name};
+    ptq_tensor *t[N_CONST] = {NULL};
+    int32_t zp_type = 0;
+    bool ok = true;
+    for (int i = 0; i < N_CONST && ok; i++)
+        ok = (t[i] = chain_const(cs, names[i], i == QZ ? &zp_type : NULL)) != NULL;
+    int32_t lo = 0, hi = 0;
+    int64_t n = ok ? ptq_tensor_numel(t[QS]) : 0, axis = 1, bins = 0, rows = 0, qmin = 0;
+    const Onnx__AttributeProto *ax = attr(q, "axis");
+    ok = ok && is_f32(t[QS]) && t[QS]->ndim <= 1 && n >= 1 && ptq_tensor_numel(t[QZ]) == n &&
+         t[QZ]->ndim == t[QS]->ndim && container_range((ptq_dtype)zp_type, &lo, &hi) &&
+         (!ax || ax->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (ok && ax) axis = ax->i;
+    const bool per_channel = n > 1;
+    /* The Div/Mul scale: the QuantizeLinear's, one or [1, C, 1, ...] on axis 1. */
+    ok = ok && (per_channel ? axis == 1 && f32_on_axis1(t[S], n) : f32_scalar(t[S])) &&
+         !memcmp(t[S]->data, t[QS]->data, (size_t)n * sizeof(float));
+    int32_t rank = ok && per_channel ? t[S]->ndim : 0;
+    /* The bin clamp [0, bins - 1]. */
+    ok = ok && f32_scalar(t[MIN]) && *(const float *)t[MIN]->data == 0.0f && f32_scalar(t[MAX]) &&
+         small_int(*(const float *)t[MAX]->data, &bins) && bins >= 0 && bins < 65535;
+    bins += 1;
+    /* zlo = zp - qmin for one qmin, shaped like the scale. */
+    ok = ok && (per_channel ? f32_on_axis1(t[ZLO], n) && t[ZLO]->ndim == rank : f32_scalar(t[ZLO]));
+    for (int64_t c = 0; ok && c < n; c++) {
+        int64_t z;
+        ok = small_int(((const float *)t[ZLO]->data)[c], &z);
+        if (ok && c == 0) qmin = int_at(t[QZ], 0) - z;
+        ok = ok && int_at(t[QZ], c) - z == qmin;
+    }
+    const int64_t qmax = qmin + bins;
+    ok = ok && qmin >= lo && qmax <= hi;
+    /* Offsets: one row, or c * bins per channel on axis 1 of x. */
+    if (ok && f32_scalar(t[OFF])) {
+        rows = 1;
+        ok = *(const float *)t[OFF]->data == 0.0f;
+    } else if (ok) {
+        rows = ptq_tensor_numel(t[OFF]);
+        ok = rows > 1 && f32_on_axis1(t[OFF], rows) && (!rank || t[OFF]->ndim == rank) &&
+             (!per_channel || rows == n);
+        if (ok) rank = t[OFF]->ndim;
+        for (int64_t c = 0; ok && c < rows; c++)
+            ok = ((const float *)t[OFF]->data)[c] == (float)(c * bins);
+    }
+    /* The table: rows * bins borders in [0, 1], indexable exactly in float32. */
+    ok = ok && is_f32(t[TABLE]) && t[TABLE]->ndim == 1 && t[TABLE]->ne[0] == rows * bins &&
+         rows * bins <= ((int64_t)1 << 24);
+    for (int64_t i = 0; ok && i < rows * bins; i++) {
+        const float b = ((const float *)t[TABLE]->data)[i];
+        ok = b >= 0.0f && b <= 1.0f;
+    }
+    /* A grid narrower than the type needs the export's Clip after the DequantizeLinear. */
+    const Onnx__NodeProto *clip = NULL;
+    if (ok && (qmin != lo || qmax != hi)) {
+        ok = !per_channel;
+        clip = ok ? narrowing_clip(cs, q, *(const float *)t[QS]->data, int_at(t[QZ], 0),
+                                   (int32_t)qmin, (int32_t)qmax, clip_idx)
+                  : NULL;
+        ok = clip != NULL;
+    }
+    if (ok) {
+        t[TABLE]->ndim = 2; /* [rows, bins], the layout FAKE_QUANT reads */
+        t[TABLE]->ne[0] = rows;
+        t[TABLE]->ne[1] = bins;
+        *bc = (border_chain){q, clip, NULL, t[TABLE], (int32_t)qmin, (int32_t)qmax, rank};
+        t[TABLE] = NULL;
+    }
+    for (int i = 0; i < N_CONST; i++) ptq_tensor_free(t[i]);
+    return ok;
+}
+
+/* Matches the chain ending in QuantizeLinear q (node qi); on success appends it to
+ * im->chains and marks its nodes consumed.  Only running out of memory is an error. */
+static ptq_status match_chain(chain_scan *cs, int32_t qi) {
+    importer *im = cs->im;
+    const Onnx__NodeProto *q = im->gp->node[qi];
+    enum { MUL, ADD_UP, FLOOR, DIV, CAST_UP, GE, SUB, GATHER, CAST_IDX, ADD_OFF, CLIP, ADD_Z, N_CHAIN };
+    const Onnx__NodeProto *c[N_CHAIN] = {NULL};
+    int32_t idx[N_CHAIN + 1];
+    if (q->n_input != 3 || !q->input[1] || !*q->input[1] || !q->input[2] || !*q->input[2])
+        return PTQ_OK;
+    /* Backwards from x' = Mul(r, s), r = Add(k, up), k = Floor(v), v = Div(x, s). */
+    if (!(c[MUL] = chain_node(cs, q->input[0], "Mul", 2, 1, &idx[MUL])) ||
+        !(c[ADD_UP] = chain_node(cs, c[MUL]->input[0], "Add", 2, 1, &idx[ADD_UP])) ||
+        !(c[FLOOR] = chain_node(cs, c[ADD_UP]->input[0], "Floor", 1, 3, &idx[FLOOR])) ||
+        !(c[DIV] = chain_node(cs, c[FLOOR]->input[0], "Div", 2, 2, &idx[DIV])) ||
+        strcmp(c[DIV]->input[1], c[MUL]->input[1]))
+        return PTQ_OK;
+    const char *v = c[FLOOR]->input[0], *k = c[ADD_UP]->input[0];
+    /* up = Cast(GreaterOrEqual(Sub(v, k), Gather(table, Cast(Add(bin, offset))))). */
+    if (!(c[CAST_UP] = chain_node(cs, c[ADD_UP]->input[1], "Cast", 1, 1, &idx[CAST_UP])) ||
+        !(c[GE] = chain_node(cs, c[CAST_UP]->input[0], "GreaterOrEqual", 2, 1, &idx[GE])) ||
+        !(c[SUB] = chain_node(cs, c[GE]->input[0], "Sub", 2, 1, &idx[SUB])) ||
+        strcmp(c[SUB]->input[0], v) || strcmp(c[SUB]->input[1], k) ||
+        !(c[GATHER] = chain_node(cs, c[GE]->input[1], "Gather", 2, 1, &idx[GATHER])) ||
+        !(c[CAST_IDX] = chain_node(cs, c[GATHER]->input[1], "Cast", 1, 1, &idx[CAST_IDX])) ||
+        !(c[ADD_OFF] = chain_node(cs, c[CAST_IDX]->input[0], "Add", 2, 1, &idx[ADD_OFF])) ||
+        !(c[CLIP] = chain_node(cs, c[ADD_OFF]->input[0], "Clip", 3, 1, &idx[CLIP])) ||
+        !(c[ADD_Z] = chain_node(cs, c[CLIP]->input[0], "Add", 2, 1, &idx[ADD_Z])) ||
+        strcmp(c[ADD_Z]->input[0], k))
+        return PTQ_OK;
+    for (int i = 0; i < N_CHAIN; i++) {
+        const bool ok = i == CAST_UP    ? only_int_attr(c[i], "to", PTQ_DTYPE_F32, false)
+                        : i == CAST_IDX ? only_int_attr(c[i], "to", PTQ_DTYPE_I64, false)
+                        : i == GATHER   ? only_int_attr(c[i], "axis", 0, true)
+                                        : only_int_attr(c[i], NULL, 0, false);
+        if (!ok) return PTQ_OK;
+    }
+    border_chain bc;
+    idx[N_CHAIN] = -1;
+    if (!chain_constants(cs, q, c[MUL]->input[1], c[ADD_Z]->input[1], c[CLIP]->input[1],
+                         c[CLIP]->input[2], c[ADD_OFF]->input[1], c[GATHER]->input[0], &bc,
+                         &idx[N_CHAIN]))
+        return PTQ_OK;
+    bc.x = c[DIV]->input[0];
+    if (ptq_grow((void **)&im->chains, &im->cap_chains, im->n_chains + 1, sizeof *im->chains)) {
+        ptq_tensor_free(bc.table);
+        return fail(im, PTQ_ERR_NOMEM, "out of memory");
+    }
+    im->chains[im->n_chains++] = bc;
+    for (int i = 0; i < N_CHAIN; i++) im->consumed[idx[i]] = 1;
+    if (bc.clip) im->consumed[idx[N_CHAIN]] = 1;
+    return PTQ_OK;
+}
+
+/* Finds every border chain before anything is imported, so that check_op_types and the
+ * main loop skip their nodes.  Only models that use GreaterOrEqual (needs opset 12) pay
+ * for the name index. */
+static ptq_status find_border_chains(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    bool any = false;
+    for (size_t i = 0; i < gp->n_node && !any; i++)
+        any = gp->node[i]->op_type && !strcmp(gp->node[i]->op_type, "GreaterOrEqual");
+    if (!any || im->opset < 12) return PTQ_OK;
+    chain_scan cs = {im, NULL, NULL, 0, 0};
+    size_t n_in = 0, n_out = 0;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        n_in += gp->node[i]->n_input;
+        n_out += gp->node[i]->n_output;
+    }
+    im->consumed = calloc(gp->n_node + 1, 1);
+    cs.prod = ptq_calloc_array(n_out + 1, sizeof *cs.prod);
+    cs.reads = ptq_calloc_array(n_in + 1, sizeof *cs.reads);
+    ptq_status st = PTQ_OK;
+    if (!im->consumed || !cs.prod || !cs.reads) st = fail(im, PTQ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        for (size_t k = 0; k < np->n_output; k++)
+            if (np->output[k] && *np->output[k]) cs.prod[cs.n_prod++] = (name_ref){np->output[k], (int32_t)i};
+        for (size_t k = 0; k < np->n_input; k++)
+            if (np->input[k] && *np->input[k]) cs.reads[cs.n_reads++] = (name_ref){np->input[k], (int32_t)i};
+    }
+    if (!st) {
+        qsort(cs.prod, cs.n_prod, sizeof *cs.prod, cmp_ref);
+        qsort(cs.reads, cs.n_reads, sizeof *cs.reads, cmp_ref);
+    }
+    for (size_t i = 0; !st && i < gp->n_node; i++)
+        if (gp->node[i]->op_type && !strcmp(gp->node[i]->op_type, "QuantizeLinear") &&
+            default_domain(gp->node[i]))
+            st = match_chain(&cs, (int32_t)i);
+    free(cs.prod);
+    free(cs.reads);
+    return st;
+}
+
+static int32_t chain_of(const importer *im, const Onnx__NodeProto *q) {
+    for (int32_t i = 0; i < im->n_chains; i++)
+        if (im->chains[i].q == q) return i;
+    return -1;
+}
+
 /* QuantizeLinear: checked and set aside until its DequantizeLinear comes. */
 static ptq_status import_quantize(importer *im, const Onnx__NodeProto *np, const char *nname) {
     if (im->opset < 10)
         return node_fail(im, np, nname, PTQ_ERR_INVALID, "QuantizeLinear needs opset 10");
-    int32_t x = input_id(im, np, 0);
+    /* With a border chain in front, the pair quantizes the chain's input. */
+    const int32_t chain = chain_of(im, np);
+    int32_t x = chain >= 0 ? lookup(im, im->chains[chain].x) : input_id(im, np, 0);
     if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input x is missing");
     if (im->g->values[x].dtype != PTQ_DTYPE_F32)
         return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "quantizing %s data (only "
                          "float32 is supported)", ptq_dtype_name(im->g->values[x].dtype));
+    /* Its [1, C, 1, ...] constants broadcast along axis 1 only at x's own rank. */
+    if (chain >= 0 && im->chains[chain].rank && im->chains[chain].rank != im->g->values[x].ndim)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "its rounding border chain has "
+                         "per-channel constants of rank %d for the input '%s' of rank %d",
+                         im->chains[chain].rank, im->chains[chain].x, im->g->values[x].ndim);
     qdq_grid q;
     ptq_status st = read_grid(im, np, nname, im->g->values[x].ndim, 0, &q);
     if (st || (st = check_pair(im, np, nname))) return st;
     if (ptq_grow((void **)&im->pending, &im->cap_pending, im->n_pending + 1, sizeof *im->pending))
         return fail(im, PTQ_ERR_NOMEM, "out of memory");
     pending_q *p = &im->pending[im->n_pending];
-    *p = (pending_q){np, ptq_strdup(nname), x, q};
+    *p = (pending_q){np, ptq_strdup(nname), x, q, chain};
     if (!p->name) return fail(im, PTQ_ERR_NOMEM, "out of memory");
     im->n_pending++;
     return PTQ_OK;
@@ -1091,12 +1442,26 @@ static ptq_status import_pair(importer *im, const pending_q *p, const Onnx__Node
         return node_fail(im, dq, dname, PTQ_ERR_UNSUPPORTED, "its scale, zero point or axis "
                          "differ from those of QuantizeLinear '%s': only pairs on one grid are "
                          "supported", p->name);
-    int32_t in[3] = {p->x, p->grid.scale, -1};
+    int32_t in[4] = {p->x, p->grid.scale, -1, -1};
     if ((st = zero_point_i32(im, p->name, &p->grid, &in[2]))) return st;
-    int32_t id = emit(im, dq, p->name, PTQ_OP_FAKE_QUANT, 3, in);
+    border_chain *bc = p->chain >= 0 ? &im->chains[p->chain] : NULL;
+    if (bc) { /* the border table, a constant of its own named after the node */
+        char name[600];
+        snprintf(name, sizeof name, "%.500s/borders", p->name);
+        for (int k = 2; lookup(im, name) >= 0; k++)
+            snprintf(name, sizeof name, "%.500s/borders_%d", p->name, k);
+        ptq_tensor *t = bc->table;
+        bc->table = NULL; /* the graph owns it now, also on failure */
+        if ((st = new_constant(im, name, t))) return st;
+        in[3] = im->g->n_values - 1;
+    }
+    /* A narrowing Clip after the DequantizeLinear is part of the node: its output is. */
+    int32_t id = emit(im, bc && bc->clip ? bc->clip : dq, p->name, PTQ_OP_FAKE_QUANT,
+                      bc ? 4 : 3, in);
     if (id >= 0) {
         ptq_node_attrs *a = &im->g->nodes[id].attrs;
         container_range(p->grid.type, &a->qmin, &a->qmax);
+        if (bc) a->qmin = bc->qmin, a->qmax = bc->qmax;
         a->q_axis = p->grid.axis;
     }
     return finish(im, id);
@@ -1151,8 +1516,10 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
     int32_t in[64], n_in = 0;
 
     /* Every named input must exist (the topological sort guarantees order); the output
-     * of a pending QuantizeLinear exists only for its DequantizeLinear. */
-    for (size_t i = 0; i < np->n_input; i++)
+     * of a pending QuantizeLinear exists only for its DequantizeLinear, and a border
+     * chain's output (a QuantizeLinear's x) not at all. */
+    const bool chain_q = im->n_chains && chain_of(im, np) >= 0;
+    for (size_t i = chain_q ? 1 : 0; i < np->n_input; i++)
         if (np->input[i] && *np->input[i] && lookup(im, np->input[i]) < 0 &&
             !pending_of(im, np->input[i]))
             return node_fail(im, np, nname, PTQ_ERR_INVALID, "input '%s' is not defined",
@@ -1387,11 +1754,11 @@ static ptq_status check_op_types(importer *im) {
         const Onnx__NodeProto *np = gp->node[i];
         const char *op = np->op_type ? np->op_type : "";
         bool default_domain = !np->domain || !*np->domain || !strcmp(np->domain, "ai.onnx");
-        if (default_domain && op_known(op)) continue;
+        if ((default_domain && op_known(op)) || (im->consumed && im->consumed[i])) continue;
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++) {
             const Onnx__NodeProto *p = gp->node[j];
-            seen = p->op_type && !strcmp(p->op_type, op) &&
+            seen = !(im->consumed && im->consumed[j]) && p->op_type && !strcmp(p->op_type, op) &&
                    !strcmp(p->domain ? p->domain : "", np->domain ? np->domain : "");
         }
         if (seen) continue;
@@ -1598,6 +1965,7 @@ static ptq_status import_graph(importer *im) {
     const Onnx__GraphProto *gp = im->gp;
     ptq_graph *g = im->g;
     ptq_status st;
+    if ((st = find_border_chains(im))) return st;
     if ((st = check_op_types(im))) return st;
     if ((st = add_initializers(im))) return st;
     if ((st = add_inputs(im))) return st;
@@ -1606,6 +1974,7 @@ static ptq_status import_graph(importer *im) {
     st = topo_order(im, order);
     for (size_t k = 0; !st && k < gp->n_node; k++) {
         const Onnx__NodeProto *np = gp->node[order[k]];
+        if (im->consumed && im->consumed[order[k]]) continue; /* imported with its chain */
         char gen[64];
         const char *nname = np->name;
         if (!nname || !*nname) {
@@ -1685,6 +2054,9 @@ ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what
     free(im.aliases);
     for (int32_t i = 0; i < im.n_pending; i++) free(im.pending[i].name);
     free(im.pending);
+    for (int32_t i = 0; i < im.n_chains; i++) ptq_tensor_free(im.chains[i].table);
+    free(im.chains);
+    free(im.consumed);
     free(im.wide);
     onnx__model_proto__free_unpacked(mp, NULL);
     if (st) {

@@ -1367,7 +1367,8 @@ static int32_t invalidated_by(const ptq_registry *reg, const ptq_pass_cfg *pc, c
     int32_t n = 0;
     if (pc->def == ptq_registry_find_pass(reg, "core.calibrate")) {
         if (param_flag(pc, "weights")) out[n++] = "quant.weights.tuned", out[n++] = "quant.rounding";
-        if (param_flag(pc, "activations")) out[n++] = "quant.activations.tuned";
+        if (param_flag(pc, "activations"))
+            out[n++] = "quant.activations.tuned", out[n++] = "quant.activations.rounding";
         return n;
     }
     if (!PTQ_PASS_HAS(pc->def, invalidates)) return 0;
@@ -1384,6 +1385,7 @@ static const char *artifact_meaning(const char *name) {
         {"quant.weights.tuned", "the searched or learned weight scales"},
         {"quant.activations.tuned", "the searched or learned activation scales"},
         {"quant.rounding", "the learned weight rounding"},
+        {"quant.activations.rounding", "the learned activation rounding borders"},
         {"graph.bias_corrected", "the bias correction"},
     };
     for (size_t i = 0; i < PTQ_COUNTOF(known); i++)

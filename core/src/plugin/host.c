@@ -543,8 +543,11 @@ static ptq_status host_quantizer_apply(ptq_session *s, int32_t q, const float *x
                                  (long long)batch, val->name);
     for (int32_t d = 0; d < val->ndim; d++)
         if (ne[d] == PTQ_DIM_BATCH) ne[d] = batch;
-    ptq_fake_quant_tensor_rounded(&z->qp, val->ndim, ne, x, y,
-                                  z->rounding.struct_size ? &z->rounding : NULL, z->rounding_state);
+    if (z->borders && !z->rounding.struct_size)
+        ptq_fake_quant_tensor_border(&z->qp, val->ndim, ne, x, y, z->borders->data, z->borders->ne[0]);
+    else
+        ptq_fake_quant_tensor_rounded(&z->qp, val->ndim, ne, x, y,
+                                      z->rounding.struct_size ? &z->rounding : NULL, z->rounding_state);
     return PTQ_OK;
 }
 
@@ -615,6 +618,22 @@ static ptq_status host_activations_calibrate(ptq_session *s, int32_t model, int6
                                     : ptq_session_calibrate_activations(s, NULL, 0, images);
 }
 
+static ptq_status host_quantizer_set_borders(ptq_session *s, int32_t q, const float *borders,
+                                             int64_t channels, int64_t bins) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    return ptq_session_set_borders(s, q, borders, channels, bins);
+}
+
+static ptq_status host_quantizer_borders(ptq_session *s, int32_t q, const float **borders,
+                                         int64_t *channels, int64_t *bins) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    const ptq_tensor *t = s->q[q].borders;
+    if (borders) *borders = t ? t->data : NULL;
+    if (channels) *channels = t ? t->ne[0] : 0;
+    if (bins) *bins = t ? t->ne[1] : 0;
+    return PTQ_OK;
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -662,6 +681,8 @@ static const ptq_host host = {
     .optim_step = host_optim_step,
     .optim_free = host_optim_free,
     .activations_calibrate = host_activations_calibrate,
+    .quantizer_set_borders = host_quantizer_set_borders,
+    .quantizer_borders = host_quantizer_borders,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

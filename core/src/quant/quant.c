@@ -202,6 +202,46 @@ void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const in
         }
 }
 
+/* Border rounding (AQuant's learned activation rounding, frozen): v = x / scale rounds up
+ * from floor(v) when its fraction reaches the border of its bin instead of 0.5.  The bin
+ * is the code floor(v) + zp - qmin, clamped into the table (a value below the grid or at
+ * its top is clamped to qmin or qmax whatever its border says); the exporter writes the
+ * same arithmetic as ONNX ops, so both agree to the bit. */
+static inline float border_round(float v, const float *b, float z_lo, float last) {
+    const float k = floorf(v);
+    float bin = k + z_lo;
+    if (!(bin >= 0.0f)) bin = 0.0f; /* NaN too: v is NaN, and so is the result */
+    if (bin > last) bin = last;
+    return k + (v - k >= b[(int64_t)bin] ? 1.0f : 0.0f);
+}
+
+float ptq_border_round(float v, const float *borders, int32_t zero_point, int32_t qmin,
+                       int32_t qmax) {
+    return border_round(v, borders, (float)(zero_point - qmin), (float)(qmax - qmin - 1));
+}
+
+void ptq_fake_quant_tensor_border(const ptq_qparams *qp, int32_t ndim, const int64_t *ne,
+                                  const float *x, float *y, const float *borders,
+                                  int64_t border_channels) {
+    const int64_t outer = ndim >= 1 ? ne[0] : 1, c = ndim >= 2 ? ne[1] : 1;
+    const int64_t inner = ptq_shape_numel(ndim, ne) / PTQ_MAX(outer * c, 1);
+    const int64_t bins = qp->qmax - qp->qmin;
+    const float lo = (float)qp->qmin, hi = (float)qp->qmax, last = (float)(bins - 1);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const int64_t off = (o * c + ch) * inner;
+            const int64_t sc = qp->axis == 1 && qp->n > 1 ? ch : 0;
+            const float scale = qp->scale[sc], zp = (float)qp->zero_point[sc];
+            const float z_lo = (float)(qp->zero_point[sc] - qp->qmin);
+            const float *b = borders + (border_channels > 1 ? ch : 0) * bins;
+            for (int64_t i = 0; i < inner; i++) {
+                float q = border_round(x[off + i] / scale, b, z_lo, last) + zp;
+                q = q < lo ? lo : (q > hi ? hi : q);
+                y[off + i] = (q - zp) * scale;
+            }
+        }
+}
+
 void ptq_fake_quant_tensor(const ptq_qparams *qp, int32_t ndim, const int64_t *ne, const float *x,
                            float *y) {
     ptq_fake_quant_tensor_rounded(qp, ndim, ne, x, y, NULL, NULL);

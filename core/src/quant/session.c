@@ -148,6 +148,7 @@ static void artifact_clear(ptq_artifact *a) {
 static void quantizer_clear(ptq_quantizer *q) {
     ptq_qparams_free(&q->qp);
     if (q->rounding.struct_size && q->rounding.destroy) q->rounding.destroy(q->rounding_state);
+    ptq_tensor_free(q->borders);
     memset(q, 0, sizeof *q);
 }
 
@@ -951,8 +952,9 @@ static int32_t qparam_constant(ptq_graph *g, const char *base, const char *suffi
 
 /* Appends a FAKE_QUANT node for each activation quantizer on value `defined` (just
  * defined by the last node added, or a graph input) and records its output in fq_of. */
-static ptq_status emit_fake_quants(ptq_graph *g, const ptq_graph *src, const ptq_quantizer *qs,
+static ptq_status emit_fake_quants(const ptq_session *s, ptq_graph *g, const ptq_quantizer *qs,
                                    int32_t n_q, int32_t defined, int32_t *fq_of, ptq_error *err) {
+    const ptq_graph *src = s->g;
     for (int32_t i = 0; i < n_q; i++) {
         const ptq_quantizer *q = &qs[i];
         if (q->is_weight || q->value != defined) continue;
@@ -979,8 +981,27 @@ static ptq_status emit_fake_quants(ptq_graph *g, const ptq_graph *src, const ptq
         a->qmax = q->qp.qmax;
         a->q_axis = q->qp.axis;
         if (q->rounding.struct_size) {
-            a->q_rounding = &q->rounding;
+            /* The node keeps a pointer to the rounding: the session's own quantizer's,
+             * which outlives the graph, not the caller's copy qs may be. */
+            const int32_t own = ptq_session_quantizer_of(s, q->value);
+            a->q_rounding = own >= 0 ? &s->q[own].rounding : &q->rounding;
             a->q_rounding_state = q->rounding_state;
+        }
+        if (q->borders) { /* the fourth input: learned rounding borders */
+            ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, q->borders->ndim, q->borders->ne, err);
+            if (!t) return err->status;
+            memcpy(t->data, q->borders->data, (size_t)ptq_tensor_numel(t) * sizeof(float));
+            char bn[560];
+            snprintf(bn, sizeof bn, "%s_borders", nm);
+            for (int k = 2; ptq_graph_find_value(g, bn) >= 0; k++) snprintf(bn, sizeof bn, "%s_borders_%d", nm, k);
+            const int32_t b = ptq_graph_add_constant(g, bn, t, err);
+            if (b < 0) return err->status;
+            ptq_node *fq = &g->nodes[id];
+            int32_t *ins = realloc(fq->inputs, 4 * sizeof *ins);
+            if (!ins) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+            ins[3] = b;
+            fq->inputs = ins;
+            fq->n_inputs = 4;
         }
         ptq_status st = ptq_graph_infer_node(g, id, err);
         if (st) return st;
@@ -1023,7 +1044,7 @@ ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *qs, int32_
     for (int32_t v = 0; v < src->n_values; v++) fq_of[v] = -1;
     ptq_status st = PTQ_OK;
     for (int32_t k = 0; k < src->n_inputs && !st; k++)
-        st = emit_fake_quants(g, src, qs, n_q, src->inputs[k], fq_of, err);
+        st = emit_fake_quants(s, g, qs, n_q, src->inputs[k], fq_of, err);
     for (int32_t i = 0; i < n_old && !st; i++) {
         ptq_node *n = &old[i];
         if (n->op == PTQ_OP_NONE) continue;
@@ -1038,7 +1059,7 @@ ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *qs, int32_
         }
         g->nodes[id].attrs = n->attrs;
         for (int32_t k = 0; k < n->n_outputs && !st; k++)
-            st = emit_fake_quants(g, src, qs, n_q, n->outputs[k], fq_of, err);
+            st = emit_fake_quants(s, g, qs, n_q, n->outputs[k], fq_of, err);
     }
     /* ...and so does the graph output when it is quantized. */
     for (int32_t k = 0; k < g->n_outputs && !st; k++) {
@@ -1062,6 +1083,43 @@ ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *qs, int32_
 fail:
     ptq_graph_free(g);
     return NULL;
+}
+
+ptq_status ptq_session_set_borders(ptq_session *s, int32_t q, const float *borders,
+                                   int64_t channels, int64_t bins) {
+    ptq_quantizer *z = &s->q[q];
+    const ptq_value *v = &s->g->values[z->value];
+    if (!borders) {
+        ptq_tensor_free(z->borders);
+        z->borders = NULL;
+        return PTQ_OK;
+    }
+    if (z->is_weight)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "'%s': rounding borders are for activation "
+                                 "quantizers (a weight's codes come from its rounding function)", v->name);
+    int32_t lo, hi;
+    bool is_signed;
+    ptq_qrange(z->spec.bits, z->spec.symmetric, false, &is_signed, &lo, &hi);
+    const int64_t ch = v->ndim >= 2 ? v->ne[1] : -1;
+    if (bins != (int64_t)hi - lo || (channels != 1 && (channels != ch || ch == PTQ_DIM_BATCH)))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "'%s': a border table of [%" PRId64 ", %" PRId64
+                                 "]; its grid has %d bins and the value %" PRId64 " channels (axis 1)",
+                                 v->name, channels, bins, hi - lo, ch);
+    if (z->qp.scale && z->qp.axis >= 0 && z->qp.axis != 1 && z->qp.n > 1)
+        return ptq_session_error(s, PTQ_ERR_UNSUPPORTED, "'%s': rounding borders need per-tensor "
+                                 "scales or scales on axis 1", v->name);
+    for (int64_t i = 0; i < channels * bins; i++)
+        if (!(borders[i] >= 0.0f && borders[i] <= 1.0f))
+            return ptq_session_error(s, PTQ_ERR_INVALID, "'%s': rounding border %g (channel %" PRId64
+                                     ", bin %" PRId64 ") is outside [0, 1]", v->name,
+                                     (double)borders[i], i / bins, i % bins);
+    const int64_t ne[2] = {channels, bins};
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 2, ne, &s->err);
+    if (!t) return s->err.status;
+    memcpy(t->data, borders, (size_t)(channels * bins) * sizeof(float));
+    ptq_tensor_free(z->borders);
+    z->borders = t;
+    return PTQ_OK;
 }
 
 /* --------------------------------------------------------------- artifacts ---- */

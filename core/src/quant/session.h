@@ -16,6 +16,8 @@ typedef struct ptq_quantizer {
     bool calibrated;
     ptq_rounding rounding;  /* copy of a plugin's rounding functions (struct_size 0: nearest) */
     void *rounding_state;   /* plugin-owned, destroyed through rounding.destroy */
+    ptq_tensor *borders;    /* owned: learned rounding borders [1 or C, qmax - qmin] of an
+                               activation (host->quantizer_set_borders), or NULL */
 } ptq_quantizer;
 
 typedef struct ptq_bn_stats {
@@ -128,6 +130,11 @@ ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *q, int32_t
                                  ptq_error *err);
 /* The integer codes of weight quantizer q (numel of its value), rounding included. */
 ptq_status ptq_session_weight_codes(const ptq_session *s, int32_t q, int32_t *codes);
+
+/* Sets (copies) or clears (borders NULL) activation quantizer q's rounding borders, a
+ * [channels, bins] table (ptq_plugin.h, quantizer_set_borders, says what is accepted). */
+ptq_status ptq_session_set_borders(ptq_session *s, int32_t q, const float *borders,
+                                   int64_t channels, int64_t bins);
 
 ptq_status ptq_session_artifact_set(ptq_session *s, const char *name, void *data, size_t size,
                                     void (*destroy)(void *));

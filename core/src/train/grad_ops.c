@@ -435,8 +435,16 @@ void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
     }
     const ptq_rounding *r = n->attrs.q_rounding;
     const bool custom = r && r->backward;
+    /* A learned activation rounding (AQuant's borders) takes d loss / d rounding output:
+     * s * dy on the grid, 0 where the clamp cut the element off (and 0 for elements a
+     * QDrop mask kept float: the tape hands those in as a zero dy). */
+    const bool learned = r && r->backward_state;
+    /* Frozen borders (a fourth input) round like the simulation; straight-through. */
+    const float *borders = !r && n->n_inputs > 3 && in[3].data ? in[3].data : NULL;
+    const int64_t bins = (int64_t)n->attrs.qmax - n->attrs.qmin;
+    const int64_t border_c = borders ? in[3].ne[0] : 0;
     const float lo = (float)n->attrs.qmin, hi = (float)n->attrs.qmax;
-    float v[256], rv[256], gv[256];
+    float v[256], rv[256], gv[256], gr[256];
     for (int64_t o = 0; o < outer; o++)
         for (int64_t ch = 0; ch < c; ch++) {
             const int64_t off = (o * c + ch) * inner;
@@ -446,7 +454,16 @@ void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
                 const int64_t m = PTQ_MIN(256, inner - at);
                 for (int64_t i = 0; i < m; i++) v[i] = x[off + at + i] / s;
                 if (r) r->forward(n->attrs.q_rounding_state, v, rv, m, off + at);
-                else
+                else if (borders) {
+                    /* Borders go by axis 1, whatever the scales' layout (fakequant.c). */
+                    const int64_t per = in[0].ndim >= 2 ? in[0].ne[1] : 1;
+                    const int64_t plane = ptq_kt_numel(&in[0]) / PTQ_MAX(in[0].ne[0] * per, 1);
+                    for (int64_t i = 0; i < m; i++) {
+                        const int64_t bc = border_c > 1 ? ((off + at + i) / plane) % per : 0;
+                        rv[i] = ptq_border_round(v[i], borders + bc * bins, (int32_t)z,
+                                                 n->attrs.qmin, n->attrs.qmax);
+                    }
+                } else
                     for (int64_t i = 0; i < m; i++) rv[i] = rintf(v[i]);
                 if (custom) {
                     for (int64_t i = 0; i < m; i++) gv[i] = dy[off + at + i];
@@ -454,13 +471,16 @@ void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
                 }
                 for (int64_t i = 0; i < m; i++) {
                     const float q = rv[i] + z, g = dy[off + at + i];
+                    gr[i] = 0.0f;
                     if (q < lo) sgrad += (double)g * (lo - z);
                     else if (q > hi) sgrad += (double)g * (hi - z);
                     else {
                         if (dx) dx[off + at + i] += custom ? gv[i] : g;
                         sgrad += (double)g * (rv[i] - v[i]);
+                        gr[i] = g * s;
                     }
                 }
+                if (learned) r->backward_state(n->attrs.q_rounding_state, v, gr, m, off + at);
             }
             if (ds) ds[axis >= 0 ? ch : 0] += (float)sgrad;
         }

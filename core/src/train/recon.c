@@ -55,6 +55,11 @@ typedef struct unit_value {
     float *cache;           /* images x per: quantized input or float target (NULL for a
                                target computed per batch) */
     float *cache_fp;        /* inputs under QDrop: the float model's value */
+    /* Inputs only: the output of the activation quantizer the unit pulled in on this
+     * input (its rounding is learned here), or -1; with QDrop its kept elements take
+     * drop_src, this step's float values (batch x per). */
+    int32_t pulled_fq;
+    float *drop_src;
     /* Loss terms only. */
     int32_t kind;           /* TERM_* */
     float weight;
@@ -90,7 +95,7 @@ typedef struct engine {
 
 static void engine_free(engine *e) {
     ptq_tape_free(e->tape);
-    for (int32_t i = 0; i < e->n_in; i++) free(e->in[i].cache), free(e->in[i].cache_fp);
+    for (int32_t i = 0; i < e->n_in; i++) free(e->in[i].cache), free(e->in[i].cache_fp), free(e->in[i].drop_src);
     for (int32_t i = 0; i < e->n_out; i++) free(e->out[i].cache), free(e->out[i].mix);
     ptq_exec_free(e->fx);
     free(e->xbatch);
@@ -213,6 +218,19 @@ static ptq_status find_unit(engine *e) {
         const int32_t p = qg->values[n->inputs[0]].producer;
         if (p >= 0 && mark[p]) mark[j] = 1;
     }
+    /* So do those on its inputs whose rounding is learned (SDK 0.7): the unit that reads
+     * a quantized value learns how to round it (AQuant's borders see the weights they
+     * feed).  2 marks them: their scale is the producing unit's, not learned here. */
+    for (int32_t j = 0; j < qg->n_nodes; j++) {
+        const ptq_node *n = &qg->nodes[j];
+        if (n->op != PTQ_OP_FAKE_QUANT || mark[j]) continue;
+        const ptq_rounding *r = n->attrs.q_rounding;
+        if (!r || !r->backward_state) continue;
+        bool read = false;
+        for (int32_t k = 0; k < qg->n_nodes && !read; k++)
+            for (int32_t m = 0; mark[k] == 1 && m < qg->nodes[k].n_inputs; m++) read |= qg->nodes[k].inputs[m] == n->outputs[0];
+        if (read) mark[j] = 2;
+    }
     e->nodes = ptq_calloc_array((size_t)qg->n_nodes + 1, sizeof *e->nodes);
     e->in = ptq_calloc_array((size_t)qg->n_values + 1, sizeof *e->in);
     e->out = ptq_calloc_array((size_t)qg->n_values + (size_t)PTQ_MAX(o->n_checkpoints, 0) + 1, sizeof *e->out);
@@ -233,7 +251,9 @@ static ptq_status find_unit(engine *e) {
             if (p >= 0 && mark[p]) continue;
             bool seen = false;
             for (int32_t m = 0; m < e->n_in; m++) seen |= e->in[m].id == v;
-            if (!seen) e->in[e->n_in++] = (unit_value){.id = v, .float_id = float_counterpart(qg, v), .per = per_sample(&qg->values[v])};
+            if (!seen)
+                e->in[e->n_in++] = (unit_value){.id = v, .float_id = float_counterpart(qg, v), .per = per_sample(&qg->values[v]),
+                                                .pulled_fq = mark[e->nodes[k]] == 2 ? n->outputs[0] : -1};
         }
         for (int32_t i = 0; i < n->n_outputs; i++) {
             const int32_t v = n->outputs[i];
@@ -422,7 +442,13 @@ static ptq_status plan_training(engine *e) {
     for (int32_t k = 0; k < e->n_nodes; k++) {
         const ptq_node *n = &qg->nodes[e->nodes[k]];
         if (n->op == PTQ_OP_FAKE_QUANT) {
-            if (o->act_lr <= 0.0) continue;
+            bool pulled = false;
+            for (int32_t i = 0; i < e->n_in; i++) pulled |= e->in[i].pulled_fq == n->outputs[0];
+            /* A learned rounding's gradient comes out of this node's backward, which runs
+             * only when one of its inputs wants a gradient: its scale does. */
+            const ptq_rounding *r = n->attrs.q_rounding;
+            if ((o->act_lr <= 0.0 || pulled) && r && r->backward_state) trainable[n_tr++] = n->inputs[1];
+            if (o->act_lr <= 0.0 || pulled) continue;
             const int32_t qi = ptq_session_quantizer_of(s, n->inputs[0]);
             if (qi < 0) continue;
             learned_scale *l = &e->sc[e->n_sc++];
@@ -480,6 +506,16 @@ static ptq_status plan_training(engine *e) {
     if (!e->tape)
         return ptq_session_error(s, terr.status, "unit '%s': %s", o->label ? o->label : "?", terr.msg);
     for (int32_t i = 0; i < e->n_w; i++) ptq_tape_set_const(e->tape, e->w[i].value, e->w[i].wq);
+    /* QDrop at a pulled-in input quantizer mixes in the float model's input, as it does
+     * at an input the unit reads already quantized. */
+    for (int32_t i = 0; e->drop && i < e->n_in; i++) {
+        unit_value *u = &e->in[i];
+        if (u->pulled_fq < 0) continue;
+        if (!(u->drop_src = ptq_calloc_array((size_t)(o->batch * u->per), sizeof(float))) ||
+            ptq_tape_set_drop_source(e->tape, u->pulled_fq, u->drop_src))
+            return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        e->extra_bytes += (size_t)(o->batch * u->per) * sizeof(float);
+    }
     for (int32_t i = 0; i < e->n_sc; i++) ptq_tape_set_const(e->tape, e->sc[i].scale_value, e->sc[i].scale);
     /* loss_and_grad writes every element of the terms' gradients each step. */
     for (int32_t i = 0; i < e->n_out; i++) {
@@ -634,6 +670,12 @@ static void load_batch(engine *e, const int64_t *idx, int64_t batch, double p, u
         for (int64_t b = 0; b < batch; b++) {
             const float *q = u->cache + idx[b] * u->per;
             float *d = dst + b * u->per;
+            if (u->pulled_fq >= 0) { /* not yet quantized: the quantizer mixes (tape) */
+                memcpy(d, q, (size_t)u->per * sizeof(float));
+                if (u->drop_src && p > 0.0)
+                    memcpy(u->drop_src + b * u->per, u->cache_fp + idx[b] * u->per, (size_t)u->per * sizeof(float));
+                continue;
+            }
             if (!u->cache_fp || p <= 0.0) {
                 memcpy(d, q, (size_t)u->per * sizeof(float));
                 continue;

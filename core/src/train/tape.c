@@ -31,6 +31,7 @@ struct ptq_tape {
     double drop;            /* QDrop: probability of keeping an element's float value */
     uint64_t *rng;
     uint8_t **mask;         /* per tape node: FAKE_QUANT drop mask (1 = kept float) */
+    const float **drop_src; /* per tape node: what a kept element takes (NULL: the input) */
     float *dscratch;        /* a masked copy of a FAKE_QUANT's output gradient */
     const float **mix_src;  /* per tape node: what its output 0 mixes in, or NULL */
     uint8_t **mix_mask;     /* per tape node: 1 = element replaced from mix_src */
@@ -67,6 +68,7 @@ void ptq_tape_free(ptq_tape *t) {
     free(t->mask);
     free(t->mix_mask);
     free(t->mix_src);
+    free(t->drop_src);
     free(t->v);
     free(t->nodes);
     free(t->work);
@@ -237,11 +239,23 @@ ptq_status ptq_tape_set_mix(ptq_tape *t, int32_t v, const float *src) {
 
 void ptq_tape_set_mix_prob(ptq_tape *t, double p) { t->mix_p = p; }
 
+ptq_status ptq_tape_set_drop_source(ptq_tape *t, int32_t v, const float *src) {
+    for (int32_t i = 0; i < t->n_nodes; i++) {
+        const ptq_node *n = &t->g->nodes[t->nodes[i]];
+        if (n->op != PTQ_OP_FAKE_QUANT || n->outputs[0] != v) continue;
+        if (!t->drop_src && !(t->drop_src = ptq_calloc_array((size_t)t->n_nodes, sizeof *t->drop_src)))
+            return PTQ_ERR_NOMEM;
+        t->drop_src[i] = src;
+        return PTQ_OK;
+    }
+    return PTQ_ERR_INVALID;
+}
+
 /* QDrop: each element of FAKE_QUANT node i's output keeps its float value (the
  * quantizer's input) with probability `drop`. */
 static void drop_mix(ptq_tape *t, int32_t i) {
     const int64_t m = ptq_kt_numel(&t->kout[0]);
-    const float *x = t->kin[0].data;
+    const float *x = t->drop_src && t->drop_src[i] ? t->drop_src[i] : t->kin[0].data;
     float *y = t->kout[0].data;
     uint8_t *mask = t->mask[i];
     ptq_bernoulli_mask(t->rng, t->drop, mask, m);
@@ -319,7 +333,8 @@ void ptq_tape_backward(ptq_tape *t, int64_t batch) {
             const int64_t m = ptq_kt_numel(&t->kout[0]);
             const uint8_t *mask = t->mask[i];
             const float *dy = t->kdout[0].data;
-            float *dx = t->kdin[0].data;
+            /* A kept element read the drop source, not this node's input. */
+            float *dx = t->drop_src && t->drop_src[i] ? NULL : t->kdin[0].data;
             for (int64_t e = 0; e < m; e++) {
                 t->dscratch[e] = mask[e] ? 0.0f : dy[e];
                 if (dx && mask[e]) dx[e] += dy[e];

@@ -43,6 +43,13 @@ float *ptq_tape_grad(ptq_tape *t, int32_t v);
  * (fresh uniform draws from *rng each forward); p = 0 quantizes everything. */
 void ptq_tape_set_drop(ptq_tape *t, double p, uint64_t *rng);
 
+/* QDrop at an activation quantizer the unit pulled in from its input (a learned
+ * activation rounding): the elements FAKE_QUANT node producing v keeps unquantized take
+ * src's value (the float model's, max_batch samples, borrowed; the caller refills it
+ * before each forward) instead of the quantizer's input, and pass no gradient to that
+ * input.  PTQ_ERR_INVALID when no FAKE_QUANT node of the tape produces v. */
+ptq_status ptq_tape_set_drop_source(ptq_tape *t, int32_t v, const float *src);
+
 /* NWQ's mixed targets: after the node producing run-time value v runs, each element of
  * v is replaced by src's (max_batch samples, borrowed; the caller refills it before each
  * forward) with probability p (ptq_tape_set_mix_prob), and a replaced element passes

@@ -243,7 +243,9 @@ typedef struct ptq_rounding {
                      int64_t n, int64_t index);
     void (*destroy)(void *state); /* frees state when the quantizer drops it; may be NULL */
     /* ---- since 0.3 ---- */
-    /* The gradient of the state, for learned rounding (AdaRound's V): grad_out[i] is
+    /* The gradient of the state, for learned rounding (AdaRound's V; since 0.7 also on
+     * activation quantizers, AQuant's borders, with `index` the element's flat position
+     * in the batch's tensor, so the channel is index / (H * W) % C): grad_out[i] is
      * d loss / d out[i] for the n elements from `index` on, where out is what forward
      * returned for v (the host passes 0 where the zero point and clamp cut the element
      * off the grid).  Accumulate it into the state's own gradient buffer; the plugin's
@@ -271,7 +273,15 @@ typedef struct ptq_rounding {
  * backpropagates it (straight-through through activation quantizers), hands each
  * weight's gradient to its rounding's backward_state, calls `step` (where the plugin
  * adds its own terms and steps its optimizer), and steps the activation scales when
- * act_lr > 0. */
+ * act_lr > 0.
+ *
+ * Learned activation rounding (since 0.7): an activation quantizer whose rounding has a
+ * backward_state is learned by the unit that reads it.  When one sits on the unit's
+ * input, the engine caches the value before that quantizer and runs the quantizer
+ * inside the unit (its scale stays as it is; QDrop's mixing there takes the float
+ * model's value), so its rounding sees the weights that read it; quantizers inside the
+ * unit are run there anyway.  Each step their backward_state gets d loss / d rounding
+ * output (elements a QDrop mask kept float give 0). */
 typedef struct ptq_recon_options {
     uint32_t struct_size;      /* sizeof(ptq_recon_options) */
     const int32_t *nodes;      /* node ids of the unit (any order); borrowed */
@@ -546,6 +556,26 @@ struct ptq_host {
      * images: the first N calibration images (0: all); a quantizer's own `images` limits
      * it further. */
     ptq_status (*activations_calibrate)(ptq_session *s, int32_t model, int64_t images);
+
+    /* ---- since 0.7 (check with PTQ_HOST_HAS): learned activation rounding ---- */
+    /* Sets rounding borders on activation quantizer q (AQuant): v = x / scale is rounded
+     * to floor(v) + 1 when frac(v) >= B[c][k] and to floor(v) otherwise, in place of
+     * round-half-to-even, where k = floor(v) + zero_point - qmin is v's bin (clamped into
+     * [0, bins - 1]: values off the grid are clamped whatever their border) and c the
+     * channel (axis 1 of the value; row 0 for every channel when channels is 1).
+     * borders is [channels, bins] row-major with bins = qmax - qmin, channels 1 or the
+     * value's channel count, every border in [0, 1] (0: always up, 1: always down); it is
+     * copied.  NULL clears them.  The borders are part of the quantizer from then on:
+     * the quantized model, the report and the QDQ export (as standard ONNX ops around
+     * the QuantizeLinear) use them.  A rounding function installed with
+     * quantizer_set_rounding takes precedence over them while it is there.  Weights:
+     * PTQ_ERR_INVALID (give weights their codes through a rounding function). */
+    ptq_status (*quantizer_set_borders)(ptq_session *s, int32_t q, const float *borders,
+                                        int64_t channels, int64_t bins);
+    /* q's borders (borrowed until they are set again or the session ends) with their
+     * shape, or *borders NULL (channels and bins 0) when q rounds half to even. */
+    ptq_status (*quantizer_borders)(ptq_session *s, int32_t q, const float **borders,
+                                    int64_t *channels, int64_t *bins);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
