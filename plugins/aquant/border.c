@@ -170,9 +170,8 @@ aq_border *aq_border_new(const ptq_host *h, ptq_session *s, int32_t q, bool per_
     return b;
 }
 
-double aq_border_step(aq_border *b, int64_t t, int64_t total) {
+void aq_border_param_grad(aq_border *b) {
     const int64_t nb = b->channels * b->bins;
-    float bad = 0.0f;
     if (b->cfg.form == AQ_BORDER_TABLE) {
         memcpy(b->grad, b->gb, (size_t)nb * sizeof(float));
     } else {
@@ -186,6 +185,12 @@ double aq_border_step(aq_border *b, int64_t t, int64_t total) {
                 b->grad[2 * c + 1] += g * unit_pos(b, k);
             }
     }
+}
+
+double aq_border_step(aq_border *b, int64_t t, int64_t total) {
+    const int64_t nb = b->channels * b->bins;
+    float bad = 0.0f;
+    aq_border_param_grad(b);
     for (int64_t i = 0; i < b->n_params; i++) bad += b->grad[i] * 0.0f;
     if (bad != 0.0f) return NAN;
     b->host->optim_step(b->opt, b->param, b->grad);

@@ -71,6 +71,8 @@ aq_border *aq_border_new(const ptq_host *h, ptq_session *s, int32_t q, bool per_
  * steps Adam, clamps the borders (counting the ones a step pushed outside [0, 1]) and
  * sets the temperature of step t + 1.  Returns 0, or NaN for a non-finite gradient. */
 double aq_border_step(aq_border *b, int64_t t, int64_t total);
+/* b->grad = d loss / d parameters from the accumulated d loss / d border (b->gb). */
+void aq_border_param_grad(aq_border *b);
 /* The borders as frozen: [channels, bins] into out, each in [0, 1]. */
 void aq_border_table(const aq_border *b, float *out);
 /* Borders of bin k, channel c (as frozen). */

@@ -1,0 +1,364 @@
+/* test_aquant.c — AQuant's border rounding and its pass through the real plugin and host:
+ *   - the learned rounding's forward: at 0.5 it is round-to-nearest (ties aside); with
+ *     the STE relaxation it is bit for bit the core's frozen border rounding (the table
+ *     the quantizer keeps afterwards), per channel and shared, in and off the grid;
+ *   - its gradient: sigmoid relaxation against central differences of the forward, per
+ *     border and per parameter of the linear form; STE: minus the sum over the bin, none
+ *     for elements whose bin is off the table;
+ *   - a step clamps borders pushed outside [0, 1] and counts it; a NaN gradient is
+ *     reported as NaN (the engine then stops);
+ *   - aquant.reconstruct on ResNet-20 at W2A2: every 2-bit activation quantizer a unit
+ *     reads has frozen borders in the session (the input quantizers of units too: the
+ *     engine pulled them in and passed them gradients), the 8-bit one keeps nearest, the
+ *     report has its rows, the quantized model runs the borders (clearing them changes
+ *     the outputs), and the linear form and the sigmoid relaxation run;
+ *   - refusals: quantizer_set_borders on a weight, with the wrong bins, with a border
+ *     outside [0, 1]; tau_end above tau_start; max_bins below every grid leaves every
+ *     quantizer at nearest with a row saying why. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin_kit.h"
+#include "plugin/plugin.h"
+/* White-box: the rounding is compiled in (the plugin exports only its entry). */
+#include "../border.c"
+
+#define ITERS (kit_quick() ? 4 : 40)
+#define CALIB (kit_quick() ? 64 : 256)
+
+static const char *pipeline(int abits, const char *pass) {
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "model: @MODELS@/resnet20_fmnist.onnx\n"
+             "calibration:\n  images: @FMNIST@/train-images-idx3-ubyte.gz\n  count: %d\n"
+             "quantization:\n"
+             "  weights: {bits: 2, granularity: channel, symmetric: false, observer: mse}\n"
+             "  activations: {bits: %d, granularity: tensor, symmetric: false, observer: mse, images: 64}\n"
+             "  placement: paper\n  target: none\n"
+             "  overrides:\n    - nodes: [first, last]\n      weights: {bits: 8}\n"
+             "      activations: {bits: 8}\n"
+             "passes:\n  - %s\n",
+             CALIB, abits, pass);
+    return buf;
+}
+
+/* The first activation quantizer of 2 bits in k's session whose value has channels. */
+static int32_t some_activation_quantizer(kit *k, int32_t bits) {
+    const ptq_host *h = ptq_host_table();
+    for (int32_t q = 0; q < h->quantizer_count(k->s); q++) {
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        ptq_tensor_view vv = {.struct_size = sizeof vv};
+        if (h->quantizer_view(k->s, q, &qv) || qv.is_weight || qv.bits != bits) continue;
+        if (h->value_view(k->s, qv.value, &vv) || vv.ndim != 4) continue;
+        return q;
+    }
+    ck_abort_msg("no %d-bit activation quantizer", bits);
+    return -1;
+}
+
+/* A session with calibrated quantizers, stopped before the pass. */
+static kit *calibrated(int abits, int32_t *at) {
+    return kit_open_before(pipeline(abits, "aquant.reconstruct: {iterations: 1}"), "aquant.reconstruct", at);
+}
+
+/* Pseudo-random values in [lo, hi). */
+static void fill(float *x, int64_t n, float lo, float hi, uint64_t seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = lo + (hi - lo) * (float)(seed >> 40) / (float)(1 << 24);
+    }
+}
+
+static const aq_border_cfg ste_table = {AQ_BORDER_TABLE, AQ_RELAX_STE, 1e-2, 0.2, 0.01, 100};
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+START_TEST(half_borders_round_to_nearest) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    aq_border *b = aq_border_new(h, k->s, q, true, &ste_table);
+    ck_assert_ptr_nonnull(b);
+    enum { N = 4096 };
+    static float v[N], out[N];
+    fill(v, N, -3.0f, 8.0f, 3);
+    aq_border_rounding.forward(b, v, out, N, 0);
+    for (int i = 0; i < N; i++)
+        if (fabsf(v[i] - floorf(v[i]) - 0.5f) > 1e-4f) ck_assert_float_eq(out[i], rintf(v[i]));
+    aq_border_rounding.destroy(b);
+    kit_close(k);
+}
+END_TEST
+
+/* The learned (STE) forward equals the core's frozen rounding of the same table, element
+ * for element, for a per-channel and a shared table, starting at any index. */
+START_TEST(ste_forward_is_the_frozen_rounding) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    ptq_quant_view qv = {.struct_size = sizeof qv};
+    ck_assert_int_eq(h->quantizer_view(k->s, q, &qv), PTQ_OK);
+    for (int per = 0; per < 2; per++) {
+        aq_border *b = aq_border_new(h, k->s, q, per, &ste_table);
+        ck_assert_ptr_nonnull(b);
+        fill(b->param, b->n_params, 0.0f, 1.0f, 11 + (uint64_t)per);
+        b->param[0] = 0.0f, b->param[1] = 1.0f;
+        aq_border_table(b, b->b);
+        const int64_t n = 3 * b->value_channels * b->plane; /* three samples */
+        float *v = malloc((size_t)n * sizeof *v), *out = malloc((size_t)n * sizeof *out);
+        fill(v, n, -2.0f, (float)(qv.qmax - qv.qmin) + 2.0f, 5);
+        for (int64_t i = 0; i < n; i += 97) v[i] = floorf(v[i]) + b->b[0]; /* on a border */
+        const int64_t from = b->plane + 7; /* a chunk starting inside a channel */
+        aq_border_rounding.forward(b, v + from, out + from, n - from, from);
+        for (int64_t i = from; i < n; i++) {
+            const int64_t c = per ? (i / b->plane) % b->value_channels : 0;
+            const float want = ptq_border_round(v[i], b->b + c * b->bins, qv.zero_point[0], qv.qmin, qv.qmax);
+            ck_assert_msg(out[i] == want, "per_channel %d, element %lld: v %g learned %g frozen %g", per,
+                          (long long)i, v[i], out[i], want);
+        }
+        free(v), free(out);
+        aq_border_rounding.destroy(b);
+    }
+    kit_close(k);
+}
+END_TEST
+
+/* ---- gradients -------------------------------------------------------------------------- */
+
+static double probe(aq_border *b, const float *v, const float *g, float *out, int64_t n) {
+    aq_border_table(b, b->b);
+    aq_border_rounding.forward(b, v, out, n, 0);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)g[i] * out[i];
+    return sum;
+}
+
+/* Sigmoid relaxation: d (sum g out) / d parameter, table and linear, against central
+ * differences of the forward. */
+START_TEST(sigmoid_gradient_matches_differences) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    for (int form = 0; form < 2; form++) {
+        const aq_border_cfg cfg = {form, AQ_RELAX_SIGMOID, 1e-2, 0.3, 0.3, 100};
+        aq_border *b = aq_border_new(h, k->s, q, false, &cfg);
+        ck_assert_ptr_nonnull(b);
+        /* Parameters off 0.5 and inside (0, 1) everywhere. */
+        for (int64_t i = 0; i < b->n_params; i++)
+            b->param[i] = form == AQ_BORDER_TABLE ? 0.3f + 0.13f * (float)i : (i % 2 ? 0.2f : 0.45f);
+        enum { N = 600 };
+        float v[N], g[N], out[N];
+        /* Inside the table: off it, the grid's clamp cuts the gradient (the host hands 0). */
+        fill(v, N, -b->z_lo, (float)b->bins - b->z_lo, 21);
+        fill(g, N, -1.0f, 1.0f, 22);
+        probe(b, v, g, out, N);
+        memset(b->gb, 0, (size_t)(b->channels * b->bins) * sizeof(float));
+        aq_border_rounding.backward_state(b, v, g, N, 0);
+        aq_border_param_grad(b);
+        for (int64_t j = 0; j < b->n_params; j++) {
+            const float keep = b->param[j], eps = 1e-3f;
+            b->param[j] = keep + eps;
+            const double up = probe(b, v, g, out, N);
+            b->param[j] = keep - eps;
+            const double down = probe(b, v, g, out, N);
+            b->param[j] = keep;
+            const double numeric = (up - down) / (2.0 * eps);
+            ck_assert_msg(fabs(numeric - b->grad[j]) < 2e-2 + 2e-2 * fabs(numeric),
+                          "form %d, parameter %lld: analytic %g, numeric %g", form, (long long)j,
+                          b->grad[j], numeric);
+        }
+        aq_border_rounding.destroy(b);
+    }
+    kit_close(k);
+}
+END_TEST
+
+/* STE: d / d B[bin] is minus the sum of the gradients of the bin's elements; elements off
+ * the table (below the grid, at its top) give none. */
+START_TEST(ste_gradient_is_minus_the_bin_sum) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    aq_border *b = aq_border_new(h, k->s, q, false, &ste_table);
+    ck_assert_ptr_nonnull(b);
+    enum { N = 500 };
+    float v[N], g[N];
+    fill(v, N, -3.0f, (float)b->bins + 3.0f, 31);
+    fill(g, N, -1.0f, 1.0f, 32);
+    double want[64] = {0};
+    for (int i = 0; i < N; i++) {
+        const float raw = floorf(v[i]) + b->z_lo;
+        if (raw >= 0.0f && raw <= (float)(b->bins - 1)) want[(int)raw] -= g[i];
+    }
+    aq_border_rounding.backward_state(b, v, g, N, 0);
+    for (int64_t j = 0; j < b->bins; j++) ck_assert_double_eq_tol(b->gb[j], want[j], 1e-4);
+    aq_border_rounding.destroy(b);
+    kit_close(k);
+}
+END_TEST
+
+START_TEST(step_clamps_and_counts_and_catches_nan) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    const aq_border_cfg fast = {AQ_BORDER_TABLE, AQ_RELAX_STE, 0.9, 0.2, 0.01, 2};
+    aq_border *b = aq_border_new(h, k->s, q, false, &fast);
+    ck_assert_ptr_nonnull(b);
+    b->gb[0] = -5.0f; /* pushes border 0 up by lr: 0.5 + 0.9 > 1 */
+    b->gb[1] = 5.0f;  /* and border 1 below 0 */
+    ck_assert_double_eq(aq_border_step(b, 0, 2), 0.0);
+    ck_assert_int_eq(b->clamped, 2);
+    ck_assert_float_eq(aq_border_at(b, 0, 0), 1.0f);
+    ck_assert_float_eq(aq_border_at(b, 0, 1), 0.0f);
+    for (int64_t j = 0; j < b->bins; j++) ck_assert(b->b[j] >= 0.0f && b->b[j] <= 1.0f);
+    b->gb[2] = NAN;
+    ck_assert(isnan(aq_border_step(b, 1, 2)));
+    aq_border_rounding.destroy(b);
+    kit_close(k);
+}
+END_TEST
+
+/* ---- the pass --------------------------------------------------------------------------- */
+
+static void check_pass(const char *params) {
+    char pass[512];
+    snprintf(pass, sizeof pass, "aquant.reconstruct: {iterations: %d, drop_prob: 0.5, act_lr: 4.0e-5, "
+             "act_grad_scale: true%s}", ITERS, params);
+    int32_t at;
+    kit *k = kit_open_before(pipeline(2, pass), "aquant.reconstruct", &at);
+    const ptq_host *h = ptq_host_table();
+    float *x = kit_images(k, 16);
+    int64_t numel;
+    float *before = kit_forward(k, true, x, 16, &numel);
+    ck_assert_int_eq(kit_run(k, at, at + 1), PTQ_OK);
+    /* Every 2-bit activation quantizer has borders, the 8-bit one none. */
+    int32_t with = 0, without = 0, moved = 0;
+    for (int32_t q = 0; q < h->quantizer_count(k->s); q++) {
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        ck_assert_int_eq(h->quantizer_view(k->s, q, &qv), PTQ_OK);
+        if (qv.is_weight) continue;
+        const float *bt = NULL;
+        int64_t ch = 0, bins = 0;
+        ck_assert_int_eq(h->quantizer_borders(k->s, q, &bt, &ch, &bins), PTQ_OK);
+        if (qv.bits == 8) {
+            ck_assert_ptr_null(bt);
+            without++;
+            continue;
+        }
+        ck_assert_msg(bt != NULL, "'%s' has no borders", h->value_name(k->s, qv.value));
+        ck_assert_int_eq(bins, 3);
+        bool any = false;
+        for (int64_t i = 0; i < ch * bins; i++) {
+            ck_assert(bt[i] >= 0.0f && bt[i] <= 1.0f);
+            any |= bt[i] != 0.5f;
+        }
+        moved += any;
+        with++;
+    }
+    ck_assert_int_gt(with, 10);
+    ck_assert_int_eq(without, 1);
+    ck_assert_int_eq(moved, with); /* every one got gradients, the pulled-in inputs too */
+    ck_assert_int_eq(kit_count_rows(k, "borders", at), with + without);
+    ck_assert_int_gt(kit_count_rows(k, "units", at), 5);
+    /* The quantized model runs the borders: without them the outputs change. */
+    float *learned = kit_forward(k, true, x, 16, &numel);
+    ck_assert_double_gt(kit_rel_diff(learned, before, numel), 0.0);
+    const int32_t q = some_activation_quantizer(k, 2);
+    const float *bt;
+    int64_t ch, bins;
+    h->quantizer_borders(k->s, q, &bt, &ch, &bins);
+    float *keep = malloc((size_t)(ch * bins) * sizeof *keep);
+    memcpy(keep, bt, (size_t)(ch * bins) * sizeof *keep);
+    ck_assert_int_eq(h->quantizer_set_borders(k->s, q, NULL, 0, 0), PTQ_OK);
+    float *cleared = kit_forward(k, true, x, 16, &numel);
+    ck_assert_double_gt(kit_rel_diff(cleared, learned, numel), 0.0);
+    ck_assert_int_eq(h->quantizer_set_borders(k->s, q, keep, ch, bins), PTQ_OK);
+    float *again = kit_forward(k, true, x, 16, &numel);
+    ck_assert_int_eq(memcmp(again, learned, (size_t)numel * sizeof(float)), 0);
+    free(keep), free(x), free(before), free(learned), free(cleared), free(again);
+    kit_close(k);
+}
+
+START_TEST(pass_learns_every_low_bit_border) { check_pass(""); }
+END_TEST
+
+START_TEST(pass_linear_sigmoid_shared) { check_pass(", border: linear, relaxation: sigmoid, per_channel: false"); }
+END_TEST
+
+/* ---- refusals --------------------------------------------------------------------------- */
+
+START_TEST(set_borders_refusals) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    const float ok[3] = {0.2f, 0.5f, 0.9f}, bad[3] = {0.2f, 1.5f, 0.9f};
+    ck_assert_int_eq(h->quantizer_set_borders(k->s, q, ok, 1, 3), PTQ_OK);
+    ck_assert_int_ne(h->quantizer_set_borders(k->s, q, ok, 1, 2), PTQ_OK);
+    ck_assert_ptr_nonnull(strstr(k->s->err.msg, "bins"));
+    memset(&k->s->err, 0, sizeof k->s->err); /* the session keeps a pass's first message */
+    ck_assert_int_ne(h->quantizer_set_borders(k->s, q, bad, 1, 3), PTQ_OK);
+    ck_assert_ptr_nonnull(strstr(k->s->err.msg, "outside [0, 1]"));
+    ck_assert_int_ne(h->quantizer_set_borders(k->s, q, ok, 7, 3), PTQ_OK);
+    memset(&k->s->err, 0, sizeof k->s->err);
+    int32_t wq = -1;
+    for (int32_t i = 0; i < h->quantizer_count(k->s) && wq < 0; i++) {
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        if (!h->quantizer_view(k->s, i, &qv) && qv.is_weight) wq = i;
+    }
+    ck_assert_int_ne(h->quantizer_set_borders(k->s, wq, ok, 1, 3), PTQ_OK);
+    ck_assert_ptr_nonnull(strstr(k->s->err.msg, "activation"));
+    kit_close(k);
+}
+END_TEST
+
+START_TEST(pass_refusals_and_max_bins) {
+    int32_t at;
+    kit *k = kit_open_before(pipeline(2, "aquant.reconstruct: {iterations: 2, tau_start: 0.01, tau_end: 0.1}"),
+                             "aquant.reconstruct", &at);
+    ck_assert_int_ne(kit_run(k, at, at + 1), PTQ_OK);
+    ck_assert_ptr_nonnull(strstr(k->msg, "tau_end"));
+    kit_close(k);
+    /* Every grid above max_bins: nothing learned but the weights, a row per quantizer. */
+    k = kit_open_before(pipeline(2, "aquant.reconstruct: {iterations: 2, max_bins: 2}"), "aquant.reconstruct", &at);
+    ck_assert_int_eq(kit_run(k, at, at + 1), PTQ_OK);
+    const ptq_host *h = ptq_host_table();
+    int32_t acts = 0;
+    for (int32_t q = 0; q < h->quantizer_count(k->s); q++) {
+        ptq_quant_view qv = {.struct_size = sizeof qv};
+        const float *bt = NULL;
+        h->quantizer_view(k->s, q, &qv);
+        h->quantizer_borders(k->s, q, &bt, NULL, NULL);
+        ck_assert_ptr_null(bt);
+        acts += !qv.is_weight;
+    }
+    ck_assert_int_eq(kit_count_rows(k, "borders", at), acts);
+    ck_assert_double_eq(kit_row_value(kit_first_row(k, "borders", at), "status"), 2.0);
+    kit_close(k);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("aquant");
+    TCase *t = tcase_create("rounding");
+    tcase_add_test(t, half_borders_round_to_nearest);
+    tcase_add_test(t, ste_forward_is_the_frozen_rounding);
+    tcase_add_test(t, sigmoid_gradient_matches_differences);
+    tcase_add_test(t, ste_gradient_is_minus_the_bin_sum);
+    tcase_add_test(t, step_clamps_and_counts_and_catches_nan);
+    suite_add_tcase(s, t);
+    t = tcase_create("pass");
+    tcase_add_test(t, pass_learns_every_low_bit_border);
+    tcase_add_test(t, pass_linear_sigmoid_shared);
+    tcase_add_test(t, set_borders_refusals);
+    tcase_add_test(t, pass_refusals_and_max_bins);
+    suite_add_tcase(s, t);
+    return test_run_suite(s);
+}
