@@ -14,7 +14,11 @@
 #   docs/BENCHMARKS.md); every cell prints one tab-separated line as soon as it is done.
 #   Methods: nearest:brecq, nearest:qdrop (the grid), adaround, brecq, qdrop, and NWQ's
 #   nwq, nwq20k, nwq_target, ar_only, ar_asoftmax, ar_amixup, noar (bench/nwq_table.sh),
-#   and ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, mc_any_qdrop, ... (bench/modcap_table.sh).
+#   ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, mc_any_qdrop, ... (bench/modcap_table.sh),
+#   and AQuant's aquant (the QDrop cell with aquant.reconstruct in place of the QDrop pass),
+#   aquant_sigmoid, aquant_ste, aquant_linear, aquant_shared (bench/aquant_table.sh).
+#   ORT=1 also exports each cell and adds the export's top-1 in onnxruntime (node and
+#   bench/node_modules/onnxruntime-node) beside the simulated one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -57,12 +61,12 @@ yaml() { # MODEL WBITS ABITS PLACEMENT GRID PASS SEED
         echo "  overrides:"
         echo "    - {nodes: [first, last], weights: {bits: 8}, activations: {bits: 8}}"
         if [ -n "$6" ]; then printf 'passes:\n  - %s\n' "$6"; else echo "passes: []"; fi
-        echo "output: {onnx: false}"
+        echo "output: {onnx: $([ "${ORT:-0}" = 1 ] && echo true || echo false)}"
         echo "seed: $7"
     } > "$tmp/p.yaml"
 }
 
-printf 'model\tbits\tplacement\tmethod\tseed\ttop1\tfloat\tseconds\tmerged\n'
+printf 'model\tbits\tplacement\tmethod\tseed\ttop1\tfloat\tseconds\tmerged\tort_top1\n'
 for cell in $cells; do
     IFS=: read -r model bits pl method extra <<<"$cell"
     wb=${bits#W}; wb=${wb%%A*}; ab=${bits#*A}
@@ -103,15 +107,33 @@ for cell in $cells; do
                   *) echo "unknown method '$method'" >&2; exit 2 ;;
               esac
               pass="$mc"$'\n  - '"$pass" ;;
+        # AQuant (bench/aquant_table.sh): QDrop's cell with the pass swapped, so the
+        # difference is the activation rounding alone.
+        aquant*) grid=qdrop
+                 case $method in
+                     aquant) opts="" ;;
+                     aquant_sigmoid) opts=", relaxation: sigmoid" ;;
+                     aquant_ste) opts=", relaxation: ste" ;;
+                     aquant_linear) opts=", border: linear" ;;
+                     aquant_shared) opts=", per_channel: false" ;;
+                     *) echo "unknown method '$method'" >&2; exit 2 ;;
+                 esac
+                 pass="aquant.reconstruct: {iterations: $iters, reg_weight: $reg, drop_prob: 0.5, act_lr: 4.0e-5, act_grad_scale: true$opts}" ;;
         *) echo "unknown method '$method'" >&2; exit 2 ;;
     esac
     yaml "$model" "$wb" "$ab" "$pl" "$grid" "$pass" "$seed"
     label=$method; [ "$method" = nearest ] && label="nearest ($grid grid)"
     if PTQ_THREADS=${PTQ_THREADS:-2} "$build/ptq" run "$tmp/p.yaml" --out "$tmp/out" --force > "$tmp/log" 2>&1; then
-        /usr/bin/python3 - "$tmp/out/report.json" "$model" "$bits" "$pl" "$label" "$seed" <<'PY'
+        ort="-"
+        if [ "${ORT:-0}" = 1 ]; then
+            ort=$(node "$here/ort_eval.mjs" "$tmp/out/model.qdq.onnx" "$data/t10k-images-idx3-ubyte.gz" \
+                  "$data/t10k-labels-idx1-ubyte.gz" 2>&1 | sed -nE 's/.*"top1":([0-9.]+).*/\1/p')
+            ort=$(awk -v t="${ort:-0}" 'BEGIN { printf "%.2f", 100 * t }')
+        fi
+        /usr/bin/python3 - "$tmp/out/report.json" "$model" "$bits" "$pl" "$label" "$seed" "$ort" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-secs = [p["seconds"] for p in r["passes"] if p["name"].startswith(("adaround.", "nwq.", "modcap."))]
+secs = [p["seconds"] for p in r["passes"] if p["name"].startswith(("adaround.", "nwq.", "modcap.", "aquant."))]
 # ModCap's merged modules as ranges of the modules table's numbers ("4-5,7-8").
 groups, run = [], None
 for p in r["passes"]:
@@ -120,7 +142,7 @@ for p in r["passes"]:
         elif not row["merged_with_next"] and run is not None:
             groups.append("%d-%d" % (run, row["index"])); run = None
 print("\t".join(sys.argv[2:7] + ["%.2f" % (100 * r["quantized"]["top1"]), "%.2f" % (100 * r["float"]["top1"]),
-                                 "%.0f" % sum(secs) if secs else "-", ",".join(groups) or "-"]))
+                                 "%.0f" % sum(secs) if secs else "-", ",".join(groups) or "-", sys.argv[7]]))
 PY
     else
         printf '%s\t%s\t%s\t%s\t%s\tfailed: %s\n' "$model" "$bits" "$pl" "$label" "$seed" "$(tail -1 "$tmp/log")"

@@ -59,7 +59,7 @@ void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const in
                                    void *state);
 
 /* Border rounding of one value v = x / scale (per-channel table `borders` of qmax - qmin
- * bins): floor(v) + 1 when frac(v) >= the border of v's bin, else floor(v). */
+ * bins): floor(v) + 1 when frac(v) > the border of v's bin, else floor(v). */
 float ptq_border_round(float v, const float *borders, int32_t zero_point, int32_t qmin,
                        int32_t qmax);
 /* Fake quantization with learned rounding borders in place of round-half-to-even: the

@@ -13,7 +13,7 @@ float aq_relaxed_step(const aq_border *b, float f, float border, float *d_border
         return sg;
     }
     if (d_border) *d_border = -1.0f;
-    return f >= border ? 1.0f : 0.0f;
+    return f > border ? 1.0f : 0.0f;
 }
 
 /* Walks elements index.. of the batch's tensor by channel: c is the border row of the

@@ -9,7 +9,7 @@
  *   table   one learned border per (channel, bin), initialised to 0.5;
  *   linear  B[c][k] = a_c + b_c * u_k with u_k = k / (bins - 1) - 1/2, a = 0.5, b = 0:
  *           two numbers per channel, a border that moves with the activation's value.
- * Relaxation of the step 1[frac >= B] while learning ("relaxation"):
+ * Relaxation of the step 1[frac > B] while learning ("relaxation"):
  *   ste      the forward is the hard step (what deployment computes); d r / d B = -1 for
  *            every element of the bin: the exact derivative of the expected rounding when
  *            fractions are uniform in the bin;

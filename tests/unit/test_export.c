@@ -5,7 +5,9 @@
  * per channel) and quantized weights, exported as QDQ and re-imported.  The file itself
  * is inspected with the generated protobuf-c reader (opset, metadata, initializer types),
  * and the atomic write is checked on failure paths.  Models for the importer checks are
- * built in memory with the shared builder (onnx_builder.h). */
+ * built in memory with the shared builder (onnx_builder.h).  Fake quantizers with learned
+ * rounding borders are checked against their formula, and their export both through a
+ * small evaluator of the ONNX ops it writes and through ptq's re-import. */
 #include <dirent.h>
 #include <glob.h>
 #include <math.h>
@@ -1050,6 +1052,639 @@ START_TEST(import_qdq_refused) {
 }
 END_TEST
 
+/* ================================================ learned rounding borders ====== */
+
+/* A FAKE_QUANT called name with rounding borders: [qmin, qmax], n scales and zero points
+ * (per channel on axis 1 when axis is 1), and table[rows, bins] as its fourth input
+ * (bins is qmax - qmin unless a test wants it wrong).  Shapes are not inferred. */
+static int32_t add_border_fq(ptq_graph *g, const char *name, int32_t x, int32_t qmin,
+                             int32_t qmax, int32_t axis, int64_t n, const float *scales,
+                             const int32_t *zps, int64_t rows, int64_t bins, const float *table) {
+    ptq_error err = {0};
+    char nm[300];
+    snprintf(nm, sizeof nm, "%s.scale", name);
+    const int32_t sid = test_graph_const(g, nm, 1, &n, scales);
+    ptq_tensor *z = ptq_tensor_new(PTQ_DTYPE_I32, 1, &n, &err);
+    ck_assert_ptr_nonnull(z);
+    memcpy(z->data, zps, (size_t)n * sizeof *zps);
+    snprintf(nm, sizeof nm, "%s.zero_point", name);
+    const int32_t zid = ptq_graph_add_constant(g, nm, z, &err);
+    ck_assert_int_ge(zid, 0);
+    snprintf(nm, sizeof nm, "%s.borders", name);
+    const int32_t bid = test_graph_const(g, nm, 2, (int64_t[]){rows, bins}, table);
+    snprintf(nm, sizeof nm, "%s.out", name);
+    const int32_t id =
+        test_graph_node(g, PTQ_OP_FAKE_QUANT, name, 4, (int32_t[]){x, sid, zid, bid}, nm);
+    ptq_node_attrs *a = &g->nodes[id].attrs;
+    a->qmin = qmin;
+    a->qmax = qmax;
+    a->q_axis = axis;
+    return id;
+}
+
+static void infer_ok(ptq_graph *g, int32_t node) {
+    ptq_error err = {0};
+    ck_assert_msg(ptq_graph_infer_node(g, node, &err) == PTQ_OK, "%s", err.msg);
+}
+
+/* rows x bins borders: 0, 1, 0.5 and random multiples of 1/1024 in turn. */
+static float *border_table(test_rng *r, int64_t rows, int64_t bins) {
+    float *t = malloc((size_t)(rows * bins) * sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    for (int64_t i = 0; i < rows * bins; i++) {
+        const int64_t m = i % 5;
+        t[i] = m == 0   ? 0.0f
+               : m == 1 ? 1.0f
+               : m == 2 ? 0.5f
+                        : (float)test_rng_int(r, 0, 1024) / 1024.0f;
+    }
+    return t;
+}
+
+/* The formula, written out: v = x / s, k = floor(v), the bin k + zp - qmin clamped into
+ * the row, r = k + (v - k > border), q = clamp(r + zp), y = (q - zp) * s. */
+static float border_reference(float x, float s, int32_t zp, int32_t qmin, int32_t qmax,
+                              const float *row) {
+    const float v = x / s, k = floorf(v);
+    const double bin = (double)k + zp - qmin;
+    const int64_t b = !(bin >= 0.0) ? 0 : bin > qmax - qmin - 1 ? qmax - qmin - 1 : (int64_t)bin;
+    const float r = k + (v - k > row[b] ? 1.0f : 0.0f);
+    float q = r + (float)zp;
+    q = q < (float)qmin ? (float)qmin : q > (float)qmax ? (float)qmax : q;
+    return (q - (float)zp) * s;
+}
+
+/* ---- an evaluator of the ONNX ops the export writes ---- */
+
+/* The ONNX semantics of the ops a quantizer with borders is written as (numpy
+ * broadcasting, float32 arithmetic, QuantizeLinear as round-half-to-even of x / scale
+ * then saturation), every value held as float (indices, booleans and integer codes are
+ * exact), so the export's meaning is checked, not only that ptq reads its own chain
+ * back.  onnxruntime is not a test dependency. */
+typedef struct ev_val {
+    const char *name;
+    int32_t ndim, type; /* type: the ONNX element type */
+    int64_t ne[PTQ_MAX_DIMS];
+    float *d;
+} ev_val;
+
+typedef struct ev {
+    ev_val v[160];
+    int n;
+} ev;
+
+static int64_t ev_numel(const ev_val *v) {
+    int64_t n = 1;
+    for (int32_t d = 0; d < v->ndim; d++) n *= v->ne[d];
+    return n;
+}
+
+static ev_val *ev_get(ev *e, const char *name) {
+    for (int i = 0; i < e->n; i++)
+        if (!strcmp(e->v[i].name, name)) return &e->v[i];
+    ck_abort_msg("evaluator: no value '%s'", name);
+    return NULL;
+}
+
+static ev_val *ev_new(ev *e, const char *name, int32_t ndim, const int64_t *ne, int32_t type) {
+    ck_assert_int_lt(e->n, 160);
+    ev_val *v = &e->v[e->n++];
+    *v = (ev_val){name, ndim, type, {0}, NULL};
+    if (ndim) memcpy(v->ne, ne, (size_t)ndim * sizeof *ne);
+    v->d = malloc((size_t)ev_numel(v) * sizeof *v->d + 1);
+    ck_assert_ptr_nonnull(v->d);
+    return v;
+}
+
+static void ev_initializer(ev *e, const Onnx__TensorProto *t) {
+    ev_val *v = ev_new(e, t->name, (int32_t)t->n_dims, t->dims, t->data_type);
+    const uint8_t *raw = t->raw_data.data;
+    ck_assert(t->has_raw_data);
+    for (int64_t i = 0; i < ev_numel(v); i++) {
+        switch (t->data_type) {
+        case PTQ_DTYPE_F32: memcpy(&v->d[i], raw + 4 * i, 4); break;
+        case PTQ_DTYPE_U8: v->d[i] = raw[i]; break;
+        case PTQ_DTYPE_I8: v->d[i] = (int8_t)raw[i]; break;
+        case ONNX_UINT16: v->d[i] = (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8); break;
+        case ONNX_INT16: v->d[i] = (int16_t)(uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8); break;
+        default: ck_abort_msg("evaluator: initializer '%s' of type %d", t->name, t->data_type);
+        }
+    }
+}
+
+static float ev_scalar(ev *e, const Onnx__NodeProto *n, size_t i, float def) {
+    if (i >= n->n_input || !*n->input[i]) return def;
+    const ev_val *v = ev_get(e, n->input[i]);
+    ck_assert_int_eq(ev_numel(v), 1);
+    return v->d[0];
+}
+
+static int64_t ev_attr(const Onnx__NodeProto *n, const char *name, int64_t def) {
+    return onnx_attr_int(n, name, def);
+}
+
+/* Element-wise binary op with numpy broadcasting. */
+static void ev_binary(ev *e, const Onnx__NodeProto *n) {
+    const ev_val *a = ev_get(e, n->input[0]), *b = ev_get(e, n->input[1]);
+    const int32_t r = PTQ_MAX(a->ndim, b->ndim);
+    int64_t ne[PTQ_MAX_DIMS];
+    for (int32_t d = 0; d < r; d++) {
+        const int32_t da = d - (r - a->ndim), db = d - (r - b->ndim);
+        const int64_t na = da >= 0 ? a->ne[da] : 1, nb = db >= 0 ? b->ne[db] : 1;
+        ck_assert_msg(na == nb || na == 1 || nb == 1, "evaluator: %s does not broadcast", n->name);
+        ne[d] = PTQ_MAX(na, nb);
+    }
+    ev_val *o = ev_new(e, n->output[0], r, ne, a->type);
+    const char *op = n->op_type;
+    for (int64_t i = 0; i < ev_numel(o); i++) {
+        int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+        for (int32_t d = r - 1; d >= 0; d--) {
+            const int64_t coord = rem % ne[d];
+            rem /= ne[d];
+            const int32_t da = d - (r - a->ndim), db = d - (r - b->ndim);
+            if (da >= 0) {
+                ia += (a->ne[da] == 1 ? 0 : coord) * sa;
+                sa *= a->ne[da];
+            }
+            if (db >= 0) {
+                ib += (b->ne[db] == 1 ? 0 : coord) * sb;
+                sb *= b->ne[db];
+            }
+        }
+        const float x = a->d[ia], y = b->d[ib];
+        float z;
+        if (!strcmp(op, "Add")) z = x + y;
+        else if (!strcmp(op, "Sub")) z = x - y;
+        else if (!strcmp(op, "Mul")) z = x * y;
+        else if (!strcmp(op, "Div")) z = x / y;
+        else z = x > y ? 1.0f : 0.0f; /* Greater */
+        o->d[i] = z;
+    }
+}
+
+/* QuantizeLinear / DequantizeLinear, per tensor or per channel along `axis`. */
+static void ev_qdq(ev *e, const Onnx__NodeProto *n, bool quantize) {
+    const ev_val *x = ev_get(e, n->input[0]), *s = ev_get(e, n->input[1]),
+                 *z = ev_get(e, n->input[2]);
+    ev_val *o = ev_new(e, n->output[0], x->ndim, x->ne, quantize ? z->type : PTQ_DTYPE_F32);
+    int64_t axis = ev_attr(n, "axis", 1), inner = 1;
+    if (axis < 0) axis += x->ndim;
+    for (int32_t d = (int32_t)axis + 1; d < x->ndim; d++) inner *= x->ne[d];
+    const int64_t ch = ev_numel(s);
+    float lo = 0, hi = 255;
+    if (z->type == PTQ_DTYPE_I8) lo = -128, hi = 127;
+    else if (z->type == ONNX_UINT16) lo = 0, hi = 65535;
+    else if (z->type == ONNX_INT16) lo = -32768, hi = 32767;
+    for (int64_t i = 0; i < ev_numel(o); i++) {
+        const int64_t c = ch > 1 ? (i / inner) % ch : 0;
+        if (quantize) {
+            float q = nearbyintf(x->d[i] / s->d[c]) + z->d[c];
+            o->d[i] = q < lo ? lo : q > hi ? hi : q;
+        } else {
+            o->d[i] = (x->d[i] - z->d[c]) * s->d[c];
+        }
+    }
+}
+
+/* Runs model m on x (its input's shape ne[ndim], the batch included); returns a copy of
+ * its output (caller frees) with its element count. */
+static float *ev_run(const Onnx__ModelProto *m, const float *x, int32_t ndim, const int64_t *ne,
+                     int64_t *numel) {
+    ev e = {.n = 0};
+    const Onnx__GraphProto *gp = m->graph;
+    for (size_t i = 0; i < gp->n_initializer; i++) ev_initializer(&e, gp->initializer[i]);
+    ev_val *in = ev_new(&e, gp->input[0]->name, ndim, ne, PTQ_DTYPE_F32);
+    memcpy(in->d, x, (size_t)ev_numel(in) * sizeof *x);
+    for (size_t k = 0; k < gp->n_node; k++) {
+        const Onnx__NodeProto *n = gp->node[k];
+        const char *op = n->op_type;
+        if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") ||
+            !strcmp(op, "Div") || !strcmp(op, "Greater")) {
+            ev_binary(&e, n);
+        } else if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear")) {
+            ev_qdq(&e, n, op[0] == 'Q');
+        } else if (!strcmp(op, "Floor") || !strcmp(op, "Clip") || !strcmp(op, "Cast")) {
+            const float lo = ev_scalar(&e, n, 1, -INFINITY), hi = ev_scalar(&e, n, 2, INFINITY);
+            const int64_t to = ev_attr(n, "to", PTQ_DTYPE_F32);
+            const ev_val *a = ev_get(&e, n->input[0]);
+            ev_val *o = ev_new(&e, n->output[0], a->ndim, a->ne, op[1] == 'a' ? (int32_t)to : a->type);
+            for (int64_t i = 0; i < ev_numel(o); i++) {
+                const float v = a->d[i];
+                if (op[0] == 'F') o->d[i] = floorf(v);
+                else if (op[1] == 'l') o->d[i] = v < lo ? lo : v > hi ? hi : v;
+                else o->d[i] = to == PTQ_DTYPE_I64 ? (float)(int64_t)v : v;
+            }
+        } else if (!strcmp(op, "Gather")) {
+            ck_assert_int_eq(ev_attr(n, "axis", 0), 0);
+            const ev_val *data = ev_get(&e, n->input[0]), *ind = ev_get(&e, n->input[1]);
+            ck_assert_int_eq(data->ndim, 1);
+            ev_val *o = ev_new(&e, n->output[0], ind->ndim, ind->ne, data->type);
+            for (int64_t i = 0; i < ev_numel(o); i++) {
+                const int64_t j = (int64_t)ind->d[i];
+                ck_assert_msg(j >= 0 && j < data->ne[0], "evaluator: Gather index %lld of %lld",
+                              (long long)j, (long long)data->ne[0]);
+                o->d[i] = data->d[j];
+            }
+        } else {
+            ck_abort_msg("evaluator: op %s", op);
+        }
+    }
+    const ev_val *y = ev_get(&e, gp->output[0]->name);
+    *numel = ev_numel(y);
+    float *out = malloc((size_t)*numel * sizeof *out + 1);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, y->d, (size_t)*numel * sizeof *out);
+    for (int i = 0; i < e.n; i++) free(e.v[i].d);
+    return out;
+}
+
+/* ---- round trips ---- */
+
+static void expect_identical(const float *want, const float *got, int64_t n, const float *x,
+                             const char *what) {
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(!memcmp(&want[i], &got[i], sizeof *got),
+                      "%s: output %lld (x = %.9g) is %.9g, expected %.9g", what, (long long)i,
+                      x ? (double)x[i] : 0.0, (double)got[i], (double)want[i]);
+}
+
+/* Exports g (input x of shape ne[ndim], batch included), and checks that the ONNX ops,
+ * evaluated as ONNX defines them, and ptq's re-import give exactly g's outputs.  Returns
+ * the re-imported graph and the model (caller frees both). */
+static ptq_graph *border_export_check(const ptq_graph *g, const float *x, int32_t ndim,
+                                      const int64_t *ne, const char *file,
+                                      Onnx__ModelProto **model) {
+    const char *path = temp_path(file);
+    export_ok(g, NULL, 0, path);
+    int64_t n, n_onnx, n_back;
+    float *want = test_run_graph(g, x, ne[0], &n);
+    Onnx__ModelProto *m = read_model(path);
+    float *onnx = ev_run(m, x, ndim, ne, &n_onnx);
+    ck_assert_int_eq(n_onnx, n);
+    expect_identical(want, onnx, n, x, "the ONNX ops");
+    ptq_graph *g2 = load_ok(path);
+    float *back = test_run_graph(g2, x, ne[0], &n_back);
+    ck_assert_int_eq(n_back, n);
+    expect_identical(want, back, n, x, "the re-imported graph");
+    free(want);
+    free(onnx);
+    free(back);
+    *model = m;
+    return g2;
+}
+
+/* The re-imported node `name` is the original one: a FAKE_QUANT with the same grid,
+ * scales and zero points (a single one comes back as a scalar), and border table. */
+static void expect_same_fq(const ptq_graph *g, const ptq_graph *g2, const char *name) {
+    const ptq_node *a = node_named(g, name), *b = node_named(g2, name);
+    ck_assert_int_eq(b->op, PTQ_OP_FAKE_QUANT);
+    ck_assert_int_eq(b->n_inputs, a->n_inputs);
+    ck_assert(b->attrs.qmin == a->attrs.qmin && b->attrs.qmax == a->attrs.qmax);
+    ck_assert_int_eq(b->attrs.q_axis, ptq_tensor_numel(g->values[a->inputs[1]].data) > 1 ? 1 : -1);
+    for (int32_t k = 1; k < a->n_inputs; k++) {
+        const ptq_tensor *ta = g->values[a->inputs[k]].data, *tb = g2->values[b->inputs[k]].data;
+        ck_assert_int_eq(tb->dtype, ta->dtype);
+        ck_assert_int_eq(ptq_tensor_numel(tb), ptq_tensor_numel(ta));
+        if (k == 3) {
+            ck_assert_int_eq(tb->ndim, 2);
+            ck_assert(tb->ne[0] == ta->ne[0] && tb->ne[1] == ta->ne[1]);
+        }
+        const size_t bytes = (size_t)ptq_tensor_numel(ta) * ptq_dtype_size(ta->dtype);
+        ck_assert_msg(!memcmp(tb->data, ta->data, bytes),
+                      "%s: input %d differs", name, k);
+    }
+}
+
+typedef struct border_case {
+    const char *name;
+    int32_t ndim;
+    int64_t ne[4];            /* ne[0] is the batch */
+    int32_t qmin, qmax, axis; /* axis 1: scales and zero points per channel */
+    bool shared;              /* one row of borders for all channels */
+    float scale[5];
+    int32_t zp[5];
+} border_case;
+
+static const border_case border_cases[] = {
+    {"u4_rows_4d", 4, {B, 3, 2, 2}, 0, 15, -1, false, {0.125f}, {3}},
+    {"s8_symmetric_shared_4d", 4, {B, 3, 2, 2}, -127, 127, -1, true, {0.03f}, {0}},
+    {"i8_per_channel_rows_4d", 4, {B, 3, 2, 2}, -128, 127, 1, false, {0.05f, 0.0625f, 0.2f},
+     {-3, 0, 5}},
+    {"u8_per_channel_shared_4d", 4, {B, 3, 2, 2}, 0, 255, 1, true, {0.02f, 0.25f, 0.1f}, {128, 0, 17}},
+    {"s4_rows_2d", 2, {B, 5}, -8, 7, -1, false, {0.25f}, {-1}},
+    {"u4_shared_2d", 2, {B, 5}, 0, 15, -1, true, {0.1f}, {8}},
+    {"i8_per_channel_rows_2d", 2, {B, 5}, -128, 127, 1, false,
+     {0.5f, 0.01f, 0.3f, 0.125f, 2.0f}, {0, -128, 127, 10, -7}},
+    {"u16_shared_2d", 2, {B, 5}, 0, 65535, -1, true, {1e-3f}, {30000}},
+};
+
+/* x for a case: values on the borders of their bins (x = (k + border) * scale, exact
+ * where the scale is a power of two), on integers, anywhere from below to above the
+ * grid, far outside it, and signed zeros. */
+static void border_inputs(test_rng *r, const border_case *bc, const float *table, float *x,
+                          int64_t count) {
+    const int64_t ch = bc->ne[1], inner = bc->ndim == 4 ? bc->ne[2] * bc->ne[3] : 1;
+    const int64_t bins = (int64_t)bc->qmax - bc->qmin;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t c = (i / inner) % ch, sc = bc->axis == 1 ? c : 0;
+        const float s = bc->scale[sc];
+        const int32_t z = bc->zp[sc];
+        const float *row = table + (bc->shared ? 0 : c) * bins;
+        const int64_t kmin = (int64_t)bc->qmin - z - 3, kmax = (int64_t)bc->qmax - z + 2;
+        const int64_t k = test_rng_int(r, kmin, kmax);
+        const int64_t bin = PTQ_MIN(PTQ_MAX(k + z - bc->qmin, 0), bins - 1);
+        switch (test_rng_int(r, 0, 9)) {
+        case 0:
+        case 1:
+        case 2: x[i] = (float)((double)k + row[bin]) * s; break;
+        case 3: x[i] = (float)k * s; break;
+        case 4: x[i] = (test_rng_int(r, 0, 1) ? 1e4f : -1e4f) * s * (float)bins; break;
+        case 5: x[i] = test_rng_int(r, 0, 1) ? 0.0f : -0.0f; break;
+        default: x[i] = test_rng_uniform(r, (float)kmin, (float)kmax + 1.0f) * s;
+        }
+    }
+}
+
+/* Every case: the forward against the formula, then export -> ONNX semantics and
+ * re-import -> ptq, both bit-identical, the re-imported node one FAKE_QUANT with the
+ * same table, and the ONNX chain as the export writes it. */
+START_TEST(border_round_trip) {
+    for (size_t ci = 0; ci < PTQ_COUNTOF(border_cases); ci++) {
+        const border_case *bc = &border_cases[ci];
+        test_rng r = {1000 + ci};
+        const int64_t ch = bc->ne[1], bins = (int64_t)bc->qmax - bc->qmin;
+        const int64_t rows = bc->shared ? 1 : ch, n = bc->axis == 1 ? ch : 1;
+        float *table = border_table(&r, rows, bins);
+        char name[128];
+        snprintf(name, sizeof name, "%s/fq", bc->name);
+        ptq_graph *g = ptq_graph_new();
+        const int32_t x = test_graph_input(g, "x", bc->ndim, bc->ne);
+        const int32_t id = add_border_fq(g, name, x, bc->qmin, bc->qmax, bc->axis, n, bc->scale,
+                                         bc->zp, rows, bins, table);
+        infer_ok(g, id);
+        test_graph_output(g, node_out(g, id));
+
+        int64_t ne[4];
+        memcpy(ne, bc->ne, sizeof ne);
+        ne[0] = bc->ndim == 4 ? 9 : 40;
+        const int64_t count = ptq_shape_numel(bc->ndim, ne);
+        float *in = malloc((size_t)count * sizeof *in);
+        ck_assert_ptr_nonnull(in);
+        border_inputs(&r, bc, table, in, count);
+        /* The forward is the formula. */
+        int64_t ny;
+        float *y = test_run_graph(g, in, ne[0], &ny);
+        ck_assert_int_eq(ny, count);
+        const int64_t inner = bc->ndim == 4 ? ne[2] * ne[3] : 1;
+        for (int64_t i = 0; i < count; i++) {
+            const int64_t c = (i / inner) % ch, sc = bc->axis == 1 ? c : 0;
+            const float want = border_reference(in[i], bc->scale[sc], bc->zp[sc], bc->qmin,
+                                                bc->qmax, table + (bc->shared ? 0 : c) * bins);
+            ck_assert_msg(!memcmp(&want, &y[i], sizeof want), "%s: x = %.9g gives %.9g, the "
+                          "formula %.9g", bc->name, (double)in[i], (double)y[i], (double)want);
+        }
+
+        char file[160];
+        snprintf(file, sizeof file, "%s.onnx", bc->name);
+        Onnx__ModelProto *m;
+        ptq_graph *g2 = border_export_check(g, in, bc->ndim, ne, file, &m);
+        /* The chain: one of each helper op, the narrowing Clip only on a narrow grid. */
+        const bool narrow = !(bc->qmin == 0 && (bc->qmax == 255 || bc->qmax == 65535)) &&
+                            !(bc->qmin == -128 && bc->qmax == 127);
+        ck_assert_int_eq(model_opset(m), bc->qmax == 65535 ? 21 : 13);
+        ck_assert_int_eq(count_onnx_op(m, "Floor"), 1);
+        ck_assert_int_eq(count_onnx_op(m, "Greater"), 1);
+        ck_assert_int_eq(count_onnx_op(m, "Gather"), 1);
+        ck_assert_int_eq(count_onnx_op(m, "Clip"), narrow ? 2 : 1);
+        ck_assert_int_eq(count_onnx_op(m, "QuantizeLinear"), 1);
+        const Onnx__NodeProto *q = NULL, *gather = NULL;
+        for (size_t i = 0; i < m->graph->n_node; i++) {
+            const Onnx__NodeProto *o = m->graph->node[i];
+            if (!strcmp(o->op_type, "QuantizeLinear")) q = o;
+            if (!strcmp(o->op_type, "Gather")) gather = o;
+        }
+        ck_assert_str_eq(q->name, name);
+        const Onnx__NodeProto *mul = producer_of(m, q->input[0]);
+        ck_assert_str_eq(mul->op_type, "Mul");
+        ck_assert(!strncmp(mul->name, name, strlen(name)));
+        const Onnx__TensorProto *tt = find_init(m, gather->input[0]);
+        ck_assert_int_eq(tt->data_type, PTQ_DTYPE_F32);
+        ck_assert_uint_eq(tt->n_dims, 1);
+        ck_assert_int_eq(tt->dims[0], rows * bins);
+        ck_assert(!memcmp(tt->raw_data.data, table, (size_t)(rows * bins) * sizeof *table));
+        onnx__model_proto__free_unpacked(m, NULL);
+        /* Re-imported: the one node, borders and all. */
+        ck_assert_int_eq(g2->n_nodes, 1);
+        ck_assert_int_eq(g2->nodes[0].n_inputs, 4);
+        expect_same_fq(g, g2, name);
+        ck_assert_str_eq(g2->values[g2->outputs[0]].name, g->values[g->outputs[0]].name);
+
+        free(y);
+        free(in);
+        free(table);
+        ptq_graph_free(g2);
+        ptq_graph_free(g);
+    }
+}
+END_TEST
+
+/* Hand-picked values on x [N, 4], grid [0, 15], zero point 2, scale 0.25 (x / 0.25 is
+ * exact); row c of the table is all 0, all 1, all 0.3, all 0.5. */
+START_TEST(border_hand_picked) {
+    float table[4 * 15];
+    const float fill[4] = {0.0f, 1.0f, 0.3f, 0.5f};
+    for (int i = 0; i < 60; i++) table[i] = fill[i / 15];
+    /* v = x / scale; r = floor(v) + (frac(v) > border); y = (clamp(r + 2, 0, 15) - 2) * 0.25.
+     * Row 0: border 0 rounds up off the grid, 1 down (floor), 0.35 > 0.3 up, 0.5 > 0.5 not
+     * (half to even would give 2 too).  Row 1: a value on the grid stays under border 0,
+     * stays under 1, 0.25 < 0.3 stays, 3.5 stays at 3 under 0.5.  Row 2: -1 + 1, -1, below
+     * the grid (bin clamped to 0, code to 0), 0.49 < 0.5 stays.  Row 3: the last bin: 12
+     * stays, clamped code 15, 11.5 stays at 11. */
+    const float v[4][4] = {
+        {2.25f, 2.75f, 2.35f, 2.5f},
+        {2.0f, 2.0f, 2.25f, 3.5f},
+        {-0.75f, -0.25f, -3.0f, 2.49f},
+        {12.0f, 12.0f, 12.35f, 11.5f},
+    };
+    const float want[4][4] = {{0.75f, 0.5f, 0.75f, 0.5f},
+                              {0.5f, 0.5f, 0.5f, 0.75f},
+                              {0.0f, -0.25f, -0.5f, 0.5f},
+                              {3.0f, 3.0f, 3.25f, 2.75f}};
+    const float r_want[4][4] = {{3, 2, 3, 2}, {2, 2, 2, 3}, {0, -1, -3, 2}, {12, 12, 13, 11}};
+    float x[16];
+    for (int i = 0; i < 16; i++) {
+        x[i] = v[i / 4][i % 4] * 0.25f;
+        ck_assert(x[i] / 0.25f == v[i / 4][i % 4]);
+        ck_assert_float_eq(ptq_border_round(v[i / 4][i % 4], table + (i % 4) * 15, 2, 0, 15),
+                           r_want[i / 4][i % 4]);
+    }
+    ptq_graph *g = ptq_graph_new();
+    const int32_t in = test_graph_input(g, "x", 2, (int64_t[]){B, 4});
+    const int32_t id = add_border_fq(g, "hand", in, 0, 15, -1, 1, (const float[]){0.25f},
+                                     (const int32_t[]){2}, 4, 15, table);
+    infer_ok(g, id);
+    test_graph_output(g, node_out(g, id));
+    int64_t n;
+    float *y = test_run_graph(g, x, 4, &n);
+    ck_assert_int_eq(n, 16);
+    expect_identical(&want[0][0], y, 16, x, "hand-picked");
+    Onnx__ModelProto *m;
+    ptq_graph *g2 = border_export_check(g, x, 2, (int64_t[]){4, 4}, "hand.onnx", &m);
+    onnx__model_proto__free_unpacked(m, NULL);
+    expect_same_fq(g, g2, "hand");
+    free(y);
+    ptq_graph_free(g2);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* Quantizers in a row: borders on a narrow grid (its Clip feeding the next chain's Div),
+ * a plain pair, borders per channel; each keeps its own chain and names. */
+START_TEST(border_chains_in_a_row) {
+    test_rng r = {77};
+    ptq_graph *g = ptq_graph_new();
+    const int32_t x = test_graph_input(g, "x", 4, (int64_t[]){B, 3, 4, 4});
+    float *t1 = border_table(&r, 3, 15), *t3 = border_table(&r, 1, 255);
+    const int32_t a = add_border_fq(g, "a", x, 0, 15, -1, 1, (const float[]){0.125f},
+                                    (const int32_t[]){3}, 3, 15, t1);
+    infer_ok(g, a);
+    const int32_t b = add_fq(g, "b", node_out(g, a), -128, 127, -1, 1, 0.07f, -5);
+    const int32_t c = add_border_fq(g, "c", b, -128, 127, 1, 3, (const float[]){0.05f, 0.1f, 0.02f},
+                                    (const int32_t[]){1, -2, 0}, 1, 255, t3);
+    infer_ok(g, c);
+    test_graph_output(g, node_out(g, c));
+    float in[5 * 48];
+    test_fill_uniform(&r, in, 5 * 48, -1.0f, 3.0f);
+    Onnx__ModelProto *m;
+    ptq_graph *g2 = border_export_check(g, in, 4, (int64_t[]){5, 3, 4, 4}, "row.onnx", &m);
+    ck_assert_int_eq(count_onnx_op(m, "Floor"), 2);
+    ck_assert_int_eq(count_onnx_op(m, "QuantizeLinear"), 3);
+    onnx__model_proto__free_unpacked(m, NULL);
+    ck_assert_int_eq(g2->n_nodes, 3);
+    ck_assert_int_eq(test_count_op(g2, PTQ_OP_FAKE_QUANT), 3);
+    expect_same_fq(g, g2, "a");
+    expect_same_fq(g, g2, "c");
+    ck_assert_int_eq(node_named(g2, "b")->n_inputs, 3);
+    free(t1);
+    free(t3);
+    ptq_graph_free(g2);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* A table that does not fit its node is refused by shape inference and by the export,
+ * both naming the node; so are borders outside [0, 1], a plugin rounding and a
+ * per-channel narrow grid with borders. */
+START_TEST(border_table_refused) {
+    float table[3 * 15];
+    for (int i = 0; i < 45; i++) table[i] = 0.5f;
+    const int64_t ne[4] = {B, 3, 2, 2};
+    struct {
+        const char *name;
+        int64_t rows, bins;
+        const char *what;
+    } bad[] = {{"bad_bins", 1, 14, "bins"}, {"bad_rows", 2, 15, "channels"}};
+    for (int k = 0; k < 2; k++) {
+        ptq_graph *g = ptq_graph_new();
+        const int32_t x = test_graph_input(g, "x", 4, ne);
+        const int32_t id = add_border_fq(g, bad[k].name, x, 0, 15, -1, 1, (const float[]){0.1f},
+                                         (const int32_t[]){0}, bad[k].rows, bad[k].bins, table);
+        test_graph_output(g, node_out(g, id));
+        ptq_error err = {0};
+        ck_assert_int_eq(ptq_graph_infer_shapes(g, &err), PTQ_ERR_INVALID);
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", bad[k].name);
+        ck_assert_msg(test_contains(err.msg, quoted) && test_contains(err.msg, bad[k].what),
+                      "%s", err.msg);
+        expect_refused(g, NULL, 0, PTQ_ERR_INVALID, quoted);
+        ptq_graph_free(g);
+    }
+    /* A border outside [0, 1]. */
+    ptq_graph *g = ptq_graph_new();
+    const int32_t x = test_graph_input(g, "x", 4, ne);
+    const int32_t id = add_border_fq(g, "bad_border", x, 0, 15, -1, 1, (const float[]){0.1f},
+                                     (const int32_t[]){0}, 3, 15, table);
+    test_graph_output(g, node_out(g, id));
+    infer_ok(g, id);
+    float *bv = g->values[g->nodes[id].inputs[3]].data->data;
+    bv[7] = 1.5f;
+    ptq_error err = {0};
+    ck_assert_int_eq(ptq_graph_infer_node(g, id, &err), PTQ_ERR_INVALID);
+    ck_assert_msg(test_contains(err.msg, "'bad_border'") && test_contains(err.msg, "[0, 1]"),
+                  "%s", err.msg);
+    expect_refused(g, NULL, 0, PTQ_ERR_INVALID, "'bad_border'");
+    bv[7] = 0.5f;
+    /* A plugin's rounding stays refused with borders too. */
+    static int dummy_rounding;
+    g->nodes[id].attrs.q_rounding = &dummy_rounding;
+    expect_refused(g, NULL, 0, PTQ_ERR_UNSUPPORTED, "rounding");
+    g->nodes[id].attrs.q_rounding = NULL;
+    export_ok(g, NULL, 0, temp_path("fine.onnx"));
+    ptq_graph_free(g);
+    /* Per-channel scales on a grid narrower than its type: no QDQ form, borders or not. */
+    g = ptq_graph_new();
+    const int32_t x2 = test_graph_input(g, "x", 4, ne);
+    const int32_t id2 = add_border_fq(g, "narrow_pc", x2, 0, 15, 1, 3,
+                                      (const float[]){0.1f, 0.2f, 0.3f}, (const int32_t[]){0, 1, 2},
+                                      3, 15, table);
+    infer_ok(g, id2);
+    test_graph_output(g, node_out(g, id2));
+    expect_refused(g, NULL, 0, PTQ_ERR_UNSUPPORTED, "'narrow_pc'");
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* The importer takes the chain only exactly as the export writes it: with a constant
+ * changed, the model is what it would be without the recognition, Floor and
+ * Greater unsupported as before. */
+START_TEST(border_chain_must_match) {
+    test_rng r = {3};
+    float *table = border_table(&r, 3, 15);
+    ptq_graph *g = ptq_graph_new();
+    const int32_t x = test_graph_input(g, "x", 4, (int64_t[]){B, 3, 2, 2});
+    const int32_t id = add_border_fq(g, "fq", x, 0, 15, -1, 1, (const float[]){0.125f},
+                                     (const int32_t[]){3}, 3, 15, table);
+    infer_ok(g, id);
+    test_graph_output(g, node_out(g, id));
+    const char *path = temp_path("tamper.onnx");
+    export_ok(g, NULL, 0, path);
+    /* Each: an initializer, the element to change and its new value. */
+    const struct {
+        const char *init;
+        int64_t at;
+        float value;
+    } edits[] = {
+        {"fq/borders/zero_point", 0, 4.0f}, /* not zero point - qmin */
+        {"fq/borders/offset", 2, 31.0f},    /* not c * bins */
+        {"fq/borders/table", 5, 1.5f},      /* a border outside [0, 1] */
+        {"fq/borders/bin_max", 0, 13.0f},   /* bins other than qmax - qmin */
+    };
+    for (size_t k = 0; k < PTQ_COUNTOF(edits); k++) {
+        Onnx__ModelProto *m = read_model(path);
+        const Onnx__TensorProto *t = find_init(m, edits[k].init);
+        ck_assert_int_eq(t->data_type, PTQ_DTYPE_F32);
+        memcpy(t->raw_data.data + 4 * edits[k].at, &edits[k].value, 4);
+        size_t len = onnx__model_proto__get_packed_size(m);
+        uint8_t *buf = malloc(len);
+        ck_assert_ptr_nonnull(buf);
+        onnx__model_proto__pack(m, buf);
+        onnx__model_proto__free_unpacked(m, NULL);
+        ptq_error err = {0};
+        ptq_graph *bad = ptq_onnx_load_buffer(buf, len, "tampered", NULL, &err);
+        free(buf);
+        ck_assert_msg(bad == NULL, "%s: the changed chain was accepted", edits[k].init);
+        ck_assert_int_eq(err.status, PTQ_ERR_UNSUPPORTED);
+        ck_assert_msg(test_contains(err.msg, "unsupported operator type") &&
+                          test_contains(err.msg, "Floor") && test_contains(err.msg, "Greater"),
+                      "%s: %s", edits[k].init, err.msg);
+    }
+    /* Unchanged, it loads. */
+    ptq_graph_free(load_ok(path));
+    free(table);
+    ptq_graph_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("export");
     TCase *tc = tcase_create("round_trip");
@@ -1070,6 +1705,15 @@ int main(void) {
     tcase_add_test(tc, import_qdq_pairs);
     tcase_add_test(tc, import_dq_folded);
     tcase_add_test(tc, import_qdq_refused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("borders");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, border_round_trip);
+    tcase_add_test(tc, border_hand_picked);
+    tcase_add_test(tc, border_chains_in_a_row);
+    tcase_add_test(tc, border_table_refused);
+    tcase_add_test(tc, border_chain_must_match);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -490,7 +490,7 @@ static const char *border_step(exporter *x, const ptq_node *n, const char *op_ty
  *   v = Div(x, s)   k = Floor(v)   f = Sub(v, k)
  *   bin = Clip(Add(k, zp - qmin), 0, bins - 1)
  *   b = Gather(table, Cast(Add(bin, c * bins), INT64))   (the table flattened)
- *   x' = Mul(Add(k, Cast(GreaterOrEqual(f, b), FLOAT)), s)
+ *   x' = Mul(Add(k, Cast(Greater(f, b), FLOAT)), s)
  *
  * the same float32 arithmetic as ptq_fake_quant_tensor_border, step for step, so the
  * rounded r = floor(v) + up is bit-identical.  x' / s is r to within an ulp, which
@@ -555,7 +555,7 @@ static const char *export_borders(exporter *x, const ptq_node *n, const char *in
     const char *b = border_step(x, n, "Gather", "Gather", "border", 2, (const char *[]){table, idx},
                                 &gather);
     attr_int(x, gather, "axis", 0);
-    const char *ge = border_step(x, n, "GreaterOrEqual", "GreaterOrEqual", "round_up", 2,
+    const char *ge = border_step(x, n, "Greater", "Greater", "round_up", 2,
                                  (const char *[]){f, b}, NULL);
     const char *up = border_step(x, n, "Cast", "CastUp", "up", 1, (const char *[]){ge}, &cast_up);
     attr_int(x, cast_up, "to", PTQ_DTYPE_F32);
@@ -803,10 +803,26 @@ static ptq_status check_graph(exporter *x) {
                 return ex_fail(x, PTQ_ERR_INVALID, "node '%s': the scale and zero point must "
                                "be float32 and int32 constants", n->name);
             if (three && n->n_inputs == 4 && n->inputs[3] >= 0) {
+                /* Shape inference checks the table too, but a graph given here need not
+                 * have been inferred since it was edited, and export_borders reads
+                 * [rows, qmax - qmin] floats from it. */
                 const ptq_tensor *b = g->values[n->inputs[3]].data;
-                if (!b || b->dtype != PTQ_DTYPE_F32 || b->ndim != 2)
+                const ptq_value *xv = &g->values[n->inputs[0]];
+                const int64_t bins = (int64_t)n->attrs.qmax - n->attrs.qmin;
+                if (!b || b->dtype != PTQ_DTYPE_F32 || b->ndim != 2 || b->ne[1] != bins ||
+                    (b->ne[0] != 1 && (xv->ndim < 2 || b->ne[0] != xv->ne[1])))
                     return ex_fail(x, PTQ_ERR_INVALID, "node '%s': the rounding borders must be "
-                                   "a float32 [channels, bins] constant", n->name);
+                                   "a float32 [1 or channels, %" PRId64 " bins] constant",
+                                   n->name, bins);
+                for (int64_t e = 0; e < ptq_tensor_numel(b); e++) {
+                    const float bv = ((const float *)b->data)[e];
+                    if (!(bv >= 0.0f && bv <= 1.0f))
+                        return ex_fail(x, PTQ_ERR_INVALID, "node '%s': rounding border %g at "
+                                       "%" PRId64 " is outside [0, 1]", n->name, (double)bv, e);
+                }
+                if (n->attrs.q_axis >= 0 && n->attrs.q_axis != 1 && ptq_tensor_numel(s) > 1)
+                    return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': rounding borders need "
+                                   "per-tensor scales or scales on axis 1", n->name);
                 /* export_borders indexes the flattened table with a float32 sum. */
                 if (ptq_tensor_numel(b) > ((int64_t)1 << 24))
                     return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': %" PRId64 " rounding "

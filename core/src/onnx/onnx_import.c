@@ -1059,7 +1059,7 @@ static ptq_status check_pair(importer *im, const Onnx__NodeProto *np, const char
  *   v = Div(x, s)   k = Floor(v)   f = Sub(v, k)
  *   bin = Clip(Add(k, zlo), 0, bins - 1)
  *   b = Gather(table, Cast(Add(bin, offset), to=INT64))
- *   x' = Mul(Add(k, Cast(GreaterOrEqual(f, b), to=FLOAT)), s)
+ *   x' = Mul(Add(k, Cast(Greater(f, b), to=FLOAT)), s)
  *
  * followed, on a grid narrower than its type, by a Clip after the DequantizeLinear.  It
  * is recognised only in exactly that form, with every intermediate value read by the
@@ -1298,9 +1298,9 @@ static ptq_status match_chain(chain_scan *cs, int32_t qi) {
         strcmp(c[DIV]->input[1], c[MUL]->input[1]))
         return PTQ_OK;
     const char *v = c[FLOOR]->input[0], *k = c[ADD_UP]->input[0];
-    /* up = Cast(GreaterOrEqual(Sub(v, k), Gather(table, Cast(Add(bin, offset))))). */
+    /* up = Cast(Greater(Sub(v, k), Gather(table, Cast(Add(bin, offset))))). */
     if (!(c[CAST_UP] = chain_node(cs, c[ADD_UP]->input[1], "Cast", 1, 1, &idx[CAST_UP])) ||
-        !(c[GE] = chain_node(cs, c[CAST_UP]->input[0], "GreaterOrEqual", 2, 1, &idx[GE])) ||
+        !(c[GE] = chain_node(cs, c[CAST_UP]->input[0], "Greater", 2, 1, &idx[GE])) ||
         !(c[SUB] = chain_node(cs, c[GE]->input[0], "Sub", 2, 1, &idx[SUB])) ||
         strcmp(c[SUB]->input[0], v) || strcmp(c[SUB]->input[1], k) ||
         !(c[GATHER] = chain_node(cs, c[GE]->input[1], "Gather", 2, 1, &idx[GATHER])) ||
@@ -1335,14 +1335,14 @@ static ptq_status match_chain(chain_scan *cs, int32_t qi) {
 }
 
 /* Finds every border chain before anything is imported, so that check_op_types and the
- * main loop skip their nodes.  Only models that use GreaterOrEqual (needs opset 12) pay
+ * main loop skip their nodes.  Only models that use Greater pay
  * for the name index. */
 static ptq_status find_border_chains(importer *im) {
     const Onnx__GraphProto *gp = im->gp;
     bool any = false;
     for (size_t i = 0; i < gp->n_node && !any; i++)
-        any = gp->node[i]->op_type && !strcmp(gp->node[i]->op_type, "GreaterOrEqual");
-    if (!any || im->opset < 12) return PTQ_OK;
+        any = gp->node[i]->op_type && !strcmp(gp->node[i]->op_type, "Greater");
+    if (!any) return PTQ_OK;
     chain_scan cs = {im, NULL, NULL, 0, 0};
     size_t n_in = 0, n_out = 0;
     for (size_t i = 0; i < gp->n_node; i++) {

@@ -203,7 +203,8 @@ void ptq_fake_quant_tensor_rounded(const ptq_qparams *qp, int32_t ndim, const in
 }
 
 /* Border rounding (AQuant's learned activation rounding, frozen): v = x / scale rounds up
- * from floor(v) when its fraction reaches the border of its bin instead of 0.5.  The bin
+ * from floor(v) when its fraction exceeds the border of its bin instead of 0.5.  Strictly:
+ * a value on the grid (a ReLU's zeros) stays where it is whatever the border.  The bin
  * is the code floor(v) + zp - qmin, clamped into the table (a value below the grid or at
  * its top is clamped to qmin or qmax whatever its border says); the exporter writes the
  * same arithmetic as ONNX ops, so both agree to the bit. */
@@ -212,7 +213,7 @@ static inline float border_round(float v, const float *b, float z_lo, float last
     float bin = k + z_lo;
     if (!(bin >= 0.0f)) bin = 0.0f; /* NaN too: v is NaN, and so is the result */
     if (bin > last) bin = last;
-    return k + (v - k >= b[(int64_t)bin] ? 1.0f : 0.0f);
+    return k + (v - k > b[(int64_t)bin] ? 1.0f : 0.0f);
 }
 
 float ptq_border_round(float v, const float *borders, int32_t zero_point, int32_t qmin,

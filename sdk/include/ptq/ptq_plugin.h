@@ -559,12 +559,13 @@ struct ptq_host {
 
     /* ---- since 0.7 (check with PTQ_HOST_HAS): learned activation rounding ---- */
     /* Sets rounding borders on activation quantizer q (AQuant): v = x / scale is rounded
-     * to floor(v) + 1 when frac(v) >= B[c][k] and to floor(v) otherwise, in place of
+     * to floor(v) + 1 when frac(v) > B[c][k] and to floor(v) otherwise (so a value on the grid,
+     * a ReLU's zeros, stays), in place of
      * round-half-to-even, where k = floor(v) + zero_point - qmin is v's bin (clamped into
      * [0, bins - 1]: values off the grid are clamped whatever their border) and c the
      * channel (axis 1 of the value; row 0 for every channel when channels is 1).
      * borders is [channels, bins] row-major with bins = qmax - qmin, channels 1 or the
-     * value's channel count, every border in [0, 1] (0: always up, 1: always down); it is
+     * value's channel count, every border in [0, 1] (0: up unless on the grid, 1: down); it is
      * copied.  NULL clears them.  The borders are part of the quantizer from then on:
      * the quantized model, the report and the QDQ export (as standard ONNX ops around
      * the QuantizeLinear) use them.  A rounding function installed with
