@@ -6,7 +6,9 @@
 # per-channel weights (exported zero-point-free), W4A8 in the papers' placement (unit
 # outputs: float residual branches and input), all on the default target (portable),
 # which must be exact whatever the CPU.  Target vnni (full 8-bit weight grids) is checked
-# where the CPU has VNNI; elsewhere its deviation is printed, not judged.  Skipped, with the
+# where the CPU has VNNI; elsewhere its deviation is printed, not judged.  AQuant's learned
+# activation rounding borders (examples/aquant_w2a4.yaml, short) are exported as ONNX ops
+# around the QuantizeLinear and must agree the same way.  Skipped, with the
 # reason, where node or onnxruntime-node is not available (scripts/test.sh installs it
 # when npm can).
 . "$(dirname "$0")/lib.sh"
@@ -55,4 +57,16 @@ for cfg in "${cases[@]}"; do
         bad "$name (target $target): onnxruntime top1 '$t' vs ptq simulation $q: $o"
     fi
 done
+
+# AQuant's learned rounding borders, written as standard ONNX ops in front of each
+# QuantizeLinear (Div, Floor, Sub, Add, Clip, Cast, Gather, Greater, Add, Mul): the
+# example on ResNet-20 with a short budget (the borders need only be learned, not good).
+aq_count=$([ "$limit" -gt 0 ] && echo "$limit" || echo 10000)
+cut_example aquant_w2a4 "$TMP/aquant.yaml" "$([ "$limit" -gt 0 ] && echo 32 || echo 256)" "$aq_count" \
+    "$([ "$limit" -gt 0 ] && echo 2 || echo 20)" resnet20_fmnist
+if out=$("$PTQ" run "$TMP/aquant.yaml" --out "$TMP/aquant" 2>&1); then
+    ort_agrees "aquant_w2a4 (rounding borders)" "$TMP/aquant" "$tol" "$aq_count"
+else
+    bad "aquant_w2a4: ptq run failed: $out"
+fi
 finish
