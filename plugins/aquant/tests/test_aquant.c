@@ -225,6 +225,98 @@ START_TEST(step_clamps_and_counts_and_catches_nan) {
 }
 END_TEST
 
+/* ---- the engine (SDK 0.7) ---------------------------------------------------------------- */
+
+/* A rounding that rounds to nearest and records what the engine hands its backward_state. */
+typedef struct probe_state {
+    int64_t elements, nonzero, max_index, calls;
+} probe_state;
+
+static void probe_forward(void *st, const float *v, float *out, int64_t n, int64_t index) {
+    (void)st, (void)index;
+    for (int64_t i = 0; i < n; i++) out[i] = rintf(v[i]);
+}
+
+static void probe_backward_state(void *st, const float *v, const float *g, int64_t n, int64_t index) {
+    probe_state *p = st;
+    (void)v;
+    p->calls++;
+    p->elements += n;
+    for (int64_t i = 0; i < n; i++) p->nonzero += g[i] != 0.0f;
+    if (index + n - 1 > p->max_index) p->max_index = index + n - 1;
+}
+
+static const ptq_rounding probe_rounding = {sizeof(ptq_rounding), "probe", probe_forward, NULL, NULL,
+                                            probe_backward_state};
+
+/* A unit whose input quantizer has a learned rounding runs that quantizer inside itself:
+ * its backward_state sees every element of every step's batch (indices within the batch's
+ * tensor), nothing for the elements QDrop kept float, and its scale is not learned there,
+ * while the unit's own output quantizer's is. */
+START_TEST(engine_learns_the_input_quantizers_rounding) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t n = h->node_count(k->s);
+    int32_t *unit_of = malloc((size_t)n * sizeof *unit_of), *nodes = malloc((size_t)n * sizeof *nodes);
+    ck_assert_int_gt(h->node_blocks(k->s, unit_of, n), 3);
+    int32_t cnt = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (unit_of[i] == 2) nodes[cnt++] = i; /* a residual block */
+    /* Its input quantizer: on a value one of its nodes reads and an earlier node makes. */
+    int32_t q_in = -1, q_out = -1;
+    int64_t per = 1;
+    for (int32_t i = 0; i < cnt; i++) {
+        ptq_node_info ni = {.struct_size = sizeof ni};
+        h->node_info(k->s, nodes[i], &ni);
+        for (int32_t j = 0; j < ni.n_inputs && j < 8; j++) {
+            const int32_t v = ni.inputs[j], p = v >= 0 ? h->value_producer(k->s, v) : -1;
+            const int32_t q = v >= 0 ? h->quantizer_of(k->s, v) : -1;
+            if (q >= 0 && p >= 0 && unit_of[p] < 2) q_in = q;
+        }
+        for (int32_t j = 0; j < ni.n_outputs; j++) {
+            const int32_t q = h->quantizer_of(k->s, ni.outputs[j]);
+            int32_t readers[4];
+            const int32_t nr = h->value_readers(k->s, ni.outputs[j], readers, 4);
+            if (q >= 0 && nr > 0 && unit_of[readers[0]] > 2) q_out = q;
+        }
+    }
+    ck_assert_int_ge(q_in, 0);
+    ck_assert_int_ge(q_out, 0);
+    ptq_quant_view in_v = {.struct_size = sizeof in_v}, out_v = {.struct_size = sizeof out_v};
+    ptq_tensor_view vv = {.struct_size = sizeof vv};
+    h->quantizer_view(k->s, q_in, &in_v);
+    h->quantizer_view(k->s, q_out, &out_v);
+    h->value_view(k->s, in_v.value, &vv);
+    for (int32_t d = 1; d < vv.ndim; d++) per *= vv.ne[d];
+    const float in_scale = in_v.scale[0], out_scale = out_v.scale[0];
+    for (int drop = 0; drop < 2; drop++) {
+        probe_state *ps = h->alloc(sizeof *ps);
+        ck_assert_int_eq(h->quantizer_set_rounding(k->s, q_in, &probe_rounding, ps), PTQ_OK);
+        ptq_recon_options o = {.struct_size = sizeof o};
+        o.nodes = nodes, o.n_nodes = cnt, o.activations = PTQ_RECON_ACT_QUANT;
+        o.iterations = 3, o.batch = 8, o.loss_p = 2.0, o.act_lr = 1e-2, o.label = "block";
+        o.drop_prob = drop ? 0.5 : 0.0;
+        ptq_recon_result r = {.struct_size = sizeof r};
+        ck_assert_int_eq(h->reconstruct(k->s, &o, &r), PTQ_OK);
+        ck_assert_int_eq(ps->elements, 3 * 8 * per);
+        ck_assert_int_lt(ps->max_index, 8 * per);
+        const double share = (double)ps->nonzero / (double)ps->elements;
+        /* Off-grid elements (the ReLU's zeros are on it) give 0 anyway; QDrop halves the rest. */
+        ck_assert_msg(share > 0.05, "share of elements with a gradient %g", share);
+        static double share0;
+        if (!drop) share0 = share;
+        else ck_assert_msg(share < 0.7 * share0, "with QDrop %g, without %g", share, share0);
+        ck_assert_float_eq(in_v.scale[0], in_scale); /* the producing unit's, not learned here */
+        ck_assert_float_ne(out_v.scale[0], out_scale);
+        h->quantizer_set_rounding(k->s, q_in, NULL, NULL);
+        h->free(ps);
+    }
+    free(unit_of), free(nodes);
+    kit_close(k);
+}
+END_TEST
+
 /* ---- the pass --------------------------------------------------------------------------- */
 
 static void check_pass(const char *params) {
@@ -353,6 +445,7 @@ int main(void) {
     tcase_add_test(t, sigmoid_gradient_matches_differences);
     tcase_add_test(t, ste_gradient_is_minus_the_bin_sum);
     tcase_add_test(t, step_clamps_and_counts_and_catches_nan);
+    tcase_add_test(t, engine_learns_the_input_quantizers_rounding);
     suite_add_tcase(s, t);
     t = tcase_create("pass");
     tcase_add_test(t, pass_learns_every_low_bit_border);
