@@ -322,7 +322,7 @@ static const ptq_param_def aq_param_defs[] = {
     {"border", PTQ_PARAM_ENUM, 0, P(border), 0, 0, 0, NULL, forms,
      "table: one border per channel and integer bin; linear: a_c + b_c * bin position, two "
      "numbers per channel"},
-    {"relaxation", PTQ_PARAM_ENUM, 0, P(relaxation), 0, 0, 0, NULL, relaxations,
+    {"relaxation", PTQ_PARAM_ENUM, 0, P(relaxation), 0, 0, 1, NULL, relaxations,
      "ste: hard step forward, d/dB = -1 over the bin; sigmoid: sigmoid((frac - B) / T) "
      "forward, T annealed tau_start -> tau_end"},
     {"border_lr", PTQ_PARAM_FLOAT, 0, P(border_lr), 0, 1, 1e-3, NULL, NULL,

@@ -381,7 +381,7 @@ static void check_pass(const char *params) {
 START_TEST(pass_learns_every_low_bit_border) { check_pass(""); }
 END_TEST
 
-START_TEST(pass_linear_sigmoid_shared) { check_pass(", border: linear, relaxation: sigmoid, per_channel: false"); }
+START_TEST(pass_linear_ste_shared) { check_pass(", border: linear, relaxation: ste, per_channel: false"); }
 END_TEST
 
 /* ---- refusals --------------------------------------------------------------------------- */
@@ -449,7 +449,7 @@ int main(void) {
     suite_add_tcase(s, t);
     t = tcase_create("pass");
     tcase_add_test(t, pass_learns_every_low_bit_border);
-    tcase_add_test(t, pass_linear_sigmoid_shared);
+    tcase_add_test(t, pass_linear_ste_shared);
     tcase_add_test(t, set_borders_refusals);
     tcase_add_test(t, pass_refusals_and_max_bins);
     suite_add_tcase(s, t);
