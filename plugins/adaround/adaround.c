@@ -189,7 +189,6 @@ static ptq_status ada_reconstruct(const ptq_host *h, ptq_session *s, const void 
 /* ---- the plugin's tables ------------------------------------------------------------ */
 
 static const char *const granularities[] = {"layer", "block", NULL};
-static const char *const anneals[] = {"linear", "cosine", NULL};
 static const char *const act_modes[] = {"quant", "float", NULL};
 
 #define P(field) offsetof(ada_params, field)
@@ -197,38 +196,16 @@ static const ptq_param_def ada_param_defs[] = {
     {"granularity", PTQ_PARAM_ENUM, 0, P(granularity), 0, 0, 0, NULL, granularities,
      "layer: one layer (+ its activation) at a time (AdaRound); block: the session's "
      "blocks, residual blocks by default (BRECQ)"},
-    {"iterations", PTQ_PARAM_INT, 0, P(sched.iterations), 1, 1e7, 20000, NULL, NULL,
-     "optimisation steps per unit"},
-    {"batch", PTQ_PARAM_INT, 0, P(batch), 1, 4096, 32, NULL, NULL, "calibration samples per step"},
-    {"lr", PTQ_PARAM_FLOAT, 0, P(sched.lr), 0, 10, 1e-3, NULL, NULL, "Adam learning rate of V"},
-    {"reg_weight", PTQ_PARAM_FLOAT, 0, P(sched.reg_weight), 0, 1e3, 0.01, NULL, NULL,
-     "lambda: weight of the rounding regulariser (0.1 is the cards' value for MobileNetV2)"},
-    {"beta_start", PTQ_PARAM_FLOAT, 0, P(sched.beta_start), 1, 1e3, 20, NULL, NULL,
-     "regulariser exponent at the end of the warm-up"},
-    {"beta_end", PTQ_PARAM_FLOAT, 0, P(sched.beta_end), 1, 1e3, 2, NULL, NULL,
-     "regulariser exponent at the last step"},
-    {"warmup", PTQ_PARAM_FLOAT, 0, P(sched.warmup), 0, 0.99, 0.2, NULL, NULL,
-     "fraction of the steps without the regulariser"},
-    {"anneal", PTQ_PARAM_ENUM, 0, P(sched.anneal), 0, 0, 0, NULL, anneals,
-     "beta schedule: linear (BRECQ/QDrop code) or cosine (AIMET)"},
+    ADA_SCHEDULE_PARAM_DEFS(ada_params),
+    ADA_QDROP_PARAM_DEFS(ada_params),
     {"activations", PTQ_PARAM_ENUM, 0, P(activations), 0, 0, 0, NULL, act_modes,
      "quant: the unit and its inputs see quantized activations while V is learned; float: "
      "weights only (BRECQ's first phase)"},
-    {"drop_prob", PTQ_PARAM_FLOAT, 0, P(drop_prob), 0, 0.99, 0, NULL, NULL,
-     "QDrop: probability that an activation element keeps its float value during "
-     "optimisation (0.5 in QDrop; 0 = off)"},
-    {"act_lr", PTQ_PARAM_FLOAT, 0, P(act_lr), 0, 1, 0, NULL, NULL,
-     "learn the unit's activation steps with V at this Adam rate, cosine to 0 (QDrop: "
-     "4e-5; 0 = off)"},
-    {"act_grad_scale", PTQ_PARAM_BOOL, 0, P(act_grad_scale), 0, 1, 0, NULL, NULL,
-     "LSQ gradient scaling 1/sqrt(numel * qmax) of activation steps (QDrop: true)"},
     {"act_iterations", PTQ_PARAM_INT, 0, P(act_iterations), 0, 1e7, 0, NULL, NULL,
      "BRECQ's second phase: after every unit's rounding is fixed, learn activation steps "
      "per unit for this many steps at act_lr (0 = off)"},
     {"act_loss_p", PTQ_PARAM_FLOAT, 0, P(act_loss_p), 1, 8, 2.4, NULL, NULL,
      "exponent of the reconstruction loss in the activation phase"},
-    {"images", PTQ_PARAM_INT, 0, P(images), 0, 1 << 24, 0, NULL, NULL,
-     "calibration images to reconstruct on (0 = all)"},
     {"act_recalibrate", PTQ_PARAM_BOOL, 0, P(act_recalibrate), 0, 1, 0, NULL, NULL,
      "before the activation phase, observe every activation range again on the model with "
      "the learned weights, each quantizer after the ones before it (BRECQ's order)"},

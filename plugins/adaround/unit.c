@@ -7,6 +7,8 @@
 
 #include "unit.h"
 
+const char *const ada_anneal_names[] = {"linear", "cosine", NULL};
+
 double ada_unit_step(void *user, int64_t t, int64_t total) {
     ada_unit *u = user;
     const ada_schedule *p = u->sched;

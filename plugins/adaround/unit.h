@@ -19,6 +19,43 @@ typedef struct ada_schedule {
     int32_t anneal;          /* 0 linear, 1 cosine */
 } ada_schedule;
 
+/* Names of ada_schedule.anneal (linear, cosine), for parameter tables. */
+extern const char *const ada_anneal_names[];
+
+/* The parameter-table rows of AdaRound's schedule and of QDrop's settings, for the passes
+ * that run AdaRound's rounding unit by unit (adaround, aquant): the same names mean the
+ * same in each.  T is the pass's params struct, with an ada_schedule `sched`, int64_t
+ * `batch` and `images`, double `drop_prob` and `act_lr`, int32_t `act_grad_scale`. */
+#define ADA_SCHEDULE_PARAM_DEFS(T)                                                           \
+    {"iterations", PTQ_PARAM_INT, 0, offsetof(T, sched.iterations), 1, 1e7, 20000, NULL, NULL,  \
+     "optimisation steps per unit"},                                                         \
+    {"lr", PTQ_PARAM_FLOAT, 0, offsetof(T, sched.lr), 0, 10, 1e-3, NULL, NULL,                 \
+     "Adam learning rate of V"},                                                             \
+    {"reg_weight", PTQ_PARAM_FLOAT, 0, offsetof(T, sched.reg_weight), 0, 1e3, 0.01, NULL, NULL, \
+     "lambda: weight of the rounding regulariser (0.1 is the cards' value for MobileNetV2)"}, \
+    {"beta_start", PTQ_PARAM_FLOAT, 0, offsetof(T, sched.beta_start), 1, 1e3, 20, NULL, NULL,  \
+     "regulariser exponent at the end of the warm-up"},                                      \
+    {"beta_end", PTQ_PARAM_FLOAT, 0, offsetof(T, sched.beta_end), 1, 1e3, 2, NULL, NULL,       \
+     "regulariser exponent at the last step"},                                               \
+    {"warmup", PTQ_PARAM_FLOAT, 0, offsetof(T, sched.warmup), 0, 0.99, 0.2, NULL, NULL,        \
+     "fraction of the steps without the regulariser"},                                       \
+    {"anneal", PTQ_PARAM_ENUM, 0, offsetof(T, sched.anneal), 0, 0, 0, NULL, ada_anneal_names,  \
+     "beta schedule: linear (BRECQ/QDrop code) or cosine (AIMET)"}
+
+#define ADA_QDROP_PARAM_DEFS(T)                                                              \
+    {"batch", PTQ_PARAM_INT, 0, offsetof(T, batch), 1, 4096, 32, NULL, NULL,                   \
+     "calibration samples per step"},                                                        \
+    {"images", PTQ_PARAM_INT, 0, offsetof(T, images), 0, 1 << 24, 0, NULL, NULL,               \
+     "calibration images to reconstruct on (0 = all)"},                                      \
+    {"drop_prob", PTQ_PARAM_FLOAT, 0, offsetof(T, drop_prob), 0, 0.99, 0, NULL, NULL,          \
+     "QDrop: probability that an activation element keeps its float value during "          \
+     "optimisation (0.5 in QDrop; 0 = off)"},                                                \
+    {"act_lr", PTQ_PARAM_FLOAT, 0, offsetof(T, act_lr), 0, 1, 0, NULL, NULL,                   \
+     "learn the unit's activation steps with V at this Adam rate, cosine to 0 (QDrop: "     \
+     "4e-5; 0 = off)"},                                                                      \
+    {"act_grad_scale", PTQ_PARAM_BOOL, 0, offsetof(T, act_grad_scale), 0, 1, 0, NULL, NULL,    \
+     "LSQ gradient scaling 1/sqrt(numel * qmax) of activation steps (QDrop: true)"}
+
 /* One weight of the unit being optimised. */
 typedef struct ada_unit_weight {
     int32_t quantizer;

@@ -289,36 +289,13 @@ static ptq_status aq_reconstruct(const ptq_host *h, ptq_session *s, const void *
 
 /* ---- the plugin's tables ------------------------------------------------------------ */
 
-static const char *const anneals[] = {"linear", "cosine", NULL};
 static const char *const forms[] = {"table", "linear", NULL};
 static const char *const relaxations[] = {"ste", "sigmoid", NULL};
 
 #define P(field) offsetof(aq_params, field)
 static const ptq_param_def aq_param_defs[] = {
-    {"iterations", PTQ_PARAM_INT, 0, P(sched.iterations), 1, 1e7, 20000, NULL, NULL,
-     "optimisation steps per unit"},
-    {"batch", PTQ_PARAM_INT, 0, P(batch), 1, 4096, 32, NULL, NULL, "calibration samples per step"},
-    {"lr", PTQ_PARAM_FLOAT, 0, P(sched.lr), 0, 10, 1e-3, NULL, NULL, "Adam learning rate of V (weights)"},
-    {"reg_weight", PTQ_PARAM_FLOAT, 0, P(sched.reg_weight), 0, 1e3, 0.01, NULL, NULL,
-     "lambda of AdaRound's rounding regulariser (0.1 for MobileNetV2 in the cards)"},
-    {"beta_start", PTQ_PARAM_FLOAT, 0, P(sched.beta_start), 1, 1e3, 20, NULL, NULL,
-     "regulariser exponent at the end of the warm-up"},
-    {"beta_end", PTQ_PARAM_FLOAT, 0, P(sched.beta_end), 1, 1e3, 2, NULL, NULL,
-     "regulariser exponent at the last step"},
-    {"warmup", PTQ_PARAM_FLOAT, 0, P(sched.warmup), 0, 0.99, 0.2, NULL, NULL,
-     "fraction of the steps without the regulariser"},
-    {"anneal", PTQ_PARAM_ENUM, 0, P(sched.anneal), 0, 0, 0, NULL, anneals,
-     "beta schedule: linear (BRECQ/QDrop code) or cosine (AIMET)"},
-    {"drop_prob", PTQ_PARAM_FLOAT, 0, P(drop_prob), 0, 0.99, 0, NULL, NULL,
-     "QDrop: probability that an activation element keeps its float value during "
-     "optimisation (0.5 in QDrop; 0 = off)"},
-    {"act_lr", PTQ_PARAM_FLOAT, 0, P(act_lr), 0, 1, 0, NULL, NULL,
-     "learn the activation steps of the unit's own quantizers at this Adam rate, cosine to 0 "
-     "(QDrop: 4e-5; 0 = off)"},
-    {"act_grad_scale", PTQ_PARAM_BOOL, 0, P(act_grad_scale), 0, 1, 0, NULL, NULL,
-     "LSQ gradient scaling 1/sqrt(numel * qmax) of activation steps (QDrop: true)"},
-    {"images", PTQ_PARAM_INT, 0, P(images), 0, 1 << 24, 0, NULL, NULL,
-     "calibration images to reconstruct on (0 = all)"},
+    ADA_SCHEDULE_PARAM_DEFS(aq_params),
+    ADA_QDROP_PARAM_DEFS(aq_params),
     {"border", PTQ_PARAM_ENUM, 0, P(border), 0, 0, 0, NULL, forms,
      "table: one border per channel and integer bin; linear: a_c + b_c * bin position, two "
      "numbers per channel"},

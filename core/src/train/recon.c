@@ -5,12 +5,15 @@
  * One call handles one unit:
  *   1. the quantized model as it stands (earlier units finished) is built once; the
  *      unit's nodes are found in it by name, with the activation quantizers on their
- *      outputs (a unit quantizes its own output, as BRECQ/QDrop place them);
+ *      outputs (a unit quantizes its own output, as BRECQ/QDrop place them) and, since
+ *      SDK 0.7, those on its inputs whose rounding is learned (AQuant: the unit reading
+ *      a value learns how to round it), whose input the unit then caches instead;
  *   2. inputs (quantized model, and float model for QDrop) and float targets are cached
  *      for the calibration images by running only the nodes those values depend on;
  *   3. the loop: batch, fake-quantize the learned weights, tape forward, L_rec and its
- *      gradient, tape backward, weight gradients to the roundings' backward_state, the
- *      plugin's step, activation scales' Adam step, non-finite check;
+ *      gradient, tape backward (a learned activation rounding gets its gradient there,
+ *      in the fake-quant node's backward), weight gradients to the roundings'
+ *      backward_state, the plugin's step, activation scales' Adam step, non-finite check;
  *   4. learned activation scales go back to their quantizers.
  * On an error (a non-finite loss included) nothing in the session has changed: the
  * engine writes only at the very end. */
