@@ -127,7 +127,7 @@ static ptq_status borders_install(aq_unit *u, const aq_params *p, int32_t *statu
     ptq_session *s = u->ada.s;
     const int32_t n = readable_quantizers(h, s, nodes, k, qs, cap);
     const aq_border_cfg cfg = {p->border, p->relaxation, p->border_lr, p->tau_start, p->tau_end,
-                               p->sched.iterations};
+                               p->sched.iterations, p->batch};
     for (int32_t i = 0; i < n; i++) {
         const int32_t q = qs[i];
         if (status[q] != Q_UNSEEN) continue;

@@ -47,14 +47,24 @@ static inline int64_t bin_of(const aq_border *b, float k, bool *inside) {
     return raw > (float)(b->bins - 1) ? b->bins - 1 : (int64_t)raw;
 }
 
+/* The relaxed step of element e (v, its border): from the memo when this step computed
+ * it already, else computed (and remembered). */
+static inline float memo_step(aq_border *b, int64_t e, float v, float f, float border) {
+    if (!b->memo_gen || e >= b->memo_cap) return aq_relaxed_step(b, f, border, NULL);
+    if (b->memo_gen[e] == b->gen && b->memo_v[e] == v) return b->memo_step[e];
+    const float st = aq_relaxed_step(b, f, border, NULL);
+    b->memo_gen[e] = b->gen, b->memo_v[e] = v, b->memo_step[e] = st;
+    return st;
+}
+
 static void border_forward(void *state, const float *v, float *out, int64_t n, int64_t index) {
-    const aq_border *b = state;
+    aq_border *b = state;
     chan_walk w = walk_start(b, index);
     for (int64_t i = 0; i < n; i++, walk_next(&w)) {
         const float k = floorf(v[i]);
         bool inside;
         const int64_t bin = bin_of(b, k, &inside);
-        out[i] = k + aq_relaxed_step(b, v[i] - k, b->b[walk_row(&w) * b->bins + bin], NULL);
+        out[i] = k + memo_step(b, index + i, v[i], v[i] - k, b->b[walk_row(&w) * b->bins + bin]);
     }
 }
 
@@ -70,7 +80,12 @@ static void border_backward_state(void *state, const float *v, const float *grad
         if (!inside) continue; /* clamped whatever its border says */
         const int64_t at = walk_row(&w) * b->bins + bin;
         float d;
-        aq_relaxed_step(b, v[i] - k, b->b[at], &d);
+        if (b->cfg.relaxation == AQ_RELAX_SIGMOID) { /* sigmoid' = s (1 - s) */
+            const float sg = memo_step(b, index + i, v[i], v[i] - k, b->b[at]);
+            d = -sg * (1.0f - sg) / b->tau;
+        } else {
+            aq_relaxed_step(b, v[i] - k, b->b[at], &d);
+        }
         b->gb[at] += grad_out[i] * d;
         b->count[at]++;
     }
@@ -86,6 +101,9 @@ static void border_destroy(void *state) {
     h->free(b->b);
     h->free(b->gb);
     h->free(b->count);
+    h->free(b->memo_v);
+    h->free(b->memo_step);
+    h->free(b->memo_gen);
     h->free(b);
 }
 
@@ -164,6 +182,18 @@ aq_border *aq_border_new(const ptq_host *h, ptq_session *s, int32_t q, bool per_
         h->error(s, PTQ_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    if (cfg->relaxation == AQ_RELAX_SIGMOID && cfg->batch > 0) {
+        b->memo_cap = cfg->batch * vc * plane;
+        b->memo_v = h->alloc((size_t)b->memo_cap * sizeof(float));
+        b->memo_step = h->alloc((size_t)b->memo_cap * sizeof(float));
+        b->memo_gen = h->alloc((size_t)b->memo_cap * sizeof(uint32_t));
+        if (!b->memo_v || !b->memo_step || !b->memo_gen) {
+            border_destroy(b);
+            h->error(s, PTQ_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        b->gen = 1;
+    }
     for (int64_t i = 0; i < b->n_params; i++)
         b->param[i] = cfg->form == AQ_BORDER_TABLE || i % 2 == 0 ? 0.5f : 0.0f;
     aq_border_table(b, b->b);
@@ -205,5 +235,6 @@ double aq_border_step(aq_border *b, int64_t t, int64_t total) {
     aq_border_table(b, b->b);
     memset(b->gb, 0, (size_t)nb * sizeof(float));
     b->tau = tau_at(&b->cfg, t + 1, total);
+    b->gen++; /* the borders and the temperature changed: the memo is stale */
     return 0.0;
 }

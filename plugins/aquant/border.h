@@ -37,6 +37,7 @@ typedef struct aq_border_cfg {
     double lr;               /* Adam on the border parameters */
     double tau_start, tau_end;
     int64_t iterations;      /* of the unit: the schedules' T */
+    int64_t batch;           /* samples per step: the size of the sigmoid's memo */
 } aq_border_cfg;
 
 /* One activation quantizer's borders while its reading unit is reconstructed. */
@@ -57,6 +58,14 @@ typedef struct aq_border {
     int64_t *count;          /* elements seen per border this step (for the report) */
     int64_t clamped;         /* borders that a step left outside [0, 1], summed over steps */
     ptq_optim *opt;
+    /* The sigmoid relaxation's values of this step by element (batch x sample): the
+     * engine's forward computes them, its backward and backward_state read them back
+     * instead of calling expf twice more.  An entry counts when its generation is this
+     * step's and its v is the one asked about. */
+    int64_t memo_cap;
+    float *memo_v, *memo_step;
+    uint32_t *memo_gen;
+    uint32_t gen;
 } aq_border;
 
 extern const ptq_rounding aq_border_rounding;

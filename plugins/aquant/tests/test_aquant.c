@@ -71,7 +71,7 @@ static void fill(float *x, int64_t n, float lo, float hi, uint64_t seed) {
     }
 }
 
-static const aq_border_cfg ste_table = {AQ_BORDER_TABLE, AQ_RELAX_STE, 1e-2, 0.2, 0.01, 100};
+static const aq_border_cfg ste_table = {AQ_BORDER_TABLE, AQ_RELAX_STE, 1e-2, 0.2, 0.01, 100, 0};
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
@@ -145,7 +145,7 @@ START_TEST(sigmoid_gradient_matches_differences) {
     const ptq_host *h = ptq_host_table();
     const int32_t q = some_activation_quantizer(k, 2);
     for (int form = 0; form < 2; form++) {
-        const aq_border_cfg cfg = {form, AQ_RELAX_SIGMOID, 1e-2, 0.3, 0.3, 100};
+        const aq_border_cfg cfg = {form, AQ_RELAX_SIGMOID, 1e-2, 0.3, 0.3, 100, 0};
         aq_border *b = aq_border_new(h, k->s, q, false, &cfg);
         ck_assert_ptr_nonnull(b);
         /* Parameters off 0.5 and inside (0, 1) everywhere. */
@@ -174,6 +174,45 @@ START_TEST(sigmoid_gradient_matches_differences) {
         }
         aq_border_rounding.destroy(b);
     }
+    kit_close(k);
+}
+END_TEST
+
+/* The sigmoid's memo (one expf per element and step instead of three) changes nothing:
+ * forward, the backward's second forward and the gradient equal those computed without
+ * it, bit for bit, and a step (new borders, new temperature) invalidates it. */
+START_TEST(sigmoid_memo_is_exact) {
+    int32_t at;
+    kit *k = calibrated(2, &at);
+    const ptq_host *h = ptq_host_table();
+    const int32_t q = some_activation_quantizer(k, 2);
+    const aq_border_cfg with = {AQ_BORDER_TABLE, AQ_RELAX_SIGMOID, 1e-2, 0.2, 0.01, 10, 2};
+    aq_border_cfg without = with;
+    without.batch = 0;
+    aq_border *a = aq_border_new(h, k->s, q, true, &with), *b = aq_border_new(h, k->s, q, true, &without);
+    ck_assert_ptr_nonnull(a->memo_gen);
+    ck_assert_ptr_null(b->memo_gen);
+    const int64_t n = 2 * a->value_channels * a->plane;
+    float *v = malloc((size_t)n * sizeof *v), *g = malloc((size_t)n * sizeof *g);
+    float *oa = malloc((size_t)n * sizeof *oa), *ob = malloc((size_t)n * sizeof *ob);
+    for (int t = 0; t < 3; t++) {
+        fill(v, n, -a->z_lo, (float)a->bins - a->z_lo, 40 + (uint64_t)(t % 2)); /* the same v twice */
+        fill(g, n, -1.0f, 1.0f, 50 + (uint64_t)t);
+        for (int pass = 0; pass < 2; pass++) { /* the tape's forward, then its backward's */
+            aq_border_rounding.forward(a, v, oa, n, 0);
+            aq_border_rounding.forward(b, v, ob, n, 0);
+            ck_assert_int_eq(memcmp(oa, ob, (size_t)n * sizeof *oa), 0);
+        }
+        aq_border_rounding.backward_state(a, v, g, n, 0);
+        aq_border_rounding.backward_state(b, v, g, n, 0);
+        ck_assert_int_eq(memcmp(a->gb, b->gb, (size_t)(a->channels * a->bins) * sizeof(float)), 0);
+        aq_border_step(a, t, 10);
+        aq_border_step(b, t, 10);
+        ck_assert_int_eq(memcmp(a->b, b->b, (size_t)(a->channels * a->bins) * sizeof(float)), 0);
+    }
+    free(v), free(g), free(oa), free(ob);
+    aq_border_rounding.destroy(a);
+    aq_border_rounding.destroy(b);
     kit_close(k);
 }
 END_TEST
@@ -208,7 +247,7 @@ START_TEST(step_clamps_and_counts_and_catches_nan) {
     kit *k = calibrated(2, &at);
     const ptq_host *h = ptq_host_table();
     const int32_t q = some_activation_quantizer(k, 2);
-    const aq_border_cfg fast = {AQ_BORDER_TABLE, AQ_RELAX_STE, 0.9, 0.2, 0.01, 2};
+    const aq_border_cfg fast = {AQ_BORDER_TABLE, AQ_RELAX_STE, 0.9, 0.2, 0.01, 2, 0};
     aq_border *b = aq_border_new(h, k->s, q, false, &fast);
     ck_assert_ptr_nonnull(b);
     b->gb[0] = -5.0f; /* pushes border 0 up by lr: 0.5 + 0.9 > 1 */
@@ -444,6 +483,7 @@ int main(void) {
     tcase_add_test(t, ste_forward_is_the_frozen_rounding);
     tcase_add_test(t, sigmoid_gradient_matches_differences);
     tcase_add_test(t, ste_gradient_is_minus_the_bin_sum);
+    tcase_add_test(t, sigmoid_memo_is_exact);
     tcase_add_test(t, step_clamps_and_counts_and_catches_nan);
     tcase_add_test(t, engine_learns_the_input_quantizers_rounding);
     suite_add_tcase(s, t);
