@@ -258,7 +258,9 @@ static ptq_status find_unit(engine *e) {
                 e->in[e->n_in++] = (unit_value){.id = v, .float_id = float_counterpart(qg, v), .per = per_sample(&qg->values[v]),
                                                 .pulled_fq = mark[e->nodes[k]] == 2 ? n->outputs[0] : -1};
         }
-        for (int32_t i = 0; i < n->n_outputs; i++) {
+        /* A pulled-in input quantizer's output is no loss term even when a later unit
+         * reads it too: the unit is judged by what it produces. */
+        for (int32_t i = 0; mark[e->nodes[k]] != 2 && i < n->n_outputs; i++) {
             const int32_t v = n->outputs[i];
             bool read_outside = (qg->values[v].flags & PTQ_VALUE_OUTPUT) != 0;
             for (int32_t j = 0; j < qg->n_nodes && !read_outside; j++) {
