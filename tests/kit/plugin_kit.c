@@ -119,6 +119,22 @@ float *kit_images(kit *k, int64_t n) {
     return x;
 }
 
+const char *kit_resnet20_w2(int calib, int abits, const char *pass) {
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "model: @MODELS@/resnet20_fmnist.onnx\n"
+             "calibration:\n  images: @FMNIST@/train-images-idx3-ubyte.gz\n  count: %d\n"
+             "quantization:\n"
+             "  weights: {bits: 2, granularity: channel, symmetric: false, observer: mse}\n"
+             "  activations: {bits: %d, granularity: tensor, symmetric: false, observer: mse, images: 64}\n"
+             "  placement: paper\n  target: none\n"
+             "  overrides:\n    - nodes: [first, last]\n      weights: {bits: 8}\n"
+             "      activations: {bits: 8}\n"
+             "passes:\n  - %s\n",
+             calib, abits, pass);
+    return buf;
+}
+
 bool kit_quick(void) {
     const char *e = getenv("PTQ_E2E_LIMIT");
     return e && atol(e) > 0;

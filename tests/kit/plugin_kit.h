@@ -47,6 +47,12 @@ float *kit_forward(kit *k, bool quant, const float *x, int64_t batch, int64_t *n
  * normalized pixel range (caller frees). */
 float *kit_images(kit *k, int64_t n);
 
+/* The papers' ResNet-20 setting at W2 and `abits`-bit activations (QDrop's per-tensor MSE
+ * grids, paper placement, first and last layer and the activation feeding the last at 8
+ * bits) on `calib` calibration images, with the one pass given (YAML flow text, e.g.
+ * "nwq.reconstruct: {iterations: 4}").  A static buffer, valid until the next call. */
+const char *kit_resnet20_w2(int calib, int abits, const char *pass);
+
 /* True in the sanitizer suite (PTQ_E2E_LIMIT set, as scripts/test.sh does there): tests
  * then run the same paths with less work (coarser searches), since everything there is
  * about 25x slower. */

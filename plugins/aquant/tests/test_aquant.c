@@ -28,21 +28,7 @@
 #define ITERS (kit_quick() ? 4 : 40)
 #define CALIB (kit_quick() ? 64 : 256)
 
-static const char *pipeline(int abits, const char *pass) {
-    static char buf[2048];
-    snprintf(buf, sizeof buf,
-             "model: @MODELS@/resnet20_fmnist.onnx\n"
-             "calibration:\n  images: @FMNIST@/train-images-idx3-ubyte.gz\n  count: %d\n"
-             "quantization:\n"
-             "  weights: {bits: 2, granularity: channel, symmetric: false, observer: mse}\n"
-             "  activations: {bits: %d, granularity: tensor, symmetric: false, observer: mse, images: 64}\n"
-             "  placement: paper\n  target: none\n"
-             "  overrides:\n    - nodes: [first, last]\n      weights: {bits: 8}\n"
-             "      activations: {bits: 8}\n"
-             "passes:\n  - %s\n",
-             CALIB, abits, pass);
-    return buf;
-}
+static const char *pipeline(int abits, const char *pass) { return kit_resnet20_w2(CALIB, abits, pass); }
 
 /* The first activation quantizer of 2 bits in k's session whose value has channels. */
 static int32_t some_activation_quantizer(kit *k, int32_t bits) {
