@@ -443,6 +443,9 @@ void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
     const float *borders = !r && n->n_inputs > 3 && in[3].data ? in[3].data : NULL;
     const int64_t bins = (int64_t)n->attrs.qmax - n->attrs.qmin;
     const int64_t border_c = borders ? in[3].ne[0] : 0;
+    /* Borders go by axis 1, whatever the scales' layout (fakequant.c). */
+    const int64_t per = in[0].ndim >= 2 ? in[0].ne[1] : 1;
+    const int64_t plane = ptq_kt_numel(&in[0]) / PTQ_MAX(in[0].ne[0] * per, 1);
     const float lo = (float)n->attrs.qmin, hi = (float)n->attrs.qmax;
     float v[256], rv[256], gv[256], gr[256];
     for (int64_t o = 0; o < outer; o++)
@@ -455,9 +458,6 @@ void ptq_bwd_fake_quant(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
                 for (int64_t i = 0; i < m; i++) v[i] = x[off + at + i] / s;
                 if (r) r->forward(n->attrs.q_rounding_state, v, rv, m, off + at);
                 else if (borders) {
-                    /* Borders go by axis 1, whatever the scales' layout (fakequant.c). */
-                    const int64_t per = in[0].ndim >= 2 ? in[0].ne[1] : 1;
-                    const int64_t plane = ptq_kt_numel(&in[0]) / PTQ_MAX(in[0].ne[0] * per, 1);
                     for (int64_t i = 0; i < m; i++) {
                         const int64_t bc = border_c > 1 ? ((off + at + i) / plane) % per : 0;
                         rv[i] = ptq_border_round(v[i], borders + bc * bins, (int32_t)z,
