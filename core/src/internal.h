@@ -236,9 +236,12 @@ static inline bool ptq_is_const(const ptq_graph *g, int32_t id) {
     return id >= 0 && g->values[id].data != NULL;
 }
 
-/* Chooses which rows of a dataset file to load: given the file's row count, returns a
- * malloc'd array of row indices (*n_rows of them), or NULL when out of memory. */
-typedef int64_t *(*ptq_row_select)(int64_t n_file, void *ctx, int64_t *n_rows);
+/* Chooses which rows of a dataset file to load: given the file's row count and its
+ * labels (n_file of them, or NULL without a labels file), returns a malloc'd array of
+ * row indices (*n_rows of them), or NULL with err set (out of memory, or rows the
+ * selection cannot find). */
+typedef int64_t *(*ptq_row_select)(int64_t n_file, const int32_t *labels, void *ctx,
+                                   int64_t *n_rows, ptq_error *err);
 
 /* ptq_dataset_load for the rows `select` picks, in its order; only those are converted. */
 ptq_dataset *ptq_dataset_load_select(const char *images, const char *labels,

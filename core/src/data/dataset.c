@@ -189,8 +189,15 @@ static ptq_dataset *load_rows(const char *images, const char *labels, const ptq_
     }
     if (select) {
         int64_t picked = 0;
-        rows = select(n, ctx, &picked);
-        if (!rows) goto nomem;
+        int32_t *file_labels = lt ? ptq_calloc_array((size_t)n, sizeof *file_labels) : NULL;
+        if (lt && !file_labels) goto nomem;
+        for (int64_t i = 0; lt && i < n; i++) {
+            const double v = elem(lt, i);
+            file_labels[i] = v >= 0 && v <= 1 << 20 ? (int32_t)v : -1;
+        }
+        rows = select(n, file_labels, ctx, &picked, err);
+        free(file_labels);
+        if (!rows) goto fail;
         n = picked;
     } else if (limit > 0 && limit < n) {
         n = limit;

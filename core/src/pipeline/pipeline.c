@@ -498,9 +498,14 @@ static ptq_status f_ds_sample(ctx *c, const yaml_node_t *k, const yaml_node_t *v
     return get_bool(c, v, &((ptq_dataset_cfg *)obj)->sample);
 }
 
+static ptq_status f_ds_per_class(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    return get_int(c, k, v, 1, INT32_MAX, &((ptq_dataset_cfg *)obj)->per_class);
+}
+
 static const field dataset_fields[] = {
     {"images", f_ds_images}, {"labels", f_ds_labels}, {"count", f_ds_count},
-    {"offset", f_ds_offset}, {"sample", f_ds_sample}, {"normalize", f_ds_normalize}, {0}};
+    {"offset", f_ds_offset}, {"sample", f_ds_sample}, {"normalize", f_ds_normalize},
+    {"per_class", f_ds_per_class}, {0}};
 
 static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_t *val,
                                 ptq_dataset_cfg *ds, bool eval) {
@@ -515,6 +520,17 @@ static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_
     TRY(walk_mapping(c, val, dataset_fields, ds, seen));
     if (!seen[0]) return missing_key(c, key, "images", sval(key));
     if (eval && !seen[1]) return missing_key(c, key, "labels", sval(key));
+    /* The data-scarce setting is defined per class: N labelled images of every class. */
+    if (seen[6] && eval)
+        return fail(c, seen[6], PTQ_ERR_INVALID, "'per_class' applies to calibration data; "
+                    "evaluation uses its images in order");
+    if (seen[6] && !seen[1])
+        return fail(c, seen[6], PTQ_ERR_INVALID, "'per_class' selects images by their label, "
+                    "and '%s' names no 'labels' file", sval(key));
+    if (seen[6] && seen[2])
+        return fail(c, seen[2], PTQ_ERR_INVALID, "give 'count' or 'per_class', not both "
+                    "('per_class: N' takes N images of every class)");
+    if (seen[6]) ds->count = 0;
     c->normalize_given[eval] = seen[5] != NULL;
     return PTQ_OK;
 }
@@ -1469,6 +1485,10 @@ static ptq_status plan_add(ctx *c, artifacts *made, ptq_pass_cfg *pc) {
     const ptq_pass_def *d = pc->def;
     for (int32_t i = 0; d->reads && d->reads[i]; i++) {
         if (art_has(made, d->reads[i])) continue;
+        if (!strcmp(d->reads[i], "calib.labels") && c->p->calibration.present)
+            return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "pass '%s' needs the labels of the "
+                            "calibration images, and the 'calibration' section names none: add "
+                            "'labels: FILE' (IDX or .npy, one integer per image)", d->name);
         char who[600];
         producers(c->reg, d->reads[i], d, who, sizeof who);
         return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "pass '%s' needs '%s', which no earlier "
@@ -1525,6 +1545,8 @@ static ptq_status build_plan(ctx *c, artifacts *made) {
     p->passes = ptq_calloc_array((size_t)c->cap_passes, sizeof *p->passes);
     if (!p->passes) return nomem(c);
     if (p->calibration.present && art_add(made, "calib.data", -1)) return nomem(c);
+    if (p->calibration.present && p->calibration.labels && art_add(made, "calib.labels", -1))
+        return nomem(c);
     TRY(fold_listed ? plan_add(c, made, &c->listed[0])
                     : plan_add_implicit(c, made, "core.fold_bn"));
     for (int32_t i = fold_listed; i < c->n_listed; i++) {
@@ -1847,8 +1869,9 @@ static void print_dataset(FILE *out, const char *name, const ptq_dataset_cfg *ds
         fputs("\n  labels: ", out);
         print_quoted(out, ds->labels);
     }
-    fprintf(out, "\n  count: %" PRId64 "\n  offset: %" PRId64 "\n  sample: %s\n", ds->count,
-            ds->offset, yes_no(ds->sample));
+    if (ds->per_class > 0) fprintf(out, "\n  per_class: %" PRId64, ds->per_class);
+    else fprintf(out, "\n  count: %" PRId64, ds->count);
+    fprintf(out, "\n  offset: %" PRId64 "\n  sample: %s\n", ds->offset, yes_no(ds->sample));
     /* No normalization is mean 0, std 1: written out so the plan does not depend on
      * the model's sidecar file any more. */
     static const float zero = 0.0f, one = 1.0f;

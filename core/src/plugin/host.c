@@ -338,6 +338,50 @@ static int32_t run_value(ptq_run *r, int32_t v) {
     return v >= 0 && v < r->s->g->n_values ? r->map[v] : -1;
 }
 
+/* The nodes of model graph g (the working graph or its quantized copy) that a plugin's
+ * subset of working-graph node ids stands for, in topological order, into *sub (caller
+ * frees): value ids of the quantized copy equal the working graph's (it only appends
+ * values) but node ids shift, so nodes are matched by name, and the fake quantizers on
+ * the subset's inputs and outputs come with it (a subset of the quantized model reads
+ * and writes quantized values, as the whole model does).  nodes NULL: every node. */
+ptq_status ptq_host_subset(ptq_session *s, const ptq_graph *g, const int32_t *nodes,
+                           int32_t n_nodes, int32_t **sub, int32_t *n_sub) {
+    *sub = ptq_calloc_array((size_t)g->n_nodes + 1, sizeof **sub);
+    uint8_t *mark = calloc((size_t)g->n_nodes + 1, 1);
+    if (!*sub || !mark) {
+        free(*sub), free(mark);
+        *sub = NULL;
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    }
+    for (int32_t j = 0; !nodes && j < g->n_nodes; j++) mark[j] = 1;
+    for (int32_t i = 0; nodes && i < n_nodes; i++) {
+        if (!node_ok(s, nodes[i])) {
+            free(*sub), free(mark);
+            *sub = NULL;
+            return PTQ_ERR_INVALID;
+        }
+        const char *name = s->g->nodes[nodes[i]].name;
+        for (int32_t j = 0; j < g->n_nodes; j++) {
+            const ptq_node *nd = &g->nodes[j];
+            if (strcmp(nd->name, name)) continue;
+            mark[j] = 1;
+            for (int32_t k = 0; k < nd->n_inputs; k++) {
+                const int32_t p = nd->inputs[k] >= 0 ? g->values[nd->inputs[k]].producer : -1;
+                if (p >= 0 && g->nodes[p].op == PTQ_OP_FAKE_QUANT) mark[p] = 1;
+            }
+            for (int32_t k = 0; k < g->n_nodes; k++)
+                if (g->nodes[k].op == PTQ_OP_FAKE_QUANT && g->nodes[k].inputs[0] == nd->outputs[0])
+                    mark[k] = 1;
+            break;
+        }
+    }
+    *n_sub = 0;
+    for (int32_t j = 0; j < g->n_nodes; j++)
+        if (mark[j]) (*sub)[(*n_sub)++] = j;
+    free(mark);
+    return PTQ_OK;
+}
+
 static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes, int32_t n_nodes,
                              const int32_t *keep, int32_t n_keep, int64_t max_batch) {
     ptq_run *r = calloc(1, sizeof *r);
@@ -353,49 +397,19 @@ static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes
     } else {
         r->g = s->g;
     }
-    /* Value ids of the working graph keep their ids in the quantized copy (it only
-     * appends values), but node ids shift: translate the subset by node name. */
     r->map = ptq_calloc_array((size_t)s->g->n_values, sizeof *r->map);
-    int32_t *sub = nodes ? ptq_calloc_array((size_t)r->g->n_nodes + 1, sizeof *sub) : NULL;
     int32_t *kv = ptq_calloc_array((size_t)n_keep + 1, sizeof *kv);
-    if (!r->map || (nodes && !sub) || !kv) {
-        free(sub), free(kv);
+    if (!r->map || !kv) {
+        free(kv);
         ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
         goto fail;
     }
     for (int32_t v = 0; v < s->g->n_values; v++) r->map[v] = v;
-    /* The fake quantizers on the subset's inputs and outputs come with it: the subset of
-     * the quantized model reads and writes quantized values, as the whole model does. */
-    int32_t n_sub = 0;
-    uint8_t *mark = nodes ? calloc((size_t)r->g->n_nodes + 1, 1) : NULL;
-    if (nodes && !mark) {
-        free(sub), free(kv);
-        ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    int32_t *sub = NULL, n_sub = 0;
+    if (nodes && ptq_host_subset(s, r->g, nodes, n_nodes, &sub, &n_sub)) {
+        free(kv);
         goto fail;
     }
-    for (int32_t i = 0; nodes && i < n_nodes; i++) {
-        if (!node_ok(s, nodes[i])) {
-            free(sub), free(kv), free(mark);
-            goto fail;
-        }
-        const char *name = s->g->nodes[nodes[i]].name;
-        for (int32_t j = 0; j < r->g->n_nodes; j++) {
-            const ptq_node *nd = &r->g->nodes[j];
-            if (strcmp(nd->name, name)) continue;
-            mark[j] = 1;
-            for (int32_t k = 0; k < nd->n_inputs; k++) {
-                const int32_t p = nd->inputs[k] >= 0 ? r->g->values[nd->inputs[k]].producer : -1;
-                if (p >= 0 && r->g->nodes[p].op == PTQ_OP_FAKE_QUANT) mark[p] = 1;
-            }
-            for (int32_t k = 0; k < r->g->n_nodes; k++)
-                if (r->g->nodes[k].op == PTQ_OP_FAKE_QUANT && r->g->nodes[k].inputs[0] == nd->outputs[0])
-                    mark[k] = 1;
-            break;
-        }
-    }
-    for (int32_t j = 0; nodes && j < r->g->n_nodes; j++)
-        if (mark[j]) sub[n_sub++] = j;
-    free(mark);
     for (int32_t i = 0; i < n_keep; i++) kv[i] = run_value(r, keep[i]);
     ptq_exec_options eo = ptq_exec_options_default();
     eo.nodes = nodes ? sub : NULL;
@@ -634,6 +648,31 @@ static ptq_status host_quantizer_borders(ptq_session *s, int32_t q, const float 
     return PTQ_OK;
 }
 
+static ptq_status host_bn_epsilon(ptq_session *s, int32_t node, float *epsilon) {
+    if (!node_ok(s, node)) return PTQ_ERR_INVALID;
+    const ptq_bn_stats *b = ptq_session_bn_of(s, node);
+    if (!b)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "no BatchNormalization was folded into '%s'",
+                                 s->g->nodes[node].name);
+    *epsilon = b->epsilon;
+    return PTQ_OK;
+}
+
+static ptq_status host_calib_normalization(ptq_session *s, int32_t channels, float *mean, float *std) {
+    if (channels < 1 || !mean || !std)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "calib_normalization: %d channels", channels);
+    ptq_preprocess pp;
+    pipeline_normalization(s, &pp);
+    if ((pp.n_mean > 1 && pp.n_mean != channels) || (pp.n_std > 1 && pp.n_std != channels))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "the pipeline normalizes %d channels, not %d",
+                                 PTQ_MAX(pp.n_mean, pp.n_std), channels);
+    for (int32_t c = 0; c < channels; c++) {
+        mean[c] = pp.n_mean ? pp.mean[pp.n_mean > 1 ? c : 0] : 0.0f;
+        std[c] = pp.n_std ? pp.std[pp.n_std > 1 ? c : 0] : 1.0f;
+    }
+    return PTQ_OK;
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -683,6 +722,16 @@ static const ptq_host host = {
     .activations_calibrate = host_activations_calibrate,
     .quantizer_set_borders = host_quantizer_set_borders,
     .quantizer_borders = host_quantizer_borders,
+    .grad_run_new = ptq_host_grad_run_new,
+    .grad_run_input = ptq_host_grad_run_input,
+    .grad_run_forward = ptq_host_grad_run_forward,
+    .grad_run_value = ptq_host_grad_run_value,
+    .grad_run_seed = ptq_host_grad_run_seed,
+    .grad_run_backward = ptq_host_grad_run_backward,
+    .grad_run_gradient = ptq_host_grad_run_gradient,
+    .grad_run_free = ptq_host_grad_run_free,
+    .bn_epsilon = host_bn_epsilon,
+    .calib_normalization = host_calib_normalization,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

@@ -45,4 +45,20 @@ const ptq_loaded_plugin *ptq_registry_plugin_of(const ptq_registry *r, const ptq
 /* The host's function table handed to plugins. */
 const ptq_host *ptq_host_table(void);
 
+/* host.c: the nodes of g (the working graph or its quantized copy) a plugin's subset of
+ * working-graph node ids stands for, with the fake quantizers on its edges, in
+ * topological order (*sub malloc'd); nodes NULL: all of g. */
+ptq_status ptq_host_subset(ptq_session *s, const ptq_graph *g, const int32_t *nodes,
+                           int32_t n_nodes, int32_t **sub, int32_t *n_sub);
+
+/* grad_run.c: the differentiable runs of the host table (SDK 0.8). */
+ptq_grad_run *ptq_host_grad_run_new(ptq_session *s, const ptq_grad_run_options *o);
+float *ptq_host_grad_run_input(ptq_grad_run *r, int32_t value);
+ptq_status ptq_host_grad_run_forward(ptq_grad_run *r, int64_t batch);
+const float *ptq_host_grad_run_value(ptq_grad_run *r, int32_t value);
+float *ptq_host_grad_run_seed(ptq_grad_run *r, int32_t value);
+ptq_status ptq_host_grad_run_backward(ptq_grad_run *r, int64_t batch);
+const float *ptq_host_grad_run_gradient(ptq_grad_run *r, int32_t value);
+void ptq_host_grad_run_free(ptq_grad_run *r);
+
 #endif

@@ -18,6 +18,8 @@ typedef struct ptq_dataset_cfg {
     int64_t count;          /* images to use, 0 = all */
     int64_t offset;         /* skip this many first (when not sampling) */
     bool sample;            /* draw `count` images at random with the pipeline's seed */
+    int64_t per_class;      /* > 0: this many images of every class (labels needed), in
+                               place of count */
     int32_t n_mean, n_std;
     float mean[16], std[16];
     int32_t norm_from;      /* where mean/std came from: PTQ_NORM_* */

@@ -77,34 +77,87 @@ typedef struct row_choice {
     bool past_end;          /* offset beyond the file */
 } row_choice;
 
-static int64_t *choose_rows(int64_t n, void *ctx, int64_t *n_rows) {
+/* The file's row indices in the order a selection scans them: shuffled with the
+ * pipeline's random stream when sampling (a partial Fisher-Yates of `want` rows, or all),
+ * else from the offset on. */
+static int64_t *scan_order(row_choice *rc, int64_t n, int64_t want, int64_t *n_scan) {
+    const ptq_dataset_cfg *c = rc->c;
+    int64_t *idx = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *idx);
+    if (!idx) return NULL;
+    if (!c->sample) {
+        *n_scan = PTQ_MAX(n - c->offset, 0);
+        for (int64_t i = 0; i < *n_scan; i++) idx[i] = c->offset + i;
+        return idx;
+    }
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < want; i++) {
+        int64_t j = i + (int64_t)(ptq_session_rng(rc->s) % (uint64_t)(n - i));
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    *n_scan = want;
+    return idx;
+}
+
+/* per_class: the first per_class rows of every class label 0..max in scan order; a
+ * class with fewer is an error (the data-scarce setting promises every class). */
+static int64_t *choose_per_class(row_choice *rc, int64_t n, const int32_t *labels,
+                                 int64_t *n_rows, ptq_error *err) {
+    const ptq_dataset_cfg *c = rc->c;
+    if (!labels) {
+        ptq_error_set(err, PTQ_ERR_INVALID, "'per_class' needs labels and %s has none", c->images);
+        return NULL;
+    }
+    int32_t classes = 0;
+    for (int64_t i = 0; i < n; i++) classes = PTQ_MAX(classes, labels[i] + 1);
+    int64_t n_scan = 0;
+    int64_t *idx = scan_order(rc, n, n, &n_scan);
+    int64_t *taken = ptq_calloc_array((size_t)PTQ_MAX(classes, 1), sizeof *taken);
+    int64_t *rows = ptq_calloc_array((size_t)PTQ_MAX(classes * c->per_class, 1), sizeof *rows);
+    if (!idx || !taken || !rows) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    int64_t got = 0;
+    for (int64_t i = 0; i < n_scan; i++) {
+        const int32_t l = labels[idx[i]];
+        if (l >= 0 && taken[l] < c->per_class) taken[l]++, rows[got++] = idx[i];
+    }
+    for (int32_t l = 0; l < classes; l++) {
+        if (taken[l] == c->per_class) continue;
+        ptq_error_set(err, PTQ_ERR_INVALID, "per_class: %" PRId64 " asks for %" PRId64 " images "
+                      "of every class, and %s has %s%" PRId64 " of class %d%s", c->per_class,
+                      c->per_class, c->labels, taken[l] ? "only " : "", taken[l], l,
+                      c->sample ? "" : " from the offset on");
+        goto fail;
+    }
+    free(idx);
+    free(taken);
+    *n_rows = got;
+    return rows;
+fail:
+    free(idx);
+    free(taken);
+    free(rows);
+    return NULL;
+}
+
+static int64_t *choose_rows(int64_t n, const int32_t *labels, void *ctx, int64_t *n_rows,
+                            ptq_error *err) {
     row_choice *rc = ctx;
     const ptq_dataset_cfg *c = rc->c;
+    if (c->per_class > 0) return choose_per_class(rc, n, labels, n_rows, err);
     int64_t want = c->count > 0 ? PTQ_MIN(c->count, n) : n;
     if (!c->sample) {
         rc->past_end = c->offset >= n;
         want = rc->past_end ? 0 : PTQ_MIN(want, n - c->offset);
     }
-    int64_t *rows = ptq_calloc_array((size_t)PTQ_MAX(want, 1), sizeof *rows);
-    if (!rows) return NULL;
-    if (c->sample) {
-        /* Partial Fisher-Yates over indices with the pipeline's random stream. */
-        int64_t *idx = ptq_calloc_array((size_t)n, sizeof *idx);
-        if (!idx) {
-            free(rows);
-            return NULL;
-        }
-        for (int64_t i = 0; i < n; i++) idx[i] = i;
-        for (int64_t i = 0; i < want; i++) {
-            int64_t j = i + (int64_t)(ptq_session_rng(rc->s) % (uint64_t)(n - i));
-            int64_t t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-            rows[i] = idx[i];
-        }
-        free(idx);
-    } else {
-        for (int64_t i = 0; i < want; i++) rows[i] = c->offset + i;
+    int64_t n_scan = 0;
+    int64_t *rows = scan_order(rc, n, want, &n_scan);
+    if (!rows) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        return NULL;
     }
     *n_rows = want;
     return rows;

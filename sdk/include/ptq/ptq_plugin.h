@@ -69,6 +69,9 @@ extern "C" {
 typedef struct ptq_session ptq_session;
 /* A planned forward run over (part of) the float or the quantized model. */
 typedef struct ptq_run ptq_run;
+/* A planned differentiable run (since 0.8): forward keeping every value, backward from
+ * the plugin's own loss gradients. */
+typedef struct ptq_grad_run ptq_grad_run;
 
 /* --------------------------------------------------------------- parameters ---- */
 
@@ -100,6 +103,7 @@ typedef struct ptq_param_def {
 /* Artifacts are named results in the session that passes leave for later passes.  The
  * host provides these itself:
  *   "calib.data"         calibration images (when the pipeline configures a dataset)
+ *   "calib.labels"       their labels (since 0.8: when the dataset names a labels file)
  *   "graph.bn_folded"    BatchNormalization folded into convolutions, statistics kept
  *   "quant.weights"      every weight quantizer has a scale and zero point
  *   "quant.activations"  every activation quantizer has a scale and zero point
@@ -360,6 +364,48 @@ typedef struct ptq_recon_options {
 #define PTQ_RECON_OPTIONS_SIZE_0_4                                                         \
     (offsetof(ptq_recon_options, unit_count) + sizeof(((ptq_recon_options *)0)->unit_count))
 
+/* ------------------------------------------------ differentiable runs (0.8) ---- */
+
+/* A run of (part of) the float or the quantized model that can be differentiated: the
+ * plugin writes the subset's inputs, runs it forward (every value it reads or writes is
+ * kept), computes its own loss on any of those values, writes d loss / d value into
+ * their gradient buffers, and runs it backward to get the gradient with respect to the
+ * inputs it asked for (a graph input: data synthesis, adversarial or sensitivity
+ * analysis) and to the constants it named (weights: distillation, fine-tuning).
+ *
+ *     int32_t in = graph input, logits = graph output;
+ *     ptq_grad_run_options o = {sizeof o, PTQ_MODEL_FLOAT, NULL, 0, 64, &in, 1, NULL, 0};
+ *     ptq_grad_run *r = host->grad_run_new(s, &o);
+ *     memcpy(host->grad_run_input(r, in), images, batch * sample * sizeof(float));
+ *     host->grad_run_forward(r, batch);
+ *     const float *y = host->grad_run_value(r, logits);
+ *     float *dy = host->grad_run_seed(r, logits);    -- zeroed by the forward
+ *     ... dy[i] = d loss / d y[i] ...                 (seed any number of values)
+ *     host->grad_run_backward(r, batch);
+ *     const float *dx = host->grad_run_gradient(r, in);
+ *
+ * Gradients follow the op table's backward passes (docs/PLUGINS.md lists them; a subset
+ * with an op that has none is refused at grad_run_new, naming the node).  In the
+ * quantized model the activation quantizers pass the gradient straight through inside
+ * their grid and their rounding functions' backward where they have one. */
+typedef struct ptq_grad_run_options {
+    uint32_t struct_size;       /* sizeof(ptq_grad_run_options) */
+    int32_t model;              /* PTQ_MODEL_FLOAT or PTQ_MODEL_QUANT */
+    const int32_t *nodes;       /* node ids (any order), NULL: the whole model; borrowed */
+    int32_t n_nodes;
+    int64_t max_batch;          /* samples per forward, at most */
+    /* Run-time inputs of the subset whose gradient is wanted (graph inputs, or values a
+     * node outside the subset produces); a value needs a gradient buffer, and so can be
+     * seeded, only downstream of one of these or of a trainable constant. */
+    const int32_t *grad_inputs;
+    int32_t n_grad_inputs;
+    /* Constants (weights, biases) whose gradient is wanted; may be none.  In the float
+     * model the run reads their data when it executes, so a plugin may update a weight
+     * in place between steps (then call value_changed). */
+    const int32_t *trainable;
+    int32_t n_trainable;
+} ptq_grad_run_options;
+
 /* What a reconstruction did (host->reconstruct fills it). */
 typedef struct ptq_recon_result {
     uint32_t struct_size;
@@ -577,6 +623,40 @@ struct ptq_host {
      * shape, or *borders NULL (channels and bins 0) when q rounds half to even. */
     ptq_status (*quantizer_borders)(ptq_session *s, int32_t q, const float **borders,
                                     int64_t *channels, int64_t *bins);
+
+    /* ---- since 0.8 (check with PTQ_HOST_HAS): differentiable runs, data synthesis ---- */
+    /* Plans a differentiable run (see ptq_grad_run_options).  NULL after an error (a
+     * node without a backward pass, a bad value id, out of memory).  Free with
+     * grad_run_free. */
+    ptq_grad_run *(*grad_run_new)(ptq_session *s, const ptq_grad_run_options *o);
+    /* The buffer of a run-time input of the subset (max_batch x sample floats): write
+     * the batch there before grad_run_forward.  NULL if value is not one. */
+    float *(*grad_run_input)(ptq_grad_run *r, int32_t value);
+    /* Runs the subset forward on batch samples and zeroes every gradient buffer. */
+    ptq_status (*grad_run_forward)(ptq_grad_run *r, int64_t batch);
+    /* Any value the subset reads or writes, after grad_run_forward (batch x sample
+     * floats; a constant's data).  Borrowed until the next forward; NULL if not there. */
+    const float *(*grad_run_value)(ptq_grad_run *r, int32_t value);
+    /* The gradient buffer of a run-time value of the subset (batch x sample floats), to
+     * which the plugin adds d loss / d value before grad_run_backward; zeroed by each
+     * forward.  NULL when value is not downstream of a grad input or a trainable
+     * constant (its gradient would reach nothing wanted). */
+    float *(*grad_run_seed)(ptq_grad_run *r, int32_t value);
+    /* Propagates the seeded gradients back through the subset. */
+    ptq_status (*grad_run_backward)(ptq_grad_run *r, int64_t batch);
+    /* d loss / d value after grad_run_backward, for a grad input (batch x sample floats)
+     * or a trainable constant (its numel); NULL for anything else. */
+    const float *(*grad_run_gradient)(ptq_grad_run *r, int32_t value);
+    void (*grad_run_free)(ptq_grad_run *r);
+    /* The epsilon of the BatchNormalization folded into node (see bn_stats), so that
+     * a pass can map the node's output back to the BN's input exactly:
+     * x = (y - beta) * sqrt(var + eps) / gamma + mean.  PTQ_ERR_INVALID if none was. */
+    ptq_status (*bn_epsilon)(ptq_session *s, int32_t node, float *epsilon);
+    /* The normalization the pipeline applies to the calibration images (pixels scaled
+     * to [0, 1], then (x - mean[c]) / std[c]), per channel of the graph input: fills
+     * channels entries of mean and std (0 and 1 when none is known), so a pass that
+     * writes images (synthetic calibration data) can write them as pixels. */
+    ptq_status (*calib_normalization)(ptq_session *s, int32_t channels, float *mean, float *std);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
