@@ -265,6 +265,7 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
         return err->status;
     }
     s->tty = isatty(2);
+    s->out_dir = od.tmp;
     ptq_set_eval_progress(eval_progress, s);
     ptq_run_results r;
     memset(&r, 0, sizeof r);

@@ -1,8 +1,11 @@
 /* host.c — the function table plugins call (ptq_host in sdk/include/ptq/ptq_plugin.h):
  * the plugins' whole view of a session, checked at the boundary (ids in range, types
  * as documented) so a plugin bug becomes an error message, not a corrupted session. */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "train/optim.h"
 #include "train/recon.h"
@@ -673,6 +676,42 @@ static ptq_status host_calib_normalization(ptq_session *s, int32_t channels, flo
     return PTQ_OK;
 }
 
+/* A name of one or more '/'-separated segments of [A-Za-z0-9_.-], none "." or "..". */
+static bool output_name_ok(const char *name) {
+    if (!name || !*name || strlen(name) > 256) return false;
+    for (const char *seg = name; *seg;) {
+        const char *end = strchr(seg, '/');
+        const size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && !strncmp(seg, "..", 2))) return false;
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)seg[i]) && !strchr("_.-", seg[i])) return false;
+        seg += n + (end != NULL);
+        if (end && !*seg) return false; /* a trailing '/' */
+    }
+    return true;
+}
+
+static ptq_status host_output_path(ptq_session *s, const char *name, char *path, size_t size) {
+    if (!output_name_ok(name))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "output_path: '%s' is not a relative file "
+                                 "name ([A-Za-z0-9_.-] segments separated by '/')", name ? name : "");
+    if (!s->out_dir)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "output_path: this run writes no output "
+                                 "directory");
+    if (!path || (size_t)snprintf(path, size, "%s/%s", s->out_dir, name) >= size)
+        return ptq_session_error(s, PTQ_ERR_INVALID, "output_path: the path does not fit in %zu "
+                                 "bytes", size);
+    /* The parents below the output directory (which exists): the name was checked, so
+     * each is one mkdir. */
+    for (char *slash = path + strlen(s->out_dir) + 1; (slash = strchr(slash, '/')); slash++) {
+        *slash = 0;
+        const int rc = mkdir(path, 0777) && errno != EEXIST ? -1 : 0;
+        *slash = '/';
+        if (rc) return ptq_session_error(s, PTQ_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    }
+    return host_report_row(s, "files", name, NULL, NULL, 0);
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -732,6 +771,7 @@ static const ptq_host host = {
     .grad_run_free = ptq_host_grad_run_free,
     .bn_epsilon = host_bn_epsilon,
     .calib_normalization = host_calib_normalization,
+    .output_path = host_output_path,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

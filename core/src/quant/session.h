@@ -63,6 +63,7 @@ struct ptq_session {
     int32_t n_rows;
     char **notes;            /* owned: choices placement made that the user should know */
     int32_t n_notes;
+    const char *out_dir;     /* the run's (temporary) output directory, or NULL: borrowed */
     bool tty;                /* stderr is a terminal: draw progress bars */
     double progress_t0;      /* when the step being reported started */
     const char *progress_what; /* which step */

@@ -657,6 +657,13 @@ struct ptq_host {
      * channels entries of mean and std (0 and 1 when none is known), so a pass that
      * writes images (synthetic calibration data) can write them as pixels. */
     ptq_status (*calib_normalization)(ptq_session *s, int32_t channels, float *mean, float *std);
+    /* A path (into path, size bytes) for a file the pass writes into the run's output
+     * directory: name is relative ("fdda/images.npy": segments of [A-Za-z0-9_.-], no
+     * "..", parents made).  The directory is the temporary one that becomes the output
+     * only when the whole run succeeds, so a failed run leaves nothing half-written.  The
+     * file is listed in the pass's entry of report.json (tables.files).  PTQ_ERR_INVALID
+     * for a bad name or when the run writes no output directory. */
+    ptq_status (*output_path)(ptq_session *s, const char *name, char *path, size_t size);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
