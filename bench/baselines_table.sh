@@ -17,6 +17,8 @@
 #   ModCap's mc_brecq, mc_qdrop, mc_nwq, mc_dd_qdrop, mc_any_qdrop, ... (bench/modcap_table.sh),
 #   and AQuant's aquant (the QDrop cell with aquant.reconstruct in place of the QDrop pass),
 #   aquant_sigmoid, aquant_ste, aquant_linear, aquant_shared (bench/aquant_table.sh).
+#   CALIB="{images: ..., ...}" replaces the calibration section (a YAML flow mapping;
+#   bench/fdda_table.sh feeds few-shot and synthetic sets through it).
 #   ORT=1 also exports each cell and adds the export's top-1 in onnxruntime (node and
 #   bench/node_modules/onnxruntime-node) beside the simulated one.
 set -euo pipefail
@@ -49,7 +51,7 @@ yaml() { # MODEL WBITS ABITS PLACEMENT GRID PASS SEED
     else grid="observer: mse, p: 2.4, search: shrink"; aimg=64; fi
     {
         echo "model: $root/models/$1.onnx"
-        printf 'calibration: {images: %s/train-images-idx3-ubyte.gz, count: 1024}\n' "$data"
+        echo "calibration: ${CALIB:-{images: $data/train-images-idx3-ubyte.gz, count: 1024\}}"
         printf 'evaluation: {images: %s/t10k-images-idx3-ubyte.gz, labels: %s/t10k-labels-idx1-ubyte.gz}\n' \
             "$data" "$data"
         echo "quantization:"

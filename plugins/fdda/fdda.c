@@ -212,15 +212,15 @@ static ptq_status train_generator(fd_ctx *f, fdda_gen *g, float *z) {
 }
 
 /* Samples the set from the trained generator: full batches of shuffled labels (its BNs
- * use the batch's statistics, so batches look like the training's mixed ones), the
- * labels of the last batch padded with random ones whose images are dropped. */
+ * use the batch's statistics, so batches look like the training's mixed ones), each
+ * image stored in its label's slot (the set stays sorted by class), the labels of the
+ * last batch padded with random ones whose images are dropped. */
 static ptq_status sample_generator(fd_ctx *f, fdda_gen *g, float *z) {
     const ptq_host *h = f->h;
     const int64_t S = f->t.sample, b = f->p->batch, K = f->t.classes;
     int64_t *order = h->alloc((size_t)f->n * sizeof *order), *all = h->alloc((size_t)f->n * sizeof *all);
-    int32_t *lab = h->alloc((size_t)f->n * sizeof *lab);
-    if (!order || !all || !lab) {
-        h->free(order), h->free(all), h->free(lab);
+    if (!order || !all) {
+        h->free(order), h->free(all);
         return h->error(f->s, PTQ_ERR_NOMEM, "out of memory");
     }
     for (int64_t i = 0; i < f->n; i++) all[i] = i;
@@ -231,13 +231,10 @@ static ptq_status sample_generator(fd_ctx *f, fdda_gen *g, float *z) {
             f->batch_lab[i] = i < k ? f->labels[order[at + i]] : (int32_t)(h->rng_next(f->s) % (uint64_t)K);
         for (int64_t i = 0; i < b * f->p->z_dim; i++) z[i] = (float)teacher_normal(h, f->s);
         fdda_gen_forward(g, z, f->batch_lab, b, f->batch_img);
-        for (int64_t i = 0; i < k; i++) {
-            memcpy(f->images + (at + i) * S, f->batch_img + i * S, (size_t)S * sizeof(float));
-            lab[at + i] = f->batch_lab[i];
-        }
+        for (int64_t i = 0; i < k; i++)
+            memcpy(f->images + order[at + i] * S, f->batch_img + i * S, (size_t)S * sizeof(float));
     }
-    memcpy(f->labels, lab, (size_t)f->n * sizeof *lab);
-    h->free(order), h->free(all), h->free(lab);
+    h->free(order), h->free(all);
     return PTQ_OK;
 }
 
@@ -287,18 +284,18 @@ static ptq_status synthetic_accuracy(fd_ctx *f, int64_t *right) {
     return PTQ_OK;
 }
 
-/* The images as pixels (the pipeline's normalization undone) into out [n, sample]. */
-static ptq_status to_pixels(fd_ctx *f, float *out) {
+/* n images (normalized model input) as pixels, the pipeline's normalization undone. */
+static ptq_status to_pixels(fd_ctx *f, const float *images, int64_t n, float *out) {
     const int64_t C = f->t.channels, plane = f->t.height * f->t.width;
     float mean[64], std[64];
     if (C > 64) return f->h->error(f->s, PTQ_ERR_UNSUPPORTED, "more than 64 input channels");
     ptq_status st = f->h->calib_normalization(f->s, (int32_t)C, mean, std);
     if (st) return st;
-    for (int64_t i = 0; i < f->n; i++)
+    for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t e = 0; e < plane; e++) {
                 const int64_t at = (i * C + c) * plane + e;
-                out[at] = f->images[at] * std[c] + mean[c];
+                out[at] = images[at] * std[c] + mean[c];
             }
     return PTQ_OK;
 }
@@ -332,55 +329,65 @@ static int write_grid(fd_ctx *f, const float *pixels, const char *path) {
     return rc;
 }
 
-static ptq_status save_set(fd_ctx *f) {
-    const ptq_host *h = f->h;
-    const int64_t S = f->t.sample;
-    float *pixels = h->alloc((size_t)(f->n * S) * sizeof(float));
-    int64_t *labels = h->alloc((size_t)f->n * sizeof *labels);
-    if (!pixels || !labels) {
-        h->free(pixels), h->free(labels);
-        return h->error(f->s, PTQ_ERR_NOMEM, "out of memory");
-    }
-    for (int64_t i = 0; i < f->n; i++) labels[i] = f->labels[i];
-    ptq_status st = to_pixels(f, pixels);
-    const int64_t shape[4] = {f->n, f->t.channels, f->t.height, f->t.width};
-    static const char *const names[3] = {"fdda/images.npy", "fdda/labels.npy", "fdda/grid.png"};
-    for (int32_t k = 0; !st && k < 3; k++) {
-        char path[4096];
-        if ((st = h->output_path(f->s, names[k], path, sizeof path))) break;
-        const int rc = k == 0 ? npy_write_f32(path, pixels, shape, 4)
-                     : k == 1 ? npy_write_i64(path, labels, shape, 1)
-                              : write_grid(f, pixels, path);
-        if (rc) st = h->error(f->s, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    }
-    h->free(pixels), h->free(labels);
-    return st;
-}
-
-/* Hands the set to the session: real + synthetic (append) or synthetic alone. */
-static ptq_status install(fd_ctx *f) {
+/* The calibration set the pass hands on: the real images first (append) and the
+ * synthetic ones, with their labels (host->alloc'd). */
+static ptq_status combined_set(fd_ctx *f, float **img, int32_t **lab, int64_t *total) {
     const ptq_host *h = f->h;
     ptq_tensor_view real = {.struct_size = sizeof real};
     const int32_t *real_labels = NULL;
     ptq_status st = h->calib_view(f->s, &real, &real_labels);
     if (st) return st;
     const int64_t S = f->t.sample, nr = f->p->mode == FD_MODE_APPEND ? real.ne[0] : 0;
-    const int64_t total = nr + f->n;
-    float *img = h->alloc((size_t)(total * S) * sizeof(float));
-    int32_t *lab = h->alloc((size_t)total * sizeof *lab);
-    if (!img || !lab) {
-        h->free(img), h->free(lab);
+    *total = nr + f->n;
+    *img = h->alloc((size_t)(*total * S) * sizeof(float));
+    *lab = h->alloc((size_t)*total * sizeof **lab);
+    if (!*img || !*lab) {
+        h->free(*img), h->free(*lab);
+        *img = NULL, *lab = NULL;
         return h->error(f->s, PTQ_ERR_NOMEM, "out of memory");
     }
-    memcpy(img, real.data, (size_t)(nr * S) * sizeof(float));
-    memcpy(lab, real_labels, (size_t)nr * sizeof *lab);
-    memcpy(img + nr * S, f->images, (size_t)(f->n * S) * sizeof(float));
-    memcpy(lab + nr, f->labels, (size_t)f->n * sizeof *lab);
-    ptq_tensor_view all = real;
-    all.ne[0] = total;
-    all.data = img;
-    st = h->calib_replace(f->s, &all, lab);
-    h->free(img), h->free(lab);
+    memcpy(*img, real.data, (size_t)(nr * S) * sizeof(float));
+    memcpy(*lab, real_labels, (size_t)nr * sizeof **lab);
+    memcpy(*img + nr * S, f->images, (size_t)(f->n * S) * sizeof(float));
+    memcpy(*lab + nr, f->labels, (size_t)f->n * sizeof **lab);
+    return PTQ_OK;
+}
+
+/* NAME.npy / LABELS.npy: n images as pixels (the pipeline's normalization undone, so a
+ * calibration section with the same normalization reads them back as they were). */
+static ptq_status save_npy(fd_ctx *f, const float *images, const int32_t *labels, int64_t n,
+                           const char *img_name, const char *lab_name, float *pixels) {
+    const ptq_host *h = f->h;
+    int64_t *lab64 = h->alloc((size_t)n * sizeof *lab64);
+    if (!lab64) return h->error(f->s, PTQ_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) lab64[i] = labels[i];
+    ptq_status st = to_pixels(f, images, n, pixels);
+    const int64_t shape[4] = {n, f->t.channels, f->t.height, f->t.width};
+    for (int32_t k = 0; !st && k < 2; k++) {
+        char path[4096];
+        if ((st = h->output_path(f->s, k ? lab_name : img_name, path, sizeof path))) break;
+        if (k ? npy_write_i64(path, lab64, shape, 1) : npy_write_f32(path, pixels, shape, 4))
+            st = h->error(f->s, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    h->free(lab64);
+    return st;
+}
+
+/* fdda/calibration.npy + calibration_labels.npy (what later passes calibrate on: real +
+ * synthetic when appending), fdda/images.npy + labels.npy (the synthetic set) and
+ * fdda/grid.png (from the synthetic pixels save_npy left in the buffer). */
+static ptq_status save_set(fd_ctx *f, const float *all, const int32_t *all_labels, int64_t total) {
+    const ptq_host *h = f->h;
+    float *pixels = h->alloc((size_t)(total * f->t.sample) * sizeof(float));
+    if (!pixels) return h->error(f->s, PTQ_ERR_NOMEM, "out of memory");
+    ptq_status st = save_npy(f, all, all_labels, total, "fdda/calibration.npy",
+                             "fdda/calibration_labels.npy", pixels);
+    if (!st) st = save_npy(f, f->images, f->labels, f->n, "fdda/images.npy", "fdda/labels.npy", pixels);
+    char path[4096];
+    if (!st) st = h->output_path(f->s, "fdda/grid.png", path, sizeof path);
+    if (!st && write_grid(f, pixels, path))
+        st = h->error(f->s, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    h->free(pixels);
     return st;
 }
 
@@ -458,7 +465,11 @@ static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *p
     if (!st && !right) st = h->error(s, PTQ_ERR_NOMEM, "out of memory");
     if (!st) st = synthetic_accuracy(&f, right);
     const double seconds = now_seconds() - t0;
-    if (!st && p->save) st = save_set(&f);
+    float *all = NULL;
+    int32_t *all_labels = NULL;
+    int64_t total = 0;
+    if (!st) st = combined_set(&f, &all, &all_labels, &total);
+    if (!st && p->save) st = save_set(&f, all, all_labels, total);
     if (!st) {
         report(&f, right, seconds);
         int64_t r = 0, real_right = 0, real_n = 0;
@@ -470,8 +481,12 @@ static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *p
                100.0 * (double)real_right / (double)real_n, (long long)real_n,
                f.trace.first.ce / (double)f.trace.n_first, f.trace.last.ce / (double)f.trace.n_last,
                f.trace.first.bns / (double)f.trace.n_first, f.trace.last.bns / (double)f.trace.n_last);
-        st = install(&f);
+        /* Last, once nothing can fail any more: the session's calibration set. */
+        ptq_tensor_view view = {.struct_size = sizeof view, .dtype = PTQ_DTYPE_F32, .ndim = 4,
+                                .ne = {total, f.t.channels, f.t.height, f.t.width}, .data = all};
+        st = h->calib_replace(s, &view, all_labels);
     }
+    h->free(all), h->free(all_labels);
     h->free(right);
     fd_free(&f);
     return st;
