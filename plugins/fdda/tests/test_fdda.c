@@ -126,7 +126,7 @@ static const char *eight_images(const char *model, const char *before) {
              "calibration: {images: @FMNIST@/train-images-idx3-ubyte.gz, labels: "
              "@FMNIST@/train-labels-idx1-ubyte.gz, count: 8, sample: false}\n"
              "quantization: {weights: {bits: 8}, activations: {bits: 8}}\n"
-             "passes: [%sfdda.synthesize: {iterations: 1, save: false}]\n",
+             "passes: [%sfdda.synthesize: {images_per_class: 1, iterations: 1, save: false}]\n",
              model, before);
     return y;
 }
@@ -218,7 +218,7 @@ static double grad_run_loss(const ptq_host *h, ptq_grad_run *r, int32_t in, int3
 
 static void check_input_gradient(const char *model) {
     int32_t at = 0;
-    kit *k = kit_open_before(few_shot(model, 1, "fdda.synthesize: {iterations: 1, save: false}"),
+    kit *k = kit_open_before(few_shot(model, 1, "fdda.synthesize: {images_per_class: 1, iterations: 1, save: false}"),
                              "fdda.synthesize", &at);
     const ptq_host *h = ptq_host_table();
     teacher t;
@@ -263,13 +263,14 @@ START_TEST(input_gradients_through_every_model) {
     check_input_gradient("resnet20_fmnist");
     check_input_gradient("mobilenetv2_fmnist");
     check_input_gradient("vgg7_fmnist");
-    check_input_gradient("resnet20imb_fmnist");
+    /* ResNet-20 with more blocks per stage: the same ops (left out under the sanitizers). */
+    if (!kit_quick()) check_input_gradient("resnet20imb_fmnist");
 }
 END_TEST
 
 START_TEST(grad_run_quantized_and_refusals) {
     /* Every pass: the quantizers are calibrated at the end. */
-    kit *k = kit_open(few_shot("resnet20_fmnist", 1, "fdda.synthesize: {iterations: 1, save: false}"));
+    kit *k = kit_open(few_shot("resnet20_fmnist", 1, "fdda.synthesize: {images_per_class: 1, iterations: 1, save: false}"));
     ck_assert_int_eq(kit_run(k, 0, -1), PTQ_OK);
     const ptq_host *h = ptq_host_table();
     const int32_t in = ptq_util_graph_input(h, k->s, "test");
@@ -348,10 +349,12 @@ static void check_synthesis(const char *pass, int64_t ipc, bool append) {
 }
 
 START_TEST(pass_pixels_appends_labelled_images) {
-    check_synthesis("fdda.synthesize: {images_per_class: 3, iterations: 30, save: false}", 3, true);
+    check_synthesis("fdda.synthesize: {images_per_class: 3, iterations: 10, save: false}", 3, true);
     /* The cross-entropy falls as the pixels are optimised. */
-    kit *k = kit_open(few_shot("resnet20_fmnist", 1, "fdda.synthesize: {images_per_class: 2, "
-                                                     "iterations: 60, lr: 0.1, save: false}"));
+    char pass[160];
+    snprintf(pass, sizeof pass, "fdda.synthesize: {images_per_class: 2, iterations: %d, lr: 0.1, "
+             "save: false}", kit_quick() ? 20 : 60);
+    kit *k = kit_open(few_shot("resnet20_fmnist", 1, pass));
     ck_assert_int_eq(kit_run(k, 0, -1), PTQ_OK);
     const int32_t at = kit_pass(k, "fdda.synthesize", 0);
     ck_assert_int_eq(kit_count_rows(k, "losses", at), 2);
@@ -460,7 +463,7 @@ START_TEST(refusals) {
     kit_close(k);
     unlink(path);
     /* A non-finite loss stops naming the iteration and the batch. */
-    k = kit_open(few_shot("resnet20_fmnist", 1, "fdda.synthesize: {iterations: 1, save: false}"));
+    k = kit_open(few_shot("resnet20_fmnist", 1, "fdda.synthesize: {images_per_class: 1, iterations: 1, save: false}"));
     const int32_t at = kit_pass(k, "fdda.synthesize", 0);
     ck_assert_int_eq(kit_run(k, 0, at), PTQ_OK);
     const fd_params *p = k->p->passes[at].params;
