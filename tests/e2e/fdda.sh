@@ -6,13 +6,13 @@
 # back as a calibration source; and the refusals, named, leaving no output directory.
 . "$(dirname "$0")/lib.sh"
 limit=${PTQ_E2E_LIMIT:-0}
-eval_count=$([ "$limit" -gt 0 ] && echo "$limit" || echo 2000)
+eval_count=$([ "$limit" -gt 0 ] && echo "$limit" || echo 1000)
 # The examples: 64 synthetic images per class from 2000 steps, 1000 reconstruction steps
-# per unit.  Here 8 per class from 60 steps and 40 reconstruction steps (4 per class, 4
+# per unit.  Here 8 per class from 60 steps and 20 reconstruction steps (4 per class, 4
 # steps and 2 under the sanitizers, where only the paths matter).
 ipc=$([ "$limit" -gt 0 ] && echo 4 || echo 8)
 syn=$([ "$limit" -gt 0 ] && echo 4 || echo 60)
-iters=$([ "$limit" -gt 0 ] && echo 2 || echo 40)
+iters=$([ "$limit" -gt 0 ] && echo 2 || echo 20)
 
 for ex in fdda_brecq_w4a4 fewshot_brecq_w4a4; do
     if "$PTQ" run "$SRC/examples/$ex.yaml" --dry-run > "$TMP/dry.log" 2>&1 &&
