@@ -69,14 +69,18 @@ typedef struct fd_ctx {
     int64_t *pick;            /* scratch: indices */
     float lo, hi;             /* the input's valid range (clamp) */
     fd_trace trace;
+    double real_bns;          /* the real images' global BNS loss, weighted as the trace's */
 } fd_ctx;
 
+static void add_loss(teacher_loss *dst, const teacher_loss *l) {
+    dst->ce += l->ce, dst->bns += l->bns, dst->c_bns += l->c_bns, dst->d_bns += l->d_bns;
+}
+
+/* (A step can be in both: a run of fewer than 20 steps.) */
 static void trace_add(fd_trace *tr, const teacher_loss *l, int64_t t, int64_t total) {
     const int64_t edge = total / 20 > 0 ? total / 20 : 1;
-    teacher_loss *dst = t < edge ? &tr->first : t >= total - edge ? &tr->last : NULL;
-    if (!dst) return;
-    dst->ce += l->ce, dst->bns += l->bns, dst->c_bns += l->c_bns, dst->d_bns += l->d_bns;
-    *(t < edge ? &tr->n_first : &tr->n_last) += 1;
+    if (t < edge) add_loss(&tr->first, l), tr->n_first++;
+    if (t >= total - edge) add_loss(&tr->last, l), tr->n_last++;
 }
 
 /* One teacher evaluation with its error check: a non-finite loss stops the pass naming
@@ -90,7 +94,7 @@ static ptq_status eval_batch(fd_ctx *f, int64_t b, int32_t pure, int64_t t, floa
                            "CE %g, BNS %g, C-BNS %g, D-BNS %g; try a lower learning rate",
                            (long long)t, pure < 0 ? "mixed" : "pure", pure < 0 ? "" : " of one class",
                            parts.ce, parts.bns, parts.c_bns, parts.d_bns);
-    sum->ce += parts.ce, sum->bns += parts.bns, sum->c_bns += parts.c_bns, sum->d_bns += parts.d_bns;
+    add_loss(sum, &parts);
     sum->correct += parts.correct;
     return PTQ_OK;
 }
@@ -263,6 +267,25 @@ static ptq_status synth_network(fd_ctx *f) {
 
 /* ----------------------------------------------------------------- output ---- */
 
+/* The weighted global BNS loss of the real calibration images in batches like the
+ * mixed ones: the yardstick for the synthetic images' (report and log). */
+static double real_bns(fd_ctx *f) {
+    ptq_tensor_view real = {.struct_size = sizeof real};
+    const int32_t *labels = NULL;
+    if (f->h->calib_view(f->s, &real, &labels)) return NAN;
+    const int64_t S = f->t.sample, b = f->t.max_batch, n = real.ne[0];
+    double sum = 0.0;
+    int64_t batches = 0;
+    for (int64_t at = 0; at + 2 <= n; at += b, batches++) {
+        const int64_t k = n - at < b ? n - at : b;
+        memcpy(f->batch_img, (const float *)real.data + at * S, (size_t)(k * S) * sizeof(float));
+        teacher_loss parts;
+        teacher_eval(&f->t, f->batch_img, labels + at, k, -1, NULL, &parts);
+        sum += parts.bns;
+    }
+    return batches ? sum / (double)batches : NAN;
+}
+
 /* The teacher's top-1 on each class's synthetic images, for the report. */
 static ptq_status synthetic_accuracy(fd_ctx *f, int64_t *right) {
     const int64_t S = f->t.sample, b = f->t.max_batch;
@@ -413,11 +436,11 @@ static void report(fd_ctx *f, const int64_t *syn_right, double seconds) {
         h->report_row(f->s, "losses", k ? "last 5 % of steps" : "first 5 % of steps", loss_cols, v, 4);
     }
     static const char *const syn_cols[] = {"images", "seconds", "images_per_second", "bn_layers",
-                                           "deep_from"};
-    const double v[5] = {(double)f->n, seconds, (double)f->n / seconds, f->t.n_layers,
-                         f->t.deep_start};
+                                           "deep_from", "real_bns"};
+    const double v[6] = {(double)f->n, seconds, (double)f->n / seconds, f->t.n_layers,
+                         f->t.deep_start, f->real_bns};
     h->report_row(f->s, "synthesis", f->p->generator == FD_GEN_NETWORK ? "network" : "pixels",
-                  syn_cols, v, 5);
+                  syn_cols, v, 6);
 }
 
 /* Monotonic seconds, for the report's synthesis speed. */
@@ -464,6 +487,7 @@ static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *p
     int64_t *right = st ? NULL : h->alloc((size_t)f.t.classes * sizeof *right);
     if (!st && !right) st = h->error(s, PTQ_ERR_NOMEM, "out of memory");
     if (!st) st = synthetic_accuracy(&f, right);
+    if (!st) f.real_bns = real_bns(&f);
     const double seconds = now_seconds() - t0;
     float *all = NULL;
     int32_t *all_labels = NULL;
@@ -477,10 +501,11 @@ static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *p
             r += right[c], real_right += f.t.real_correct[c], real_n += f.t.real_count[c];
         h->log(s, PTQ_LOG_INFO, "%lld images in %.1f s (%.1f / s); the float model calls %.1f %% "
                "of them their class (%.1f %% of the %lld real ones); CE %.3f -> %.3f, BNS %.4f -> "
-               "%.4f", (long long)f.n, seconds, (double)f.n / seconds, 100.0 * (double)r / (double)f.n,
+               "%.4f (real images: %.4f)", (long long)f.n, seconds, (double)f.n / seconds, 100.0 * (double)r / (double)f.n,
                100.0 * (double)real_right / (double)real_n, (long long)real_n,
                f.trace.first.ce / (double)f.trace.n_first, f.trace.last.ce / (double)f.trace.n_last,
-               f.trace.first.bns / (double)f.trace.n_first, f.trace.last.bns / (double)f.trace.n_last);
+               f.trace.first.bns / (double)f.trace.n_first, f.trace.last.bns / (double)f.trace.n_last,
+               f.real_bns);
         /* Last, once nothing can fail any more: the session's calibration set. */
         ptq_tensor_view view = {.struct_size = sizeof view, .dtype = PTQ_DTYPE_F32, .ndim = 4,
                                 .ne = {total, f.t.channels, f.t.height, f.t.width}, .data = all};
