@@ -495,6 +495,7 @@ static void print_pass(FILE *out, const ptq_pass_def *d) {
     print_list(out, "reads:", d->reads);
     print_list(out, "uses:", d->reads_optional);
     print_list(out, "writes:", d->writes);
+    if (PTQ_PASS_HAS(d, invalidates)) print_list(out, "stales:", d->invalidates);
     for (const ptq_param_def *q = d->params; q && q->name; q++) {
         char def[128] = "", range[96] = "";
         switch (q->type) {
