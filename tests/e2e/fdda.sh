@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # fdda.sh — the data-scarce setting as a user runs it: examples/fdda_brecq_w4a4.yaml (10
-# real images per class + FDDA synthetic images, then BRECQ W4A4 on ResNet-20) and its
-# baseline examples/fewshot_brecq_w4a4.yaml, cut to a test's budget; the synthetic set in
+# real images per class + FDDA synthetic images, then BRECQ W4A4 on ResNet-20), cut to a
+# test's budget, and its baseline examples/fewshot_brecq_w4a4.yaml validated; the set in
 # the output directory (.npy images and labels, PNG grid, listed in report.json), read
 # back as a calibration source; and the refusals, named, leaving no output directory.
 . "$(dirname "$0")/lib.sh"
 limit=${PTQ_E2E_LIMIT:-0}
 eval_count=$([ "$limit" -gt 0 ] && echo "$limit" || echo 1000)
 # The examples: 64 synthetic images per class from 2000 steps, 1000 reconstruction steps
-# per unit.  Here 8 per class from 60 steps and 20 reconstruction steps (4 per class, 4
+# per unit.  Here 8 per class from 30 steps and 20 reconstruction steps (4 per class, 4
 # steps and 2 under the sanitizers, where only the paths matter).
 ipc=$([ "$limit" -gt 0 ] && echo 4 || echo 8)
-syn=$([ "$limit" -gt 0 ] && echo 4 || echo 60)
+syn=$([ "$limit" -gt 0 ] && echo 4 || echo 30)
 iters=$([ "$limit" -gt 0 ] && echo 2 || echo 20)
 
 for ex in fdda_brecq_w4a4 fewshot_brecq_w4a4; do
@@ -25,18 +25,17 @@ cut() { # NAME OUT
     cut_example "$1" "$2" 0 "$eval_count" "$iters"
     sed -i -e "s/images_per_class: 64, iterations: 2000/images_per_class: $ipc, iterations: $syn/" "$2"
 }
+# (The baseline example differs only by the pass; it is validated above, and compared
+# with this one by bench/fdda_table.sh.)
 cut fdda_brecq_w4a4 "$TMP/fdda.yaml"
-cut fewshot_brecq_w4a4 "$TMP/few.yaml"
-if "$PTQ" run "$TMP/fdda.yaml" --out "$TMP/fdda" > "$TMP/fdda.log" 2>&1 &&
-   "$PTQ" run "$TMP/few.yaml" --out "$TMP/few" > "$TMP/few.log" 2>&1; then
+if "$PTQ" run "$TMP/fdda.yaml" --out "$TMP/fdda" > "$TMP/fdda.log" 2>&1; then
     a=$(json_get "$TMP/fdda/report.json" quantized top1)
-    b=$(json_get "$TMP/few/report.json" quantized top1)
     # W4A4 on ResNet-20 is within a point or two of float (0.928) with any sensible
-    # calibration; the comparison of the two is the benchmark's business.
-    if [ "$limit" -gt 0 ] || awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0.85 && b > 0.85) }'; then
-        ok "few-shot pipelines ran: 10 real per class $b, + FDDA $a"
+    # calibration (measured: 0.92 at this budget).
+    if [ "$limit" -gt 0 ] || awk -v a="$a" 'BEGIN { exit !(a > 0.85) }'; then
+        ok "few-shot pipeline ran: 10 real images per class + FDDA, BRECQ W4A4 top-1 $a"
     else
-        bad "few-shot pipelines: 10 real per class $b, + FDDA $a"
+        bad "few-shot pipeline: 10 real images per class + FDDA, BRECQ W4A4 top-1 $a"
     fi
     n=$((100 + 10 * ipc))
     files_ok=1
@@ -71,7 +70,7 @@ EOF
         bad "fdda/calibration.npy does not read back: $("$PTQ" run "$TMP/reload.yaml" --dry-run 2>&1 | tail -2)"
     fi
 else
-    bad "few-shot pipelines failed: $(tail -n 3 "$TMP/fdda.log" "$TMP/few.log")"
+    bad "few-shot pipeline failed: $(tail -n 3 "$TMP/fdda.log")"
 fi
 
 # Refusals: named, before anything is written.
