@@ -23,6 +23,9 @@
 #   IPC synthetic images per class (64), PX_ITERS / GEN_ITERS synthesis steps (2000 / 1000);
 #   DFQ=0 skips the DFQ rows, DFQ_ONLY=1 runs only them.
 set -euo pipefail
+# Idle OpenMP threads sleep: with anything else on the machine, spinning ones made runs
+# several times slower (and the seconds below meaningless).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build}
@@ -66,8 +69,12 @@ EOF
     /usr/bin/python3 - "$4/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-row = [p for p in r["passes"] if p["name"] == "fdda.synthesize"][0]["tables"]["synthesis"][0]
-print("%.0f\t%.1f" % (row["seconds"], row["images_per_second"]))
+t = [p for p in r["passes"] if p["name"] == "fdda.synthesize"][0]["tables"]
+row, cls, last = t["synthesis"][0], t["classes"], t["losses"][1]
+# The float model's top-1 on the synthetic images, their final global BNS loss and the
+# real images' (the same weighting): how class-like and how BN-like the set came out.
+top1 = sum(c["synthetic_top1"] * c["synthetic_images"] for c in cls) / sum(c["synthetic_images"] for c in cls)
+print("%.0f\t%.1f\t%.1f\t%.4f\t%.4f" % (row["seconds"], row["images_per_second"], top1, last["bns"], row["real_bns"]))
 PY
 }
 
@@ -76,14 +83,14 @@ npy_calib() { # DIR
 }
 
 if [ "${DFQ_ONLY:-0}" != 1 ]; then
-printf 'model\tshots\tbits\tmethod\tdata\tcalib_images\ttop1\tfloat\trecon_s\tsynth_s\tsynth_img_per_s\n'
+printf 'model\tshots\tbits\tmethod\tdata\tcalib_images\ttop1\tfloat\trecon_s\tsynth_s\tsynth_img_per_s\tsyn_teacher_top1\tsyn_bns\treal_bns\n'
 for model in $models; do
     for shots in $shots_list; do
         declare -A syn=()
         for row in $rows; do
             case $row in
-                real) calib=$(real_calib "$shots"); n=$((shots * 10)); syn[$row]="-	-" ;;
-                real1024) calib="{images: $data/train-images-idx3-ubyte.gz, count: 1024}"; n=1024; syn[$row]="-	-" ;;
+                real) calib=$(real_calib "$shots"); n=$((shots * 10)); syn[$row]="-	-	-	-	-" ;;
+                real1024) calib="{images: $data/train-images-idx3-ubyte.gz, count: 1024}"; n=1024; syn[$row]="-	-	-	-	-" ;;
                 *) out="$tmp/syn-$model-$shots-$row"
                    syn[$row]=$(synthesize "$model" "$shots" "$row" "$out") || continue
                    calib=$(npy_calib "$out"); n=$((shots * 10 + ipc * 10)) ;;
