@@ -3,7 +3,7 @@
 # runs the whole test suite twice:
 #   1. a release build with -Werror (what users run), all tests;
 #   2. a debug build under AddressSanitizer + UndefinedBehaviorSanitizer, all tests.
-# Exits non-zero if anything fails.  About 22 minutes on 2 cores (AVX-512 EPYC), builds included.
+# Exits non-zero if anything fails.  About 25 minutes on 2 cores (AVX-512 EPYC), builds included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
