@@ -103,9 +103,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include <ptq/ptq_plugin.h>
+#include <ptq/ptq_util.h>
 #include <ptq/ptq_util.h>
 
 /* ---- parameters ------------------------------------------------------------------------ */
@@ -723,15 +722,9 @@ static ptq_status run_reference(eq_pass *ps, const eq_layer *layers, int32_t n) 
     return st;
 }
 
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static ptq_status search_scales_run(const ptq_host *h, ptq_session *s, const void *params) {
     const eq_params *p = params;
-    const double t0 = seconds_now();
+    const double t0 = ptq_util_seconds();
     ptq_tensor_view calib;
     ptq_status st = check_params(h, s, p, &calib);
     if (st) return st;
@@ -759,7 +752,7 @@ static ptq_status search_scales_run(const ptq_host *h, ptq_session *s, const voi
     if (!st && n > 0)
         h->log(s, PTQ_LOG_INFO, "%d layers, mean output cosine %.6f -> %.6f (%lld images, %lld "
                "candidates per grid, %.1f s)", n, before / n, after / n, (long long)p->images,
-               (long long)p->n, seconds_now() - t0);
+               (long long)p->n, ptq_util_seconds() - t0);
     if (ps.reference) h->run_free(ps.reference);
     h->free(ps.act_searched);
     h->free(layers);

@@ -141,16 +141,21 @@ double bns_align_loss(const bns_layer *l, const float *y, int64_t batch, const f
     return loss;
 }
 
+int64_t bns_argmax(const float *z, int64_t n) {
+    int64_t arg = 0;
+    for (int64_t k = 1; k < n; k++)
+        if (z[k] > z[arg]) arg = k;
+    return arg;
+}
+
 double bns_cross_entropy(const float *logits, int64_t batch, int64_t classes,
                          const int32_t *labels, double weight, float *dlogits, int64_t *correct) {
     double loss = 0.0;
     int64_t right = 0;
     for (int64_t n = 0; n < batch; n++) {
         const float *z = logits + n * classes;
-        int64_t arg = 0;
-        double mx = z[0];
-        for (int64_t k = 1; k < classes; k++)
-            if (z[k] > mx) mx = z[k], arg = k;
+        const int64_t arg = bns_argmax(z, classes);
+        const double mx = z[arg];
         double sum = 0.0;
         for (int64_t k = 0; k < classes; k++) sum += exp(z[k] - mx);
         const double lse = mx + log(sum);

@@ -54,6 +54,9 @@ void bns_moments(const bns_layer *l, const double *sum, const double *sum2, doub
 double bns_align_loss(const bns_layer *l, const float *y, int64_t batch, const float *t_mean,
                       const float *t_var, double weight, float *dy);
 
+/* The index of the largest of n scores (the first on ties). */
+int64_t bns_argmax(const float *z, int64_t n);
+
 /* weight * mean over the batch of -log softmax(logits)[label]; adds d/dlogits into
  * dlogits (may be NULL).  *correct (may be NULL) counts argmax == label. */
 double bns_cross_entropy(const float *logits, int64_t batch, int64_t classes,

@@ -18,12 +18,12 @@
  * The paper then fine-tunes the quantized network by distillation on real + synthetic
  * images; here that role belongs to whichever reconstruction pass follows (BRECQ, QDrop,
  * NWQ, ...).  Choices where the card leaves room are in README.md. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include <ptq/ptq_util.h>
 
 #include "generator.h"
 #include "imagefile.h"
@@ -111,7 +111,9 @@ static void draw_distinct(fd_ctx *f, const int64_t *from, int64_t n, int64_t k, 
     }
 }
 
-/* Adam (torch's semantics) on n floats with step t (1-based) and the given betas. */
+/* Adam (torch's semantics) on n floats with step t (1-based) and the given betas.  Not
+ * the host's optim_*: the pixels need a step count per image (an image not drawn keeps
+ * its bias correction) and the generator the paper's betas (0.5, 0.999). */
 static void adam_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
                         double b1, double b2, int64_t t) {
     const double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
@@ -297,12 +299,8 @@ static ptq_status synthetic_accuracy(fd_ctx *f, int64_t *right) {
             return f->h->error(f->s, PTQ_ERR_NUMERIC, "the synthetic images give non-finite "
                                "teacher outputs");
         const float *zl = f->h->grad_run_value(f->t.run, f->t.logits);
-        for (int64_t i = 0; i < k; i++) {
-            int64_t arg = 0;
-            for (int64_t c = 1; c < f->t.classes; c++)
-                if (zl[i * f->t.classes + c] > zl[i * f->t.classes + arg]) arg = c;
-            right[f->labels[at + i]] += arg == f->labels[at + i];
-        }
+        for (int64_t i = 0; i < k; i++)
+            right[f->labels[at + i]] += bns_argmax(zl + i * f->t.classes, f->t.classes) == f->labels[at + i];
     }
     return PTQ_OK;
 }
@@ -443,13 +441,6 @@ static void report(fd_ctx *f, const int64_t *syn_right, double seconds) {
                   syn_cols, v, 6);
 }
 
-/* Monotonic seconds, for the report's synthesis speed. */
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void fd_free(fd_ctx *f) {
     const ptq_host *h = f->h;
     teacher_free(&f->t);
@@ -460,7 +451,7 @@ static void fd_free(fd_ctx *f) {
 static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *params) {
     const fd_params *p = params;
     fd_ctx f = {.h = h, .s = s, .p = p};
-    const double t0 = now_seconds();
+    const double t0 = ptq_util_seconds();
     const teacher_weights w = {p->ce_weight, p->bns_weight, p->c_bns_weight, p->d_bns_weight,
                                p->noise_mean, p->noise_var, p->all_layers};
     ptq_status st = teacher_init(&f.t, h, s, p->batch, &w);
@@ -488,7 +479,7 @@ static ptq_status fd_synthesize(const ptq_host *h, ptq_session *s, const void *p
     if (!st && !right) st = h->error(s, PTQ_ERR_NOMEM, "out of memory");
     if (!st) st = synthetic_accuracy(&f, right);
     if (!st) f.real_bns = real_bns(&f);
-    const double seconds = now_seconds() - t0;
+    const double seconds = ptq_util_seconds() - t0;
     float *all = NULL;
     int32_t *all_labels = NULL;
     int64_t total = 0;

@@ -86,15 +86,8 @@ static ptq_status class_centres(teacher *t, const float *images, const int32_t *
             if ((st = h->run_bind(run, t->input, buf)) || (st = h->run_exec(run, b))) break;
             for (int32_t l = 0; l < t->n_layers; l++)
                 bns_accumulate(&t->layers[l], h->run_data(run, t->layers[l].value), b, sum[l], sum2[l]);
-            int64_t right = 0;
             const float *z = h->run_data(run, t->logits);
-            for (int64_t i = 0; i < b; i++) {
-                int64_t arg = 0;
-                for (int64_t k = 1; k < K; k++)
-                    if (z[i * K + k] > z[i * K + arg]) arg = k;
-                right += arg == c;
-            }
-            t->real_correct[c] += right;
+            for (int64_t i = 0; i < b; i++) t->real_correct[c] += bns_argmax(z + i * K, K) == c;
         }
         for (int32_t l = 0; !st && l < t->n_layers && m > 0; l++) {
             const bns_layer *L = &t->layers[l];

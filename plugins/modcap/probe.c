@@ -5,17 +5,10 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include <ptq/ptq_util.h>
 
 #include "../adaround/unit.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Floats per sample of a run-time value, and its spatial positions. */
 static int64_t per_sample(const ptq_host *h, ptq_session *s, int32_t v, double *pos_out) {
@@ -76,7 +69,7 @@ ptq_status mc_measure_depth(const ptq_host *h, ptq_session *s, const mc_modules 
 ptq_status mc_probe(const ptq_host *h, ptq_session *s, const mc_modules *mods, const int32_t *group,
                     int32_t n_groups, const mc_probe_cfg *cfg, double *unit_loss, mc_depth *depth,
                     double *seconds) {
-    const double t0 = now();
+    const double t0 = ptq_util_seconds();
     const int32_t n = mods->n_nodes;
     int32_t *nodes = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *nodes);
     ada_unit_weight *w = h->alloc((size_t)(n > 0 ? n : 1) * sizeof *w);
@@ -121,6 +114,6 @@ ptq_status mc_probe(const ptq_host *h, ptq_session *s, const mc_modules *mods, c
         h->quantizer_changed(s, learned[i]);
     }
     h->free(nodes), h->free(w), h->free(learned);
-    *seconds = now() - t0;
+    *seconds = ptq_util_seconds() - t0;
     return st;
 }

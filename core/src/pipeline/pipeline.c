@@ -1481,14 +1481,22 @@ static ptq_status apply_invalidation(ctx *c, artifacts *made, const ptq_pass_cfg
 
 /* Appends pc to the plan after checking its required reads against what is produced,
  * and applying what it invalidates. */
+/* For an artifact the host itself provides from the pipeline file, what is missing in
+ * the file and how to add it (NULL: no plugin-independent advice; the caller then names
+ * the passes that produce it). */
+static const char *host_artifact_hint(const ptq_pipeline *p, const char *name) {
+    if (!strcmp(name, "calib.labels") && p->calibration.present)
+        return "the labels of the calibration images, and the 'calibration' section names "
+               "none: add 'labels: FILE' (IDX or .npy, one integer per image)";
+    return NULL;
+}
+
 static ptq_status plan_add(ctx *c, artifacts *made, ptq_pass_cfg *pc) {
     const ptq_pass_def *d = pc->def;
     for (int32_t i = 0; d->reads && d->reads[i]; i++) {
         if (art_has(made, d->reads[i])) continue;
-        if (!strcmp(d->reads[i], "calib.labels") && c->p->calibration.present)
-            return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "pass '%s' needs the labels of the "
-                            "calibration images, and the 'calibration' section names none: add "
-                            "'labels: FILE' (IDX or .npy, one integer per image)", d->name);
+        const char *hint = host_artifact_hint(c->p, d->reads[i]);
+        if (hint) return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "pass '%s' needs %s", d->name, hint);
         char who[600];
         producers(c->reg, d->reads[i], d, who, sizeof who);
         return fail_pos(c, pc->pos, PTQ_ERR_INVALID, "pass '%s' needs '%s', which no earlier "

@@ -5,6 +5,7 @@
 #define PTQ_UTIL_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include "ptq/ptq_plugin.h"
 
@@ -59,6 +60,18 @@ static inline int32_t ptq_util_graph_input(const ptq_host *h, ptq_session *s, co
         return -1;
     }
     return found;
+}
+
+/* Seconds on a steady clock, for the durations passes report: CLOCK_MONOTONIC where
+ * POSIX provides it, else C11's timespec_get (strict ISO builds). */
+static inline double ptq_util_seconds(void) {
+    struct timespec t;
+#ifdef CLOCK_MONOTONIC
+    clock_gettime(CLOCK_MONOTONIC, &t);
+#else
+    timespec_get(&t, TIME_UTC);
+#endif
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 #ifdef __cplusplus
