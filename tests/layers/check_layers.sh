@@ -4,7 +4,7 @@
 # the layers below it, never one above (docs/STATUS.md, "Layers").  Prints every violation.
 set -euo pipefail
 src=${1:?usage: check_layers.sh CORE_SRC_DIR}
-layers=(ir onnx data exec quant train plugin pipeline)
+layers=(ir onnx data exec quant train plugin pipeline ab)
 rank() { local i; for i in "${!layers[@]}"; do [ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
 bad=0
 for dir in "$src"/*/; do

@@ -1,0 +1,2 @@
+/* ab.c — placeholder while it is written. */
+typedef int ptq_placeholder_ab;

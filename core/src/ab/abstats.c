@@ -1,0 +1,2 @@
+/* abstats.c — placeholder while it is written. */
+typedef int ptq_placeholder_abstats;

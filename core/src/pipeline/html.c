@@ -1,0 +1,2 @@
+/* html.c — placeholder while it is written. */
+typedef int ptq_placeholder_html;

@@ -1,0 +1,2 @@
+/* variants.c — placeholder while it is written. */
+typedef int ptq_placeholder_variants;
