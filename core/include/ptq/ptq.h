@@ -418,6 +418,11 @@ PTQ_API ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset 
 PTQ_API ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
                                 int32_t threads, FILE *profile, ptq_eval_result *res,
                                 ptq_error *err);
+/* The same, also writing each image's top-1 class into predicted[ds->n] (when non-NULL):
+ * what a paired comparison of two models on the same images needs. */
+PTQ_API ptq_status ptq_evaluate_predict(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
+                                        int32_t threads, FILE *profile, int32_t *predicted,
+                                        ptq_eval_result *res, ptq_error *err);
 
 /* Progress of ptq_evaluate: called after each batch with images done and the total.
  * NULL (the default) reports nothing.  Process-wide; set it from one thread. */

@@ -40,6 +40,12 @@ ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds, boo
 
 ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
                         FILE *profile, ptq_eval_result *res, ptq_error *err) {
+    return ptq_evaluate_predict(g, ds, batch, threads, profile, NULL, res, err);
+}
+
+ptq_status ptq_evaluate_predict(const ptq_graph *g, const ptq_dataset *ds, int64_t batch,
+                                int32_t threads, FILE *profile, int32_t *predicted,
+                                ptq_eval_result *res, ptq_error *err) {
     memset(res, 0, sizeof *res);
     ptq_status fit = ptq_dataset_fits_model(g, ds, true, err);
     if (fit) return fit;
@@ -90,6 +96,7 @@ ptq_status ptq_evaluate(const ptq_graph *g, const ptq_dataset *ds, int64_t batch
                 break;
             }
             res->correct += best == ds->labels[at + i];
+            if (predicted) predicted[at + i] = (int32_t)best;
         }
         res->images += nb;
         if (g_progress) g_progress(g_progress_ctx, "evaluating", res->images, ds->n);

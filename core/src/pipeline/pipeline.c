@@ -1186,11 +1186,21 @@ static ptq_status f_threads(ctx *c, const yaml_node_t *k, const yaml_node_t *v, 
     return PTQ_OK;
 }
 
+static ptq_status add_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A file with variants is an A/B (ptq ab checks and expands them, variants.c); read as
+ * one pipeline, it is its base pipeline, and the reader is told. */
+static ptq_status f_variants(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    (void)k, (void)v, (void)obj;
+    return add_note(c, "%s: its 'variants' are run by `ptq ab %s`; this runs the base pipeline",
+                    c->file, c->file);
+}
+
 static const field top_fields[] = {
     {"model", f_model},   {"calibration", f_calibration}, {"evaluation", f_evaluation},
     {"quantization", f_quantization}, {"passes", f_passes}, {"output", f_output},
     {"seed", f_seed},     {"batch", f_batch},             {"threads", f_threads},
-    {0}};
+    {"variants", f_variants}, {0}};
 
 /* ===================================================================== defaults ===== */
 
@@ -1420,7 +1430,6 @@ static void producers(const ptq_registry *r, const char *name, const ptq_pass_de
                                     r->passes[i]->name);
 }
 
-static ptq_status add_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static ptq_status add_note(ctx *c, const char *fmt, ...) {
     ptq_pipeline *p = c->p;
     char buf[PTQ_ERROR_SIZE];
@@ -1731,18 +1740,32 @@ static ptq_status load_document(ctx *c) {
     return check_activation_data(c);
 }
 
+ptq_status ptq_pipeline_parse(const char *path, yaml_document_t *doc, ptq_error *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_file(path, &buf, &len, err)) return err->status;
+    ptq_status st = parse_yaml(path, buf, len, doc, err);
+    free(buf);
+    return st;
+}
+
 ptq_pipeline *ptq_pipeline_load(const char *path, const ptq_registry *reg, ptq_error *err) {
+    return ptq_pipeline_load_edited(path, reg, NULL, NULL, err);
+}
+
+ptq_pipeline *ptq_pipeline_load_edited(const char *path, const ptq_registry *reg,
+                                       ptq_pipeline_edit_fn edit, void *edit_ctx, ptq_error *err) {
     if (!path || !reg) {
         ptq_error_set(err, PTQ_ERR_INVALID, "ptq_pipeline_load: no %s", path ? "registry" : "path");
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    if (read_file(path, &buf, &len, err)) return NULL;
     yaml_document_t doc;
-    ptq_status st = parse_yaml(path, buf, len, &doc, err);
-    free(buf);
-    if (st) return NULL;
+    if (ptq_pipeline_parse(path, &doc, err)) return NULL;
+    ptq_status st = edit ? edit(edit_ctx, &doc, err) : PTQ_OK;
+    if (st) {
+        yaml_document_delete(&doc);
+        return NULL;
+    }
     ctx c = {.file = path, .doc = &doc, .reg = reg, .err = err};
     c.p = calloc(1, sizeof *c.p);
     c.base = file_dir(path);
@@ -2009,6 +2032,35 @@ static void print_pass(FILE *out, const ptq_pass_cfg *pc) {
 }
 
 void ptq_pipeline_print(const ptq_pipeline *p, FILE *out) { ptq_pipeline_print_as(p, NULL, out); }
+
+char *ptq_pipeline_fingerprint(const ptq_pipeline *p, int32_t step) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) return NULL;
+    if (step == 0) {
+        fputs("model: ", out);
+        print_quoted(out, p->model);
+        fputc('\n', out);
+        print_dataset(out, "calibration", &p->calibration);
+        print_dataset(out, "evaluation", &p->evaluation);
+        print_quantization(out, p);
+        fprintf(out, "seed: %" PRIu64 "\nbatch: %" PRId64 "\n", p->seed, p->batch);
+    } else if (step <= p->n_passes) {
+        const ptq_pass_cfg *pc = &p->passes[step - 1];
+        fprintf(out, "%s: {", pc->def->name);
+        for (const ptq_param_def *d = pc->def->params; d && d->name; d++) {
+            if (d != pc->def->params) fputs(", ", out);
+            print_param(out, d, pc->params);
+        }
+        fputs("}", out);
+    }
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
 
 void ptq_pipeline_print_as(const ptq_pipeline *p, const char *out_dir, FILE *out) {
     fputs("# ptq pipeline: ", out);

@@ -43,6 +43,25 @@ void ptq_pipeline_session_config(const ptq_pipeline *p, ptq_session_config *cfg)
 ptq_pipeline *ptq_pipeline_load(const char *path, const ptq_registry *reg, ptq_error *err);
 void ptq_pipeline_free(ptq_pipeline *p);
 
+/* The file's YAML document, with the same limits a load applies (size, nesting, one
+ * document); messages are "FILE:LINE:COLUMN: ...".  Delete with yaml_document_delete. */
+struct yaml_document_s;
+ptq_status ptq_pipeline_parse(const char *path, struct yaml_document_s *doc, ptq_error *err);
+
+/* ptq_pipeline_load with the document edited between parsing and validation (an A/B
+ * variant's overlays, variants.c).  Edited nodes keep their own marks, so messages still
+ * point into the file. */
+typedef ptq_status (*ptq_pipeline_edit_fn)(void *ctx, struct yaml_document_s *doc, ptq_error *err);
+ptq_pipeline *ptq_pipeline_load_edited(const char *path, const ptq_registry *reg,
+                                       ptq_pipeline_edit_fn edit, void *edit_ctx, ptq_error *err);
+
+/* What step `step` of the plan computes, as text: step 0 everything a session starts from
+ * (model, data, quantization, seed, batch), step i the i-th pass with every parameter.
+ * Two runs whose steps 0..i have equal texts are in the same state after step i (what an
+ * A/B shares).  Thread counts are left out: results do not depend on them.  Owned by the
+ * caller; NULL when out of memory. */
+char *ptq_pipeline_fingerprint(const ptq_pipeline *p, int32_t step);
+
 /* Prints the resolved plan as YAML with every default explicit (what `ptq run
  * --dry-run` shows): it can be fed back to ptq run. */
 void ptq_pipeline_print(const ptq_pipeline *p, FILE *out);

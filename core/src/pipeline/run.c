@@ -9,7 +9,7 @@
 
 #include "evalcache.h"
 #include "outdir.h"
-#include "report.h"
+#include "run.h"
 
 ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, const char *out_dir,
                                 bool force, ptq_error *err);
@@ -249,200 +249,245 @@ ptq_status ptq_pipeline_check(const ptq_pipeline *p, const char *out_dir, bool f
     return st;
 }
 
-ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, const char *out_dir,
-                                bool force, ptq_error *err) {
-    (void)reg;
-    const double t_start = ptq_now_seconds();
-    /* The output location first: an unwritable --out fails before any work. */
-    ptq_outdir od;
-    ptq_status st = ptq_outdir_begin(&od, out_dir, force, err);
-    if (st) return st;
+/* ---- the run, in stages (run.h) --------------------------------------------------------- */
+
+ptq_status ptq_run_begin(ptq_run_state *rs, const ptq_pipeline *p, const char *work_dir,
+                         int32_t max_passes, const ptq_run_given *given, ptq_error *err) {
+    memset(rs, 0, sizeof *rs);
+    rs->t_start = ptq_now_seconds();
     ptq_session_config cfg;
     ptq_pipeline_session_config(p, &cfg);
-    ptq_session *s = ptq_session_new(&cfg, err);
-    if (!s) {
-        ptq_outdir_abort(&od);
-        return err->status;
-    }
+    if (!(rs->s = ptq_session_new(&cfg, err))) return err->status;
+    ptq_session *s = rs->s;
     s->tty = isatty(2);
-    s->out_dir = od.tmp;
-    ptq_set_eval_progress(eval_progress, s);
-    ptq_run_results r;
-    memset(&r, 0, sizeof r);
-    ptq_measurer mr = {0};
-    ptq_graph *reference = NULL;
-    r.passes = ptq_calloc_array((size_t)p->n_passes + 1, sizeof *r.passes);
-    ptq_dataset *eval = NULL;
-    if (!r.passes) {
-        st = ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
-        goto done;
+    s->out_dir = work_dir;
+    ptq_set_eval_progress(eval_progress, s); /* until ptq_run_state_free */
+    rs->cap_passes = max_passes;
+    if (!(rs->r.passes = ptq_calloc_array((size_t)max_passes + 1, sizeof *rs->r.passes)))
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+    ptq_status st;
+    if (given && given->eval) {
+        rs->eval = given->eval;
+        rs->eval_borrowed = true;
+        if (s->calib && ptq_dataset_fits_model(s->g, s->calib, false, err)) {
+            ptq_error_prefix(err, "calibration data %s", p->calibration.images);
+            return err->status;
+        }
+    } else if ((st = open_inputs(p, s, &rs->eval, err))) {
+        return st;
     }
-    if ((st = open_inputs(p, s, &eval, err))) goto done;
+    ptq_dataset *eval = rs->eval;
     warn_short(&p->calibration, s->calib, "calibration");
     warn_short(&p->evaluation, eval, "evaluation");
     if (s->calib) print_norm("calibration", &p->calibration);
     if (eval) print_norm("evaluation", &p->evaluation);
     /* The model as imported: what every pass is measured against (measure.h). */
-    if (!(reference = ptq_graph_clone(s->g, err))) {
-        st = err->status;
-        goto done;
-    }
-    mr.reference = reference;
-    if (eval) {
+    if (!(rs->reference = ptq_graph_clone(s->g, err))) return err->status;
+    rs->mr.reference = rs->reference;
+    ptq_run_results *r = &rs->r;
+    if (eval && given && given->float_eval) {
+        r->fl = *given->float_eval;
+        r->float_cached = true;
+        r->have_eval = true;
+    } else if (eval) {
         ptq_float_eval_key key;
         const bool keyed = ptq_float_eval_key_make(&key, p->model, eval);
-        if (keyed && ptq_float_eval_cache_get(&key, &r.fl)) {
-            r.float_cached = true;
+        if (keyed && ptq_float_eval_cache_get(&key, &r->fl)) {
+            r->float_cached = true;
             fprintf(stderr, "float model: top-1 %.2f %% on %" PRId64 " images (cached: same model "
-                    "file, images and preprocessing)\n", 100.0 * r.fl.top1, r.fl.images);
+                    "file, images and preprocessing)\n", 100.0 * r->fl.top1, r->fl.images);
         } else {
             fprintf(stderr, "evaluating the float model on %" PRId64 " images\n", eval->n);
-            st = ptq_evaluate(s->g, eval, p->batch, s->threads, NULL, &r.fl, err);
-            if (st) goto done;
-            if (keyed) ptq_float_eval_cache_put(&key, &r.fl);
+            st = ptq_evaluate(s->g, eval, p->batch, s->threads, NULL, &r->fl, err);
+            if (st) return st;
+            if (keyed) ptq_float_eval_cache_put(&key, &r->fl);
         }
-        r.have_eval = true;
+        r->have_eval = true;
     }
-    fprintf(stderr, "running %d passes\n", p->n_passes);
-    for (int32_t i = 0; i < p->n_passes; i++) {
-        const ptq_pass_cfg *pc = &p->passes[i];
-        ptq_pass_record *pr = &r.passes[r.n_passes++];
-        pr->cfg = pc;
-        memset(&s->err, 0, sizeof s->err);
-        if ((st = ptq_measure(&mr, s, eval, &pr->before))) break;
-        s->pass_name = pc->def->name;
-        s->pass_index = i;
-        const int32_t nq = s->n_q; /* quantizers a pass adds (core.fold_bn) are new */
-        uint64_t *hb = ptq_calloc_array((size_t)nq + 1, sizeof *hb);
-        uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
-        if (hb) weight_hashes(s, hb, nq);
-        const double t0 = ptq_now_seconds();
-        st = pc->def->run(ptq_host_table(), s, pc->params);
-        pr->seconds = ptq_now_seconds() - t0;
-        s->pass_name = NULL;
-        if (!st) check_undeclared(s, pc->def, hb, ha, nq);
-        free(hb);
-        free(ha);
-        if (st) {
-            ptq_error_set(err, st, "pass '%s' failed: %s", pc->def->name,
-                          s->err.msg[0] ? s->err.msg : ptq_status_name(st));
-            goto done;
-        }
-        memset(&s->err, 0, sizeof s->err);
-        if ((st = ptq_measure(&mr, s, eval, &pr->after))) break;
-        print_measure_line(pr);
-    }
-    if (st) {
-        ptq_error_set(err, st, "measuring: %s", s->err.msg);
-        goto done;
-    }
-    for (int32_t i = 0; i < s->n_q; i++)
-        if (!s->q[i].calibrated) {
-            st = ptq_error_set(err, PTQ_ERR_INVALID, "quantizer of '%s' was never calibrated",
-                               s->g->values[s->q[i].value].name);
-            goto done;
-        }
+    return PTQ_OK;
+}
+
+ptq_status ptq_run_pass(ptq_run_state *rs, const ptq_pipeline *p, int32_t i, ptq_error *err) {
+    ptq_session *s = rs->s;
+    const ptq_pass_cfg *pc = &p->passes[i];
+    if (rs->r.n_passes >= rs->cap_passes) return ptq_error_set(err, PTQ_ERR_INVALID, "more passes than planned");
+    ptq_pass_record *pr = &rs->r.passes[rs->r.n_passes++];
+    pr->cfg = pc;
     memset(&s->err, 0, sizeof s->err);
-    if ((st = ptq_measure(&mr, s, eval, &r.final))) {
-        ptq_error_set(err, st, "measuring: %s", s->err.msg);
-        goto done;
-    }
-    if (eval) {
-        ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, err);
-        if (!sim) {
-            st = err->status;
-            goto done;
+    ptq_status st = ptq_measure(&rs->mr, s, rs->eval, &pr->before);
+    if (st) goto measuring;
+    s->pass_name = pc->def->name;
+    s->pass_index = i;
+    const int32_t nq = s->n_q; /* quantizers a pass adds (core.fold_bn) are new */
+    uint64_t *hb = ptq_calloc_array((size_t)nq + 1, sizeof *hb);
+    uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
+    if (hb) weight_hashes(s, hb, nq);
+    const double t0 = ptq_now_seconds();
+    st = pc->def->run(ptq_host_table(), s, pc->params);
+    pr->seconds = ptq_now_seconds() - t0;
+    s->pass_name = NULL;
+    if (!st) check_undeclared(s, pc->def, hb, ha, nq);
+    free(hb);
+    free(ha);
+    if (st)
+        return ptq_error_set(err, st, "pass '%s' failed: %s", pc->def->name,
+                             s->err.msg[0] ? s->err.msg : ptq_status_name(st));
+    memset(&s->err, 0, sizeof s->err);
+    if ((st = ptq_measure(&rs->mr, s, rs->eval, &pr->after))) goto measuring;
+    print_measure_line(pr);
+    return PTQ_OK;
+measuring:
+    return ptq_error_set(err, st, "measuring: %s", s->err.msg);
+}
+
+static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
+                             void (*write)(FILE *f, const void *ctx), const void *ctx) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        write(f, ctx);
+        if (ferror(f)) {
+            fclose(f);
+            f = NULL;
+        } else if (fclose(f) != 0) {
+            f = NULL;
         }
-        fprintf(stderr, "evaluating the quantized model on %" PRId64 " images\n", eval->n);
-        st = ptq_evaluate(sim, eval, p->batch, s->threads, NULL, &r.qu, err);
-        ptq_graph_free(sim);
-        if (st) goto done;
     }
-    ptq_preprocess norm;
-    char norm_from[64];
-    const bool have_norm = export_normalization(p, &norm, norm_from, sizeof norm_from);
+    return f ? PTQ_OK : ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+}
+
+typedef struct finish_ctx {
+    const ptq_pipeline *p;
+    const ptq_run_state *rs;
+    const char *shown_dir;
+} finish_ctx;
+
+static void write_pipeline_yaml(FILE *f, const void *vctx) {
+    const finish_ctx *c = vctx;
+    ptq_pipeline_print_as(c->p, c->shown_dir, f);
+}
+
+static void write_report_json(FILE *f, const void *vctx) {
+    const finish_ctx *c = vctx;
+    ptq_report_write(f, c->p, c->rs->s, &c->rs->r);
+}
+
+static void write_report_html(FILE *f, const void *vctx) {
+    const finish_ctx *c = vctx;
+    ptq_report_html_write(f, c->p, c->rs->s, &c->rs->r);
+}
+
+ptq_status ptq_run_finish(ptq_run_state *rs, const ptq_pipeline *p, const char *dir,
+                          const char *shown_dir, int32_t *predicted, ptq_error *err) {
+    ptq_session *s = rs->s;
+    ptq_run_results *r = &rs->r;
+    ptq_status st;
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (!s->q[i].calibrated)
+            return ptq_error_set(err, PTQ_ERR_INVALID, "quantizer of '%s' was never calibrated",
+                                 s->g->values[s->q[i].value].name);
+    memset(&s->err, 0, sizeof s->err);
+    st = ptq_measure(&rs->mr, s, rs->eval, &r->final);
+    if (st) return ptq_error_set(err, st, "measuring: %s", s->err.msg);
+    if (rs->eval) {
+        ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, err);
+        if (!sim) st = err->status;
+        if (!st) {
+            fprintf(stderr, "evaluating the quantized model on %" PRId64 " images\n", rs->eval->n);
+            st = ptq_evaluate_predict(sim, rs->eval, p->batch, s->threads, NULL, predicted, &r->qu, err);
+        }
+        ptq_graph_free(sim);
+    }
+    if (st) return st;
+    rs->have_norm = export_normalization(p, &rs->norm, rs->norm_from, sizeof rs->norm_from);
     if (p->export_onnx) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", od.tmp, p->onnx_name);
+        snprintf(path, sizeof path, "%s/%s", dir, p->onnx_name);
         memset(&s->err, 0, sizeof s->err);
-        if ((st = export_qdq(s, path, have_norm ? &norm : NULL))) {
-            ptq_error_set(err, st, "exporting the QDQ model: %s", s->err.msg);
-            goto done;
-        }
-        if (have_norm && (st = write_sidecar(s, &r, path, &norm, err))) goto done;
-        if (!have_norm)
+        if ((st = export_qdq(s, path, rs->have_norm ? &rs->norm : NULL)))
+            return ptq_error_set(err, st, "exporting the QDQ model: %s", s->err.msg);
+        if (rs->have_norm && (st = write_sidecar(s, r, path, &rs->norm, err))) return st;
+        if (!rs->have_norm)
             fprintf(stderr, "warning: no input normalization is known (no 'normalize' in the "
                     "pipeline, no %.*s.json beside the model): the export carries none, and "
                     "whoever runs it must know what the model expects\n",
                     (int)(strlen(p->model) - 5), p->model);
-        r.onnx_name = p->onnx_name;
+        r->onnx_name = p->onnx_name;
     }
-    {
-        char path[8192];
-        snprintf(path, sizeof path, "%s/pipeline.yaml", od.tmp);
-        FILE *f = fopen(path, "w");
-        if (f) {
-            ptq_pipeline_print_as(p, out_dir, f);
-            if (fclose(f) != 0) f = NULL;
-        }
-        if (!f) {
-            st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-            goto done;
-        }
-        r.seconds_total = ptq_now_seconds() - t_start;
-        snprintf(path, sizeof path, "%s/report.json", od.tmp);
-        f = fopen(path, "w");
-        if (f) {
-            ptq_report_write(f, p, s, &r);
-            if (fclose(f) != 0) f = NULL;
-        }
-        if (!f) {
-            st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-            goto done;
-        }
+    const finish_ctx c = {p, rs, shown_dir};
+    if ((st = write_with(dir, "pipeline.yaml", err, write_pipeline_yaml, &c))) return st;
+    r->seconds_total = ptq_now_seconds() - rs->t_start;
+    if ((st = write_with(dir, "report.json", err, write_report_json, &c))) return st;
+    return write_with(dir, "report.html", err, write_report_html, &c);
+}
+
+void ptq_run_state_free(ptq_run_state *rs) {
+    ptq_run_results *r = &rs->r;
+    if (rs->s) ptq_set_eval_progress(NULL, NULL);
+    for (int32_t i = 0; r->passes && i < r->n_passes; i++) {
+        ptq_measurement_free(&r->passes[i].before);
+        ptq_measurement_free(&r->passes[i].after);
     }
-    if ((st = ptq_outdir_commit(&od, err))) goto done;
-    /* The summary. */
+    ptq_measurement_free(&r->final);
+    ptq_measurer_free(&rs->mr);
+    ptq_graph_free(rs->reference);
+    free(r->passes);
+    if (!rs->eval_borrowed) ptq_dataset_free(rs->eval);
+    ptq_session_free(rs->s);
+    memset(rs, 0, sizeof *rs);
+}
+
+/* The summary `ptq run` prints once the output is in place. */
+static void print_summary(const ptq_pipeline *p, const ptq_run_state *rs, const char *out_dir) {
+    const ptq_run_results *r = &rs->r;
+    const ptq_session *s = rs->s;
     printf("\nqcraft %s — %s\n", ptq_version_string(), p->path);
     printf("model       %s\n", p->model);
     printf("quantized   weights %s, activations %s; %d quantizers\n",
            p->quant.quantize_weights ? (p->quant.weights.per_channel ? "per-channel" : "per-tensor") : "float",
            p->quant.quantize_activations ? "per-tensor" : "float", s->n_q);
-    if (r.have_eval)
+    if (r->have_eval)
         printf("top-1       float %.2f %%  ->  quantized %.2f %%   (%+.2f points, %" PRId64 " images)\n",
-               100.0 * r.fl.top1, 100.0 * r.qu.top1, 100.0 * (r.qu.top1 - r.fl.top1), r.qu.images);
+               100.0 * r->fl.top1, 100.0 * r->qu.top1, 100.0 * (r->qu.top1 - r->fl.top1), r->qu.images);
     else
         printf("top-1       (no evaluation data configured)\n");
-    if (r.final.valid)
+    if (r->final.valid)
         printf("fidelity    output SQNR %.1f dB against the original float model, top-1 agreement %.1f %%"
-               " (%" PRId64 " calibration images)\n", r.final.model_db,
-               100.0 * r.final.model_agree, mr.n);
+               " (%" PRId64 " calibration images)\n", r->final.model_db,
+               100.0 * r->final.model_agree, rs->mr.n);
     printf("layers      mean weight SQNR %.1f dB, mean output SQNR %.1f dB\n",
-           ptq_measurement_mean_db(&r.final, true), ptq_measurement_mean_db(&r.final, false));
-    if (have_norm && r.onnx_name) {
+           ptq_measurement_mean_db(&r->final, true), ptq_measurement_mean_db(&r->final, false));
+    if (rs->have_norm && r->onnx_name) {
         char mean[256], std[256];
         static const float zero = 0.0f, one = 1.0f;
-        ptq_format_floats(norm.n_mean ? norm.mean : &zero, norm.n_mean ? norm.n_mean : 1, mean, sizeof mean);
-        ptq_format_floats(norm.n_std ? norm.std : &one, norm.n_std ? norm.n_std : 1, std, sizeof std);
+        const ptq_preprocess *n = &rs->norm;
+        ptq_format_floats(n->n_mean ? n->mean : &zero, n->n_mean ? n->n_mean : 1, mean, sizeof mean);
+        ptq_format_floats(n->n_std ? n->std : &one, n->n_std ? n->n_std : 1, std, sizeof std);
         printf("input       normalize mean %s std %s (%s), carried in the export\n", mean, std,
-               norm_from);
+               rs->norm_from);
     }
-    printf("output      %s/%s%s\n", out_dir, r.onnx_name ? r.onnx_name : "report.json",
-           r.onnx_name ? "  (+ report.json, pipeline.yaml)" : "");
-    printf("time        %.1f s\n", ptq_now_seconds() - t_start);
-done:
-    ptq_set_eval_progress(NULL, NULL);
+    printf("output      %s/%s%s\n", out_dir, r->onnx_name ? r->onnx_name : "report.json",
+           r->onnx_name ? "  (+ report.json, report.html, pipeline.yaml)" : "  (+ report.html)");
+    printf("time        %.1f s\n", ptq_now_seconds() - rs->t_start);
+}
+
+ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, const char *out_dir,
+                                bool force, ptq_error *err) {
+    (void)reg;
+    /* The output location first: an unwritable --out fails before any work. */
+    ptq_outdir od;
+    ptq_status st = ptq_outdir_begin(&od, out_dir, force, err);
+    if (st) return st;
+    ptq_run_state rs;
+    st = ptq_run_begin(&rs, p, od.tmp, p->n_passes, NULL, err);
+    if (!st) fprintf(stderr, "running %d passes\n", p->n_passes);
+    for (int32_t i = 0; !st && i < p->n_passes; i++) st = ptq_run_pass(&rs, p, i, err);
+    if (!st) st = ptq_run_finish(&rs, p, od.tmp, out_dir, NULL, err);
+    if (!st) st = ptq_outdir_commit(&od, err);
+    if (!st) print_summary(p, &rs, out_dir);
     ptq_outdir_abort(&od);
-    for (int32_t i = 0; r.passes && i < r.n_passes; i++) {
-        ptq_measurement_free(&r.passes[i].before);
-        ptq_measurement_free(&r.passes[i].after);
-    }
-    ptq_measurement_free(&r.final);
-    ptq_measurer_free(&mr);
-    ptq_graph_free(reference);
-    free(r.passes);
-    ptq_dataset_free(eval);
-    ptq_session_free(s);
+    ptq_run_state_free(&rs);
     return st;
 }
 

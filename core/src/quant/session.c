@@ -31,6 +31,10 @@ static void fmt_duration(double t, char *buf, size_t size) {
 }
 
 void ptq_session_progress(ptq_session *s, const char *what, int64_t done, int64_t total) {
+    if (s->progress_sink) {
+        s->progress_sink(s->progress_sink_ctx, what, done, total);
+        return;
+    }
     if (!s->tty || total <= 0) return;
     const double t = ptq_now_seconds();
     /* A new step starts when the label changes or the count goes back. */
@@ -739,6 +743,89 @@ static ptq_status place_paper(ptq_session *s) {
     return PTQ_OK;
 nomem:
     return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory placing quantizers");
+}
+
+/* ------------------------------------------------------------- mixed precision ---- */
+
+/* The activation width under weighted node `node`'s input, as placement limits its weight
+ * grid: the quantizer it reads (through pooling and reshapes), else the configured one. */
+static int32_t input_act_bits(const ptq_session *s, int32_t node) {
+    const int32_t src = quantized_source(s, node);
+    if (src >= 0) return s->q[src].spec.bits;
+    ptq_qspec w, a;
+    bool keep_float;
+    node_specs(s, node, &w, &a, &keep_float);
+    return a.bits;
+}
+
+/* The grid limit of a weight of `bits` under activations of `act_bits` (node_specs' rule). */
+static int32_t weight_max_code(const ptq_session *s, int32_t bits, int32_t act_bits) {
+    return bits <= 8 && act_bits <= 8 ? ptq_target_max_code(s->cfg.quant->target) : 0;
+}
+
+/* Whether weight quantizer w at `bits` under activations of `act_bits` is a grid the
+ * pipeline accepts (pipeline.c's bad_weight_grid: zero-point-free codes of asymmetric
+ * per-channel weights must fit the target's integer kernels); else an error. */
+static ptq_status weight_grid_ok(ptq_session *s, int32_t w, int32_t bits, int32_t act_bits) {
+    const ptq_quantizer *z = &s->q[w];
+    const int32_t target = s->cfg.quant->target, max_bits = ptq_target_max_asym_channel_bits(target);
+    if (act_bits > 8 || z->spec.symmetric || !z->spec.per_channel || bits <= max_bits) return PTQ_OK;
+    return ptq_session_error(s, PTQ_ERR_UNSUPPORTED, "'%s': asymmetric per-channel weights of %d "
+                             "bits need %d-bit zero-point-free codes, more than target %s allows "
+                             "(%d bits at most); use symmetric weights or target: none",
+                             s->g->values[z->value].name, bits, bits + 1, ptq_target_name(target),
+                             max_bits);
+}
+
+/* Rebuilds quantizer i's grid at spec.bits (uncalibrated, scales 1) and drops what was
+ * learned for the old one. */
+static ptq_status regrid(ptq_session *s, int32_t i) {
+    ptq_quantizer *z = &s->q[i];
+    if (z->rounding.struct_size && z->rounding.destroy) z->rounding.destroy(z->rounding_state);
+    memset(&z->rounding, 0, sizeof z->rounding);
+    z->rounding_state = NULL;
+    ptq_tensor_free(z->borders);
+    z->borders = NULL;
+    ptq_qparams_free(&z->qp);
+    z->calibrated = false;
+    const int32_t axis = ptq_session_weight_axis(s, i);
+    const int64_t n = axis >= 0 ? s->g->values[z->value].ne[axis] : 1;
+    ptq_status st = ptq_qparams_init(&z->qp, z->spec.bits, z->spec.symmetric, z->is_weight, axis, n,
+                                     &s->err);
+    if (st) return st;
+    if (z->is_weight) ptq_qparams_limit(&z->qp, z->spec.max_code);
+    return PTQ_OK;
+}
+
+ptq_status ptq_session_set_bits(ptq_session *s, int32_t i, int32_t bits) {
+    ptq_quantizer *z = &s->q[i];
+    const char *name = s->g->values[z->value].name;
+    if (bits < 2 || (bits > 8 && bits != 16))
+        return ptq_session_error(s, PTQ_ERR_INVALID, "'%s': %d bits: quantizers have 2 to 8 or 16 "
+                                 "bits", name, bits);
+    if (bits == z->spec.bits) return PTQ_OK;
+    /* Check every grid that changes before changing any. */
+    ptq_status st = PTQ_OK;
+    if (z->is_weight) st = weight_grid_ok(s, i, bits, input_act_bits(s, z->node));
+    for (int32_t w = 0; w < s->n_q && !st && !z->is_weight; w++)
+        if (s->q[w].is_weight && quantized_source(s, s->q[w].node) == i)
+            st = weight_grid_ok(s, w, s->q[w].spec.bits, bits);
+    if (st) return st;
+    z->spec.bits = bits;
+    if (z->is_weight) z->spec.max_code = weight_max_code(s, bits, input_act_bits(s, z->node));
+    if ((st = regrid(s, i))) return st;
+    /* An activation crossing 8 bits moves the grid limit of the weights that read it. */
+    for (int32_t w = 0; w < s->n_q && !st && !z->is_weight; w++) {
+        ptq_quantizer *y = &s->q[w];
+        if (!y->is_weight || quantized_source(s, y->node) != i) continue;
+        const int32_t mc = weight_max_code(s, y->spec.bits, bits);
+        if (mc == y->spec.max_code) continue;
+        const bool was = y->calibrated;
+        y->spec.max_code = mc;
+        st = regrid(s, w);
+        if (!st && was) st = ptq_session_calibrate_weight(s, w);
+    }
+    return st;
 }
 
 /* ---------------------------------------------------------------- calibration ---- */

@@ -71,6 +71,10 @@ struct ptq_session {
     bool progress_drawn;     /* a bar is on screen */
     double progress_t_drawn; /* when it was last drawn */
     int progress_width;      /* characters the last line took */
+    /* Where progress goes instead of a bar on stderr (an A/B run reports to the process
+     * that draws every run's bar); NULL: the bar. */
+    void (*progress_sink)(void *ctx, const char *what, int64_t done, int64_t total);
+    void *progress_sink_ctx;
 };
 
 typedef struct ptq_calibrate_params {
@@ -131,6 +135,10 @@ ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *q, int32_t
                                  ptq_error *err);
 /* The integer codes of weight quantizer q (numel of its value), rounding included. */
 ptq_status ptq_session_weight_codes(const ptq_session *s, int32_t q, int32_t *codes);
+
+/* Gives quantizer q another width (2 to 8 or 16; ptq_plugin.h, quantizer_set_bits, says
+ * what changes with it): the spec and the grid, uncalibrated. */
+ptq_status ptq_session_set_bits(ptq_session *s, int32_t q, int32_t bits);
 
 /* Sets (copies) or clears (borders NULL) activation quantizer q's rounding borders, a
  * [channels, bins] table (ptq_plugin.h, quantizer_set_borders, says what is accepted). */
