@@ -62,7 +62,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **positi
         }
         if (strncmp(arg, "--", 2) != 0 || !strcmp(arg, "--")) {
             if (!strcmp(arg, "--") && i + 1 < argc) arg = argv[++i];
-            if (n_pos >= cmd->n_positional)
+            if (n_pos >= (cmd->max_positional > cmd->n_positional ? cmd->max_positional : cmd->n_positional))
                 return usage_error(cmd, "unexpected argument '%s'%s", arg, "");
             positional[n_pos++] = arg;
             continue;

@@ -34,6 +34,7 @@ typedef struct cli_command {
     const cli_opt *opts;  /* terminated by {0} */
     int32_t n_positional; /* required positional arguments */
     const char *positional_names;
+    int32_t max_positional; /* more may follow, up to this many (0: exactly n_positional) */
 } cli_command;
 
 /* Parses argv (after the command name) into the option table's destinations and the
@@ -47,10 +48,12 @@ int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_ab(int argc, char **argv);
 
 extern const cli_command cli_eval_command;
 extern const cli_command cli_inspect_command;
 extern const cli_command cli_run_command;
 extern const cli_command cli_plugins_command;
+extern const cli_command cli_ab_command;
 
 #endif

@@ -53,6 +53,7 @@ const cli_command cli_eval_command = {
     eval_opts,
     1,
     "MODEL",
+    0,
 };
 
 int cmd_eval(int argc, char **argv) {

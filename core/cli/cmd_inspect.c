@@ -16,6 +16,7 @@ const cli_command cli_inspect_command = {
     inspect_opts,
     1,
     "MODEL",
+    0,
 };
 
 int cmd_inspect(int argc, char **argv) {

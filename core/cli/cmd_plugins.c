@@ -26,6 +26,7 @@ const cli_command cli_plugins_command = {
     plugins_opts,
     0,
     "NAME",
+    0,
 };
 
 int cmd_plugins(int argc, char **argv) {

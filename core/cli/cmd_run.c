@@ -39,6 +39,7 @@ const cli_command cli_run_command = {
     run_opts,
     1,
     "PIPELINE",
+    0,
 };
 
 int cmd_run(int argc, char **argv) {

@@ -1,5 +1,7 @@
 /* good.c — a well-formed test plugin with one parameter of every type and a pass that
  * exercises the host table (used by test_plugins.c and the pipeline tests). */
+#include <stdlib.h>
+#include <string.h>
 #include <stddef.h>
 
 #include "ptq/ptq_plugin.h"
@@ -25,6 +27,10 @@ static const ptq_param_def defs[] = {
 
 static ptq_status run(const ptq_host *host, ptq_session *s, const void *p) {
     const params *q = p;
+    /* Misbehaviour on request, for the tests of what a run does when a pass fails
+     * (label "fail") or its process dies (label "abort"). */
+    if (q->label && !strcmp(q->label, "fail")) return host->error(s, PTQ_ERR_INVALID, "asked to fail");
+    if (q->label && !strcmp(q->label, "abort")) abort();
     int64_t *c = host->alloc(sizeof *c);
     if (!c) return host->error(s, PTQ_ERR_NOMEM, "out of memory");
     *c = q->count;

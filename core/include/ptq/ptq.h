@@ -608,6 +608,25 @@ typedef struct ptq_run_options {
  * go to stderr/stdout. */
 PTQ_API ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error *err);
 
+typedef struct ptq_ab_options {
+    const char *out_dir;    /* the A/B directory; NULL: the one file's output.dir, or runs/ab */
+    bool force;             /* replace an existing output directory */
+    bool dry_run;           /* check everything, print the runs and what they share, stop */
+    const char *plugin_dir;
+    int32_t threads;        /* per run; 0: the cores shared out between the jobs */
+    int32_t jobs;           /* runs computing at once; 0: one per core */
+    int32_t seeds;          /* each variant this many times (seed, seed+1, ...); 0: the file's */
+    int *stopped_by;        /* set to the signal that interrupted the A/B (0: none) */
+} ptq_ab_options;
+
+/* `ptq ab`: the variants of the files (each file one variant, or its `variants:`) x seeds,
+ * checked whole, run on the same model and evaluation images with shared steps run once,
+ * compared pairwise (McNemar's exact test, 95 % intervals); ab.json, ab.html and every
+ * run's own directory written atomically.  Under mpirun the runs are spread over the
+ * ranks and gathered on rank 0. */
+PTQ_API ptq_status ptq_ab_files(const char *const *paths, int32_t n_paths,
+                                const ptq_ab_options *opts, ptq_error *err);
+
 /* Tells the plugin loader where the running program is (a path to it, e.g.
  * "/proc/self/exe" or argv[0]): plugins are then also searched relative to it, in
  * <libdir>/ptq/plugins of its installed layout, or in plugins/ beside it in a build tree.

@@ -27,4 +27,9 @@ typedef struct ptq_run_results {
 void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
                       const ptq_run_results *r);
 
+/* report.html: the same run as a self-contained page (report_html.c).  0, or -1 when
+ * writing failed. */
+int ptq_report_html_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
+                          const ptq_run_results *r);
+
 #endif

@@ -385,16 +385,19 @@ ptq_status ptq_host_subset(ptq_session *s, const ptq_graph *g, const int32_t *no
     return PTQ_OK;
 }
 
-static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes, int32_t n_nodes,
-                             const int32_t *keep, int32_t n_keep, int64_t max_batch) {
+/* A run of the float model (qs NULL) or of the quantized model with the n_q quantizers
+ * qs applied (copies of the session's or a subset of them). */
+static ptq_run *run_new_with(ptq_session *s, const ptq_quantizer *qs, int32_t n_q,
+                             const int32_t *nodes, int32_t n_nodes, const int32_t *keep,
+                             int32_t n_keep, int64_t max_batch) {
     ptq_run *r = calloc(1, sizeof *r);
     if (!r) {
         ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
         return NULL;
     }
     r->s = s;
-    if (model == PTQ_MODEL_QUANT) {
-        r->sim = ptq_session_sim_graph(s, s->q, s->n_q, &s->err);
+    if (qs) {
+        r->sim = ptq_session_sim_graph(s, qs, n_q, &s->err);
         if (!r->sim) goto fail;
         r->g = r->sim;
     } else {
@@ -429,6 +432,14 @@ static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes
 fail:
     host_run_free(r);
     return NULL;
+}
+
+static ptq_run *host_run_new(ptq_session *s, int32_t model, const int32_t *nodes, int32_t n_nodes,
+                             const int32_t *keep, int32_t n_keep, int64_t max_batch) {
+    /* An empty quantizer list is still the quantized model (a copy), not the float one. */
+    static const ptq_quantizer none;
+    const ptq_quantizer *qs = model == PTQ_MODEL_QUANT ? (s->n_q ? s->q : &none) : NULL;
+    return run_new_with(s, qs, s->n_q, nodes, n_nodes, keep, n_keep, max_batch);
 }
 
 static ptq_status host_run_bind(ptq_run *r, int32_t value, const float *data) {
@@ -712,6 +723,36 @@ static ptq_status host_output_path(ptq_session *s, const char *name, char *path,
     return host_report_row(s, "files", name, NULL, NULL, 0);
 }
 
+/* ---- since 0.9 ---------------------------------------------------------------------- */
+
+static ptq_run *host_run_new_bypass(ptq_session *s, const int32_t *nodes, int32_t n_nodes,
+                                    const int32_t *keep, int32_t n_keep, int64_t max_batch,
+                                    const uint8_t *bypass, int32_t n_bypass) {
+    if (!bypass || n_bypass != s->n_q) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "run_new_bypass: a mask of %d entries; the session "
+                          "has %d quantizers", bypass ? n_bypass : 0, s->n_q);
+        return NULL;
+    }
+    /* Shallow copies: the quantized model only reads them (a rounding function is taken
+     * from the session's own quantizer, which outlives the run). */
+    ptq_quantizer *use = ptq_calloc_array((size_t)s->n_q + 1, sizeof *use);
+    if (!use) {
+        ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    int32_t n_use = 0;
+    for (int32_t i = 0; i < s->n_q; i++)
+        if (!bypass[i]) use[n_use++] = s->q[i];
+    ptq_run *r = run_new_with(s, use, n_use, nodes, n_nodes, keep, n_keep, max_batch);
+    free(use);
+    return r;
+}
+
+static ptq_status host_quantizer_set_bits(ptq_session *s, int32_t q, int32_t bits) {
+    if (!q_ok(s, q)) return PTQ_ERR_INVALID;
+    return ptq_session_set_bits(s, q, bits);
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -772,6 +813,8 @@ static const ptq_host host = {
     .bn_epsilon = host_bn_epsilon,
     .calib_normalization = host_calib_normalization,
     .output_path = host_output_path,
+    .run_new_bypass = host_run_new_bypass,
+    .quantizer_set_bits = host_quantizer_set_bits,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

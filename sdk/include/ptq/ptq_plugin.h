@@ -664,6 +664,40 @@ struct ptq_host {
      * file is listed in the pass's entry of report.json (tables.files).  PTQ_ERR_INVALID
      * for a bad name or when the run writes no output directory. */
     ptq_status (*output_path)(ptq_session *s, const char *name, char *path, size_t size);
+
+    /* ---- since 0.9 (check with PTQ_HOST_HAS): sensitivity, mixed precision ---- */
+    /* Plans a forward run of the quantized model (as run_new with PTQ_MODEL_QUANT) in
+     * which the quantizers q with bypass[q] != 0 are left out: their weights or
+     * activations stay float, every other quantizer applies as usual.  bypass has
+     * n_bypass = quantizer_count entries (borrowed for the call); the run is a copy made
+     * here, like run_new's, so changing quantizers or the mask afterwards does not touch
+     * it.  Only the quantizers that apply need to be calibrated.  Every entry set is the
+     * float model exactly (same graph, same kernels); none set is run_new's quantized
+     * model.  Per-layer sensitivity (each layer alone in float, each layer alone
+     * quantized) is written with it.  NULL after an error (a mask of the wrong length,
+     * an uncalibrated quantizer that applies). */
+    ptq_run *(*run_new_bypass)(ptq_session *s, const int32_t *nodes, int32_t n_nodes,
+                               const int32_t *keep, int32_t n_keep, int64_t max_batch,
+                               const uint8_t *bypass, int32_t n_bypass);
+    /* Gives quantizer q another bit width: 2 to 8 or 16, as the pipeline's `bits`
+     * (PTQ_ERR_INVALID otherwise, naming the value; 32, "keep float", is a placement
+     * decision and not a width).  The grid is rebuilt for the new width (a weight's
+     * signed, an activation's unsigned when asymmetric; the deployment target's limit
+     * on 8-bit weights under integer activations applies as at placement), q is marked
+     * uncalibrated (quantizer_calibrate recomputes it with its observer, or a pass sets
+     * it with quantizer_set_range), and what was learned for the old grid goes: a
+     * rounding function (its destroy is called) and rounding borders.  The width stays
+     * q's from then on: the quantized model, later calibrations, the report's per-layer
+     * bits and the QDQ export (each quantizer's own container and range) use it, so
+     * layers of one model can have different widths.  When an activation crosses 8 bits
+     * the weights of the layers reading it change grid too (integer kernels run only
+     * under activations of 8 bits or fewer), and calibrated ones are recalibrated at
+     * once.  Refused (PTQ_ERR_UNSUPPORTED, nothing changed) where the pipeline would
+     * refuse the width: asymmetric per-channel weights wider than the target's
+     * zero-point-free codes allow.  Setting the width q has is a no-op that keeps its
+     * calibration.  A pass that changes widths lists what they invalidate
+     * ("quant.rounding", the searched scales) in its `invalidates`. */
+    ptq_status (*quantizer_set_bits)(ptq_session *s, int32_t q, int32_t bits);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:

@@ -30,7 +30,7 @@ extern "C" {
 /* Version of the SDK (and of the ABI it defines).  A plugin built against major X is
  * loaded only by a host of major X; minor versions add API, never change it. */
 #define PTQ_VERSION_MAJOR 0
-#define PTQ_VERSION_MINOR 8
+#define PTQ_VERSION_MINOR 9
 #define PTQ_VERSION_PATCH 0
 
 typedef struct ptq_version {
