@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <omp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -351,6 +352,11 @@ ptq_status ptq_ab_files(const char *const *paths, int32_t n_paths, const ptq_ab_
     ab_ranks rk;
     ab_mpi_init(&rk, NULL, NULL);
     const double t_start = ptq_now_seconds();
+    /* This process forks the workers, and GNU OpenMP's thread pool does not survive a fork
+     * (ab_exec.c): nothing here may run a parallel region on more than one thread, not
+     * even the importer's constant folding, which takes the default thread count. */
+    setenv("PTQ_THREADS", "1", 1);
+    omp_set_num_threads(1);
     ptq_registry *reg = ptq_registry_load(o->plugin_dir, err);
     if (!reg) {
         ab_mpi_finalize(&rk);
@@ -397,8 +403,10 @@ ptq_status ptq_ab_files(const char *const *paths, int32_t n_paths, const ptq_ab_
         if (!mkdtemp(private_dir)) st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot create: %s", private_dir, strerror(errno));
     }
     const char *dir = rk.rank == 0 ? od.tmp : private_dir;
-    /* Work every run shares: the evaluation set and the float model's top-1, once. */
-    if (!st) st = ptq_run_begin(&rs, pl->runs[0].p, NULL, 0, NULL, err);
+    /* Work every run shares: the evaluation set and the float model's top-1, once (on one
+     * thread, see above). */
+    const ptq_run_given one_thread = {.threads = 1};
+    if (!st) st = ptq_run_begin(&rs, pl->runs[0].p, NULL, 0, &one_thread, err);
     if (!st && !rs.eval) st = ptq_error_set(err, PTQ_ERR_INVALID, "no evaluation data");
     const int32_t cores = cpu_count(), per_node = rk.local_size > 0 ? rk.local_size : 1;
     const int32_t jobs = o->jobs > 0 ? o->jobs : (cores / per_node > 0 ? cores / per_node : 1);

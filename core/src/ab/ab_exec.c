@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <omp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -326,19 +327,39 @@ static void fail_branch(int32_t node, int32_t b, const char *why) {
     else fail_run(nd->ends[b - nd->n_kids], why);
 }
 
+/* Whether the tree forks at or below `node`. */
+static bool forks_below(int32_t node) {
+    const ab_node *nd = &X->pl->nodes[node];
+    if (nd->n_kids + nd->n_ends > 1) return true;
+    for (int32_t k = 0; k < nd->n_kids; k++)
+        if (forks_below(nd->kids[k])) return true;
+    return false;
+}
+
+/* GNU OpenMP's thread pool does not survive fork(): a child that enters a parallel region
+ * its parent ran with more than one thread waits forever for threads that do not exist in
+ * it.  So a process that will still fork computes on one thread (its OpenMP pool is never
+ * started), and only a process past its last fork uses the threads it was given. */
+static void set_threads(ptq_run_state *rs, bool will_fork) {
+    const int32_t t = will_fork ? 1 : (X->threads > 0 ? X->threads : 1);
+    omp_set_num_threads(t);
+    if (rs->s) rs->s->threads = t;
+}
+
 static ptq_status run_step(int32_t node, ptq_run_state *rs, ptq_error *err) {
     const ab_node *nd = &X->pl->nodes[node];
     const ptq_pipeline *p = X->pl->runs[nd->run0].p;
     g_node = node;
+    set_threads(rs, forks_below(node));
     send_msg(AB_MSG_STEP, node, -1, 0, 0, 0, 0, ab_node_label(X->pl, node));
     const double t0 = ptq_now_seconds();
     ptq_status st;
     if (nd->step == 0) {
+        X->given.threads = forks_below(node) ? 1 : X->threads;
         st = ptq_run_begin(rs, p, g_dir, X->pl->max_passes, &X->given, err);
         if (rs->s) {
             rs->s->tty = false;
             rs->s->progress_sink = progress_sink;
-            rs->s->threads = X->threads > 0 ? X->threads : rs->s->threads;
         }
     } else {
         st = ptq_run_pass(rs, p, nd->step - 1, err);
@@ -357,6 +378,7 @@ static void __attribute__((noreturn)) finish_run(int32_t r, ptq_run_state *rs) {
     const int64_t n = rs->eval ? rs->eval->n : 0;
     int32_t *pred = calloc((size_t)(n ? n : 1), sizeof *pred);
     g_node = run->node;
+    set_threads(rs, false);
     send_msg(AB_MSG_STEP, run->node, r, 0, 0, 0, 0, "evaluating");
     const double t0 = ptq_now_seconds();
     ptq_status st = pred ? ptq_run_finish(rs, run->p, g_dir, shown, pred, &err)

@@ -261,6 +261,7 @@ ptq_status ptq_run_begin(ptq_run_state *rs, const ptq_pipeline *p, const char *w
     ptq_session *s = rs->s;
     s->tty = isatty(2);
     s->out_dir = work_dir;
+    if (given && given->threads > 0) s->threads = given->threads;
     ptq_set_eval_progress(eval_progress, s); /* until ptq_run_state_free */
     rs->cap_passes = max_passes;
     if (!(rs->r.passes = ptq_calloc_array((size_t)max_passes + 1, sizeof *rs->r.passes)))

@@ -27,6 +27,7 @@ typedef struct ptq_run_state {
 typedef struct ptq_run_given {
     ptq_dataset *eval;          /* the evaluation set, loaded and checked (borrowed) */
     const ptq_eval_result *float_eval; /* the float model's evaluation on it */
+    int32_t threads;            /* > 0: the session's threads, whatever the pipeline says */
 } ptq_run_given;
 
 /* Opens the model and data and checks them, evaluates the float model (or takes the
