@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential cmake pkg-config zlib1g-dev
 libopenblas-dev libyaml-dev check
 libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-dataset-fashion-mnist libonnx-testdata"
+dataset-fashion-mnist libonnx-testdata
+openmpi-bin libopenmpi-dev chromium python3"
 
 missing=""
 for p in $PKGS; do
