@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ab/ab.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/variants.h"
 #include "quant/session.h" /* ptq_calibrate_params */
 #include "testutil.h"
 
@@ -1112,6 +1114,160 @@ START_TEST(print_round_trip) {
 }
 END_TEST
 
+
+/* ============================================================ variants (ptq ab) ==== */
+
+#define VHEAD                                                                              \
+    "model: m.onnx\ncalibration: {images: c.gz}\n"                                         \
+    "evaluation: {images: e.gz, labels: l.gz}\n"                                           \
+    "quantization:\n  weights: {bits: 8}\n"                                                \
+    "passes:\n  - fake.tune: {iterations: 10}\n"
+
+/* variant i of the file at `path`, loaded (must succeed) */
+static ptq_pipeline *variant_ok(const ptq_variant_set *set, int32_t i) {
+    ptq_error err = {0};
+    ptq_pipeline *p = ptq_variant_load(set, i, g_reg, &err);
+    ck_assert_msg(p != NULL, "variant %d refused: %s", i, err.msg);
+    return p;
+}
+
+static int64_t tune_iterations(const ptq_pipeline *p) {
+    for (int32_t i = 0; i < p->n_passes; i++)
+        if (!strcmp(p->passes[i].def->name, "fake.tune"))
+            return ((const tune_params *)p->passes[i].params)->iterations;
+    return -1;
+}
+
+START_TEST(variants_matrix) {
+    const char *path = write_yaml(VHEAD "variants:\n"
+                                        "  seeds: 3\n"
+                                        "  matrix:\n"
+                                        "    method:\n"
+                                        "      short: {}\n"
+                                        "      long: {params: {fake.tune: {iterations: 99}}}\n"
+                                        "      none: {without: fake.tune}\n"
+                                        "    bits:\n"
+                                        "      w8: {}\n"
+                                        "      w4: {quantization: {weights: {bits: 4}}}\n");
+    ptq_variant_set set;
+    ptq_error err = {0};
+    ck_assert_msg(ptq_variants_read(path, &set, &err) == PTQ_OK, "%s", err.msg);
+    ck_assert_int_eq(set.n, 6);
+    ck_assert_int_eq(set.seeds, 3);
+    static const char *const names[] = {"short+w8", "short+w4", "long+w8", "long+w4", "none+w8", "none+w4"};
+    static const int64_t iters[] = {10, 10, 99, 99, -1, -1};
+    static const int32_t bits[] = {8, 4, 8, 4, 8, 4};
+    for (int32_t i = 0; i < 6; i++) {
+        ck_assert_str_eq(set.v[i].name, names[i]);
+        ptq_pipeline *p = variant_ok(&set, i);
+        ck_assert_int_eq(tune_iterations(p), iters[i]);
+        ck_assert_int_eq(p->quant.weights.bits, bits[i]);
+        ck_assert_int_eq(p->quant.activations.bits, 8); /* the merge kept the rest */
+        ptq_pipeline_free(p);
+    }
+    /* the base, and `ptq run` on the file (the base, with a note) */
+    ptq_pipeline *b = variant_ok(&set, -1);
+    ck_assert_int_eq(tune_iterations(b), 10);
+    ptq_pipeline_free(b);
+    b = load_ok_path(path);
+    bool noted = false;
+    for (int32_t i = 0; i < b->n_notes; i++) noted |= strstr(b->notes[i], "ptq ab") != NULL;
+    ck_assert_msg(noted, "ptq run does not say the variants are ptq ab's");
+    ptq_pipeline_free(b);
+    ptq_variant_set_free(&set);
+}
+END_TEST
+
+/* every problem of a variants section, each at its line and column */
+START_TEST(variants_refused) {
+    const char *path = write_yaml(VHEAD "variants:\n"                         /* line 8 */
+                                        "  a: {output: {dir: x}}\n"           /* 9 */
+                                        "  b.: {}\n"                          /* 10 */
+                                        "  a: {}\n"                           /* 11 */
+                                        "  .hidden: {}\n"                     /* 12 */
+                                        "  c: {colour: red}\n"                /* 13 */
+                                        "  d: [1]\n");                        /* 14 */
+    ptq_variant_set set;
+    ptq_error err = {0};
+    ck_assert_int_eq(ptq_variants_read(path, &set, &err), PTQ_ERR_INVALID);
+    char want[600];
+    snprintf(want, sizeof want, "%s:9:7: variant 'a': 'output' cannot differ", path);
+    ck_assert_msg(strstr(err.msg, want), "missing '%s' in:\n%s", want, err.msg);
+    snprintf(want, sizeof want, "%s:11:3: variants: two variants named 'a' (the first at line 9)", path);
+    ck_assert_msg(strstr(err.msg, want), "missing '%s' in:\n%s", want, err.msg);
+    snprintf(want, sizeof want, "%s:12:3: variants: a variant's name", path);
+    ck_assert_msg(strstr(err.msg, want), "missing '%s' in:\n%s", want, err.msg);
+    snprintf(want, sizeof want, "%s:13:7: variant 'c': unknown key 'colour'", path);
+    ck_assert_msg(strstr(err.msg, want), "missing '%s' in:\n%s", want, err.msg);
+    snprintf(want, sizeof want, "%s:14:6: variant 'd': expected a mapping", path);
+    ck_assert_msg(strstr(err.msg, want), "missing '%s' in:\n%s", want, err.msg);
+    ptq_variant_set_free(&set);
+
+    /* an overlay that validates badly: the error is at the overlay's own position */
+    path = write_yaml(VHEAD "variants:\n  x: {quantization: {weights: {bits: 99}}}\n"
+                            "  y: {without: [fake.nothing]}\n  z: {params: {fake.tune: {lr: 5}}}\n");
+    ck_assert_msg(ptq_variants_read(path, &set, &err) == PTQ_OK, "%s", err.msg);
+    ck_assert_int_eq(set.n, 3);
+    static const char *const at[] = {":9:38: ", ":10:17: variant 'y': without: the base pipeline has no pass 'fake.nothing'",
+                                      ":11:32: 'lr' = 5 is out of range"};
+    for (int32_t i = 0; i < 3; i++) {
+        memset(&err, 0, sizeof err);
+        ck_assert_ptr_null(ptq_variant_load(&set, i, g_reg, &err));
+        snprintf(want, sizeof want, "%s%s", path, at[i]);
+        ck_assert_msg(!strncmp(err.msg, want, strlen(want)), "variant %d: '%s' should start with '%s'",
+                      i, err.msg, want);
+    }
+    ptq_variant_set_free(&set);
+}
+END_TEST
+
+/* The step tree: what runs share, by fingerprint. */
+START_TEST(variants_shared_steps) {
+    const char *path = write_yaml(VHEAD "variants:\n  seeds: 2\n  plain: {without: fake.tune}\n"
+                                        "  ten: {}\n  twenty: {params: {fake.tune: {iterations: 20}}}\n"
+                                        "  other_model: {}\n");
+    ptq_error err = {0};
+    const char *paths[] = {path};
+    ab_plan *pl = ab_plan_build(paths, 1, 0, g_reg, &err);
+    ck_assert_msg(pl != NULL, "%s", err.msg);
+    ck_assert_int_eq(pl->n_runs, 8);
+    ck_assert_int_eq(pl->seeds, 2);
+    ck_assert_int_eq(ab_plan_tree(pl, NULL, &err), PTQ_OK);
+    /* root -> one setup per seed (the seed is part of it) */
+    ck_assert_int_eq(pl->nodes[0].n_kids, 2);
+    for (int32_t k = 0; k < 2; k++) {
+        const ab_node *setup = &pl->nodes[pl->nodes[0].kids[k]];
+        ck_assert_int_eq(setup->step, 0);
+        ck_assert_int_eq(setup->n_runs, 4);
+    }
+    /* 'ten' and 'other_model' are the same pipeline: one path to the end, two ends */
+    int32_t two_ends = 0, steps = 0;
+    for (int32_t n = 1; n < pl->n_nodes; n++) two_ends += pl->nodes[n].n_ends == 2;
+    for (int32_t r = 0; r < pl->n_runs; r++) steps += pl->runs[r].p->n_passes + 1;
+    ck_assert_int_eq(two_ends, 2);
+    ck_assert_int_lt(pl->n_nodes - 1, steps);
+    /* every fake.tune with 20 iterations is alone; its parent is shared by 3 runs */
+    for (int32_t r = 0; r < pl->n_runs; r++) {
+        if (strcmp(pl->runs[r].variant, "twenty")) continue;
+        const ab_node *end = &pl->nodes[pl->runs[r].node];
+        ck_assert_int_eq(end->n_runs, 1);
+        ck_assert_int_eq(pl->nodes[end->parent].n_runs, 4);
+    }
+    ab_plan_free(pl);
+
+    /* a different model is not an A/B */
+    const char *other = write_yaml(VHEAD);
+    char text[1024];
+    snprintf(text, sizeof text, VHEAD);
+    char *m = strstr(text, "m.onnx");
+    memcpy(m, "n", 1);
+    const char *paths2[] = {other, write_yaml(text)};
+    memset(&err, 0, sizeof err);
+    ck_assert_ptr_null(ab_plan_build(paths2, 2, 0, g_reg, &err));
+    ck_assert_msg(strstr(err.msg, "differ in their model"), "%s", err.msg);
+}
+END_TEST
+
 static Suite *pipeline_suite(void) {
     Suite *s = suite_create("pipeline");
     TCase *t = tcase_create("load");
@@ -1138,6 +1294,9 @@ static Suite *pipeline_suite(void) {
     tcase_add_test(t, hostile_inputs);
     tcase_add_test(t, deployment_target);
     tcase_add_test(t, print_round_trip);
+    tcase_add_test(t, variants_matrix);
+    tcase_add_test(t, variants_refused);
+    tcase_add_test(t, variants_shared_steps);
     suite_add_tcase(s, t);
     return s;
 }
