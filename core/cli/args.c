@@ -153,3 +153,12 @@ void cli_usage(const cli_command *cmd, FILE *out) {
     fprintf(out, "  %-22s %s\n", "--help", "show this help");
     if (cmd->details) fprintf(out, "\n%s\n", cmd->details);
 }
+
+void cli_print_error(const char *command, const char *msg) {
+    for (const char *line = msg; *line;) {
+        const char *nl = strchr(line, '\n');
+        const int len = nl ? (int)(nl - line) : (int)strlen(line);
+        fprintf(stderr, "ptq %s: %.*s\n", command, len, line);
+        line += len + (nl != NULL);
+    }
+}

@@ -43,6 +43,9 @@ typedef struct cli_command {
 int cli_parse(const cli_command *cmd, int argc, char **argv, const char **positional,
               bool *help);
 void cli_usage(const cli_command *cmd, FILE *out);
+/* An error on stderr, "ptq COMMAND: " before each line: a pipeline's validation errors
+ * come all at once, one per line. */
+void cli_print_error(const char *command, const char *msg);
 
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -66,12 +66,7 @@ int cmd_ab(int argc, char **argv) {
                          (int32_t)o.seeds, &stopped};
     ptq_error err = {0};
     if (ptq_ab_files(paths, n, &ao, &err)) {
-        for (const char *line = err.msg; *line;) {
-            const char *nl = strchr(line, '\n');
-            const int len = nl ? (int)(nl - line) : (int)strlen(line);
-            fprintf(stderr, "ptq ab: %.*s\n", len, line);
-            line += len + (nl != NULL);
-        }
+        cli_print_error("ab", err.msg);
         return stopped ? 128 + stopped : 1;
     }
     return 0;

@@ -51,13 +51,7 @@ int cmd_run(int argc, char **argv) {
     ptq_run_options ro = {o.out, o.force, o.dry_run, o.plugins, (int32_t)o.threads};
     ptq_error err = {0};
     if (ptq_run_file(path, &ro, &err)) {
-        /* One "ptq run: " per line: a pipeline's validation errors come all at once. */
-        for (const char *line = err.msg; *line;) {
-            const char *nl = strchr(line, '\n');
-            const int len = nl ? (int)(nl - line) : (int)strlen(line);
-            fprintf(stderr, "ptq run: %.*s\n", len, line);
-            line += len + (nl != NULL);
-        }
+        cli_print_error("run", err.msg);
         return 1;
     }
     return 0;

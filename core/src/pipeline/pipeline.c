@@ -2022,13 +2022,30 @@ static void print_param(FILE *out, const ptq_param_def *d, const void *params) {
     }
 }
 
-static void print_pass(FILE *out, const ptq_pass_cfg *pc) {
-    fprintf(out, "  - %s: {", pc->def->name);
+/* "name: {p: v, ...}" with every parameter. */
+static void print_pass_params(FILE *out, const ptq_pass_cfg *pc) {
+    fprintf(out, "%s: {", pc->def->name);
     for (const ptq_param_def *d = pc->def->params; d && d->name; d++) {
         if (d != pc->def->params) fputs(", ", out);
         print_param(out, d, pc->params);
     }
-    fprintf(out, "}%s\n", pc->implicit ? "  # implicit" : "");
+    fputc('}', out);
+}
+
+static void print_pass(FILE *out, const ptq_pass_cfg *pc) {
+    fputs("  - ", out);
+    print_pass_params(out, pc);
+    fprintf(out, "%s\n", pc->implicit ? "  # implicit" : "");
+}
+
+/* What a session starts from: the model, the data, the quantization. */
+static void print_inputs(FILE *out, const ptq_pipeline *p) {
+    fputs("model: ", out);
+    print_quoted(out, p->model);
+    fputc('\n', out);
+    print_dataset(out, "calibration", &p->calibration);
+    print_dataset(out, "evaluation", &p->evaluation);
+    print_quantization(out, p);
 }
 
 void ptq_pipeline_print(const ptq_pipeline *p, FILE *out) { ptq_pipeline_print_as(p, NULL, out); }
@@ -2039,21 +2056,10 @@ char *ptq_pipeline_fingerprint(const ptq_pipeline *p, int32_t step) {
     FILE *out = open_memstream(&text, &len);
     if (!out) return NULL;
     if (step == 0) {
-        fputs("model: ", out);
-        print_quoted(out, p->model);
-        fputc('\n', out);
-        print_dataset(out, "calibration", &p->calibration);
-        print_dataset(out, "evaluation", &p->evaluation);
-        print_quantization(out, p);
+        print_inputs(out, p);
         fprintf(out, "seed: %" PRIu64 "\nbatch: %" PRId64 "\n", p->seed, p->batch);
     } else if (step <= p->n_passes) {
-        const ptq_pass_cfg *pc = &p->passes[step - 1];
-        fprintf(out, "%s: {", pc->def->name);
-        for (const ptq_param_def *d = pc->def->params; d && d->name; d++) {
-            if (d != pc->def->params) fputs(", ", out);
-            print_param(out, d, pc->params);
-        }
-        fputs("}", out);
+        print_pass_params(out, &p->passes[step - 1]);
     }
     if (fclose(out) != 0) {
         free(text);
@@ -2066,12 +2072,7 @@ void ptq_pipeline_print_as(const ptq_pipeline *p, const char *out_dir, FILE *out
     fputs("# ptq pipeline: ", out);
     for (const char *q = p->path; *q; q++) fputc((unsigned char)*q < 0x20 ? '?' : *q, out);
     fputs("\n# resolved: every default explicit, implicit passes marked\n", out);
-    fputs("model: ", out);
-    print_quoted(out, p->model);
-    fputc('\n', out);
-    print_dataset(out, "calibration", &p->calibration);
-    print_dataset(out, "evaluation", &p->evaluation);
-    print_quantization(out, p);
+    print_inputs(out, p);
     fprintf(out, "passes:%s\n", p->n_passes ? "" : " []");
     for (int32_t i = 0; i < p->n_passes; i++) print_pass(out, &p->passes[i]);
     fputs("output: {dir: ", out);
