@@ -386,6 +386,7 @@ void ptq_html_bar_chart(FILE *f, const char *title, const char *y_label, int32_t
                         const char *const *labels, const double *values, const double *lo,
                         const double *hi) {
     double vmin = 0.0, vmax = 0.0; /* bars start at zero */
+    double dmin = INFINITY, dmax = -INFINITY;
     bool any = false;
     for (int32_t i = 0; i < n; i++) {
         const double v[3] = {values[i], lo ? lo[i] : NAN, hi ? hi[i] : NAN};
@@ -394,12 +395,19 @@ void ptq_html_bar_chart(FILE *f, const char *title, const char *y_label, int32_t
             if (!isfinite(v[k])) continue;
             vmin = fmin(vmin, v[k]);
             vmax = fmax(vmax, v[k]);
+            dmin = fmin(dmin, v[k]);
+            dmax = fmax(dmax, v[k]);
         }
     }
     if (!any) {
         svg_no_data(f, title);
         return;
     }
+    /* Accuracies of close variants (90.1 against 90.6 %): bars from zero would hide the
+     * differences the chart is for, so the axis then starts below the lowest value and
+     * the bars at the axis (the labels above them carry the values). */
+    const bool zoomed = dmin > 0 && dmax - dmin < 0.5 * dmin;
+    if (zoomed) vmin = fmax(0.0, dmin - fmax(dmax - dmin, 0.02 * dmax));
     if (vmax == vmin) vmax = vmin + 1.0; /* all zero */
     const double left = 70, right = CHART_W - 20, top = 44, bottom = top + 260;
     const double slot = (right - left) / n;
@@ -408,7 +416,7 @@ void ptq_html_bar_chart(FILE *f, const char *title, const char *y_label, int32_t
     axis a;
     axis_linear(&a, vmin, vmax);
     y_axis(f, &a, left, right, top, bottom, y_label);
-    const double y_zero = bottom - axis_frac(&a, 0.0) * (bottom - top);
+    const double y_zero = bottom - axis_frac(&a, zoomed ? a.lo : 0.0) * (bottom - top);
     char buf[64];
     for (int32_t i = 0; i < n; i++) {
         const double cx = left + (i + 0.5) * slot, w = fmin(slot * 0.6, 80);
