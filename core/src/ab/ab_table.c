@@ -18,7 +18,10 @@ static void print_pair(FILE *f, const ptq_ab_report *r, const ptq_ab_pair *p) {
 void ab_print_table(FILE *f, const ptq_ab_report *r) {
     const int32_t win = ab_winner(r);
     fprintf(f, "\nA/B %s%s\n", r->title, r->complete ? "" : "   (INCOMPLETE: interrupted)");
-    fprintf(f, "model       %s\nevaluation  %s\n", r->model, r->evaluation);
+    int64_t images = 0;
+    for (int32_t i = 0; i < r->n_runs && !images; i++)
+        if (r->runs[i].status == PTQ_AB_OK) images = r->runs[i].images;
+    fprintf(f, "model       %s\nevaluation  %s (%lld images)\n", r->model, r->evaluation, (long long)images);
     fprintf(f, "\n  %-28s %5s  %8s  %6s  %17s\n", "variant", "runs", "top-1 %", "sd", "min - max");
     for (int32_t v = 0; v < r->n_variants; v++) {
         const ptq_ab_variant *va = &r->variants[v];
