@@ -185,7 +185,10 @@ elif ! ldd "$PTQ" | grep -q libmpi; then
     echo "skipped: mpirun -np 2 (this ptq was built without Open MPI: libopenmpi-dev)"
 else
     # Open MPI's own allocations outlive MPI_Finalize: the leak checker is for ours.
+    # In containers, cross-memory attach (the shared-memory transport's single copy) is
+    # often forbidden: plain copies through shared memory work everywhere.
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     # seed 0 only: three of the single-process A/B's six runs, spread over two ranks
     if mpirun -np 2 --oversubscribe "$PTQ" ab "$TMP/ab.yaml" --seeds 1 --out "$TMP/mpi" --jobs 1 > "$TMP/mpi.log" 2>&1 &&
