@@ -341,6 +341,28 @@ END_TEST
 
 /* Nothing comparable: B's seed 0 is missing (-1) and its seed 1 failed; C's seed 0 has
  * another image count and its seed 1 no correct[] array. */
+/* Pooled McNemar alone would call this: b right on 50 more images under seed 0, wrong on
+ * 30 more under seed 1 (80 discordant, p = 0.033); the seeds disagree on the sign, so the
+ * interval spans zero and no claim is made. */
+START_TEST(compare_seeds_disagree) {
+    const int32_t seeds[2][2] = {{0, 1}, {2, 3}};
+    ptq_ab_report r;
+    make_report(&r, 2, 2, 4, seeds);
+    set_correct(&r.runs[0], 0, 700, 0, 0);
+    set_correct(&r.runs[1], 0, 700, 0, 0);
+    set_correct(&r.runs[2], 0, 750, 0, 0);
+    set_correct(&r.runs[3], 0, 670, 0, 0);
+    ck_assert_int_eq(ptq_ab_compare(&r), 0);
+    const ptq_ab_pair *p = &r.pairs[0];
+    ck_assert_int_eq(p->only_b, 50);
+    ck_assert_int_eq(p->only_a, 30);
+    ck_assert_msg(p->p_holm < 0.05, "p_holm %g", p->p_holm);
+    ck_assert_msg(p->lo < 0 && p->hi > 0, "interval [%g, %g]", p->lo, p->hi);
+    ck_assert(!p->significant);
+    ptq_ab_report_free(&r);
+}
+END_TEST
+
 START_TEST(compare_nothing_comparable) {
     const int32_t seeds[3][2] = {{0, 1}, {-1, 2}, {3, 4}};
     ptq_ab_report r;
@@ -411,6 +433,7 @@ int main(void) {
 
     tc = tcase_create("compare");
     tcase_add_test(tc, compare_three_variants);
+    tcase_add_test(tc, compare_seeds_disagree);
     tcase_add_test(tc, compare_nothing_comparable);
     tcase_add_test(tc, compare_one_variant);
     suite_add_tcase(s, tc);

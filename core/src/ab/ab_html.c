@@ -81,8 +81,8 @@ static void table_variants(FILE *f, const ptq_ab_report *r) {
     if (best >= 0)
         ptq_html_paragraph(
             f, "note",
-            "Marked: %s, significantly better than every other variant (Holm-adjusted "
-            "p < 0.05 in every pair).",
+            "Marked: %s, significantly better than every other variant (in every pair "
+            "Holm-adjusted p < 0.05 and the 95 %% interval excluding zero).",
             variant_name(r, best));
     else if (r->n_variants > 1)
         ptq_html_paragraph(f, "note", "No variant is significantly better than all the others.");
@@ -141,7 +141,8 @@ static void table_pairs(FILE *f, const ptq_ab_report *r) {
     ptq_html_paragraph(
         f, "note",
         "Pooled over the seeds both variants finished; p: McNemar's exact test on the "
-        "discordant images, Holm-adjusted over all pairs; significant: Holm p < 0.05.");
+        "discordant images, Holm-adjusted over all pairs; significant: Holm p < 0.05 and the interval "
+        "(which also carries the seed-to-seed spread) excludes zero.");
 }
 
 /* Line charts of a per-run sequence (layers, units), one series per variant from its

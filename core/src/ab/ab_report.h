@@ -61,7 +61,7 @@ typedef struct ptq_ab_pair {
     double lo, hi;          /* its 95 % interval */
     double p;               /* McNemar's exact test, two-sided */
     double p_holm;          /* Holm-adjusted over all pairs */
-    bool significant;       /* p_holm < 0.05 */
+    bool significant;       /* p_holm < 0.05 and the interval excludes 0 */
 } ptq_ab_pair;
 
 /* Work done once for several runs. */

@@ -45,7 +45,8 @@ void ab_print_table(FILE *f, const ptq_ab_report *r) {
                 "points", "95 % interval", "only b / only a", "McNemar p", "Holm p");
         for (int32_t i = 0; i < r->n_pairs; i++)
             if (all || r->pairs[i].a == best || r->pairs[i].b == best) print_pair(f, r, &r->pairs[i]);
-        fprintf(f, "  * significant at 5 %% after Holm's correction over all %d pairs\n", r->n_pairs);
+        fprintf(f, "  * significant: Holm-corrected p < 0.05 over all %d pairs, and the interval (which\n"
+                   "    also carries the seed-to-seed spread) excludes zero\n", r->n_pairs);
     }
     if (win >= 0)
         fprintf(f, "\nwinner      %s: better than every other variant, each significantly\n",

@@ -289,7 +289,11 @@ static int holm_pairs(ptq_ab_report *r) {
     ptq_holm_adjust(p, r->n_pairs, adj);
     for (int32_t i = 0; i < r->n_pairs; i++) {
         r->pairs[i].p_holm = adj[i];
-        r->pairs[i].significant = adj[i] < 0.05; /* false for NaN */
+        /* Both, or no claim: McNemar pooled over seeds treats the images of different
+         * seeds as independent and can be small while the seed-to-seed spread (which the
+         * interval carries) still allows either sign; "b beats a" needs both to agree. */
+        const ptq_ab_pair *pr = &r->pairs[i];
+        r->pairs[i].significant = adj[i] < 0.05 && (pr->lo > 0.0 || pr->hi < 0.0); /* false for NaN */
     }
     free(buf);
     return 0;

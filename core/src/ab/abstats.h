@@ -5,8 +5,9 @@
  * seeds, so a pair is compared image by image (McNemar's exact test on the discordant
  * images) rather than by two independent accuracies, which would throw the pairing away
  * and need far larger differences to see anything.  With several pairs the p-values are
- * Holm-adjusted, so "significant" stays a 5 % family-wise statement however many
- * variants an A/B file lists.
+ * Holm-adjusted, so the test stays a 5 % family-wise statement however many variants an
+ * A/B file lists.  A pair is "significant" when its Holm-adjusted p < 0.05 and its 95 %
+ * interval, which also carries the seed-to-seed spread, excludes zero.
  *
  * Everything here except ptq_ab_compare and ptq_ab_report_free is a pure function: no
  * I/O, no allocation, no global state. */
