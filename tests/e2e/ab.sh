@@ -217,7 +217,7 @@ sed -i "s#resnet20_fmnist#vgg7_fmnist#" "$TMP/x/vgg.yaml"
 expect_error "different models" "differ in their model: an A/B compares" -- \
     "$PTQ" ab "$TMP/x/a.yaml" "$TMP/x/vgg.yaml" --out "$TMP/r"
 base "$TMP/x/b.yaml"
-sed -i "s#count: $count#count: 200#" "$TMP/x/b.yaml"
+sed -i "s#count: $count#count: 150#" "$TMP/x/b.yaml"
 expect_error "different evaluation data" "differ in their evaluation data" -- \
     "$PTQ" ab "$TMP/x/a.yaml" "$TMP/x/b.yaml" --out "$TMP/r"
 expect_error "duplicate names" "two variants are named 'a'" -- \
