@@ -170,23 +170,6 @@ static int write_npy_int32(const char *path, const int32_t *v, int64_t n) {
     return fclose(f) == 0 && !bad ? 0 : -1;
 }
 
-static int32_t *read_npy_int32(const char *path, int64_t n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char head[10];
-    int32_t *v = NULL;
-    if (fread(head, 1, 10, f) == 10 && !memcmp(head, "\x93NUMPY\x01", 7)) {
-        const long hl = head[8] | head[9] << 8;
-        v = malloc((size_t)(n ? n : 1) * sizeof *v);
-        if (v && (fseek(f, 10 + hl, SEEK_SET) != 0 || fread(v, sizeof *v, (size_t)n, f) != (size_t)n)) {
-            free(v);
-            v = NULL;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 static bool step_shared(const ab_run *run, int32_t step) {
     /* the tree node of `step` on the run's path: walk up from where it ends */
     int32_t nd = run->node;
@@ -278,10 +261,13 @@ ptq_status ab_read_run(const char *dir, const ab_run *run, int64_t images, const
     fclose(f);
     if (o->status == PTQ_AB_OK) {
         snprintf(path, sizeof path, "%s/%s/predictions.npy", dir, run->dir);
-        int32_t *pred = o->images == images ? read_npy_int32(path, images) : NULL;
+        /* read back with the project's own .npy reader, which checks the header */
+        ptq_error e = {0};
+        ptq_tensor *t = o->images == images ? ptq_npy_read(path, &e) : NULL;
+        const int32_t *pred = t && t->dtype == PTQ_DTYPE_I32 && ptq_tensor_numel(t) == images ? t->data : NULL;
         o->correct = pred ? malloc((size_t)(images ? images : 1)) : NULL;
         for (int64_t i = 0; o->correct && i < images; i++) o->correct[i] = pred[i] == labels[i];
-        free(pred);
+        ptq_tensor_free(t);
         if (!o->correct) {
             o->status = PTQ_AB_FAILED;
             free(o->error);
