@@ -205,6 +205,14 @@ void ptq_fwd_pad(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt
 void ptq_fwd_gather(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 void ptq_fwd_fake_quant(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 
+/* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+
+
+
+/* ---- elementwise, comparison and reduction ops ---- */
+
+
+
 /* Single-threaded sgemm wrapper over OpenBLAS (row-major, C = alpha*op(A)*op(B) + beta*C),
  * the one place the core calls the BLAS. */
 void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,

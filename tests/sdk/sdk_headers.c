@@ -7,7 +7,8 @@
 
 _Static_assert(sizeof(ptq_version) == 12, "ptq_version is three uint32");
 _Static_assert(sizeof(ptq_tensor_view) == 8 + 4 + 4 + 8 * PTQ_MAX_DIMS + 8, "tensor view layout");
-_Static_assert(PTQ_OP_COUNT == 28, "op numbers are ABI: append only");
+_Static_assert(PTQ_OP_COUNT == 50, "op numbers are ABI: append only");
+_Static_assert(PTQ_OP_FAKE_QUANT == 27 && PTQ_OP_LAYER_NORM == 49, "op numbers are ABI: append only");
 
 int main(void) {
     ptq_version v = PTQ_VERSION_INIT;

@@ -158,6 +158,15 @@ typedef struct ptq_node_attrs {
      * for round half to even; borrowed from the session's quantizer. */
     const void *q_rounding;
     void *q_rounding_state;
+
+    /* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+
+
+
+    /* ---- elementwise, comparison and reduction ops ---- */
+
+
+
 } ptq_node_attrs;
 
 typedef struct ptq_node {

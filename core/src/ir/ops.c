@@ -49,17 +49,26 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
      * and optionally learned rounding borders (fakequant.c). */
     [PTQ_OP_FAKE_QUANT] = {"QuantizeDequantize", 3, 4, 1, CONST_IN(1) | CONST_IN(2) | CONST_IN(3),
                            ptq_infer_fake_quant, ptq_fwd_fake_quant, NULL},
+
+    /* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+
+
+
+    /* ---- elementwise, comparison and reduction ops ---- */
+
+
+
 };
 
-_Static_assert(PTQ_OP_COUNT == 28, "PTQ_OP_COUNT changed: add the op to ptq_op_table");
+_Static_assert(PTQ_OP_COUNT == 50, "PTQ_OP_COUNT changed: add the op to ptq_op_table");
 
 const char *ptq_op_name(ptq_op op) {
-    return op < PTQ_OP_COUNT ? ptq_op_table[op].name : "?";
+    return op < PTQ_OP_COUNT && ptq_op_table[op].name ? ptq_op_table[op].name : "?";
 }
 
 ptq_op ptq_op_from_name(const char *onnx_op_type) {
     for (ptq_op op = 1; op < PTQ_OP_COUNT; op++)
         if (op != PTQ_OP_FAKE_QUANT) /* imported from Q/DQ pairs, not by this name */
-        if (strcmp(ptq_op_table[op].name, onnx_op_type) == 0) return op;
+        if (ptq_op_table[op].name && strcmp(ptq_op_table[op].name, onnx_op_type) == 0) return op;
     return PTQ_OP_NONE;
 }

@@ -1719,6 +1719,15 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
         n_in = 1;
         break;
     }
+
+    /* ---- spatial ops: Resize, Upsample, ConvTranspose, Slice, Split ---- */
+
+
+
+    /* ---- elementwise, comparison and reduction ops ---- */
+
+
+
     default:
         /* Ops without attributes: arithmetic, activations, MatMul, global pools. */
         if ((st = check_attrs(im, np, nname, none))) return st;

@@ -30,7 +30,7 @@ extern "C" {
 /* Version of the SDK (and of the ABI it defines).  A plugin built against major X is
  * loaded only by a host of major X; minor versions add API, never change it. */
 #define PTQ_VERSION_MAJOR 0
-#define PTQ_VERSION_MINOR 9
+#define PTQ_VERSION_MINOR 10
 #define PTQ_VERSION_PATCH 0
 
 typedef struct ptq_version {
@@ -133,7 +133,32 @@ typedef uint32_t ptq_op;
 #define PTQ_OP_PAD 25               /* Pad (constant mode) */
 #define PTQ_OP_GATHER 26            /* Gather with constant indices */
 #define PTQ_OP_FAKE_QUANT 27        /* QuantizeLinear -> DequantizeLinear pair (float in/out) */
-#define PTQ_OP_COUNT 28
+/* Spatial ops of detectors and segmenters (SDK 0.10). */
+#define PTQ_OP_RESIZE 28            /* Resize, Upsample (nearest and linear) */
+#define PTQ_OP_CONV_TRANSPOSE 29    /* ConvTranspose (1-D and 2-D, grouped) */
+#define PTQ_OP_SLICE 30             /* Slice (starts/ends/axes/steps static) */
+#define PTQ_OP_SPLIT 31             /* Split (several outputs) */
+/* Elementwise, comparison and reduction ops of attention and normalisation (SDK 0.10).
+ * Run-time values are float32; comparisons give 0/1 and Where reads nonzero as true. */
+#define PTQ_OP_CAST 32              /* Cast (at run time: float, integer rounding, bool) */
+#define PTQ_OP_POW 33               /* Pow */
+#define PTQ_OP_SQRT 34              /* Sqrt */
+#define PTQ_OP_EXP 35               /* Exp */
+#define PTQ_OP_ERF 36               /* Erf */
+#define PTQ_OP_NEG 37               /* Neg */
+#define PTQ_OP_RECIPROCAL 38        /* Reciprocal */
+#define PTQ_OP_MIN 39               /* Min (variadic, broadcasting) */
+#define PTQ_OP_MAX 40               /* Max (variadic, broadcasting) */
+#define PTQ_OP_EQUAL 41             /* Equal */
+#define PTQ_OP_LESS 42              /* Less */
+#define PTQ_OP_GREATER 43           /* Greater */
+#define PTQ_OP_WHERE 44             /* Where */
+#define PTQ_OP_EXPAND 45            /* Expand (target shape static) */
+#define PTQ_OP_REDUCE_MEAN 46       /* ReduceMean */
+#define PTQ_OP_REDUCE_SUM 47        /* ReduceSum */
+#define PTQ_OP_REDUCE_MAX 48        /* ReduceMax */
+#define PTQ_OP_LAYER_NORM 49        /* LayerNormalization */
+#define PTQ_OP_COUNT 50
 
 #ifdef __cplusplus
 }
