@@ -1,7 +1,7 @@
 /* evaluate.c — top-1 accuracy of a classifier over a labelled dataset. */
 #include <inttypes.h>
 
-#include "internal.h"
+#include "exec/fidelity.h"
 
 static ptq_progress_fn g_progress;
 static void *g_progress_ctx;
@@ -9,6 +9,10 @@ static void *g_progress_ctx;
 void ptq_set_eval_progress(ptq_progress_fn fn, void *ctx) {
     g_progress = fn;
     g_progress_ctx = ctx;
+}
+
+void ptq_eval_progress_report(const char *what, int64_t done, int64_t total) {
+    if (g_progress) g_progress(g_progress_ctx, what, done, total);
 }
 
 ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds, bool classify,
