@@ -131,3 +131,22 @@ ort_agrees() {
         bad "$name export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
     fi
 }
+
+# npy_images IDX_GZ OUT COUNT [OFFSET]: the first COUNT images (after OFFSET) of a gzipped
+# IDX image file as a uint8 N x H x W .npy, no labels: an unlabelled evaluation set.
+npy_images() {
+    /usr/bin/python3 - "$1" "$2" "$3" "${4:-0}" <<'PY'
+import gzip, struct, sys
+src, out, count, offset = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+with gzip.open(src, "rb") as f:
+    magic, n, h, w = struct.unpack(">IIII", f.read(16))
+    assert magic == 0x803, "not an IDX image file"
+    count = min(count, n - offset)
+    f.read(offset * h * w)
+    data = f.read(count * h * w)
+header = "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }" % (count, h, w)
+header += " " * (63 - (10 + len(header)) % 64) + "\n"
+with open(out, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
+PY
+}
