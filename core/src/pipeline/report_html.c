@@ -295,15 +295,16 @@ static void report_tables(FILE *f, const ptq_pipeline *p, const ptq_session *s,
 }
 
 /* Every graph output of the quantized model against the float model on the evaluation
- * set: one row per output, the numbers of report.json's "fidelity". */
+ * set: one row per output, the numbers of report.json's "fidelity" ("per image": the
+ * mean per-image cosine; the last column counts NaN/inf elements, float and quantized). */
 static void table_fidelity(FILE *f, const ptq_fidelity *fid) {
     char h[160];
     snprintf(h, sizeof h, "Fidelity to the float model (%lld evaluation images)",
              (long long)fid->images);
     ptq_html_heading(f, 2, h);
     static const char *const heads[] = {"output", "shape", "SQNR (dB)", "cosine",
-                                        "mean cosine per image", "max |err|", "mean |err|",
-                                        "top-1 agreement (%)", "NaN/inf (float, quantized)"};
+                                        "per image", "max |err|", "mean |err|",
+                                        "top-1 agree (%)", "NaN/inf fl, q"};
     ptq_html_table_begin(f, 9, heads, "llrrrrrrr");
     for (int32_t k = 0; k < fid->n_outputs; k++) {
         const ptq_fidelity_output *o = &fid->outputs[k];
