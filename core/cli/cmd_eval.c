@@ -76,6 +76,18 @@ static void json_num(const char *key, double v, const char *after) {
     else printf("\"%s\": null%s", key, after);
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped (output names are
+ * whatever the ONNX file says). */
+static void json_str(const char *v) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if (*c < 0x20) printf("\\u%04x", *c);
+        else putchar(*c);
+    }
+    putchar('"');
+}
+
 /* One JSON object: top-1 (null without labels) and, with --reference, "fidelity" in the
  * form of report.json's. */
 static void print_json(const char *model, const ptq_eval_result *res, const ptq_fidelity *fid,
@@ -94,12 +106,16 @@ static void print_json(const char *model, const ptq_eval_result *res, const ptq_
         printf("null}\n");
         return;
     }
-    printf("{\"images\": %" PRId64 ", \"reference\": \"%s\", \"outputs\": [", fid->images, o.reference);
+    printf("{\"images\": %" PRId64 ", \"reference\": ", fid->images);
+    json_str(o.reference);
+    printf(", \"outputs\": [");
     for (int32_t k = 0; k < fid->n_outputs; k++) {
         const ptq_fidelity_output *f = &fid->outputs[k];
         char shape[160];
-        printf("%s{\"name\": \"%s\", \"shape\": \"%s\", \"class_scores\": %s, ", k ? ", " : "",
-               f->name, ptq_shape_str(f->ndim, f->ne, shape, sizeof shape), f->classes ? "true" : "false");
+        printf("%s{\"name\": ", k ? ", " : "");
+        json_str(f->name);
+        printf(", \"shape\": \"%s\", \"class_scores\": %s, ",
+               ptq_shape_str(f->ndim, f->ne, shape, sizeof shape), f->classes ? "true" : "false");
         json_num("sqnr_db", f->sqnr_db, ", ");
         printf("\"identical\": %s, ", f->sqnr_db == INFINITY ? "true" : "false");
         json_num("cosine", f->cosine, ", ");
