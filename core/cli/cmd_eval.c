@@ -1,5 +1,8 @@
-/* cmd_eval.c — `ptq eval`: top-1 accuracy of a float model on a labelled image set. */
+/* cmd_eval.c — `ptq eval`: top-1 accuracy of a model on a labelled image set, and with
+ * --reference its fidelity to another model (a QDQ export against its float original),
+ * every output compared, labels optional. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +10,7 @@
 #include "ptq/ptq.h"
 
 static struct {
-    const char *images, *labels;
+    const char *images, *labels, *reference;
     float mean[16], std[16];
     int32_t n_mean, n_std;
     int64_t limit, batch, threads;
@@ -17,8 +20,11 @@ static struct {
 static const cli_opt eval_opts[] = {
     {"--images", "FILE", CLI_STRING, &o.images, NULL, 0, 0, 0, true,
      "images: IDX (MNIST family, .gz or plain) or NumPy .npy (float32 or uint8)"},
-    {"--labels", "FILE", CLI_STRING, &o.labels, NULL, 0, 0, 0, true,
-     "labels: IDX or .npy, one integer per image"},
+    {"--labels", "FILE", CLI_STRING, &o.labels, NULL, 0, 0, 0, false,
+     "labels: IDX or .npy, one integer per image (top-1; needed without --reference)"},
+    {"--reference", "MODEL", CLI_STRING, &o.reference, NULL, 0, 0, 0, false,
+     "compare every output of MODEL with this model's (e.g. the float original of a QDQ "
+     "export): SQNR, cosine, errors, top-1 agreement; no labels needed"},
     {"--mean", "M..", CLI_FLOATS, o.mean, &o.n_mean, 16, 0, 0, false,
      "per-channel mean subtracted after scaling to [0,1] (one value, or one per channel)"},
     {"--std", "S..", CLI_FLOATS, o.std, &o.n_std, 16, 0, 0, false,
@@ -37,24 +43,91 @@ static const cli_opt eval_opts[] = {
 
 const cli_command cli_eval_command = {
     "eval",
-    "MODEL --images FILE --labels FILE [--mean M..] [--std S..] [--limit N] [--batch B] [--json]",
-    "Evaluate MODEL (ONNX: a float model, or a QDQ export of ptq run) on labelled images\n"
-    "and print its top-1 accuracy.",
+    "MODEL --images FILE (--labels FILE | --reference MODEL | both) [--mean M..] [--std S..]\n"
+    "         [--limit N] [--batch B] [--json]",
+    "Evaluate MODEL (ONNX: a float model, or a QDQ export of ptq run) on images: its top-1\n"
+    "accuracy with labels, and with --reference how closely each of its outputs follows the\n"
+    "reference model's (fidelity, labels optional).",
     "Normalisation: pixels are scaled to [0,1] (uint8 data is divided by 255), then\n"
     "x = (x - mean) / std per channel.  Without --mean/--std: the qcraft.normalize.mean/std\n"
     "metadata a `ptq run` export carries, else the \"mean\" and \"std\" of a MODEL.json\n"
     "beside the model (the bundled models and exports have one); the output says which\n"
     "was applied, and warns when none is known.\n"
+    "The reference gets the same input tensors as MODEL.  Fidelity per output: SQNR\n"
+    "10 log10(sum x^2 / sum (x - x_model)^2) in dB (inf: identical), cosine over the\n"
+    "whole output and its mean per image, max and mean |error|, and for class scores\n"
+    "([N, K], K >= 2) the share of images whose top-1 class agrees.\n"
     "`seconds` counts inference only, not reading or decoding the files.\n\n"
     "example:\n"
     "  ptq eval models/resnet20_fmnist.onnx \\\n"
     "      --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n"
-    "      --labels /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+    "      --labels /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\n"
+    "  ptq eval runs/w8a8/model.qdq.onnx --reference models/resnet20_fmnist.onnx \\\n"
+    "      --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
     eval_opts,
     1,
     "MODEL",
     0,
 };
+
+/* A JSON number, null when not finite (JSON has no inf or NaN). */
+static void json_num(const char *key, double v, const char *after) {
+    if (isfinite(v)) printf("\"%s\": %.9g%s", key, v, after);
+    else printf("\"%s\": null%s", key, after);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped (output names are
+ * whatever the ONNX file says). */
+static void json_str(const char *v) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if (*c < 0x20) printf("\\u%04x", *c);
+        else putchar(*c);
+    }
+    putchar('"');
+}
+
+/* One JSON object: top-1 (null without labels) and, with --reference, "fidelity" in the
+ * form of report.json's. */
+static void print_json(const char *model, const ptq_eval_result *res, const ptq_fidelity *fid,
+                       int32_t threads, const char *mean, const char *std, const char *norm) {
+    const double ips = res->seconds > 0 ? (double)res->images / res->seconds : 0.0;
+    printf("{\"model\": \"%s\", \"images\": %" PRId64 ", ", model,
+           o.labels ? res->images : fid->images);
+    if (o.labels)
+        printf("\"correct\": %" PRId64 ", \"top1\": %.6f, \"seconds\": %.6f, \"images_per_second\": "
+               "%.1f, ", res->correct, res->top1, res->seconds, ips);
+    else
+        printf("\"correct\": null, \"top1\": null, \"seconds\": %.6f, ", fid->seconds);
+    printf("\"batch\": %" PRId64 ", \"threads\": %d, \"normalize\": {\"mean\": [%s], \"std\": [%s], "
+           "\"source\": \"%s\"}, \"fidelity\": ", o.batch, threads, mean, std, norm);
+    if (!o.reference) {
+        printf("null}\n");
+        return;
+    }
+    printf("{\"images\": %" PRId64 ", \"reference\": ", fid->images);
+    json_str(o.reference);
+    printf(", \"outputs\": [");
+    for (int32_t k = 0; k < fid->n_outputs; k++) {
+        const ptq_fidelity_output *f = &fid->outputs[k];
+        char shape[160];
+        printf("%s{\"name\": ", k ? ", " : "");
+        json_str(f->name);
+        printf(", \"shape\": \"%s\", \"class_scores\": %s, ",
+               ptq_shape_str(f->ndim, f->ne, shape, sizeof shape), f->classes ? "true" : "false");
+        json_num("sqnr_db", f->sqnr_db, ", ");
+        printf("\"identical\": %s, ", f->sqnr_db == INFINITY ? "true" : "false");
+        json_num("cosine", f->cosine, ", ");
+        json_num("mean_sample_cosine", f->mean_sample_cosine, ", ");
+        json_num("max_abs_err", f->max_abs_err, ", ");
+        json_num("mean_abs_err", f->mean_abs_err, ", ");
+        if (f->classes) json_num("top1_agreement", f->top1_agreement, ", ");
+        printf("\"nonfinite_reference\": %" PRId64 ", \"nonfinite_model\": %" PRId64 "}",
+               f->nonfinite_reference, f->nonfinite_model);
+    }
+    printf("]}}\n");
+}
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL;
@@ -63,10 +136,22 @@ int cmd_eval(int argc, char **argv) {
     o.batch = 256;
     int rc = cli_parse(&cli_eval_command, argc, argv, &model, &help);
     if (rc || help) return rc;
+    if (!o.labels && !o.reference) {
+        fprintf(stderr, "ptq eval: give --labels FILE (top-1 accuracy) or --reference MODEL "
+                "(fidelity to another model, no labels needed), or both\n"
+                "usage: ptq eval %s\n(see 'ptq eval --help')\n", cli_eval_command.synopsis);
+        return 2;
+    }
     ptq_error err = {0};
     ptq_graph *g = ptq_onnx_load(model, NULL, &err);
     if (!g) {
         fprintf(stderr, "ptq eval: %s\n", err.msg);
+        return 1;
+    }
+    ptq_graph *ref = NULL;
+    if (o.reference && !(ref = ptq_onnx_load(o.reference, NULL, &err))) {
+        fprintf(stderr, "ptq eval: --reference: %s\n", err.msg);
+        ptq_graph_free(g);
         return 1;
     }
     /* The normalization: the command line's, else what the model carries (a qcraft export's
@@ -80,6 +165,8 @@ int cmd_eval(int argc, char **argv) {
     memcpy(pp.std, o.std, sizeof pp.std);
     bool known = o.n_mean || o.n_std;
     if (!known) known = ptq_model_normalization(model, g, &pp, source, sizeof source);
+    /* A float original's sidecar serves its export too: both get the same tensors. */
+    if (!known && ref) known = ptq_model_normalization(o.reference, ref, &pp, source, sizeof source);
     if (!known) {
         snprintf(source, sizeof source, "none known");
         fprintf(stderr, "warning: %s carries no input normalization (no %s metadata, no sidecar "
@@ -90,37 +177,43 @@ int cmd_eval(int argc, char **argv) {
     if (pp.n_mean) ptq_format_floats(pp.mean, pp.n_mean, mean, sizeof mean);
     if (pp.n_std) ptq_format_floats(pp.std, pp.n_std, std, sizeof std);
     ptq_dataset *ds = ptq_dataset_load(o.images, o.labels, &pp, o.limit, &err);
-    if (!ds) {
-        fprintf(stderr, "ptq eval: %s\n", err.msg);
-        ptq_graph_free(g);
-        return 1;
-    }
     int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
-    ptq_eval_result res;
-    ptq_status st = ptq_evaluate(g, ds, o.batch, threads, o.profile ? stderr : NULL, &res, &err);
+    ptq_eval_result res = {0};
+    ptq_fidelity fid = {0};
+    ptq_status st = ds ? PTQ_OK : err.status;
+    if (!st && o.labels)
+        st = ptq_evaluate(g, ds, o.batch, threads, o.profile ? stderr : NULL, &res, &err);
+    if (!st && ref) st = ptq_fidelity_evaluate(ref, g, ds, o.batch, threads, &fid, &err);
     if (st) {
-        fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
-        ptq_dataset_free(ds);
-        ptq_graph_free(g);
-        return 1;
-    }
-    double ips = res.seconds > 0 ? (double)res.images / res.seconds : 0.0;
-    if (o.json) {
-        printf("{\"model\": \"%s\", \"images\": %" PRId64 ", \"correct\": %" PRId64
-               ", \"top1\": %.6f, \"seconds\": %.6f, \"images_per_second\": %.1f, \"batch\": %" PRId64
-               ", \"threads\": %d, \"normalize\": {\"mean\": [%s], \"std\": [%s], \"source\": \"%s\"}}\n",
-               model, res.images, res.correct, res.top1, res.seconds, ips, o.batch, threads, mean,
-               std, known ? (o.n_mean || o.n_std ? "command line" : "model") : "none");
+        if (ds) fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
+        else fprintf(stderr, "ptq eval: %s\n", err.msg);
+    } else if (o.json) {
+        print_json(model, &res, &fid, threads, mean, std,
+                   known ? (o.n_mean || o.n_std ? "command line" : "model") : "none");
     } else {
+        const int64_t images = o.labels ? res.images : fid.images;
         printf("model      %s\n", model);
-        printf("images     %" PRId64 "  (%s)\n", res.images, o.images);
+        if (ref) printf("reference  %s\n", o.reference);
+        printf("images     %" PRId64 "  (%s)\n", images, o.images);
         printf("normalize  mean %s, std %s  (%s)\n", mean, std, source);
-        printf("top-1      %.2f %%  (%" PRId64 " / %" PRId64 ")\n", res.top1 * 100.0, res.correct,
-               res.images);
-        printf("inference  %.3f s, %.0f images/s  (batch %" PRId64 ", %d threads)\n", res.seconds,
-               ips, o.batch, threads);
+        if (o.labels)
+            printf("top-1      %.2f %%  (%" PRId64 " / %" PRId64 ")\n", res.top1 * 100.0, res.correct,
+                   res.images);
+        for (int32_t k = 0; k < fid.n_outputs; k++) {
+            char line[1024];
+            printf("fidelity   output '%s' %s\n", fid.outputs[k].name,
+                   ptq_fidelity_output_str(&fid.outputs[k], line, sizeof line));
+        }
+        if (o.labels)
+            printf("inference  %.3f s, %.0f images/s  (batch %" PRId64 ", %d threads)\n", res.seconds,
+                   res.seconds > 0 ? (double)res.images / res.seconds : 0.0, o.batch, threads);
+        else
+            printf("inference  %.3f s for both models  (batch %" PRId64 ", %d threads)\n",
+                   fid.seconds, o.batch, threads);
     }
+    ptq_fidelity_free(&fid);
     ptq_dataset_free(ds);
+    ptq_graph_free(ref);
     ptq_graph_free(g);
-    return 0;
+    return st ? 1 : 0;
 }

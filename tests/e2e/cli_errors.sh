@@ -42,7 +42,8 @@ expect_error "missing images file" "cannot open" -- "$PTQ" eval "$M" --images "$
 # --- command lines
 expect_error "unknown command" "unknown command" -- "$PTQ" frobnicate
 expect_error "unknown flag with suggestion" "did you mean '--batch'" -- "$PTQ" eval "$M" --images "$IMG" --labels "$LAB" --bacth 3
-expect_error "missing required flag" "missing required option --labels" -- "$PTQ" eval "$M" --images "$IMG"
+expect_error "neither labels nor reference" "give --labels FILE .* or --reference MODEL" -- "$PTQ" eval "$M" --images "$IMG"
+expect_error "missing required flag" "missing required option --images" -- "$PTQ" eval "$M" --labels "$LAB"
 expect_error "out of range batch" "must be an integer in 1\.\." -- "$PTQ" eval "$M" --images "$IMG" --labels "$LAB" --batch 0
 expect_error "missing model" "missing MODEL" -- "$PTQ" inspect
 expect_error "bad number" "is not a number" -- "$PTQ" eval "$M" --images "$IMG" --labels "$LAB" --mean abc

@@ -131,3 +131,27 @@ ort_agrees() {
         bad "$name export: onnxruntime top1 '$t' vs ptq simulation $q: $o"
     fi
 }
+
+# npy_images IDX_GZ OUT COUNT: the first COUNT images of a gzipped IDX image file (28 x 28,
+# the Fashion-MNIST ones) as a uint8 COUNT x 28 x 28 .npy, no labels: an unlabelled
+# evaluation set, in plain shell (the .npy header is text, the pixels are the IDX bytes).
+npy_images() {
+    local src=$1 out=$2 n=$3 header
+    header="{'descr': '|u1', 'fortran_order': False, 'shape': ($n, 28, 28), }"
+    while [ $(( (10 + ${#header} + 1) % 64 )) -ne 0 ]; do header="$header "; done
+    { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(( ${#header} + 1 )))\\x00"
+      printf '%s\n' "$header"; zcat "$src" | tail -c +17 | head -c $((n * 784)); } > "$out"
+}
+
+# fidelity_get FILE INDEX KEY: KEY of output INDEX (0-based) in report.json's "fidelity"
+# (one key per line, as ptq writes it); empty when absent.
+fidelity_get() {
+    awk -v want="$2" -v key="$3" '
+        /^  "fidelity": \{/ { in_f = 1; k = -1; next }
+        in_f && /^  [}"]/ { exit }
+        in_f && /^        "name": / { k++ }
+        in_f && k == want && index($0, "\"" key "\": ") > 0 {
+            v = substr($0, index($0, "\"" key "\": ") + length(key) + 4)
+            sub(/,$/, "", v); gsub(/"/, "", v); print v; exit
+        }' "$1"
+}

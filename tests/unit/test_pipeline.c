@@ -503,14 +503,36 @@ START_TEST(missing_keys) {
     REFUSED("calibration: {images: x}\n", 1, 1, "missing required key 'model'");
     REFUSED("model: m.onnx\ncalibration: {count: 3}\n", 2, 1,
             "missing required key 'images' in 'calibration'");
-    REFUSED(HEAD "evaluation:\n  images: t\n", 3, 1,
-            "missing required key 'labels' in 'evaluation'");
+    /* evaluation without labels is fidelity to the float model; 'fidelity' is its key only */
+    REFUSED("model: m.onnx\ncalibration: {images: c.gz, fidelity: true}\n", 2, 29,
+            "'fidelity' applies to the evaluation section (the quantized model against the "
+            "float one)");
     REFUSED(HEAD "quantization:\n  overrides:\n    - weights: {bits: 4}\n", 5, 7,
             "missing required key 'nodes' in 'overrides'");
     REFUSED(HEAD "quantization:\n  overrides:\n    - nodes: x\n", 5, 7,
             "this override changes nothing: give 'weights', 'activations' or 'float'");
     REFUSED(HEAD "quantization:\n  overrides:\n    - nodes: []\n      float: true\n", 5, 14,
             "'nodes' is empty: name at least one node");
+}
+END_TEST
+
+/* An evaluation set without labels loads (fidelity only); 'fidelity: true' is kept and
+ * written back into the resolved plan so pipeline.yaml reruns the same. */
+START_TEST(evaluation_fidelity_key) {
+    ptq_pipeline *p = load_ok(HEAD "evaluation: {images: t.npy}\n");
+    ck_assert(p->evaluation.present && !p->evaluation.labels && !p->evaluation.fidelity);
+    ptq_pipeline_free(p);
+    p = load_ok(HEAD "evaluation: {images: t.npy, labels: l.npy, fidelity: true}\n");
+    ck_assert(p->evaluation.labels && p->evaluation.fidelity);
+    FILE *f = tmpfile();
+    ptq_pipeline_print_as(p, "out", f);
+    char buf[8192] = "";
+    rewind(f);
+    buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+    fclose(f);
+    ck_assert_msg(test_contains(buf, "  fidelity: true\n"), "%s", buf);
+    ptq_pipeline_free(p);
+    REFUSED_HAS(HEAD "evaluation: {images: t.npy, fidelity: 3}\n", 3, 39, "expected a boolean");
 }
 END_TEST
 
@@ -1280,6 +1302,7 @@ static Suite *pipeline_suite(void) {
     tcase_add_test(t, fixture_file);
     tcase_add_test(t, unknown_keys);
     tcase_add_test(t, missing_keys);
+    tcase_add_test(t, evaluation_fidelity_key);
     tcase_add_test(t, wrong_types);
     tcase_add_test(t, out_of_range);
     tcase_add_test(t, unknown_pass);

@@ -433,6 +433,52 @@ PTQ_API ptq_status ptq_evaluate_predict(const ptq_graph *g, const ptq_dataset *d
                                         int32_t threads, FILE *profile, int32_t *predicted,
                                         ptq_eval_result *res, ptq_error *err);
 
+/* ------------------------------------------------- fidelity (no labels) ---- */
+
+/* How closely one graph output of a model follows the same output of a reference model
+ * (the float one) over a set of images.  Every sum is a double, summed per sample and
+ * then in sample order, so the numbers do not depend on the batch size or the threads.
+ * Elements where either model gave NaN or an infinity are counted (nonfinite_*) and left
+ * out of the sums, so one bad value neither crashes nor hides the rest. */
+typedef struct ptq_fidelity_output {
+    char *name;                 /* owned: the reference model's output name */
+    int32_t ndim;
+    int64_t ne[PTQ_MAX_DIMS];   /* the reference's shape, PTQ_DIM_BATCH for the batch */
+    bool classes;               /* a class-score output ([N, K], K >= 2): top-1 computed */
+    int64_t samples, elements;  /* images seen, finite element pairs summed */
+    int64_t nonfinite_reference, nonfinite_model; /* elements that were NaN or infinite */
+    /* running sums (ptq_fidelity_finish turns them into the metrics below) */
+    double sum_ref2, sum_err2, sum_model2, sum_dot, sum_abs_err, sum_sample_cos;
+    int64_t agree;              /* class outputs: samples whose top-1 class agrees */
+    /* the metrics; NaN where undefined (JSON null) */
+    double sqnr_db;             /* 10 log10(sum x^2 / sum (x - xq)^2); +inf when identical */
+    double cosine;              /* over the whole output as one vector */
+    double mean_sample_cosine;  /* the mean over samples of each sample's cosine */
+    double max_abs_err, mean_abs_err;
+    double top1_agreement;      /* fraction of samples, class outputs only (else NaN) */
+} ptq_fidelity_output;
+
+typedef struct ptq_fidelity {
+    int64_t images;
+    int32_t n_outputs;
+    ptq_fidelity_output *outputs; /* owned: one per graph output, in graph order */
+    double seconds;               /* inference of both models */
+} ptq_fidelity;
+
+/* Runs reference and model on every image of ds (labels unused) in batches, streaming,
+ * and compares graph output k of model with output k of reference for every k.  The two
+ * must take the same input and have as many outputs of the same per-sample sizes (a QDQ
+ * export of the reference does).  *res is filled (free it with ptq_fidelity_free, also
+ * after an error). */
+PTQ_API ptq_status ptq_fidelity_evaluate(const ptq_graph *reference, const ptq_graph *model,
+                                         const ptq_dataset *ds, int64_t batch, int32_t threads,
+                                         ptq_fidelity *res, ptq_error *err);
+PTQ_API void ptq_fidelity_free(ptq_fidelity *res);
+/* "[N,10]: SQNR 34.2 dB, cosine 0.9996, max|err| 0.41, mean|err| 0.021, top-1 agreement
+ * 99.1 %" (and the non-finite counts when there were any) into buf: the one wording the
+ * CLI and the pipeline print. */
+PTQ_API const char *ptq_fidelity_output_str(const ptq_fidelity_output *o, char *buf, size_t size);
+
 /* Progress of ptq_evaluate: called after each batch with images done and the total.
  * NULL (the default) reports nothing.  Process-wide; set it from one thread. */
 typedef void (*ptq_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);

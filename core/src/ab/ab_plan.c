@@ -177,6 +177,12 @@ ab_plan *ab_plan_build(const char *const *paths, int32_t n, int32_t seeds, const
     if (!st && !n_bad && pl->n_runs && !pl->runs[0].p->evaluation.present) {
         append(&all, &n_bad, "", "the pipelines have no evaluation section: an A/B compares "
                "top-1 on labelled evaluation images");
+    } else if (!st && !n_bad && pl->n_runs && !pl->runs[0].p->evaluation.labels) {
+        /* ptq run takes evaluation images without labels (fidelity to the float model);
+         * an A/B's statistics are paired top-1 hits and need the labels. */
+        append(&all, &n_bad, "", "the evaluation section names no 'labels': an A/B compares "
+               "top-1 on labelled evaluation images (without labels, `ptq run` each pipeline "
+               "and compare the fidelity lines of their reports)");
     }
     if (!st && !n_bad && pl->n_variants < 2 && pl->seeds < 2)
         append(&all, &n_bad, "", "one variant and one seed: an A/B compares two or more "

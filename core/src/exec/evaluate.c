@@ -1,7 +1,7 @@
 /* evaluate.c — top-1 accuracy of a classifier over a labelled dataset. */
 #include <inttypes.h>
 
-#include "internal.h"
+#include "exec/fidelity.h"
 
 static ptq_progress_fn g_progress;
 static void *g_progress_ctx;
@@ -9,6 +9,10 @@ static void *g_progress_ctx;
 void ptq_set_eval_progress(ptq_progress_fn fn, void *ctx) {
     g_progress = fn;
     g_progress_ctx = ctx;
+}
+
+void ptq_eval_progress_report(const char *what, int64_t done, int64_t total) {
+    if (g_progress) g_progress(g_progress_ctx, what, done, total);
 }
 
 ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds, bool classify,
@@ -30,8 +34,10 @@ ptq_status ptq_dataset_fits_model(const ptq_graph *g, const ptq_dataset *ds, boo
                              ds->c, ds->h, ds->w);
     if (!classify) return PTQ_OK;
     if (out->ndim != 2 || out->ne[0] != in->ne[0] || out->ne[1] < 1 || out->ne[1] == PTQ_DIM_BATCH)
-        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "output '%s' is %s, not batch x classes",
-                             out->name, ptq_shape_str(out->ndim, out->ne, b1, sizeof b1));
+        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "output '%s' is %s, not batch x classes: "
+                             "top-1 reads class scores from output 0 (fidelity to a float model, "
+                             "which needs no labels, compares any outputs)", out->name,
+                             ptq_shape_str(out->ndim, out->ne, b1, sizeof b1));
     if (ds->n_classes > out->ne[1])
         return ptq_error_set(err, PTQ_ERR_INVALID, "labels go up to %d but the model has %" PRId64
                              " classes", ds->n_classes - 1, out->ne[1]);

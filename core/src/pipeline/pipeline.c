@@ -502,10 +502,15 @@ static ptq_status f_ds_per_class(ctx *c, const yaml_node_t *k, const yaml_node_t
     return get_int(c, k, v, 1, INT32_MAX, &((ptq_dataset_cfg *)obj)->per_class);
 }
 
+static ptq_status f_ds_fidelity(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    return get_bool(c, v, &((ptq_dataset_cfg *)obj)->fidelity);
+}
+
 static const field dataset_fields[] = {
     {"images", f_ds_images}, {"labels", f_ds_labels}, {"count", f_ds_count},
     {"offset", f_ds_offset}, {"sample", f_ds_sample}, {"normalize", f_ds_normalize},
-    {"per_class", f_ds_per_class}, {0}};
+    {"per_class", f_ds_per_class}, {"fidelity", f_ds_fidelity}, {0}};
+#define DS_FIDELITY 7 /* its index in dataset_fields */
 
 static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_t *val,
                                 ptq_dataset_cfg *ds, bool eval) {
@@ -519,7 +524,10 @@ static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_
     const yaml_node_t *seen[MAX_FIELDS] = {0};
     TRY(walk_mapping(c, val, dataset_fields, ds, seen));
     if (!seen[0]) return missing_key(c, key, "images", sval(key));
-    if (eval && !seen[1]) return missing_key(c, key, "labels", sval(key));
+    /* Evaluation without labels compares every output with the float model instead. */
+    if (seen[DS_FIDELITY] && !eval)
+        return fail(c, seen[DS_FIDELITY], PTQ_ERR_INVALID, "'fidelity' applies to the "
+                    "evaluation section (the quantized model against the float one)");
     /* The data-scarce setting is defined per class: N labelled images of every class. */
     if (seen[6] && eval)
         return fail(c, seen[6], PTQ_ERR_INVALID, "'per_class' applies to calibration data; "
@@ -1900,6 +1908,7 @@ static void print_dataset(FILE *out, const char *name, const ptq_dataset_cfg *ds
         fputs("\n  labels: ", out);
         print_quoted(out, ds->labels);
     }
+    if (ds->fidelity) fputs("\n  fidelity: true", out);
     if (ds->per_class > 0) fprintf(out, "\n  per_class: %" PRId64, ds->per_class);
     else fprintf(out, "\n  count: %" PRId64, ds->count);
     fprintf(out, "\n  offset: %" PRId64 "\n  sample: %s\n", ds->offset, yes_no(ds->sample));

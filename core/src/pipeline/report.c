@@ -126,6 +126,60 @@ static void json_model_output(ptq_json *j, const ptq_measurement *m) {
     ptq_json_end_object(j);
 }
 
+/* "fidelity": every graph output of the quantized model against the float model as
+ * imported, on the evaluation set (null when not computed).  SQNR is null when it is not
+ * a finite number: "identical" says whether that is because there was no error at all. */
+static void json_fidelity(ptq_json *j, const ptq_run_results *r) {
+    ptq_json_key(j, "fidelity");
+    if (!r->have_fidelity) {
+        ptq_json_null(j);
+        return;
+    }
+    ptq_json_begin_object(j);
+    ptq_json_key(j, "images");
+    ptq_json_int(j, r->fid.images);
+    ptq_json_key(j, "reference");
+    ptq_json_string(j, "float model as imported");
+    ptq_json_key(j, "outputs");
+    ptq_json_begin_array(j);
+    for (int32_t k = 0; k < r->fid.n_outputs; k++) {
+        const ptq_fidelity_output *o = &r->fid.outputs[k];
+        char shape[160];
+        ptq_json_begin_object(j);
+        ptq_json_key(j, "name");
+        ptq_json_string(j, o->name);
+        ptq_json_key(j, "shape");
+        ptq_json_string(j, ptq_shape_str(o->ndim, o->ne, shape, sizeof shape));
+        ptq_json_key(j, "class_scores");
+        ptq_json_bool(j, o->classes);
+        ptq_json_key(j, "sqnr_db");
+        ptq_json_number(j, o->sqnr_db);
+        ptq_json_key(j, "identical");
+        ptq_json_bool(j, o->sqnr_db == INFINITY);
+        ptq_json_key(j, "cosine");
+        ptq_json_number(j, o->cosine);
+        ptq_json_key(j, "mean_sample_cosine");
+        ptq_json_number(j, o->mean_sample_cosine);
+        ptq_json_key(j, "max_abs_err");
+        ptq_json_number(j, o->max_abs_err);
+        ptq_json_key(j, "mean_abs_err");
+        ptq_json_number(j, o->mean_abs_err);
+        if (o->classes) {
+            ptq_json_key(j, "top1_agreement");
+            ptq_json_number(j, o->top1_agreement);
+        }
+        ptq_json_key(j, "nonfinite_float");
+        ptq_json_int(j, o->nonfinite_reference);
+        ptq_json_key(j, "nonfinite_quantized");
+        ptq_json_int(j, o->nonfinite_model);
+        ptq_json_end_object(j);
+    }
+    ptq_json_end_array(j);
+    ptq_json_key(j, "seconds");
+    ptq_json_number(j, r->fid.seconds);
+    ptq_json_end_object(j);
+}
+
 /* Only the fields an override sets. */
 static void json_override_spec(ptq_json *j, uint32_t fields, const ptq_qspec *q) {
     ptq_json_begin_object(j);
@@ -212,6 +266,7 @@ void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     ptq_json_key(&j, "float_evaluation_cached");
     ptq_json_bool(&j, r->float_cached);
     json_eval(&j, "quantized", &r->qu, r->have_eval);
+    json_fidelity(&j, r);
     ptq_json_key(&j, "config");
     ptq_json_begin_object(&j);
     ptq_json_key(&j, "weights");
@@ -235,7 +290,7 @@ void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     ptq_json_key(&j, "calibration_images");
     ptq_json_int(&j, s->calib ? s->calib->n : 0);
     ptq_json_key(&j, "evaluation_images");
-    ptq_json_int(&j, r->qu.images);
+    ptq_json_int(&j, r->have_eval ? r->qu.images : r->fid.images);
     ptq_json_key(&j, "batch");
     ptq_json_int(&j, p->batch);
     ptq_json_key(&j, "threads");

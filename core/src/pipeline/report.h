@@ -17,6 +17,9 @@ typedef struct ptq_run_results {
     ptq_eval_result fl, qu;
     bool have_eval;
     bool float_cached;        /* the float evaluation came from the cache */
+    ptq_fidelity fid;         /* every output against the float model on the evaluation set:
+                                 without labels, or with evaluation.fidelity (have_fidelity) */
+    bool have_fidelity;
     ptq_pass_record *passes;
     int32_t n_passes;
     ptq_measurement final;

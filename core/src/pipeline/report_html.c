@@ -294,6 +294,38 @@ static void report_tables(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     }
 }
 
+/* Every graph output of the quantized model against the float model on the evaluation
+ * set: one row per output, the numbers of report.json's "fidelity" ("per image": the
+ * mean per-image cosine; the last column counts NaN/inf elements, float and quantized). */
+static void table_fidelity(FILE *f, const ptq_fidelity *fid) {
+    char h[160];
+    snprintf(h, sizeof h, "Fidelity to the float model (%lld evaluation images)",
+             (long long)fid->images);
+    ptq_html_heading(f, 2, h);
+    static const char *const heads[] = {"output", "shape", "SQNR (dB)", "cosine",
+                                        "per image", "max |err|", "mean |err|",
+                                        "top-1 agree (%)", "NaN/inf fl, q"};
+    ptq_html_table_begin(f, 9, heads, "llrrrrrrr");
+    for (int32_t k = 0; k < fid->n_outputs; k++) {
+        const ptq_fidelity_output *o = &fid->outputs[k];
+        ptq_html_row_begin(f);
+        ptq_html_cell(f, 0, "%s", o->name);
+        ptq_html_cell(f, 0, "%s", ptq_shape_str(o->ndim, o->ne, h, sizeof h));
+        const bool bad = o->nonfinite_reference || o->nonfinite_model;
+        ptq_html_cell_num(f, PTQ_HTML_NUM, o->sqnr_db, 2); /* identical: "∞" */
+        ptq_html_cell_num(f, PTQ_HTML_NUM, o->cosine, 6);
+        ptq_html_cell_num(f, PTQ_HTML_NUM, o->mean_sample_cosine, 6);
+        ptq_html_cell(f, PTQ_HTML_NUM, "%.4g", o->max_abs_err);
+        ptq_html_cell(f, PTQ_HTML_NUM, "%.4g", o->mean_abs_err);
+        if (o->classes) ptq_html_cell_num(f, PTQ_HTML_NUM, 100.0 * o->top1_agreement, 2);
+        else ptq_html_cell(f, PTQ_HTML_MUTED, "not class scores");
+        ptq_html_cell(f, PTQ_HTML_NUM | (bad ? PTQ_HTML_BAD : 0), "%lld, %lld",
+                      (long long)o->nonfinite_reference, (long long)o->nonfinite_model);
+        ptq_html_row_end(f);
+    }
+    ptq_html_table_end(f);
+}
+
 int ptq_report_html_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
                           const ptq_run_results *r) {
     char title[512];
@@ -311,11 +343,17 @@ int ptq_report_html_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
         ptq_html_kv(f, "top-1", "float %.2f %% -> quantized %.2f %% (%+.2f points, %lld images)%s",
                     100 * r->fl.top1, 100 * r->qu.top1, 100 * (r->qu.top1 - r->fl.top1),
                     (long long)r->qu.images, r->float_cached ? "; float from the cache" : "");
+    else if (r->have_fidelity)
+        ptq_html_kv(f, "top-1", "no labels: fidelity to the float model on %lld images below",
+                    (long long)r->fid.images);
     else
         ptq_html_kv(f, "top-1", "not evaluated");
-    if (r->final.valid)
+    if (r->final.valid && isfinite(r->final.model_agree))
         ptq_html_kv(f, "network output SQNR", "%.2f dB (top-1 agreement with float %.1f %%)",
                     r->final.model_db, 100 * r->final.model_agree);
+    else if (r->final.valid)
+        ptq_html_kv(f, "network output SQNR", "%.2f dB (output 0, calibration images)",
+                    r->final.model_db);
     else
         ptq_html_kv(f, "network output SQNR", "not measured");
     ptq_html_kv(f, "calibration images", "%lld", (long long)(s->calib ? s->calib->n : 0));
@@ -328,6 +366,7 @@ int ptq_report_html_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     for (int32_t i = 0; i < p->n_notes; i++) ptq_html_paragraph(f, "note", "%s", p->notes[i]);
     for (int32_t i = 0; i < s->n_notes; i++) ptq_html_paragraph(f, "note", "%s", s->notes[i]);
 
+    if (r->have_fidelity) table_fidelity(f, &r->fid);
     ptq_html_heading(f, 2, "Passes");
     chart_layer_sqnr(f, s, r);
     chart_pass_time(f, r);

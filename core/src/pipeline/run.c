@@ -192,7 +192,8 @@ static ptq_status open_inputs(const ptq_pipeline *p, ptq_session *s, ptq_dataset
     if (!p->evaluation.present) return PTQ_OK;
     *eval = ptq_session_load_dataset(s, &p->evaluation, "evaluation", err);
     if (!*eval) return err->status;
-    if (ptq_dataset_fits_model(s->g, *eval, true, err)) {
+    /* Labels: top-1 needs class scores; without, fidelity takes any outputs. */
+    if (ptq_dataset_fits_model(s->g, *eval, (*eval)->labels != NULL, err)) {
         ptq_error_prefix(err, "evaluation data %s", p->evaluation.images);
         return err->status;
     }
@@ -238,8 +239,13 @@ ptq_status ptq_pipeline_check(const ptq_pipeline *p, const char *out_dir, bool f
         }
         if (eval) {
             warn_short(&p->evaluation, eval, "evaluation");
-            fprintf(stderr, "checked      evaluation: %" PRId64 " labelled images, %d classes seen\n",
-                    eval->n, eval->n_classes);
+            if (eval->labels)
+                fprintf(stderr, "checked      evaluation: %" PRId64 " labelled images, %d classes "
+                        "seen%s\n", eval->n, eval->n_classes,
+                        p->evaluation.fidelity ? ", and fidelity to the float model" : "");
+            else
+                fprintf(stderr, "checked      evaluation: %" PRId64 " images without labels: "
+                        "fidelity of every output to the float model\n", eval->n);
         }
         fprintf(stderr, "checked      output %s: %s\n", out_dir,
                 access(out_dir, F_OK) == 0 ? "exists, --force replaces it" : "can be created");
@@ -290,7 +296,7 @@ ptq_status ptq_run_begin(ptq_run_state *rs, const ptq_pipeline *p, const char *w
         r->fl = *given->float_eval;
         r->float_cached = true;
         r->have_eval = true;
-    } else if (eval) {
+    } else if (eval && eval->labels) {
         ptq_float_eval_key key;
         const bool keyed = ptq_float_eval_key_make(&key, p->model, eval);
         if (keyed && ptq_float_eval_cache_get(&key, &r->fl)) {
@@ -394,9 +400,18 @@ ptq_status ptq_run_finish(ptq_run_state *rs, const ptq_pipeline *p, const char *
     if (rs->eval) {
         ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, err);
         if (!sim) st = err->status;
-        if (!st) {
+        if (!st && rs->eval->labels) {
             fprintf(stderr, "evaluating the quantized model on %" PRId64 " images\n", rs->eval->n);
             st = ptq_evaluate_predict(sim, rs->eval, p->batch, s->threads, NULL, predicted, &r->qu, err);
+        }
+        /* Fidelity runs the float model (as imported) beside the quantized one, so the
+         * float evaluation cache, which holds top-1 counts only, has nothing for it. */
+        if (!st && (!rs->eval->labels || p->evaluation.fidelity)) {
+            fprintf(stderr, "comparing every output of the quantized model with the float model "
+                    "on %" PRId64 " images\n", rs->eval->n);
+            st = ptq_fidelity_evaluate(rs->reference, sim, rs->eval, p->batch, s->threads, &r->fid, err);
+            if (!st) r->have_fidelity = true;
+            else ptq_error_prefix(err, "fidelity on the evaluation set");
         }
         ptq_graph_free(sim);
     }
@@ -431,6 +446,7 @@ void ptq_run_state_free(ptq_run_state *rs) {
         ptq_measurement_free(&r->passes[i].after);
     }
     ptq_measurement_free(&r->final);
+    ptq_fidelity_free(&r->fid);
     ptq_measurer_free(&rs->mr);
     ptq_graph_free(rs->reference);
     free(r->passes);
@@ -451,12 +467,21 @@ static void print_summary(const ptq_pipeline *p, const ptq_run_state *rs, const 
     if (r->have_eval)
         printf("top-1       float %.2f %%  ->  quantized %.2f %%   (%+.2f points, %" PRId64 " images)\n",
                100.0 * r->fl.top1, 100.0 * r->qu.top1, 100.0 * (r->qu.top1 - r->fl.top1), r->qu.images);
+    else if (r->have_fidelity)
+        printf("top-1       (no labels: the fidelity lines compare with the float model)\n");
     else
         printf("top-1       (no evaluation data configured)\n");
-    if (r->final.valid)
-        printf("fidelity    output SQNR %.1f dB against the original float model, top-1 agreement %.1f %%"
-               " (%" PRId64 " calibration images)\n", r->final.model_db,
-               100.0 * r->final.model_agree, rs->mr.n);
+    if (r->final.valid) {
+        printf("fidelity    output SQNR %.1f dB against the original float model", r->final.model_db);
+        if (isfinite(r->final.model_agree))
+            printf(", top-1 agreement %.1f %%", 100.0 * r->final.model_agree);
+        printf(" (%" PRId64 " calibration images)\n", rs->mr.n);
+    }
+    for (int32_t k = 0; r->have_fidelity && k < r->fid.n_outputs; k++) {
+        char line[1024];
+        printf("fidelity    output '%s' %s (%" PRId64 " evaluation images)\n", r->fid.outputs[k].name,
+               ptq_fidelity_output_str(&r->fid.outputs[k], line, sizeof line), r->fid.images);
+    }
     printf("layers      mean weight SQNR %.1f dB, mean output SQNR %.1f dB\n",
            ptq_measurement_mean_db(&r->final, true), ptq_measurement_mean_db(&r->final, false));
     if (rs->have_norm && r->onnx_name) {

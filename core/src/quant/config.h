@@ -23,6 +23,8 @@ typedef struct ptq_dataset_cfg {
     int32_t n_mean, n_std;
     float mean[16], std[16];
     int32_t norm_from;      /* where mean/std came from: PTQ_NORM_* */
+    bool fidelity;          /* evaluation: also compare every output with the float model
+                               (always done when the evaluation set has no labels) */
     ptq_src_pos pos;
 } ptq_dataset_cfg;
 

@@ -73,7 +73,10 @@ static ptq_status reference_outputs(ptq_measurer *mr, ptq_session *s, const ptq_
     if (st) return st;
     mr->ds = ds;
     mr->n = n;
-    mr->classes = n > 0 ? mr->numel / n : 0;
+    /* Top-1 agreement means something for class scores only ([N, K], K >= 2, the rule of
+     * fidelity.h); a detector's or segmenter's output 0 gets none (NaN, JSON null). */
+    const ptq_value *v = &mr->reference->values[out];
+    mr->classes = n > 0 && v->ndim == 2 && v->ne[1] >= 2 ? mr->numel / n : 0;
     return PTQ_OK;
 }
 

@@ -41,7 +41,8 @@ typedef struct ptq_measurer {
     const ptq_graph *reference;   /* borrowed: the model as imported */
     const ptq_dataset *ds;        /* the images ref_out was computed on */
     float *ref_out;               /* owned */
-    int64_t n, numel, classes;    /* images, output floats, floats per image */
+    int64_t n, numel, classes;    /* images, output floats, classes per image (0: output 0
+                                     * is not class scores) */
 } ptq_measurer;
 
 /* Measures the quantized model as it stands.  Quantizers not calibrated yet are
