@@ -39,7 +39,13 @@ static const char *shp(const ptq_value *v, char *buf, size_t size) {
 static bool resize_axis_identity(const ptq_node *n, int32_t axis, int64_t len) {
     const float s = n->attrs.resize.scales[axis];
     if (s != 1.0f) return false;
-    if (n->attrs.resize.coord == PTQ_RESIZE_COORD_TF_HALF_PIXEL) return len == 1;
+    /* (x + 0.5) / 1 is x only once rounded down. */
+    if (n->attrs.resize.coord == PTQ_RESIZE_COORD_TF_HALF_PIXEL) {
+        const int32_t m = n->attrs.resize.nearest_mode;
+        return len == 1 || (n->attrs.resize.mode == PTQ_RESIZE_NEAREST &&
+                            (m == PTQ_RESIZE_ROUND_PREFER_FLOOR || m == PTQ_RESIZE_FLOOR ||
+                             m == PTQ_RESIZE_SIMPLE));
+    }
     return true;
 }
 
@@ -88,7 +94,7 @@ ptq_status ptq_infer_resize(ptq_graph *g, ptq_node *n, ptq_error *err) {
             }
             a->sizes[i] = out[i];
         }
-        if (len == B && !resize_axis_identity(n, i, 1))
+        if (len == B && !resize_axis_identity(n, i, B))
             FAIL(err, n, PTQ_ERR_UNSUPPORTED, "the coordinate transformation would mix samples "
                  "of the batch axis");
         /* Linear interpolation is bilinear over the last two axes; the others must keep
