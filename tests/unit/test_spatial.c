@@ -326,6 +326,23 @@ START_TEST(quantize_and_export) {
     for (int64_t i = 0; i < n1; i++)
         ck_assert_msg(fabsf(by[i] - qy[i]) <= 1e-5f + 1e-4f * fabsf(qy[i]),
                       "export changed output %ld: %g -> %g", (long)i, (double)qy[i], (double)by[i]);
+    /* For tests/e2e/spatial_ort.sh: the export, its input and qcraft's output, kept. */
+    const char *keep = getenv("PTQ_SPATIAL_KEEP");
+    if (keep) {
+        char dst[1024];
+        snprintf(dst, sizeof dst, "%s/model.qdq.onnx", keep);
+        ck_assert_msg(rename(path, dst) == 0, "cannot move the export to %s", dst);
+        const float *bufs[2] = {x, by};
+        const int64_t counts[2] = {N_IMAGES * 64, n1};
+        const char *names[2] = {"x.f32", "y.f32"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(dst, sizeof dst, "%s/%s", keep, names[k]);
+            FILE *f = fopen(dst, "wb");
+            ck_assert_ptr_nonnull(f);
+            ck_assert_int_eq(fwrite(bufs[k], sizeof(float), (size_t)counts[k], f), (size_t)counts[k]);
+            fclose(f);
+        }
+    }
     unlink(path);
     for (int32_t i = 0; i < nw; i++) free(codes[i]);
     free(by), free(qy), free(before), free(after);
