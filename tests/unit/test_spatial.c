@@ -248,6 +248,60 @@ START_TEST(constants_fold) {
 }
 END_TEST
 
+/* The older forms: Upsample-7 (scales attribute, nearest: floor of o / scale), Resize-10
+ * (scales input, asymmetric coordinates: linear at o / scale, edge clamped). */
+START_TEST(legacy_forms) {
+    const int64_t xd[4] = {B, 1, 1, 2}, yd[4] = {B, 1, 2, 4};
+    const float x[2] = {1.0f, 3.0f};
+    mb b;
+    mb_init(&b, 7);
+    mb_input(&b, "x", 4, xd);
+    Onnx__NodeProto *n = mb_node(&b, "Upsample", "up", "x", "y");
+    Onnx__AttributeProto *a = mb_attr(&b, n, "scales", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+    static float sc[4] = {1, 1, 2, 2};
+    a->n_floats = 4;
+    a->floats = sc;
+    mb_output(&b, "y", 4, yd);
+    ptq_error err = {0};
+    ptq_graph *g = mb_load(&b, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_RESIZE), 1);
+    int64_t cnt;
+    float *y = test_run_graph(g, x, 1, &cnt);
+    const float up[8] = {1, 1, 3, 3, 1, 1, 3, 3};
+    ck_assert_int_eq(cnt, 8);
+    for (int k = 0; k < 8; k++) ck_assert_float_eq(y[k], up[k]);
+    free(y);
+    ptq_graph_free(g);
+    mb_free(&b);
+
+    const int64_t sd[1] = {4}, ld[4] = {B, 1, 1, 4};
+    const float ls[4] = {1, 1, 1, 2};
+    mb_init(&b, 10);
+    mb_input(&b, "x", 4, xd);
+    mb_init_f32(&b, "scales", 1, sd, ls);
+    attr_str(&b, mb_node(&b, "Resize", "rs", "x,scales", "y"), "mode", "linear");
+    mb_output(&b, "y", 4, ld);
+    g = mb_load(&b, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    y = test_run_graph(g, x, 1, &cnt);
+    const float lin[4] = {1, 2, 3, 3};
+    ck_assert_int_eq(cnt, 4);
+    for (int k = 0; k < 4; k++) ck_assert_float_eq(y[k], lin[k]);
+    free(y);
+    ptq_graph_free(g);
+    mb_free(&b);
+    /* Resize-10 knows no coordinate_transformation_mode. */
+    mb_init(&b, 10);
+    mb_input(&b, "x", 4, xd);
+    mb_init_f32(&b, "scales", 1, sd, ls);
+    attr_str(&b, mb_node(&b, "Resize", "rs", "x,scales", "y"), "coordinate_transformation_mode",
+             "half_pixel");
+    mb_output(&b, "y", 4, ld);
+    refused(&b, PTQ_ERR_UNSUPPORTED, "'rs'", "coordinate_transformation_mode");
+}
+END_TEST
+
 /* ---- quantization and export ------------------------------------------------------------ */
 
 #define N_IMAGES 16
@@ -365,6 +419,7 @@ int main(void) {
     tc = tcase_create("refused");
     tcase_add_test(tc, resize_refusals);
     tcase_add_test(tc, slice_split_refusals);
+    tcase_add_test(tc, legacy_forms);
     suite_add_tcase(s, tc);
     tc = tcase_create("quantized");
     tcase_set_timeout(tc, 120);
