@@ -85,6 +85,14 @@ START_TEST(fixture_opset13) {
     char buf[160];
     const ptq_value *y0 = &g->values[ptq_graph_find_value(g, "y0")];
     ck_assert_str_eq(ptq_shape_str(y0->ndim, y0->ne, buf, sizeof buf), "[N,1,11,13]");
+    /* Its float export, for tests/e2e/spatial_ort.sh (linear Resize with sizes holding the
+     * batch, ConvTranspose with output_padding, Split's two outputs in onnxruntime). */
+    const char *keep = getenv("PTQ_SPATIAL_KEEP");
+    if (keep) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/opset13.onnx", keep);
+        ck_assert_msg(ptq_onnx_export(g, NULL, 0, NULL, NULL, 0, path, &err) == PTQ_OK, "%s", err.msg);
+    }
     ptq_graph_free(g);
 }
 END_TEST
