@@ -310,6 +310,61 @@ START_TEST(legacy_forms) {
 }
 END_TEST
 
+/* Opset 18: Split's num_outputs (the last part smaller when uneven) and Resize's axes
+ * (scales for the listed axes only) with keep_aspect_ratio_policy. */
+START_TEST(opset18_forms) {
+    const int64_t xd[2] = {B, 5}, od[2] = {B, 2}, cd[2] = {B, 3};
+    const float x[5] = {1, 2, 3, 4, 5};
+    mb b;
+    mb_init(&b, 18);
+    mb_input(&b, "x", 2, xd);
+    Onnx__NodeProto *n = mb_node(&b, "Split", "sp", "x", "a,b,c");
+    mb_attr_int(&b, n, "axis", 1);
+    mb_attr_int(&b, n, "num_outputs", 3);
+    mb_node(&b, "Concat", "cat", "c,a", "y");
+    mb_attr_int(&b, b.graph.node[b.graph.n_node - 1], "axis", 1);
+    mb_output(&b, "y", 2, cd);
+    ptq_error err = {0};
+    ptq_graph *g = mb_load(&b, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    int64_t cnt;
+    float *y = test_run_graph(g, x, 1, &cnt);
+    const float want[3] = {5, 1, 2};
+    ck_assert_int_eq(cnt, 3);
+    for (int k = 0; k < 3; k++) ck_assert_float_eq(y[k], want[k]);
+    free(y);
+    ptq_graph_free(g);
+    mb_free(&b);
+    /* num_outputs and a split input together. */
+    const int64_t one[1] = {2}, parts[2] = {2, 3};
+    mb_init(&b, 18);
+    mb_input(&b, "x", 2, xd);
+    mb_init_i64(&b, "split", 1, one, parts);
+    n = mb_node(&b, "Split", "sp", "x,split", "a,b");
+    mb_attr_int(&b, n, "axis", 1);
+    mb_attr_int(&b, n, "num_outputs", 2);
+    mb_output(&b, "a", 2, od);
+    refused(&b, PTQ_ERR_INVALID, "'sp'", "num_outputs");
+    /* Resize over axes [2, 3] by sizes [3, 8] with not_larger: one scale, min(3/2, 8/4). */
+    const int64_t rx[4] = {B, 1, 2, 4}, sd[1] = {2}, sizes[2] = {3, 8}, axes[2] = {2, 3};
+    const int64_t ry[4] = {B, 1, 3, 6};
+    mb_init(&b, 18);
+    mb_input(&b, "x", 4, rx);
+    mb_init_i64(&b, "sizes", 1, sd, sizes);
+    n = mb_node(&b, "Resize", "rs", "x,,,sizes", "y");
+    mb_attr_ints(&b, n, "axes", 2, axes);
+    attr_str(&b, n, "keep_aspect_ratio_policy", "not_larger");
+    mb_output(&b, "y", 4, ry);
+    g = mb_load(&b, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    char buf[160];
+    const ptq_value *v = &g->values[g->outputs[0]];
+    ck_assert_str_eq(ptq_shape_str(v->ndim, v->ne, buf, sizeof buf), "[N,1,3,6]");
+    ptq_graph_free(g);
+    mb_free(&b);
+}
+END_TEST
+
 /* ---- quantization and export ------------------------------------------------------------ */
 
 #define N_IMAGES 16
@@ -428,6 +483,7 @@ int main(void) {
     tcase_add_test(tc, resize_refusals);
     tcase_add_test(tc, slice_split_refusals);
     tcase_add_test(tc, legacy_forms);
+    tcase_add_test(tc, opset18_forms);
     suite_add_tcase(s, tc);
     tc = tcase_create("quantized");
     tcase_set_timeout(tc, 120);
