@@ -47,7 +47,8 @@ double ptq_now_seconds(void);
 
 /* The layers whose input 1 is a weight that gets its own quantizer. */
 static inline bool ptq_op_has_weights(ptq_op op) {
-    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL;
+    return op == PTQ_OP_CONV || op == PTQ_OP_GEMM || op == PTQ_OP_MATMUL ||
+           op == PTQ_OP_CONV_TRANSPOSE;
 }
 
 /* ptq_fake_quant_tensor, with a plugin's rounding function (and its state) in place of
@@ -143,7 +144,7 @@ typedef size_t (*ptq_work_fn)(const ptq_node *n, const ptq_kt *in);
 typedef struct ptq_op_traits {
     const char *name;        /* ONNX op type */
     int32_t min_inputs, max_inputs; /* max -1: variadic */
-    int32_t n_outputs;
+    int32_t n_outputs;       /* -1: one or more (Split) */
     uint32_t const_inputs;   /* bit i set: input i must be a constant (weights need not) */
     ptq_infer_fn infer;
     ptq_forward_fn forward;
@@ -206,6 +207,30 @@ void ptq_fwd_gather(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq
 void ptq_fwd_fake_quant(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 
 /* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+ptq_status ptq_infer_resize(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_conv_transpose(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_slice(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_split(ptq_graph *g, ptq_node *n, ptq_error *err);
+void ptq_fwd_resize(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_resize_shared(const ptq_node *n, const ptq_kt *in);
+void ptq_fwd_conv_transpose(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_conv_transpose(const ptq_node *n, const ptq_kt *in);
+void ptq_fwd_slice(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_split(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+/* Resize's map of one axis (in -> out elements): for output index o the input indices
+ * i0[o], i1[o] and the weight w1[o] of i1 (nearest: i1 = i0, w1 = 0); shared with the
+ * backward. */
+void ptq_resize_axis(const ptq_node *n, int32_t axis, int64_t in, int64_t out, int64_t *i0,
+                     int64_t *i1, float *w1);
+/* ConvTranspose geometry (1-D as H = 1), shared with the backward. */
+typedef struct ptq_convt_geom {
+    int64_t n, c, h, w, m, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, group, cg, mg;
+} ptq_convt_geom;
+void ptq_conv_transpose_geom(const ptq_node *n, const ptq_kt *x, const ptq_kt *w,
+                             const ptq_kt *y, ptq_convt_geom *g);
+/* The input positions [*lo, *hi) whose output position i * s - p + kd lies in [0, out). */
+void ptq_conv_transpose_range(int64_t in, int64_t out, int64_t s, int64_t p, int64_t kd,
+                              int64_t *lo, int64_t *hi);
 
 
 

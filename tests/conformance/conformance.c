@@ -31,7 +31,10 @@ static const char *claimed_ops[] = {
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization", "MaxPool",
     "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
     "Concat", "Softmax", "Pad", "Identity", "Constant", "Shape", "Gather", "Unsqueeze",
-    "Squeeze", NULL};
+    "Squeeze",
+    /* spatial ops */
+    "Resize", "Upsample", "ConvTranspose", "Slice", "Split",
+    NULL};
 
 /* (op, input slot) pairs the IR needs as constants. */
 static const struct {
@@ -40,6 +43,8 @@ static const struct {
 } const_slots[] = {
     {"Clip", 0x6},    {"Pad", 0xE},    {"BatchNormalization", 0x1E},
     {"Reshape", 0x2}, {"Unsqueeze", 0x2}, {"Squeeze", 0x2}, {"Gather", 0x2},
+    /* spatial ops */
+    {"Resize", 0xE},  {"Upsample", 0x2}, {"Slice", 0x1E}, {"Split", 0x2},
 };
 
 typedef struct test_case {

@@ -1086,6 +1086,104 @@ START_TEST(fake_quant) {
 }
 END_TEST
 
+/* ============================================================ spatial ops ====== */
+
+/* Resize: nearest scatters each output's gradient to its source, linear spreads it over
+ * the (up to four) neighbours with the interpolation weights; the op is linear in x, so
+ * central differences are exact. */
+START_TEST(resize) {
+    static const float scales[] = {0.5f, 0.75f, 1.0f, 1.5f, 2.0f, 2.5f};
+    test_rng r = {0x2E5ULL + (uint64_t)_i};
+    for (int c = 0; c < 6; c++) {
+        gcase gc;
+        const bool linear = c % 2;
+        const int32_t coord = (int32_t)test_rng_int(&r, 0, 3);
+        gc_begin(&gc, &r, "Resize seed %d case %d %s coord %d:", _i, c, linear ? "linear" : "nearest", coord);
+        const int32_t nd = (int32_t)test_rng_int(&r, 2, 4);
+        int64_t ne[4];
+        struct ptq_resize_attrs a = {0};
+        a.mode = linear ? PTQ_RESIZE_LINEAR : PTQ_RESIZE_NEAREST;
+        a.coord = coord;
+        a.nearest_mode = (int32_t)test_rng_int(&r, 0, 3);
+        a.ndim = nd;
+        for (int32_t i = 0; i < nd; i++) {
+            ne[i] = test_rng_int(&r, 2, 5);
+            a.scales[i] = i < nd - 2 ? 1.0f : scales[test_rng_int(&r, 0, 5)];
+            gc_note(&gc, " %g", (double)a.scales[i]);
+        }
+        int32_t x = gc_input(&gc, nd, ne, -1.0f, 1.0f);
+        gc_node(&gc, PTQ_OP_RESIZE, 1, &x)->attrs.resize = a;
+        gc_run(&gc);
+    }
+}
+END_TEST
+
+/* ConvTranspose: data, weight and bias gradients, grouped, strided, dilated, padded. */
+START_TEST(conv_transpose) {
+    test_rng r = {0xC7ULL + (uint64_t)_i};
+    for (int c = 0; c < 6; c++) {
+        gcase gc;
+        const int32_t nsp = 1 + c % 2;
+        gc_begin(&gc, &r, "ConvTranspose seed %d case %d %d-D:", _i, c, nsp);
+        const int64_t g = test_rng_int(&r, 1, 2), cg = test_rng_int(&r, 1, 3), mg = test_rng_int(&r, 1, 3);
+        ptq_conv_attrs a = {0};
+        a.group = g;
+        int64_t sp[2] = {1, 1}, opad[2] = {0, 0};
+        for (int32_t i = 0; i < nsp; i++) {
+            a.kernel[i] = test_rng_int(&r, 1, 3);
+            a.stride[i] = test_rng_int(&r, 1, 3);
+            a.dilation[i] = test_rng_int(&r, 1, 2);
+            sp[i] = test_rng_int(&r, 1, 4);
+            opad[i] = test_rng_int(&r, 0, PTQ_MAX(a.stride[i], a.dilation[i]) - 1);
+            const int64_t full = a.stride[i] * (sp[i] - 1) + opad[i] + (a.kernel[i] - 1) * a.dilation[i] + 1;
+            a.pad_begin[i] = test_rng_int(&r, 0, (full - 1) / 2);
+            a.pad_end[i] = test_rng_int(&r, 0, (full - 1) / 2);
+            gc_note(&gc, " k%ld s%ld d%ld p%ld/%ld op%ld", (long)a.kernel[i], (long)a.stride[i],
+                    (long)a.dilation[i], (long)a.pad_begin[i], (long)a.pad_end[i], (long)opad[i]);
+        }
+        const int64_t xne[4] = {2, g * cg, sp[0], sp[1]}, wne[4] = {g * cg, mg, a.kernel[0], a.kernel[1]};
+        const int64_t bne[1] = {g * mg};
+        const bool bias = c % 3 != 0;
+        int32_t in[3];
+        in[0] = gc_input(&gc, nsp + 2, xne, -1.0f, 1.0f);
+        in[1] = gc_const(&gc, nsp + 2, wne, -1.0f, 1.0f);
+        if (bias) in[2] = gc_const(&gc, 1, bne, -1.0f, 1.0f);
+        ptq_node *n = gc_node(&gc, PTQ_OP_CONV_TRANSPOSE, bias ? 3 : 2, in);
+        n->attrs.conv = a;
+        n->attrs.convt.output_padding[0] = opad[0];
+        n->attrs.convt.output_padding[1] = opad[1];
+        gc_run(&gc);
+    }
+}
+END_TEST
+
+/* Slice: the gradient lands on the elements taken, with any step (negative included). */
+START_TEST(slice) {
+    test_rng r = {0x51CULL + (uint64_t)_i};
+    for (int c = 0; c < 6; c++) {
+        gcase gc;
+        gc_begin(&gc, &r, "Slice seed %d case %d:", _i, c);
+        int32_t nd;
+        int64_t ne[4];
+        random_shape(&r, &nd, ne);
+        struct ptq_slice_attrs s;
+        memset(&s, 0, sizeof s);
+        for (int32_t i = 0; i < nd; i++) {
+            s.axes[s.n] = i;
+            s.steps[s.n] = test_rng_int(&r, 0, 1) ? test_rng_int(&r, 1, 2) : -test_rng_int(&r, 1, 2);
+            /* Start inside the axis, so at least one element is taken. */
+            s.starts[s.n] = test_rng_int(&r, 0, ne[i] - 1);
+            s.ends[s.n] = s.steps[s.n] > 0 ? INT64_MAX : INT64_MIN + 1;
+            gc_note(&gc, " %ld::%ld", (long)s.starts[s.n], (long)s.steps[s.n]);
+            s.n++;
+        }
+        int32_t x = gc_input(&gc, nd, ne, -1.0f, 1.0f);
+        gc_node(&gc, PTQ_OP_SLICE, 1, &x)->attrs.slice = s;
+        gc_run(&gc);
+    }
+}
+END_TEST
+
 /* ================================================================ the table ====== */
 
 /* Every op the executor can run can be trained through. */
@@ -1128,5 +1226,9 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "pad"), pad, 0, 3);
     tcase_add_loop_test(tcase(s, "gather"), gather, 0, 3);
     tcase_add_loop_test(tcase(s, "fake_quant"), fake_quant, 0, 4);
+    /* Split has several outputs: its backward is checked through the tape (test_kernels). */
+    tcase_add_loop_test(tcase(s, "resize"), resize, 0, 4);
+    tcase_add_loop_test(tcase(s, "conv_transpose"), conv_transpose, 0, 4);
+    tcase_add_loop_test(tcase(s, "slice"), slice, 0, 4);
     return test_run_suite(s);
 }

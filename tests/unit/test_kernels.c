@@ -36,6 +36,7 @@
 typedef int32_t (*ref_fn)(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out);
 
 static ref_fn ref_of(ptq_op op); /* the reference of each op, at the end of the refs */
+static int32_t ref_output_index;   /* which output of a several-output node (Split) */
 
 typedef struct kcase {
     ptq_graph *g;
@@ -181,12 +182,15 @@ static float *ref_eval(const ptq_graph *g, int64_t b, float *const *data, int32_
         memset(kin, 0, sizeof kin);
         for (int32_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] >= 0) kin[k] = val[n->inputs[k]];
-        ptq_kt *o = &val[n->outputs[0]];
-        o->ndim = ref_of(n->op)(n, kin, o->ne, NULL);
-        o->data = malloc((size_t)ptq_kt_numel(o) * sizeof(float) + 1);
-        ck_assert_ptr_nonnull(o->data);
-        owned[n->outputs[0]] = true;
-        ref_of(n->op)(n, kin, o->ne, o->data);
+        for (int32_t k = 0; k < n->n_outputs; k++) { /* Split: ref_output_index says which */
+            ref_output_index = k;
+            ptq_kt *o = &val[n->outputs[k]];
+            o->ndim = ref_of(n->op)(n, kin, o->ne, NULL);
+            o->data = malloc((size_t)ptq_kt_numel(o) * sizeof(float) + 1);
+            ck_assert_ptr_nonnull(o->data);
+            owned[n->outputs[k]] = true;
+            ref_of(n->op)(n, kin, o->ne, o->data);
+        }
     }
     *shape = val[want];
     const size_t bytes = (size_t)ptq_kt_numel(shape) * sizeof(float);
@@ -1694,6 +1698,407 @@ START_TEST(fake_quant_random) {
 }
 END_TEST
 
+/* ======================================================= spatial ops ====== */
+
+/* Resize: each output coordinate mapped back by the spec's formulas, then the nearest
+ * input (by nearest_mode) or, on the last two axes in linear mode, the two neighbours of
+ * the coordinate clamped into the axis, weighted by distance. */
+static double ref_resize_coord(const ptq_node *n, int32_t axis, int64_t o, int64_t in, int64_t out) {
+    const struct ptq_resize_attrs *a = &n->attrs.resize;
+    const double s = a->from_sizes ? (double)(float)((float)out / (float)in) : (double)a->scales[axis];
+    const double len = a->from_sizes ? (double)out : (double)in * s;
+    switch (a->coord) {
+    case PTQ_RESIZE_COORD_ASYMMETRIC: return (double)o / s;
+    case PTQ_RESIZE_COORD_PYTORCH_HALF_PIXEL: return len > 1.0 ? ((double)o + 0.5) / s - 0.5 : 0.0;
+    case PTQ_RESIZE_COORD_ALIGN_CORNERS: return len == 1.0 ? 0.0 : (double)o * (double)(in - 1) / (len - 1.0);
+    case PTQ_RESIZE_COORD_TF_HALF_PIXEL: return ((double)o + 0.5) / s;
+    default: return ((double)o + 0.5) / s - 0.5;
+    }
+}
+
+static int64_t ref_resize_nearest(const ptq_node *n, int32_t axis, double x, int64_t in) {
+    const double f = floor(x), frac = x - f;
+    double r;
+    switch (n->attrs.resize.nearest_mode) {
+    case PTQ_RESIZE_ROUND_PREFER_CEIL: r = frac >= 0.5 ? f + 1.0 : f; break;
+    case PTQ_RESIZE_FLOOR: r = f; break;
+    case PTQ_RESIZE_CEIL: r = ceil(x); break;
+    case PTQ_RESIZE_SIMPLE: r = n->attrs.resize.scales[axis] < 1.0f ? ceil(x) : f; break;
+    default: r = frac > 0.5 ? f + 1.0 : f; break;
+    }
+    return r < 0 ? 0 : (r > (double)(in - 1) ? in - 1 : (int64_t)r);
+}
+
+static int32_t ref_resize(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const ptq_kt *x = &in[0];
+    const int32_t r = x->ndim;
+    for (int32_t i = 0; i < r; i++) {
+        const struct ptq_resize_attrs *a = &n->attrs.resize;
+        if (a->sizes[i] == B) ne[i] = x->ne[i];
+        else if (a->from_sizes) ne[i] = a->sizes[i];
+        else ne[i] = (int64_t)floor((double)x->ne[i] * a->scales[i]);
+    }
+    if (!out) return r;
+    const bool linear = n->attrs.resize.mode == PTQ_RESIZE_LINEAR;
+    const float *xd = x->data;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t oi[PTQ_MAX_DIMS], lo[PTQ_MAX_DIMS], hi[PTQ_MAX_DIMS];
+        double w[PTQ_MAX_DIMS];
+        unravel(t, r, ne, oi);
+        for (int32_t i = 0; i < r; i++) {
+            const double c = ref_resize_coord(n, i, oi[i], x->ne[i], ne[i]);
+            if (linear && i >= r - 2) {
+                const double cc = fmin(fmax(c, 0.0), (double)(x->ne[i] - 1));
+                lo[i] = (int64_t)floor(cc);
+                hi[i] = PTQ_MIN(lo[i] + 1, x->ne[i] - 1);
+                w[i] = cc - (double)lo[i];
+            } else {
+                lo[i] = hi[i] = ref_resize_nearest(n, i, c, x->ne[i]);
+                w[i] = 0.0;
+            }
+        }
+        /* Sum over the corners of the (at most two) interpolated axes. */
+        double acc = 0.0;
+        for (int corner = 0; corner < 4; corner++) {
+            int64_t xi[PTQ_MAX_DIMS];
+            double wt = 1.0;
+            memcpy(xi, lo, sizeof xi);
+            for (int32_t b = 0; b < 2; b++) {
+                const int32_t i = r - 1 - b;
+                const bool up = (corner >> b) & 1;
+                if (i < 0) {
+                    if (up) wt = 0.0; /* rank 1: no second axis, one corner per bit 0 */
+                    continue;
+                }
+                wt *= up ? w[i] : 1.0 - w[i];
+                if (up) xi[i] = hi[i];
+            }
+            if (wt != 0.0) acc += wt * xd[ravel(r, x->ne, xi)];
+        }
+        out[t] = (float)acc;
+    }
+    return r;
+}
+
+START_TEST(resize_random) {
+    static const float scale_choices[] = {0.5f, 0.6f, 0.75f, 1.0f, 1.5f, 2.0f, 3.0f, 1.7f};
+    test_rng r = {0x2E512EULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 40; c++) {
+        kcase kc;
+        const bool linear = c % 2;
+        const int32_t rank = (int32_t)test_rng_int(&r, 1, 4);
+        const bool batched = rank > 1 && test_rng_int(&r, 0, 1);
+        const bool sizes = test_rng_int(&r, 0, 1);
+        const int32_t coord = (int32_t)test_rng_int(&r, 0, linear ? 3 : 4);
+        int32_t nmode = (int32_t)test_rng_int(&r, 0, 4);
+        /* (x + 0.5) rounded up would move samples across the batch: refused (below). */
+        if (batched && coord == PTQ_RESIZE_COORD_TF_HALF_PIXEL &&
+            (nmode == PTQ_RESIZE_ROUND_PREFER_CEIL || nmode == PTQ_RESIZE_CEIL))
+            nmode = PTQ_RESIZE_FLOOR;
+        kc_begin(&kc, &r, "Resize seed %d case %d %s coord %d nearest %d %s:", _i, c,
+                 linear ? "linear" : "nearest", coord, nmode, sizes ? "sizes" : "scales");
+        int64_t ne[4];
+        struct ptq_resize_attrs a = {0};
+        a.mode = linear ? PTQ_RESIZE_LINEAR : PTQ_RESIZE_NEAREST;
+        a.coord = coord;
+        a.nearest_mode = nmode;
+        a.ndim = rank;
+        a.from_sizes = sizes;
+        for (int32_t i = 0; i < rank; i++) {
+            ne[i] = test_rng_int(&r, 1, 6);
+            const bool fixed = (batched && i == 0) || (linear && i < rank - 2);
+            a.scales[i] = fixed ? 1.0f : scale_choices[test_rng_int(&r, 0, 7)];
+            if (a.scales[i] * (float)ne[i] < 1.0f) a.scales[i] = 1.0f;
+            a.sizes[i] = fixed ? ne[i] : test_rng_int(&r, 1, 9);
+            kc_note(&kc, " %g/%ld", (double)a.scales[i], (long)a.sizes[i]);
+        }
+        if (batched) ne[0] = a.sizes[0] = B;
+        if (!sizes)
+            for (int32_t i = 0; i < rank; i++) a.sizes[i] = 0;
+        int32_t x = kc_input(&kc, rank, ne);
+        ptq_node *n = kc_node(&kc, PTQ_OP_RESIZE, 1, &x);
+        n->attrs.resize = a;
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+/* ConvTranspose: every input pixel scattered through every tap, sums in double. */
+static int32_t ref_conv_transpose(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const ptq_conv_attrs *a = &n->attrs.conv;
+    const ptq_kt *x = &in[0], *w = &in[1];
+    const float *bias = in[2].data;
+    const int32_t nsp = x->ndim - 2;
+    const int64_t N = x->ne[0], C = x->ne[1], G = a->group, cg = C / G, mg = w->ne[1], M = mg * G;
+    int64_t isz[2] = {1, 1}, ksz[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1}, p[2] = {0, 0}, osz[2];
+    for (int32_t i = 0; i < nsp; i++) {
+        const int32_t j = 2 - nsp + i;
+        isz[j] = x->ne[2 + i];
+        ksz[j] = w->ne[2 + i];
+        s[j] = a->stride[i];
+        d[j] = a->dilation[i];
+        p[j] = a->pad_begin[i];
+        osz[j] = s[j] * (isz[j] - 1) + n->attrs.convt.output_padding[i] + (ksz[j] - 1) * d[j] + 1 -
+                 a->pad_begin[i] - a->pad_end[i];
+        ne[2 + i] = osz[j];
+    }
+    if (nsp == 1) osz[0] = 1;
+    ne[0] = N;
+    ne[1] = M;
+    if (!out) return nsp + 2;
+    const int64_t plane = osz[0] * osz[1];
+    double *acc = calloc((size_t)(N * M * plane) + 1, sizeof *acc);
+    ck_assert_ptr_nonnull(acc);
+    const float *xd = x->data, *wd = w->data;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t iy = 0; iy < isz[0]; iy++)
+                for (int64_t ix = 0; ix < isz[1]; ix++)
+                    for (int64_t mm = 0; mm < mg; mm++)
+                        for (int64_t ky = 0; ky < ksz[0]; ky++)
+                            for (int64_t kx = 0; kx < ksz[1]; kx++) {
+                                const int64_t oy = iy * s[0] - p[0] + ky * d[0];
+                                const int64_t ox = ix * s[1] - p[1] + kx * d[1];
+                                if (oy < 0 || oy >= osz[0] || ox < 0 || ox >= osz[1]) continue;
+                                const int64_t m = (c / cg) * mg + mm;
+                                acc[(b * M + m) * plane + oy * osz[1] + ox] +=
+                                    (double)xd[((b * C + c) * isz[0] + iy) * isz[1] + ix] *
+                                    wd[((c * mg + mm) * ksz[0] + ky) * ksz[1] + kx];
+                            }
+    for (int64_t t = 0; t < N * M * plane; t++)
+        out[t] = (float)(acc[t] + (bias ? bias[(t / plane) % M] : 0.0));
+    free(acc);
+    return nsp + 2;
+}
+
+START_TEST(conv_transpose_random) {
+    test_rng r = {0xC0DE7ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 30; c++) {
+        kcase kc;
+        const int32_t nsp = 1 + c % 2;
+        kc_begin(&kc, &r, "ConvTranspose seed %d case %d %d-D:", _i, c, nsp);
+        const int64_t g = test_rng_int(&r, 1, 3), cg = test_rng_int(&r, 1, 3), mg = test_rng_int(&r, 1, 3);
+        ptq_conv_attrs a = {0};
+        struct ptq_convt_attrs t = {{0}, {0}};
+        const int variant = (int)test_rng_int(&r, 0, 4); /* 0-1 pads, 2 output_shape, 3 SAME_UPPER, 4 SAME_LOWER */
+        int64_t sp[2] = {1, 1};
+        for (int32_t i = 0; i < nsp; i++) {
+            a.kernel[i] = test_rng_int(&r, 1, 4);
+            a.stride[i] = test_rng_int(&r, 1, 3);
+            a.dilation[i] = test_rng_int(&r, 1, 2);
+            sp[i] = test_rng_int(&r, 1, 5);
+            t.output_padding[i] = test_rng_int(&r, 0, PTQ_MAX(a.stride[i], a.dilation[i]) - 1);
+            const int64_t full = a.stride[i] * (sp[i] - 1) + t.output_padding[i] +
+                                 (a.kernel[i] - 1) * a.dilation[i] + 1;
+            if (variant < 2) {
+                a.pad_begin[i] = test_rng_int(&r, 0, PTQ_MIN(2, (full - 1) / 2));
+                a.pad_end[i] = test_rng_int(&r, 0, PTQ_MIN(2, (full - 1) / 2));
+            } else if (variant == 2) {
+                t.output_shape[i] = test_rng_int(&r, PTQ_MAX(1, full - 3), full + 1);
+            }
+        }
+        a.auto_pad = variant == 3 ? PTQ_AUTO_PAD_SAME_UPPER : variant == 4 ? PTQ_AUTO_PAD_SAME_LOWER : 0;
+        a.group = g;
+        const bool bias = test_rng_int(&r, 0, 1);
+        kc_note(&kc, " g=%ld cg=%ld mg=%ld k=%ldx%ld s=%ldx%ld d=%ldx%ld pads=%ld,%ld/%ld,%ld "
+                "opad=%ld,%ld oshape=%ld,%ld auto=%d%s", (long)g, (long)cg, (long)mg,
+                (long)a.kernel[0], (long)a.kernel[1], (long)a.stride[0], (long)a.stride[1],
+                (long)a.dilation[0], (long)a.dilation[1], (long)a.pad_begin[0],
+                (long)a.pad_begin[1], (long)a.pad_end[0], (long)a.pad_end[1],
+                (long)t.output_padding[0], (long)t.output_padding[1], (long)t.output_shape[0],
+                (long)t.output_shape[1], a.auto_pad, bias ? " bias" : "");
+        int64_t xne[4] = {B, g * cg, sp[0], sp[1]};
+        int64_t wne[4] = {g * cg, mg, a.kernel[0], a.kernel[1]};
+        int64_t bne[1] = {g * mg};
+        int32_t in[3];
+        in[0] = kc_input(&kc, nsp + 2, xne);
+        in[1] = kc_const(&kc, nsp + 2, wne);
+        if (bias) in[2] = kc_const(&kc, 1, bne);
+        ptq_node *n = kc_node(&kc, PTQ_OP_CONV_TRANSPOSE, bias ? 3 : 2, in);
+        n->attrs.conv = a;
+        n->attrs.convt = t;
+        if (c % 3 == 0) memset(n->attrs.conv.kernel, 0, sizeof n->attrs.conv.kernel);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+/* Slice: the spec's clamping written as a walk from the clamped start while before the
+ * clamped end. */
+static int32_t ref_slice_axis(const ptq_node *n, int32_t axis, int64_t len, int64_t *idx) {
+    const struct ptq_slice_attrs *a = &n->attrs.slice;
+    int64_t cnt = 0;
+    for (int32_t k = 0; k < a->n; k++) {
+        const int64_t ax = a->axes[k] < 0 ? a->axes[k] + n->attrs.ndim : a->axes[k];
+        if (ax != axis) continue;
+        const int64_t st = a->steps[k];
+        int64_t b = a->starts[k] < 0 ? a->starts[k] + len : a->starts[k];
+        int64_t e = a->ends[k] < 0 ? a->ends[k] + len : a->ends[k];
+        if (st > 0) {
+            b = b < 0 ? 0 : (b > len ? len : b);
+            e = e < 0 ? 0 : (e > len ? len : e);
+            for (int64_t i = b; i < e; i += st) idx[cnt++] = i;
+        } else {
+            b = b < -1 ? -1 : (b > len - 1 ? len - 1 : b);
+            e = e < -1 ? -1 : (e > len - 1 ? len - 1 : e);
+            for (int64_t i = b; i > e; i += st) idx[cnt++] = i;
+        }
+        return (int32_t)cnt;
+    }
+    for (int64_t i = 0; i < len; i++) idx[cnt++] = i;
+    return (int32_t)cnt;
+}
+
+static int32_t ref_slice(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const ptq_kt *x = &in[0];
+    const int32_t r = x->ndim;
+    int64_t idx[PTQ_MAX_DIMS][64];
+    for (int32_t i = 0; i < r; i++) {
+        ck_assert(x->ne[i] <= 64);
+        ne[i] = ref_slice_axis(n, i, x->ne[i], idx[i]);
+    }
+    if (!out) return r;
+    const float *xd = x->data;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t oi[PTQ_MAX_DIMS], xi[PTQ_MAX_DIMS];
+        unravel(t, r, ne, oi);
+        for (int32_t i = 0; i < r; i++) xi[i] = idx[i][oi[i]];
+        out[t] = xd[ravel(r, x->ne, xi)];
+    }
+    return r;
+}
+
+START_TEST(slice_random) {
+    test_rng r = {0x511CEULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 48; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "Slice seed %d case %d:", _i, c);
+        const int32_t rank = (int32_t)test_rng_int(&r, 1, 4);
+        const bool batched = rank > 1 && c % 2;
+        int64_t ne[4];
+        for (int32_t i = 0; i < rank; i++) ne[i] = test_rng_int(&r, 1, 7);
+        struct ptq_slice_attrs s;
+        memset(&s, 0, sizeof s);
+        /* A random subset of the axes, in random order, some negative. */
+        int32_t order[4] = {0, 1, 2, 3};
+        for (int32_t i = rank - 1; i > 0; i--) {
+            const int32_t j = (int32_t)test_rng_int(&r, 0, i), tmp = order[i];
+            order[i] = order[j], order[j] = tmp;
+        }
+        for (int32_t k = 0; k < rank; k++) {
+            const int32_t ax = order[k];
+            if (test_rng_int(&r, 0, 3) == 0) continue;
+            const int64_t len = ne[ax];
+            if (batched && ax == 0) {
+                /* The whole batch: the forms exports use. */
+                s.starts[s.n] = 0;
+                s.ends[s.n] = test_rng_int(&r, 0, 1) ? INT64_MAX : B;
+                s.steps[s.n] = 1;
+            } else {
+                s.steps[s.n] = test_rng_int(&r, 0, 1) ? test_rng_int(&r, 1, 3) : -test_rng_int(&r, 1, 3);
+                s.starts[s.n] = test_rng_int(&r, -len - 2, len + 2);
+                s.ends[s.n] = test_rng_int(&r, 0, 5) == 0 ? (s.steps[s.n] > 0 ? INT64_MAX : INT64_MIN + 1)
+                                                          : test_rng_int(&r, -len - 2, len + 2);
+            }
+            s.axes[s.n] = test_rng_int(&r, 0, 1) ? ax : ax - rank;
+            kc_note(&kc, " ax%ld:%ld..%ld/%ld", (long)s.axes[s.n], (long)s.starts[s.n],
+                    (long)s.ends[s.n], (long)s.steps[s.n]);
+            s.n++;
+        }
+        if (batched) ne[0] = B;
+        int32_t x = kc_input(&kc, rank, ne);
+        ptq_node *n = kc_node(&kc, PTQ_OP_SLICE, 1, &x);
+        n->attrs.slice = s;
+        n->attrs.ndim = rank; /* for ref_slice's negative axes only */
+        /* An empty result is legal but leaves nothing to compare: widen to the whole axis. */
+        ptq_kt kt;
+        concrete(&kc.g->values[x], 1, &kt);
+        int64_t ref_ne[PTQ_MAX_DIMS];
+        ref_slice(n, &kt, ref_ne, NULL);
+        if (numel(rank, ref_ne) == 0) {
+            n->attrs.slice.n = 0;
+            kc_note(&kc, " (empty: whole)");
+        }
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+/* Split: output k is the k-th block of the axis; ref_eval asks for each output in turn. */
+
+static int32_t ref_split(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const ptq_kt *x = &in[0];
+    const int32_t r = x->ndim, k = ref_output_index;
+    const int64_t axis = n->attrs.axis;
+    int64_t at = 0, len;
+    const int64_t part = (x->ne[axis] + n->n_outputs - 1) / n->n_outputs;
+    for (int32_t i = 0; i < k; i++) at += n->attrs.split.n ? n->attrs.split.sizes[i] : part;
+    len = n->attrs.split.n ? n->attrs.split.sizes[k] : PTQ_MIN(part, x->ne[axis] - at);
+    copy_shape(x, ne);
+    ne[axis] = len;
+    if (!out) return r;
+    const float *xd = x->data;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t oi[PTQ_MAX_DIMS];
+        unravel(t, r, ne, oi);
+        oi[axis] += at;
+        out[t] = xd[ravel(r, x->ne, oi)];
+    }
+    return r;
+}
+
+START_TEST(split_random) {
+    test_rng r = {0x5B117ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 32; c++) {
+        kcase kc;
+        const int32_t rank = (int32_t)test_rng_int(&r, 1, 4);
+        const bool batched = rank > 1 && c % 2;
+        const int32_t axis = (int32_t)test_rng_int(&r, batched ? 1 : 0, rank - 1);
+        const int32_t k = (int32_t)test_rng_int(&r, 1, 4);
+        const bool equal = test_rng_int(&r, 0, 2) == 0;
+        kc_begin(&kc, &r, "Split seed %d case %d axis %d outputs %d%s:", _i, c, axis, k,
+                 equal ? " equal" : "");
+        int64_t ne[4];
+        for (int32_t i = 0; i < rank; i++) ne[i] = test_rng_int(&r, 1, 5);
+        struct ptq_split_attrs s;
+        memset(&s, 0, sizeof s);
+        if (equal) {
+            const int64_t m = test_rng_int(&r, 1, 3);
+            ne[axis] = k * m - (k > 1 && m > 1 ? test_rng_int(&r, 0, 1) : 0); /* last part smaller */
+        } else {
+            s.n = k;
+            ne[axis] = 0;
+            for (int32_t i = 0; i < k; i++) {
+                s.sizes[i] = test_rng_int(&r, c % 5 == 0 ? 0 : 1, 3);
+                ne[axis] += s.sizes[i];
+                kc_note(&kc, " %ld", (long)s.sizes[i]);
+            }
+            if (ne[axis] == 0) ne[axis] = s.sizes[0] = 1;
+        }
+        if (batched) ne[0] = B;
+        int32_t x = kc_input(&kc, rank, ne);
+        /* Split, then the outputs concatenated back in reverse order: every output checked. */
+        ptq_error err = {0};
+        int32_t outs[4];
+        for (int32_t i = 0; i < k; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "part%d", i);
+            outs[i] = ptq_graph_add_value(kc.g, name, PTQ_DTYPE_F32, 0, NULL, &err);
+            ck_assert_msg(outs[i] >= 0, "%s", err.msg);
+        }
+        int32_t id = ptq_graph_add_node(kc.g, PTQ_OP_SPLIT, "split", 1, &x, k, outs, &err);
+        ck_assert_msg(id >= 0, "%s", err.msg);
+        kc.g->nodes[id].attrs.axis = axis - (test_rng_int(&r, 0, 1) ? rank : 0);
+        kc.g->nodes[id].attrs.split = s;
+        int32_t rev[4];
+        for (int32_t i = 0; i < k; i++) rev[i] = outs[k - 1 - i];
+        ptq_node *cat = kc_node(&kc, PTQ_OP_CONCAT, k, rev);
+        cat->attrs.axis = axis;
+        kc_run(&kc);
+    }
+}
+END_TEST
+
 /* The reference of every op: ref_eval's dispatch, and the list op_table_complete checks
  * (NULL: an op without a reference, so without a test here). */
 static ref_fn ref_of(ptq_op op) {
@@ -1725,6 +2130,10 @@ static ref_fn ref_of(ptq_op op) {
     case PTQ_OP_PAD: return ref_pad;
     case PTQ_OP_GATHER: return ref_gather;
     case PTQ_OP_FAKE_QUANT: return ref_fake_quant;
+    case PTQ_OP_RESIZE: return ref_resize;
+    case PTQ_OP_CONV_TRANSPOSE: return ref_conv_transpose;
+    case PTQ_OP_SLICE: return ref_slice;
+    case PTQ_OP_SPLIT: return ref_split;
     default: return NULL;
     }
 }
@@ -1885,7 +2294,7 @@ START_TEST(op_table_complete) {
         ck_assert_msg(t->name != NULL, "op %u has no name", op);
         ck_assert_msg(t->infer != NULL, "op %s has no shape inference", t->name);
         ck_assert_msg(t->forward != NULL, "op %s has no forward kernel", t->name);
-        ck_assert_msg(t->n_outputs >= 1, "op %s has no outputs", t->name);
+        ck_assert_msg(t->n_outputs >= 1 || t->n_outputs == -1, "op %s has no outputs", t->name);
         ck_assert_msg(t->min_inputs >= 1 && (t->max_inputs < 0 || t->max_inputs >= t->min_inputs),
                       "op %s has arity %d..%d", t->name, t->min_inputs, t->max_inputs);
         ck_assert_str_eq(ptq_op_name(op), t->name);
@@ -1938,6 +2347,10 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "gather", 300), gather_every_axis, 0, 4);
     tcase_add_loop_test(tcase(s, "fake_quant", 300), fake_quant_random, 0, 4);
     tcase_add_loop_test(tcase(s, "fused", 300), fused_random, 0, 5);
+    tcase_add_loop_test(tcase(s, "resize", 300), resize_random, 0, 4);
+    tcase_add_loop_test(tcase(s, "conv_transpose", 300), conv_transpose_random, 0, 4);
+    tcase_add_loop_test(tcase(s, "slice", 300), slice_random, 0, 4);
+    tcase_add_loop_test(tcase(s, "split", 300), split_random, 0, 4);
     {
         TCase *tc = tcase(s, "regressions", 300);
         tcase_add_loop_test(tc, gemm_threads_bitwise, 0, 2);

@@ -160,6 +160,53 @@ typedef struct ptq_node_attrs {
     void *q_rounding_state;
 
     /* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+#define PTQ_RESIZE_NEAREST 0
+#define PTQ_RESIZE_LINEAR 1
+#define PTQ_RESIZE_COORD_HALF_PIXEL 0
+#define PTQ_RESIZE_COORD_ASYMMETRIC 1
+#define PTQ_RESIZE_COORD_PYTORCH_HALF_PIXEL 2
+#define PTQ_RESIZE_COORD_ALIGN_CORNERS 3
+#define PTQ_RESIZE_COORD_TF_HALF_PIXEL 4
+#define PTQ_RESIZE_COORD_HALF_PIXEL_SYMMETRIC 5
+#define PTQ_RESIZE_ROUND_PREFER_FLOOR 0
+#define PTQ_RESIZE_ROUND_PREFER_CEIL 1
+#define PTQ_RESIZE_FLOOR 2
+#define PTQ_RESIZE_CEIL 3
+#define PTQ_RESIZE_SIMPLE 4 /* Upsample, Resize-10: floor enlarging, ceil shrinking */
+#define PTQ_SPLIT_MAX 32 /* outputs of one Split */
+
+    /* CONV_TRANSPOSE uses `conv` (kernel, strides, dilations, pads, group) and this.
+     * output_shape, when given, is resolved into pads by shape inference. */
+    struct ptq_convt_attrs {
+        int64_t output_padding[2];
+        int64_t output_shape[2]; /* 0: not given */
+    } convt;
+    /* RESIZE (and Upsample): per-axis output sizes or scales, fixed at import. */
+    struct ptq_resize_attrs {
+        int32_t mode;         /* PTQ_RESIZE_NEAREST, PTQ_RESIZE_LINEAR */
+        int32_t coord;        /* PTQ_RESIZE_COORD_* */
+        int32_t nearest_mode; /* PTQ_RESIZE_ROUND_* */
+        int32_t ndim;         /* entries of scales/sizes (the input's rank) */
+        int32_t opset;        /* the model's opset (export writes that form back) */
+        float scales[PTQ_MAX_DIMS];  /* used by the coordinate transform */
+        int64_t sizes[PTQ_MAX_DIMS]; /* output sizes (PTQ_DIM_BATCH on the batch axis);
+                                        all 0 until resolved from scales */
+        int32_t from_sizes;   /* the model gave sizes (scales = sizes / input) */
+    } resize;
+    /* SLICE: the starts/ends/axes/steps as the model gave them (n entries), and per axis
+     * of the input the resolved first index and step (shape inference). */
+    struct ptq_slice_attrs {
+        int32_t n;
+        int64_t starts[PTQ_MAX_DIMS], ends[PTQ_MAX_DIMS], axes[PTQ_MAX_DIMS],
+            steps[PTQ_MAX_DIMS];
+        int64_t first[PTQ_MAX_DIMS], step[PTQ_MAX_DIMS];
+    } slice;
+    /* SPLIT: along `axis` (normalised by shape inference), sizes per output; n 0 means
+     * equal parts. */
+    struct ptq_split_attrs {
+        int32_t n;
+        int64_t sizes[PTQ_SPLIT_MAX];
+    } split;
 
 
 

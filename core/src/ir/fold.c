@@ -17,8 +17,8 @@ ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err)
     ptq_exec *ex = ptq_exec_new(g, &eo, err);
     if (!ex) return err->status;
     ptq_status st = ptq_exec_run(ex, 1, err);
-    ptq_tensor *outs[8] = {0};
-    PTQ_ASSERT(n->n_outputs <= 8);
+    ptq_tensor **outs = ptq_calloc_array((size_t)n->n_outputs, sizeof *outs); /* Split: several */
+    if (!outs && !st) st = ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory folding '%s'", n->name);
     for (int32_t k = 0; !st && k < n->n_outputs; k++) {
         const ptq_value *v = &g->values[n->outputs[k]];
         outs[k] = ptq_tensor_new(PTQ_DTYPE_F32, v->ndim, v->ne, err);
@@ -31,7 +31,8 @@ ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err)
     }
     ptq_exec_free(ex);
     if (st) {
-        for (int32_t k = 0; k < 8; k++) ptq_tensor_free(outs[k]);
+        for (int32_t k = 0; outs && k < n->n_outputs; k++) ptq_tensor_free(outs[k]);
+        free(outs);
         return st;
     }
     for (int32_t k = 0; k < n->n_outputs; k++) {
@@ -39,6 +40,7 @@ ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err)
         v->data = outs[k];
         v->producer = -1;
     }
+    free(outs);
     n->op = PTQ_OP_NONE;
     *folded = true;
     return PTQ_OK;

@@ -156,7 +156,7 @@ ptq_status ptq_graph_infer_node(ptq_graph *g, int32_t id, ptq_error *err) {
     if (n->n_inputs < t->min_inputs || (t->max_inputs >= 0 && n->n_inputs > t->max_inputs))
         return ptq_error_set(err, PTQ_ERR_INVALID, "node '%s' (%s): %d inputs, expected %d to %d",
                              n->name, t->name, n->n_inputs, t->min_inputs, t->max_inputs);
-    if (n->n_outputs != t->n_outputs)
+    if (t->n_outputs >= 0 ? n->n_outputs != t->n_outputs : n->n_outputs < 1)
         return ptq_error_set(err, PTQ_ERR_INVALID, "node '%s' (%s): %d outputs, expected %d",
                              n->name, t->name, n->n_outputs, t->n_outputs);
     for (int32_t i = 0; i < n->n_inputs; i++) {

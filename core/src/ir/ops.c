@@ -51,6 +51,13 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
                            ptq_infer_fake_quant, ptq_fwd_fake_quant, NULL},
 
     /* ---- spatial ops: Resize, ConvTranspose, Slice, Split ---- */
+    /* Resize and Upsample: scales/sizes are constants folded into the attributes. */
+    [PTQ_OP_RESIZE] = {"Resize", 1, 1, 1, 0, ptq_infer_resize, ptq_fwd_resize, NULL,
+                       ptq_work_resize_shared},
+    [PTQ_OP_CONV_TRANSPOSE] = {"ConvTranspose", 2, 3, 1, 0, ptq_infer_conv_transpose,
+                               ptq_fwd_conv_transpose, ptq_work_conv_transpose},
+    [PTQ_OP_SLICE] = {"Slice", 1, 1, 1, 0, ptq_infer_slice, ptq_fwd_slice, NULL},
+    [PTQ_OP_SPLIT] = {"Split", 1, 1, -1, 0, ptq_infer_split, ptq_fwd_split, NULL},
 
 
 

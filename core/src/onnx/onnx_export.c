@@ -469,6 +469,133 @@ static void export_pad(exporter *x, const ptq_node *n) {
                 "constant");
 }
 
+/* ---- spatial ops: Resize, ConvTranspose, Slice, Split (opset 13 forms) ---------------- */
+
+static void export_conv_transpose(exporter *x, const ptq_node *n) {
+    const ptq_conv_attrs *a = &n->attrs.conv;
+    const int32_t nsp = a->n_spatial;
+    Onnx__NodeProto *o = plain_node(x, n, "ConvTranspose");
+    bool negative = false;
+    for (int32_t i = 0; i < nsp; i++) negative |= a->pad_begin[i] < 0 || a->pad_end[i] < 0;
+    if (negative) {
+        /* A larger output_shape than the full result: write that back, not pads below 0. */
+        const ptq_value *y = &x->g->values[n->outputs[0]];
+        attr_ints(x, o, "kernel_shape", nsp, a->kernel);
+        attr_ints(x, o, "strides", nsp, a->stride);
+        attr_ints(x, o, "dilations", nsp, a->dilation);
+        attr_ints(x, o, "output_shape", nsp, y->ne + 2);
+    } else {
+        window_attrs(x, o, nsp, a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
+    }
+    attr_int(x, o, "group", a->group);
+    if (n->attrs.convt.output_padding[0] || n->attrs.convt.output_padding[1])
+        attr_ints(x, o, "output_padding", nsp, n->attrs.convt.output_padding);
+}
+
+/* Resize-13: X, roi (omitted), scales or sizes.  Sizes holding the batch are rebuilt the
+ * way exporters write them, Concat(Shape(X)[axis], the fixed sizes), which the importer
+ * folds back. */
+static void export_resize(exporter *x, const ptq_node *n) {
+    static const char *const coords[] = {"half_pixel", "asymmetric", "pytorch_half_pixel",
+                                         "align_corners", NULL, NULL};
+    static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
+                                           "ceil"};
+    const struct ptq_resize_attrs *a = &n->attrs.resize;
+    const ptq_value *in = &x->g->values[n->inputs[0]], *out = &x->g->values[n->outputs[0]];
+    const char *coord = a->coord >= 0 && a->coord < 6 ? coords[a->coord] : NULL;
+    if (!coord) {
+        ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': Resize's coordinate transformation has no "
+                "opset 13 form", n->name);
+        return;
+    }
+    int32_t nearest = a->nearest_mode;
+    if (nearest == PTQ_RESIZE_SIMPLE) {
+        /* Upsample / Resize-10: floor where enlarging, ceiling where shrinking. */
+        bool up = false, down = false;
+        for (int32_t i = 0; i < a->ndim; i++) up |= a->scales[i] > 1.0f, down |= a->scales[i] < 1.0f;
+        if (up && down && a->mode == PTQ_RESIZE_NEAREST) {
+            ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': a nearest Upsample that enlarges one axis "
+                    "and shrinks another has no opset 13 form", n->name);
+            return;
+        }
+        nearest = down ? PTQ_RESIZE_CEIL : PTQ_RESIZE_FLOOR;
+    }
+    const char *ins[4] = {input_name(x, n->inputs[0]), "", "", ""};
+    int32_t n_in = 3;
+    if (!a->from_sizes) {
+        const int64_t dim = a->ndim;
+        ins[2] = float_tensor(x, n->name, "_scales", 1, &dim, a->ndim, a->scales);
+    } else {
+        n_in = 4;
+        int32_t batch = -1;
+        for (int32_t i = 0; i < out->ndim; i++)
+            if (out->ne[i] == B) batch = i;
+        if (batch < 0) {
+            ins[3] = int64_vector(x, n->name, "_sizes", out->ndim, out->ne);
+        } else {
+            const char *shape = fresh_name(x, n->name, "_input_shape");
+            const char *s_in[1] = {input_name(x, n->inputs[0])};
+            add_node(x, "Shape", fresh_name(x, n->name, "/Shape"), 1, s_in, shape);
+            const int64_t lo = batch, hi = batch + 1;
+            const char *sl_in[3] = {shape, int64_vector(x, n->name, "_batch_start", 1, &lo),
+                                    int64_vector(x, n->name, "_batch_end", 1, &hi)};
+            const char *nb = fresh_name(x, n->name, "_batch");
+            add_node(x, "Slice", fresh_name(x, n->name, "/Slice"), 3, sl_in, nb);
+            const char *parts[3];
+            int32_t np = 0;
+            if (batch > 0) parts[np++] = int64_vector(x, n->name, "_sizes_head", batch, out->ne);
+            parts[np++] = nb;
+            if (batch + 1 < out->ndim)
+                parts[np++] = int64_vector(x, n->name, "_sizes_tail", out->ndim - batch - 1,
+                                           out->ne + batch + 1);
+            ins[3] = fresh_name(x, n->name, "_sizes");
+            attr_int(x, add_node(x, "Concat", fresh_name(x, n->name, "/Concat"), np, parts, ins[3]),
+                     "axis", 0);
+        }
+    }
+    (void)in;
+    Onnx__NodeProto *o = add_node(x, "Resize", n->name, n_in, ins, out->name);
+    attr_string(x, o, "mode", a->mode == PTQ_RESIZE_LINEAR ? "linear" : "nearest");
+    attr_string(x, o, "coordinate_transformation_mode", coord);
+    if (a->mode == PTQ_RESIZE_NEAREST) attr_string(x, o, "nearest_mode", nearests[nearest]);
+}
+
+/* Slice-13 with the model's starts/ends/axes/steps; a batch axis is written "all of it". */
+static void export_slice(exporter *x, const ptq_node *n) {
+    const struct ptq_slice_attrs *s = &n->attrs.slice;
+    const ptq_value *in = &x->g->values[n->inputs[0]];
+    int64_t st[PTQ_MAX_DIMS], en[PTQ_MAX_DIMS], ax[PTQ_MAX_DIMS], sp[PTQ_MAX_DIMS];
+    int32_t k = 0;
+    for (int32_t i = 0; i < s->n; i++) {
+        const int64_t a = s->axes[i] < 0 ? s->axes[i] + in->ndim : s->axes[i];
+        const bool batch = a >= 0 && a < in->ndim && in->ne[a] == B;
+        st[k] = batch ? 0 : s->starts[i];
+        en[k] = batch ? INT64_MAX : s->ends[i];
+        ax[k] = a;
+        sp[k] = batch ? 1 : s->steps[i];
+        k++;
+    }
+    const char *ins[5] = {input_name(x, n->inputs[0]), int64_vector(x, n->name, "_starts", k, st),
+                          int64_vector(x, n->name, "_ends", k, en),
+                          int64_vector(x, n->name, "_axes", k, ax),
+                          int64_vector(x, n->name, "_steps", k, sp)};
+    add_node(x, "Slice", n->name, 5, ins, x->g->values[n->outputs[0]].name);
+}
+
+/* Split-13: the sizes as an input, every output. */
+static void export_split(exporter *x, const ptq_node *n) {
+    const struct ptq_split_attrs *s = &n->attrs.split;
+    const char *ins[2] = {input_name(x, n->inputs[0]),
+                          int64_vector(x, n->name, "_split", s->n, s->sizes)};
+    Onnx__NodeProto *o = add_node(x, "Split", n->name, 2, ins, x->g->values[n->outputs[0]].name);
+    char **outs = ex_alloc(x, (size_t)n->n_outputs * sizeof *outs);
+    if (!o || !outs) return;
+    for (int32_t k = 0; k < n->n_outputs; k++) outs[k] = x->g->values[n->outputs[k]].name;
+    o->output = outs;
+    o->n_output = (size_t)n->n_outputs;
+    attr_int(x, o, "axis", n->attrs.axis);
+}
+
 /* One step of a node's helper chain: op `op_type` reading ins[n_in], named
  * "<node>/borders/<op_name>", writing a fresh "<node>/borders/<value>".  Returns the
  * output's name (NULL on failure); *o, when given, the node for attributes. */
@@ -661,6 +788,10 @@ static void export_node(exporter *x, const ptq_node *n) {
     case PTQ_OP_SOFTMAX: export_softmax(x, n); break;
     case PTQ_OP_PAD: export_pad(x, n); break;
     case PTQ_OP_FAKE_QUANT: export_fake_quant(x, n); break;
+    case PTQ_OP_RESIZE: export_resize(x, n); break;
+    case PTQ_OP_CONV_TRANSPOSE: export_conv_transpose(x, n); break;
+    case PTQ_OP_SLICE: export_slice(x, n); break;
+    case PTQ_OP_SPLIT: export_split(x, n); break;
     case PTQ_OP_MATMUL:
     case PTQ_OP_ADD:
     case PTQ_OP_SUB:
@@ -791,7 +922,7 @@ static ptq_status check_graph(exporter *x) {
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const ptq_node *n = &g->nodes[i];
         if (n->op == PTQ_OP_NONE) continue;
-        if (n->n_outputs != 1)
+        if (n->n_outputs != 1 && n->op != PTQ_OP_SPLIT)
             return ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s' has %d outputs", n->name,
                            n->n_outputs);
         if (n->op == PTQ_OP_FAKE_QUANT) {

@@ -714,6 +714,354 @@ static ptq_status import_pool(importer *im, const Onnx__NodeProto *np, const cha
     return finish(im, id);
 }
 
+/* ---- spatial ops: Resize, Upsample, ConvTranspose, Slice, Split ---------------------- */
+
+/* Reads a 1-D float constant (Resize scales) into out[]; at most max entries. */
+static ptq_status const_floats(importer *im, const Onnx__NodeProto *np, const char *nname,
+                               const ptq_tensor *t, const char *what, float *out, int32_t max,
+                               int32_t *n) {
+    int64_t cnt = ptq_tensor_numel(t);
+    if (t->dtype != PTQ_DTYPE_F32)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "%s must be float32, not %s", what,
+                         ptq_dtype_name(t->dtype));
+    if (t->ndim > 1 || cnt > max)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%s must be a 1-D tensor of at most %d entries", what, max);
+    for (int64_t i = 0; i < cnt; i++) out[i] = ((const float *)t->data)[i];
+    *n = (int32_t)cnt;
+    return PTQ_OK;
+}
+
+/* The constant behind optional input i, or NULL when omitted (err set if not constant). */
+static const ptq_tensor *opt_const(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                   size_t i, const char *what) {
+    return input_id(im, np, i) < 0 ? NULL : const_input(im, np, nname, i, what);
+}
+
+/* Resize of every opset (10: X, scales; 11+: X, roi, scales, sizes) and Upsample (7:
+ * scales attribute; 9: scales input).  The scales or sizes become attributes. */
+static ptq_status import_resize(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                bool upsample) {
+    static const char *const known_up[] = {"mode", "scales", NULL};
+    static const char *const known_10[] = {"mode", NULL};
+    static const char *const known_11[] = {"mode", "coordinate_transformation_mode",
+                                           "cubic_coeff_a", "exclude_outside",
+                                           "extrapolation_value", "nearest_mode", "antialias",
+                                           "axes", "keep_aspect_ratio_policy", NULL};
+    static const char *const modes[] = {"nearest", "linear", "bilinear", "cubic", NULL};
+    static const char *const coords[] = {"half_pixel", "asymmetric", "pytorch_half_pixel",
+                                         "align_corners", "tf_half_pixel_for_nn",
+                                         "half_pixel_symmetric", "tf_crop_and_resize", NULL};
+    static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
+                                           "ceil", NULL};
+    static const char *const policies[] = {"stretch", "not_larger", "not_smaller", NULL};
+    const bool legacy = upsample || im->opset < 11;
+    ptq_status st = check_attrs(im, np, nname, upsample ? known_up : legacy ? known_10 : known_11);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input X is missing");
+    const ptq_value *xv = &im->g->values[x];
+    struct ptq_resize_attrs a = {0};
+    int32_t mode;
+    if ((st = attr_enum(im, np, nname, "mode", modes, 0, &mode))) return st;
+    if (mode == 3)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "attribute mode='cubic' is not supported (nearest and linear are)");
+    a.mode = mode == 0 ? PTQ_RESIZE_NEAREST : PTQ_RESIZE_LINEAR;
+    a.opset = (int32_t)im->opset;
+    a.ndim = xv->ndim;
+    float scales[PTQ_MAX_DIMS];
+    int64_t sizes[PTQ_MAX_DIMS], axes[PTQ_MAX_DIMS];
+    int32_t n_scales = -1, n_sizes = -1, n_axes = -1;
+    if (legacy) {
+        /* Upsample and Resize-10: asymmetric coordinates; nearest takes the floor when
+         * enlarging and the ceiling when shrinking (onnxruntime's rule for these forms). */
+        a.coord = PTQ_RESIZE_COORD_ASYMMETRIC;
+        a.nearest_mode = PTQ_RESIZE_SIMPLE;
+        if (upsample && im->opset < 9) {
+            const Onnx__AttributeProto *sa = attr(np, "scales");
+            if (!sa || sa->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                                 "attribute 'scales' (floats) is required");
+            if (sa->n_floats > PTQ_MAX_DIMS)
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "too many scales");
+            for (size_t i = 0; i < sa->n_floats; i++) scales[i] = sa->floats[i];
+            n_scales = (int32_t)sa->n_floats;
+        } else {
+            if (upsample && attr(np, "scales"))
+                return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                                 "scales is an input since opset 9, not an attribute");
+            const ptq_tensor *t = const_input(im, np, nname, 1, "scales");
+            if (!t) return im->err->status ? im->err->status
+                                           : node_fail(im, np, nname, PTQ_ERR_INVALID, "scales is missing");
+            if ((st = const_floats(im, np, nname, t, "scales", scales, PTQ_MAX_DIMS, &n_scales)))
+                return st;
+        }
+    } else {
+        if ((st = attr_enum(im, np, nname, "coordinate_transformation_mode", coords, 0, &a.coord)))
+            return st;
+        if (a.coord == 6)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "attribute coordinate_transformation_mode='tf_crop_and_resize' is "
+                             "not supported");
+        if (a.coord == PTQ_RESIZE_COORD_TF_HALF_PIXEL && im->opset >= 13)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                             "coordinate_transformation_mode='tf_half_pixel_for_nn' was removed "
+                             "in opset 13");
+        if (a.coord == PTQ_RESIZE_COORD_HALF_PIXEL_SYMMETRIC && im->opset < 19)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                             "coordinate_transformation_mode='half_pixel_symmetric' needs opset 19");
+        if ((st = attr_enum(im, np, nname, "nearest_mode", nearests, 0, &a.nearest_mode))) return st;
+        int64_t v;
+        if ((st = attr_int(im, np, nname, "exclude_outside", 0, &v))) return st;
+        if (v != 0 && a.mode != PTQ_RESIZE_NEAREST)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "attribute exclude_outside=1 is not supported");
+        if ((st = attr_int(im, np, nname, "antialias", 0, &v))) return st;
+        if (v != 0 && a.mode != PTQ_RESIZE_NEAREST)
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "attribute antialias=1 is not supported");
+        float f;
+        if ((st = attr_float(im, np, nname, "cubic_coeff_a", -0.75f, &f))) return st;
+        if ((st = attr_float(im, np, nname, "extrapolation_value", 0.0f, &f))) return st;
+        if ((st = attr_ints(im, np, nname, "axes", axes, PTQ_MAX_DIMS, &n_axes))) return st;
+        int32_t policy;
+        if ((st = attr_enum(im, np, nname, "keep_aspect_ratio_policy", policies, 0, &policy)))
+            return st;
+        /* roi matters only for tf_crop_and_resize: ignored. */
+        const ptq_tensor *ts = opt_const(im, np, nname, 2, "scales");
+        if (!ts && im->err->status) return im->err->status;
+        const ptq_tensor *tz = opt_const(im, np, nname, 3, "sizes");
+        if (!tz && im->err->status) return im->err->status;
+        if (ts && (st = const_floats(im, np, nname, ts, "scales", scales, PTQ_MAX_DIMS, &n_scales)))
+            return st;
+        if (tz && (st = const_ints(im, np, nname, tz, "sizes", sizes, PTQ_MAX_DIMS, &n_sizes)))
+            return st;
+        if (n_scales > 0 && n_sizes > 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "has both scales and sizes");
+        if (n_scales <= 0 && n_sizes <= 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs scales or sizes");
+        if (policy != 0 && n_sizes > 0) {
+            /* Keep the aspect ratio: one scale for every listed axis. */
+            double s = policy == 1 ? INFINITY : 0.0;
+            for (int32_t k = 0; k < n_sizes; k++) {
+                const int32_t ax = n_axes < 0 ? k : (int32_t)(axes[k] < 0 ? axes[k] + xv->ndim : axes[k]);
+                if (ax < 0 || ax >= xv->ndim || xv->ne[ax] == B || xv->ne[ax] < 1)
+                    return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                                     "keep_aspect_ratio_policy on axis %d", ax);
+                const double r = (double)sizes[k] / (double)xv->ne[ax];
+                s = policy == 1 ? fmin(s, r) : fmax(s, r);
+            }
+            for (int32_t k = 0; k < n_sizes; k++) {
+                const int32_t ax = n_axes < 0 ? k : (int32_t)(axes[k] < 0 ? axes[k] + xv->ndim : axes[k]);
+                sizes[k] = (int64_t)round(s * (double)xv->ne[ax]);
+            }
+        }
+    }
+    a.from_sizes = n_sizes > 0;
+    const int32_t n_given = a.from_sizes ? n_sizes : n_scales;
+    if (n_axes >= 0 && n_axes != n_given)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes has %d entries, %s %d", n_axes,
+                         a.from_sizes ? "sizes" : "scales", n_given);
+    if (n_axes < 0 && n_given != xv->ndim)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "%s has %d entries for input rank %d",
+                         a.from_sizes ? "sizes" : "scales", n_given, xv->ndim);
+    for (int32_t i = 0; i < xv->ndim; i++) {
+        a.scales[i] = 1.0f;
+        a.sizes[i] = xv->ne[i];
+    }
+    for (int32_t k = 0; k < n_given; k++) {
+        int64_t ax = k;
+        if (n_axes >= 0) {
+            ax = axes[k] < 0 ? axes[k] + xv->ndim : axes[k];
+            if (ax < 0 || ax >= xv->ndim)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes[%d] = %" PRId64
+                                 " is out of range", k, axes[k]);
+        }
+        if (a.from_sizes) a.sizes[ax] = sizes[k];
+        else a.scales[ax] = scales[k];
+    }
+    int32_t id = emit(im, np, nname, PTQ_OP_RESIZE, 1, &x);
+    if (id >= 0) im->g->nodes[id].attrs.resize = a;
+    return finish(im, id);
+}
+
+static ptq_status import_conv_transpose(importer *im, const Onnx__NodeProto *np,
+                                        const char *nname) {
+    static const char *const known[] = {"kernel_shape", "strides", "pads", "dilations", "group",
+                                        "auto_pad", "output_padding", "output_shape", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    int32_t in[3], n_in;
+    if ((st = gather_inputs(im, np, nname, in, 3, &n_in))) return st;
+    if (n_in < 2 || in[0] < 0 || in[1] < 0)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs inputs X and W");
+    int32_t nsp = im->g->values[in[1]].ndim - 2;
+    if (nsp < 1 || nsp > 2)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%d-D transposed convolution is not supported (1-D and 2-D are)", nsp);
+    ptq_conv_attrs a = {0};
+    struct ptq_convt_attrs t;
+    memset(&t, 0, sizeof t);
+    a.n_spatial = nsp;
+    if ((st = read_window(im, np, nname, nsp, a.kernel, a.stride, a.dilation, a.pad_begin,
+                          a.pad_end, &a.auto_pad, false)))
+        return st;
+    if ((st = attr_int(im, np, nname, "group", 1, &a.group))) return st;
+    int64_t buf[PTQ_MAX_DIMS];
+    int32_t n;
+    if ((st = attr_ints(im, np, nname, "output_padding", buf, PTQ_MAX_DIMS, &n))) return st;
+    if (n >= 0 && n != nsp)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "output_padding has %d entries", n);
+    for (int32_t i = 0; i < nsp && n > 0; i++) t.output_padding[i] = buf[i];
+    if ((st = attr_ints(im, np, nname, "output_shape", buf, PTQ_MAX_DIMS, &n))) return st;
+    if (n >= 0 && n != nsp && n != nsp + 2)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "output_shape has %d entries", n);
+    for (int32_t i = 0; i < nsp && n > 0; i++) {
+        t.output_shape[i] = buf[n - nsp + i];
+        if (t.output_shape[i] < 1)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "output_shape[%d] = %" PRId64, i,
+                             t.output_shape[i]);
+    }
+    int32_t id = emit(im, np, nname, PTQ_OP_CONV_TRANSPOSE, n_in, in);
+    if (id >= 0) {
+        im->g->nodes[id].attrs.conv = a;
+        im->g->nodes[id].attrs.convt = t;
+    }
+    return finish(im, id);
+}
+
+/* Slice of a 1-D integer constant (shape arithmetic: Shape -> Slice), evaluated here so
+ * the batch symbol moves along. */
+static ptq_status fold_int_slice(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                 const ptq_tensor *data, const struct ptq_slice_attrs *s) {
+    if (data->ndim != 1 || s->n > 1 || (s->n == 1 && s->axes[0] != 0 && s->axes[0] != -1))
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "slicing an integer tensor of rank %d", data->ndim);
+    const int64_t len = data->ne[0];
+    int64_t start = s->n ? s->starts[0] : 0, end = s->n ? s->ends[0] : len, step = s->n ? s->steps[0] : 1;
+    if (step == 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "steps[0] is 0");
+    if (start < 0) start += len;
+    if (end < 0) end += len;
+    int64_t cnt;
+    if (step > 0) {
+        start = PTQ_MAX(0, PTQ_MIN(start, len));
+        end = PTQ_MAX(0, PTQ_MIN(end, len));
+        cnt = end > start ? (end - start + step - 1) / step : 0;
+    } else {
+        start = PTQ_MAX(-1, PTQ_MIN(start, len - 1));
+        end = PTQ_MAX(-1, PTQ_MIN(end, len - 1));
+        cnt = start > end ? (start - end - step - 1) / -step : 0;
+    }
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, 1, &cnt, im->err);
+    if (!t) return im->err->status;
+    for (int64_t i = 0; i < cnt; i++) ((int64_t *)t->data)[i] = iget(data, start + i * step);
+    return new_constant(im, np->output[0], t);
+}
+
+static ptq_status import_slice(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known_old[] = {"starts", "ends", "axes", NULL};
+    static const char *const none[] = {NULL};
+    ptq_status st = check_attrs(im, np, nname, im->opset < 10 ? known_old : none);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input data is missing");
+    struct ptq_slice_attrs s;
+    memset(&s, 0, sizeof s);
+    int32_t ns = -1, ne = -1, na = -1, nst = -1;
+    if (im->opset < 10) {
+        if ((st = attr_ints(im, np, nname, "starts", s.starts, PTQ_MAX_DIMS, &ns))) return st;
+        if ((st = attr_ints(im, np, nname, "ends", s.ends, PTQ_MAX_DIMS, &ne))) return st;
+        if ((st = attr_ints(im, np, nname, "axes", s.axes, PTQ_MAX_DIMS, &na))) return st;
+        if (ns < 0 || ne < 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "attributes starts and ends are required");
+    } else {
+        static const char *const what[] = {"starts", "ends", "axes", "steps"};
+        int64_t *dst[] = {s.starts, s.ends, s.axes, s.steps};
+        int32_t *cnt[] = {&ns, &ne, &na, &nst};
+        for (size_t i = 1; i < 5; i++) {
+            if (input_id(im, np, i) < 0) {
+                if (i < 3) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input %s is missing", what[i - 1]);
+                continue;
+            }
+            const ptq_tensor *t = const_input(im, np, nname, i, what[i - 1]);
+            if (!t) return im->err->status;
+            if ((st = const_ints(im, np, nname, t, what[i - 1], dst[i - 1], PTQ_MAX_DIMS, cnt[i - 1])))
+                return st;
+        }
+    }
+    if (ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
+        return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                         "starts, ends, axes and steps have different lengths");
+    s.n = ns;
+    for (int32_t k = 0; k < ns; k++) {
+        if (na < 0) s.axes[k] = k;
+        if (nst < 0) s.steps[k] = 1;
+    }
+    const ptq_tensor *c = im->g->values[x].data;
+    if (is_int(c)) return fold_int_slice(im, np, nname, c, &s);
+    int32_t id = emit(im, np, nname, PTQ_OP_SLICE, 1, &x);
+    if (id >= 0) im->g->nodes[id].attrs.slice = s;
+    return finish(im, id);
+}
+
+static ptq_status import_split(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    static const char *const known_old[] = {"axis", "split", NULL};
+    static const char *const known_13[] = {"axis", NULL};
+    static const char *const known_18[] = {"axis", "num_outputs", NULL};
+    ptq_status st = check_attrs(im, np, nname, im->opset < 13 ? known_old
+                                                : im->opset < 18 ? known_13 : known_18);
+    if (st) return st;
+    int32_t x = input_id(im, np, 0);
+    if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input is missing");
+    ptq_node_attrs at;
+    memset(&at, 0, sizeof at);
+    if ((st = attr_int(im, np, nname, "axis", 0, &at.axis))) return st;
+    int32_t n = -1;
+    if (np->n_output < 1 || np->n_output > PTQ_SPLIT_MAX)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "%zu outputs (1 to %d are supported)",
+                         np->n_output, PTQ_SPLIT_MAX);
+    if (im->opset < 13) {
+        if ((st = attr_ints(im, np, nname, "split", at.split.sizes, PTQ_SPLIT_MAX, &n))) return st;
+    } else if (input_id(im, np, 1) >= 0) {
+        const ptq_tensor *t = const_input(im, np, nname, 1, "split");
+        if (!t) return im->err->status;
+        if ((st = const_ints(im, np, nname, t, "split", at.split.sizes, PTQ_SPLIT_MAX, &n))) return st;
+    }
+    if (im->opset >= 18) {
+        int64_t k;
+        if ((st = attr_int(im, np, nname, "num_outputs", 0, &k))) return st;
+        if ((k != 0) == (n >= 0))
+            return node_fail(im, np, nname, PTQ_ERR_INVALID,
+                             "exactly one of the split input and num_outputs must be given");
+        if (k != 0 && k != (int64_t)np->n_output)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "num_outputs is %" PRId64
+                             " but the node has %zu outputs", k, np->n_output);
+    } else if (n < 0) {
+        const ptq_value *v = &im->g->values[x];
+        int64_t ax = at.axis < 0 ? at.axis + v->ndim : at.axis;
+        if (ax >= 0 && ax < v->ndim && v->ne[ax] != B && v->ne[ax] % (int64_t)np->n_output)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "axis %" PRId64 " of size %" PRId64
+                             " does not split into %zu equal parts", at.axis, v->ne[ax],
+                             np->n_output);
+    }
+    at.split.n = n < 0 ? 0 : n;
+    int32_t out[PTQ_SPLIT_MAX];
+    for (size_t i = 0; i < np->n_output; i++) {
+        if (!np->output[i] || !*np->output[i])
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "output %zu has no name", i);
+        if (lookup(im, np->output[i]) >= 0)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "output '%s' is already defined",
+                             np->output[i]);
+        out[i] = ptq_graph_add_value(im->g, np->output[i], PTQ_DTYPE_F32, 0, NULL, im->err);
+        if (out[i] < 0) return im->err->status;
+    }
+    int32_t id = ptq_graph_add_node(im->g, PTQ_OP_SPLIT, nname, 1, &x, (int32_t)np->n_output,
+                                    out, im->err);
+    if (id >= 0) im->g->nodes[id].attrs.axis = at.axis, im->g->nodes[id].attrs.split = at.split;
+    return finish(im, id);
+}
+
 /* Unsqueeze / Squeeze: computes the target shape; constants are reshaped in place,
  * run-time values become a Reshape with a static target. */
 static ptq_status import_squeeze(importer *im, const Onnx__NodeProto *np, const char *nname,
@@ -1538,6 +1886,7 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
     if (!strcmp(op, "Unsqueeze")) return import_squeeze(im, np, nname, true);
     if (!strcmp(op, "Squeeze")) return import_squeeze(im, np, nname, false);
     if (!strcmp(op, "Reshape")) return import_reshape(im, np, nname);
+    if (!strcmp(op, "Upsample")) return import_resize(im, np, nname, true); /* IR: Resize */
 
     /* Integer shape arithmetic. */
     int32_t x0 = input_id(im, np, 0);
@@ -1721,6 +2070,10 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
     }
 
     /* ---- spatial ops: Resize, Upsample, ConvTranspose, Slice, Split ---- */
+    case PTQ_OP_RESIZE: return import_resize(im, np, nname, false);
+    case PTQ_OP_CONV_TRANSPOSE: return import_conv_transpose(im, np, nname);
+    case PTQ_OP_SLICE: return import_slice(im, np, nname);
+    case PTQ_OP_SPLIT: return import_split(im, np, nname);
 
 
 
@@ -1743,7 +2096,7 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
 
 static const char *const import_only_ops[] = {"Constant", "Identity", "Shape", "Cast",
                                               "Unsqueeze", "Squeeze", "QuantizeLinear",
-                                              "DequantizeLinear", NULL};
+                                              "DequantizeLinear", "Upsample", NULL};
 
 static bool op_known(const char *op_type) {
     if (ptq_op_from_name(op_type) != PTQ_OP_NONE) return true;

@@ -90,7 +90,7 @@ static ptq_status host_node_info(ptq_session *s, int32_t node, ptq_node_info *in
             info->pad_end[i] = (a)->pad_end[i];                                            \
         }                                                                                  \
     } while (0)
-    if (n->op == PTQ_OP_CONV) {
+    if (n->op == PTQ_OP_CONV || n->op == PTQ_OP_CONV_TRANSPOSE) {
         info->group = n->attrs.conv.group;
         COPY_WINDOW(&n->attrs.conv);
     } else if (n->op == PTQ_OP_GEMM) {
@@ -142,8 +142,9 @@ static int32_t host_node_add_bias(ptq_session *s, int32_t node) {
     if (!node_ok(s, node)) return -1;
     ptq_graph *g = s->g;
     ptq_node *n = &g->nodes[node];
-    if (n->op != PTQ_OP_CONV && n->op != PTQ_OP_GEMM) {
-        ptq_session_error(s, PTQ_ERR_INVALID, "node '%s' is not a Conv or Gemm", n->name);
+    if (n->op != PTQ_OP_CONV && n->op != PTQ_OP_GEMM && n->op != PTQ_OP_CONV_TRANSPOSE) {
+        ptq_session_error(s, PTQ_ERR_INVALID, "node '%s' is not a Conv, ConvTranspose or Gemm",
+                          n->name);
         return -1;
     }
     if (n->n_inputs > 2 && n->inputs[2] >= 0) return n->inputs[2];

@@ -357,6 +357,17 @@ static ptq_status fold_one(ptq_session *s, int32_t prod, int32_t bn) {
     if (gemm && !trans_b) {
         for (int64_t k = 0; k < rows; k++)
             for (int64_t m = 0; m < c; m++) wd[k * c + m] = (float)(wd[k * c + m] * a[m]);
+    } else if (pn->op == PTQ_OP_CONV_TRANSPOSE) {
+        /* [C_in, M / group, taps]: input channel i of group i / (C_in / group) feeds output
+         * channel group * (M / group) + j through its row j. */
+        const int64_t cin = wt->ne[0], mg = wt->ne[1], taps = ptq_tensor_numel(wt) / (cin * mg);
+        const int64_t cg = cin / pn->attrs.conv.group;
+        for (int64_t i = 0; i < cin; i++)
+            for (int64_t j = 0; j < mg; j++) {
+                const double am = a[(i / cg) * mg + j];
+                float *row = wd + (i * mg + j) * taps;
+                for (int64_t t = 0; t < taps; t++) row[t] = (float)(row[t] * am);
+            }
     } else {
         for (int64_t m = 0; m < c; m++)
             for (int64_t i = 0; i < per; i++) wd[m * per + i] = (float)(wd[m * per + i] * a[m]);
@@ -429,7 +440,8 @@ ptq_status ptq_pass_fold_bn(const ptq_host *host, ptq_session *s, const void *pa
         if (prod < 0) continue;
         const ptq_node *pn = &g->nodes[prod];
         /* Only when the BN is the sole reader of a Conv/Gemm output with a constant weight. */
-        if (pn->op != PTQ_OP_CONV && pn->op != PTQ_OP_GEMM) continue;
+        if (pn->op != PTQ_OP_CONV && pn->op != PTQ_OP_GEMM && pn->op != PTQ_OP_CONV_TRANSPOSE)
+            continue;
         if (!ptq_is_const(g, pn->inputs[1]) || g->values[x].flags & PTQ_VALUE_OUTPUT) continue;
         if (ptq_graph_readers(g, x, NULL, 0) != 1) continue;
         if (pn->op == PTQ_OP_GEMM && (pn->attrs.gemm.trans_a || g->values[x].ndim != 2)) continue;
@@ -609,7 +621,8 @@ static int32_t through_activation(const ptq_graph *g, int32_t v) {
 static bool passes_grid(ptq_op op) {
     return op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
            op == PTQ_OP_GLOBAL_MAX_POOL || op == PTQ_OP_FLATTEN || op == PTQ_OP_RESHAPE ||
-           op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP;
+           op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP ||
+           op == PTQ_OP_RESIZE || op == PTQ_OP_SLICE || op == PTQ_OP_SPLIT;
 }
 
 /* Whether value x is computed from value v. */
@@ -834,6 +847,8 @@ int32_t ptq_session_weight_axis(const ptq_session *s, int32_t i) {
     const ptq_quantizer *q = &s->q[i];
     if (!q->is_weight || !q->spec.per_channel) return -1;
     const ptq_node *n = &s->g->nodes[q->node];
+    /* ConvTranspose's weight is [C_in, M / group, k...]: output channels on axis 1. */
+    if (n->op == PTQ_OP_CONV_TRANSPOSE) return 1;
     const bool columns = (n->op == PTQ_OP_GEMM && !n->attrs.gemm.trans_b) || n->op == PTQ_OP_MATMUL;
     if (!columns) return 0;
     return s->g->values[q->value].ndim == 2 ? 1 : -1;
@@ -848,14 +863,20 @@ ptq_status ptq_session_calibrate_weight(ptq_session *s, int32_t i) {
     const int32_t axis = ptq_session_weight_axis(s, i);
     ptq_status st;
     if (axis == 1) {
-        /* Observe the transpose, then keep axis 1. */
-        int64_t ne[2] = {v->ne[1], v->ne[0]};
-        ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 2, ne, &s->err);
+        /* Observe with axes 0 and 1 swapped (a ConvTranspose weight keeps its taps
+         * together), then keep axis 1. */
+        int64_t ne[PTQ_MAX_DIMS];
+        memcpy(ne, v->ne, sizeof ne);
+        ne[0] = v->ne[1], ne[1] = v->ne[0];
+        const int64_t inner = ptq_shape_numel(v->ndim, v->ne) / (v->ne[0] * v->ne[1]);
+        ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, v->ndim, ne, &s->err);
         if (!t) return s->err.status;
         const float *src = v->data->data;
         float *dst = t->data;
         for (int64_t r = 0; r < v->ne[0]; r++)
-            for (int64_t c = 0; c < v->ne[1]; c++) dst[c * v->ne[0] + r] = src[r * v->ne[1] + c];
+            for (int64_t c = 0; c < v->ne[1]; c++)
+                memcpy(dst + (c * v->ne[0] + r) * inner, src + (r * v->ne[1] + c) * inner,
+                       (size_t)inner * sizeof *dst);
         st = ptq_observe_weights(t, &spec, &qp, &s->err);
         ptq_tensor_free(t);
         if (!st) qp.axis = 1;

@@ -56,4 +56,17 @@ void ptq_bwd_conv(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const
                   const ptq_kt *dout, ptq_kt *din);
 size_t ptq_bwd_work_conv(const ptq_node *n, const ptq_kt *in, uint32_t want, int32_t threads);
 
+/* The spatial ops (spatial_grad.c). */
+void ptq_bwd_resize(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                    const ptq_kt *dout, ptq_kt *din);
+size_t ptq_bwd_work_resize(const ptq_node *n, const ptq_kt *in, uint32_t want, int32_t threads);
+void ptq_bwd_conv_transpose(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
+                            const ptq_kt *out, const ptq_kt *dout, ptq_kt *din);
+size_t ptq_bwd_work_conv_transpose(const ptq_node *n, const ptq_kt *in, uint32_t want,
+                                   int32_t threads);
+void ptq_bwd_slice(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                   const ptq_kt *dout, ptq_kt *din);
+void ptq_bwd_split(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                   const ptq_kt *dout, ptq_kt *din);
+
 #endif

@@ -514,4 +514,9 @@ const ptq_grad_traits ptq_grad_table[PTQ_OP_COUNT] = {
     [PTQ_OP_PAD] = {bwd_pad, NULL},
     [PTQ_OP_GATHER] = {bwd_gather, NULL},
     [PTQ_OP_FAKE_QUANT] = {ptq_bwd_fake_quant, NULL},
+    /* spatial ops: spatial_grad.c */
+    [PTQ_OP_RESIZE] = {ptq_bwd_resize, ptq_bwd_work_resize},
+    [PTQ_OP_CONV_TRANSPOSE] = {ptq_bwd_conv_transpose, ptq_bwd_work_conv_transpose},
+    [PTQ_OP_SLICE] = {ptq_bwd_slice, NULL},
+    [PTQ_OP_SPLIT] = {ptq_bwd_split, NULL},
 };

@@ -208,8 +208,8 @@ typedef struct ptq_node_info {
     int32_t n_inputs, n_outputs;
     int32_t inputs[8];      /* value ids (first 8), -1 for an omitted optional input */
     int32_t outputs[4];
-    int64_t group;          /* CONV */
-    int32_t n_spatial;      /* CONV, pools: 1 or 2 */
+    int64_t group;          /* CONV (and CONV_TRANSPOSE since 0.10) */
+    int32_t n_spatial;      /* CONV, CONV_TRANSPOSE, pools: 1 or 2 */
     int32_t trans_b;        /* GEMM (since 0.2): 1 when B is stored [N, K], 0 for [K, N] */
     int64_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
     float clip_min, clip_max; /* CLIP (and fused ReLU6) */
@@ -474,8 +474,8 @@ struct ptq_host {
     ptq_status (*value_view)(ptq_session *s, int32_t value, ptq_tensor_view *view);
     /* Tells the host a constant's data changed (cached quantized copies are dropped). */
     void (*value_changed)(ptq_session *s, int32_t value);
-    /* Adds a bias input to a Conv or Gemm that has none (zeros, one per output channel);
-     * returns the new value id or -1. */
+    /* Adds a bias input to a Conv, ConvTranspose (since 0.10) or Gemm that has none
+     * (zeros, one per output channel); returns the new value id or -1. */
     int32_t (*node_add_bias)(ptq_session *s, int32_t node);
     /* Statistics of the BatchNormalization folded into node (after core.fold_bn): views
      * of gamma, beta, mean, var, each [C]; borrowed.  PTQ_ERR_INVALID if none was.
