@@ -13,6 +13,8 @@
 //
 // usage: node ort_infer.mjs MODEL INPUT.npy OUT_DIR [--threads 2] [--repeat 1]
 //        [--opt all|basic|disabled] [--compare DIR]
+//        node ort_infer.mjs --make-input N,C,H,W FILE.npy [--seed 0]
+//        (writes uniform [0, 1) float32 test inputs, the same for the same seed anywhere)
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -46,6 +48,21 @@ function writeNpy(file, shape, data) {
 }
 
 const args = process.argv.slice(2);
+if (args[0] === '--make-input') {
+  const shape = args[1].split(',').map(Number);
+  const seedAt = args.indexOf('--seed');
+  let a = seedAt > 0 ? Number(args[seedAt + 1]) >>> 0 : 0;
+  const n = shape.reduce((p, d) => p * d, 1), data = new Float32Array(n);
+  for (let i = 0; i < n; i++) { // mulberry32
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    data[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  writeNpy(args[2], shape, data);
+  process.exit(0);
+}
 const opt = { threads: 2, repeat: 1, opt: 'all', compare: '' };
 const pos = [];
 for (let i = 0; i < args.length; i++) {
