@@ -24,7 +24,8 @@ dataset-fashion-mnist), and the point is their graphs, not their accuracy.
               Exported at opset 17 (native LayerNormalization) and opset 13 (seqrec_op13).
 
 Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-numpy).  Deterministic:
-seed 0, one thread.  Also writes the example image set (examples/data/scenes/)."""
+seed 0.  Also writes the example image set (examples/data/scenes/) and the
+recogniser's sample lines (seqrec_lines.npy); `make_models.py samples` writes only those."""
 import gzip, os, struct, sys, zlib, math
 import numpy as np
 import torch
@@ -270,6 +271,20 @@ def write_scenes():
             write_png(os.path.join(d, f"scene_{i:03d}.png"), img)
 
 
+def write_strips():
+    """Sample inputs for the recogniser: 48 text lines of 4 test-set items, uint8
+    N x 32 x 128 (normalise with Fashion-MNIST's mean and std)."""
+    rng = np.random.default_rng(54321)
+    lines = []
+    for _ in range(48):
+        img = np.zeros((32, 128), np.uint8)
+        for k in range(4):
+            dy, dx = rng.integers(0, 5, 2)
+            img[dy:dy + 28, 32 * k + dx:32 * k + dx + 28] = TEST_X[rng.integers(len(TEST_X))]
+        lines.append(img)
+    np.save(os.path.join(HERE, "seqrec_lines.npy"), np.stack(lines))
+
+
 def main():
     out = HERE
     dyn_img = {"input": {0: "batch", 2: "height", 3: "width"}}
@@ -295,7 +310,12 @@ def main():
     export(seq, xs, f"{out}/seqrec_op13.onnx", 13, ["logits"], dyn)
 
     write_scenes()
+    write_strips()
 
 
 if __name__ == "__main__":
-    write_scenes() if sys.argv[1:] == ["scenes"] else main()
+    if sys.argv[1:] == ["samples"]:
+        write_scenes()
+        write_strips()
+    else:
+        main()

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# realworld.sh — the real-world-style models (models/realworld/: a DBNet-style detector at
+# opsets 11 and 9, a ConvNeXt-style classifier, an attention sequence recogniser at opsets
+# 17 and 13), met as a user meets them:
+#   - each imports with its symbolic height and width fixed by the data, at two sizes, and
+#     `ptq infer`'s float outputs equal onnxruntime's to 1e-4 relative (per output: max
+#     |ptq - ort| over the elements, divided by max |ort|);
+#   - examples/textdet_w8a8.yaml (a folder of PNG scenes, no labels) quantizes with at
+#     least 30 dB on every output, and its QDQ export run in onnxruntime on the same inputs
+#     is within 0.5 dB of the simulation's SQNR; examples/textdet_w4a8.yaml runs;
+#   - the other models quantize at W8A8 through `ptq run` with at least 30 dB;
+#   - bad input: a dynamic dimension nothing fixes, mixed image sizes, a corrupt image.
+# The onnxruntime parts are skipped (with the reason) without node and onnxruntime-node.
+. "$(dirname "$0")/lib.sh"
+export PTQ_THREADS=${PTQ_THREADS:-2}
+M=$SRC/models/realworld
+ORT=$SRC/bench/ort_infer.mjs
+have_ort=1
+if ! command -v node >/dev/null 2>&1 || [ ! -d "$SRC/bench/node_modules/onnxruntime-node" ]; then
+    have_ort=0
+    echo "skipped: onnxruntime comparisons (node or bench/node_modules/onnxruntime-node missing)"
+fi
+
+# at_least NAME VALUE BOUND: VALUE is a number >= BOUND.
+at_least() {
+    if [ -n "$2" ] && [ "$2" != null ] && awk -v a="$2" -v b="$3" 'BEGIN { exit !(a >= b) }'; then
+        ok "$1: $2 (>= $3)"
+    else
+        bad "$1: '$2' is not >= $3"
+    fi
+}
+
+# json_outputs JSON KEY: KEY of every output in ort_infer.mjs's JSON line, one per line.
+json_outputs() { echo "$1" | grep -oE "\"$2\":[^,}]*" | sed -E "s/\"$2\"://"; }
+
+# float_matches_ort MODEL N,C,H,W: ptq infer and onnxruntime on the same random input.
+float_matches_ort() {
+    local model=$1 shape=$2 tag dir out
+    tag="$(basename "$model" .onnx) at $shape"
+    dir=$TMP/f_$(basename "$model" .onnx)_${shape//,/x}
+    mkdir -p "$dir"
+    if [ $have_ort = 1 ]; then
+        node "$ORT" --make-input "$shape" "$dir/in.npy" --seed 7
+    else
+        return 0
+    fi
+    if ! out=$("$PTQ" infer "$model" --input "$dir/in.npy" --all-outputs "$dir/ptq" 2>&1); then
+        bad "$tag: ptq infer failed: $out"
+        return
+    fi
+    if ! out=$(node "$ORT" "$model" "$dir/in.npy" "$dir/ort" --compare "$dir/ptq" 2>&1); then
+        bad "$tag: onnxruntime run or comparison failed: $out"
+        return
+    fi
+    local worst
+    worst=$(json_outputs "$out" max_rel_err | sort -g | tail -n 1)
+    if [ -n "$worst" ] && awk -v e="$worst" 'BEGIN { exit !(e <= 1e-4) }'; then
+        ok "$tag: float outputs = onnxruntime's (worst max relative error $worst)"
+    else
+        bad "$tag: float outputs differ from onnxruntime's: $out"
+    fi
+}
+
+float_matches_ort "$M/textdet.onnx" 2,3,64,96
+float_matches_ort "$M/textdet.onnx" 1,3,96,128
+float_matches_ort "$M/textdet_op9.onnx" 2,3,64,96
+float_matches_ort "$M/convnext.onnx" 4,1,28,28
+float_matches_ort "$M/convnext.onnx" 2,1,40,36
+float_matches_ort "$M/seqrec.onnx" 2,1,32,128
+float_matches_ort "$M/seqrec.onnx" 1,1,32,96
+float_matches_ort "$M/seqrec_op13.onnx" 2,1,32,128
+
+# ---- the detector example at W8A8: fidelity, and the export in onnxruntime -------------
+run_example() { # NAME: runs examples/NAME.yaml into $TMP/NAME
+    local ex=$1
+    if (cd "$SRC/examples" && "$PTQ" run "$ex.yaml" --out "$TMP/$ex") > "$TMP/$ex.log" 2>&1; then
+        ok "$ex runs"
+    else
+        bad "$ex failed: $(tail -n 5 "$TMP/$ex.log")"
+    fi
+}
+run_example textdet_w8a8
+R=$TMP/textdet_w8a8/report.json
+for i in 0 1; do
+    at_least "textdet W8A8 output $(fidelity_get "$R" $i name) SQNR (dB)" "$(fidelity_get "$R" $i sqnr_db)" 30
+done
+grep -q "^fidelity.*output 'prob'" "$TMP/textdet_w8a8.log" && ok "terminal shows the fidelity of 'prob'" ||
+    bad "no fidelity line for 'prob' in the terminal output"
+if [ $have_ort = 1 ] && [ -s "$TMP/textdet_w8a8/model.qdq.onnx" ]; then
+    # The evaluation scenes as the run preprocessed them, the export in onnxruntime, and
+    # the float model in onnxruntime as the reference.
+    "$PTQ" infer "$M/textdet.onnx" --input "$SRC/examples/data/scenes/eval" \
+        --save-input "$TMP/eval_in.npy" --output "$TMP/eval_float.npy" > /dev/null 2>&1
+    node "$ORT" "$TMP/textdet_w8a8/model.qdq.onnx" "$TMP/eval_in.npy" "$TMP/ortq" > /dev/null
+    out=$(node "$ORT" "$M/textdet.onnx" "$TMP/eval_in.npy" "$TMP/ortf" --compare "$TMP/ortq" 2>&1)
+    i=0
+    for s in $(json_outputs "$out" sqnr_db); do
+        sim=$(fidelity_get "$R" $i sqnr_db)
+        if awk -v a="$s" -v b="$sim" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.5) }'; then
+            ok "textdet W8A8 output $i: QDQ export in onnxruntime $s dB, simulation $sim dB"
+        else
+            bad "textdet W8A8 output $i: QDQ export in onnxruntime '$s' dB, simulation '$sim' dB: $out"
+        fi
+        i=$((i + 1))
+    done
+    [ $i = 2 ] || bad "onnxruntime comparison gave $i outputs: $out"
+fi
+run_example textdet_w4a8
+at_least "textdet W4A8 'prob' SQNR (dB)" "$(fidelity_get "$TMP/textdet_w4a8/report.json" 0 sqnr_db)" 15
+
+# ---- the classifier and the recogniser at W8A8, unlabelled -----------------------------
+# w8a8 NAME MODEL INPUT_SHAPE IMAGES N_CALIB N_EVAL: calibrates on the first N_CALIB
+# images, evaluates on the next N_EVAL (no labels).
+w8a8() {
+    local name=$1 model=$2 shape=$3 images=$4 nc=$5 ne=$6
+    cat > "$TMP/$name.yaml" <<YAML
+model: $model
+input_shape: [$shape]
+calibration: {images: $images, count: $nc, sample: false, normalize: {mean: [0.286], std: [0.353]}}
+evaluation: {images: $images, offset: $nc, count: $ne, normalize: {mean: [0.286], std: [0.353]}}
+quantization:
+  weights: {bits: 8, granularity: channel, symmetric: true, observer: minmax}
+  activations: {bits: 8, granularity: tensor, symmetric: false, observer: mse}
+seed: 0
+YAML
+    if "$PTQ" run "$TMP/$name.yaml" --out "$TMP/$name" > "$TMP/$name.log" 2>&1; then
+        at_least "$name W8A8 output 0 SQNR (dB)" "$(fidelity_get "$TMP/$name/report.json" 0 sqnr_db)" 30
+    else
+        bad "$name W8A8 failed: $(tail -n 5 "$TMP/$name.log")"
+    fi
+}
+npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/fm.npy" 128
+w8a8 convnext "$M/convnext.onnx" "1, 28, 28" "$TMP/fm.npy" 64 64
+w8a8 seqrec "$M/seqrec.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
+w8a8 seqrec_op13 "$M/seqrec_op13.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
+
+# ---- bad input --------------------------------------------------------------------------
+expect_error "symbolic H/W with nothing to fix them" "height|symbolic" -- \
+    "$PTQ" eval "$M/textdet.onnx" --images "$SRC/examples/data/scenes/eval" --labels /dev/null
+mkdir -p "$TMP/mixed"
+cp "$SRC/examples/data/scenes/eval/scene_000.png" "$TMP/mixed/"
+"$PTQ" infer "$M/textdet.onnx" --input "$SRC/examples/data/scenes/eval/scene_001.png" \
+    --resize 64x96 --save-input /dev/null --output /dev/null > /dev/null 2>&1 || true
+printf 'not a png' > "$TMP/mixed/broken.png"
+expect_error "a corrupt image is named" "broken.png" -- \
+    "$PTQ" infer "$M/textdet.onnx" --input "$TMP/mixed" --output "$TMP/mixed.npy"
+finish
