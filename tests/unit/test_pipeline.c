@@ -493,7 +493,7 @@ START_TEST(unknown_keys) {
     /* nothing close: the valid keys are listed */
     REFUSED(HEAD "colour: red\n", 3, 1,
             "unknown key 'colour' (valid keys: model, calibration, evaluation, quantization, "
-            "passes, output, seed, batch, threads, variants)");
+            "passes, output, seed, batch, threads, variants, input_shape)");
     REFUSED(HEAD "Model: x\n", 3, 1, "unknown key 'Model' (did you mean 'model'?)");
     REFUSED(HEAD "[a]: 1\n", 3, 1, "expected a key name, got a list");
 }
