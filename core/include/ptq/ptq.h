@@ -404,6 +404,7 @@ typedef struct ptq_dataset {
     int32_t *labels; /* n labels, or NULL */
     int32_t n_classes; /* 1 + largest label, 0 without labels */
     int64_t n_skipped; /* unreadable image files skipped (ptq_preprocess.skip_bad) */
+    char **files;      /* image sources: the file of each image, in order; else NULL */
 } ptq_dataset;
 
 /* Loads images from an IDX file (MNIST family, plain or gzip) or a NumPy .npy file
@@ -449,6 +450,9 @@ PTQ_API void ptq_format_floats(const float *v, int32_t n, char *buf, size_t size
  * raw contents (uint8, int8, int32, int64 or float32) or NULL with err set. */
 PTQ_API ptq_tensor *ptq_idx_read(const char *path, ptq_error *err);
 PTQ_API ptq_tensor *ptq_npy_read(const char *path, ptq_error *err);
+/* Writes a float32 C-order .npy atomically (a temporary file beside it, then rename). */
+PTQ_API ptq_status ptq_npy_write_f32(const char *path, int32_t ndim, const int64_t *ne,
+                                     const float *data, ptq_error *err);
 
 /* Largest data file the loaders accept after decompression. */
 #define PTQ_MAX_DATA_BYTES ((size_t)8 << 30)

@@ -564,6 +564,7 @@ ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp
     if (pp->resize != PTQ_RESIZE_NONE) ds->h = pp->resize_h, ds->w = pp->resize_w;
     if (pp->labels_from_folders && !(ds->labels = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->labels)))
         goto nomem;
+    if (!(ds->files = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->files))) goto nomem;
     for (int64_t i = 0; i < n; i++) {
         const int32_t f = (int32_t)(rows ? rows[i] : i);
         const char *path = l.paths[f];
@@ -596,6 +597,7 @@ ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp
         float *dst = ds->images + (size_t)ds->n * C * ds->h * ds->w;
         if (!make_sample(&im, pp, C, ds->h, ds->w, &s, dst)) goto nomem;
         if (ds->labels) ds->labels[ds->n] = l.labels[f];
+        if (!(ds->files[ds->n] = ptq_strdup(path))) goto nomem;
         ds->n++;
         raw_image_clear(&im);
     }

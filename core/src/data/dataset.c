@@ -122,6 +122,8 @@ bool ptq_model_normalization(const char *model, const ptq_graph *g, ptq_preproce
 
 void ptq_dataset_free(ptq_dataset *ds) {
     if (!ds) return;
+    for (int64_t i = 0; ds->files && i < ds->n; i++) free(ds->files[i]);
+    free(ds->files);
     free(ds->images);
     free(ds->labels);
     free(ds);
