@@ -306,6 +306,8 @@ ptq_status ptq_run_begin(ptq_run_state *rs, const ptq_pipeline *p, const char *w
     if (s->calib) print_norm("calibration", &p->calibration);
     if (eval) print_norm("evaluation", &p->evaluation);
     print_loaded(s, eval, false);
+    rs->r.skipped_images[0] = s->calib ? s->calib->n_skipped : 0;
+    rs->r.skipped_images[1] = eval ? eval->n_skipped : 0;
     /* The model as imported: what every pass is measured against (measure.h). */
     if (!(rs->reference = ptq_graph_clone(s->g, err))) return err->status;
     rs->mr.reference = rs->reference;
