@@ -266,6 +266,25 @@ START_TEST(resize_modes) {
     CK_NEAR(px255(ds, 0, 0, 1), (100 * .25 + 200 * .75 + 40 * .75) / 1.75, 1e-3);
     ptq_dataset_free(ds);
 
+    /* shrinking 100-fold: all 150 taps of the widened triangle count (a ramp 0..199 to
+     * 2 pixels; output 0 is centred at 50 and reaches from 0 to 149, the triangle's
+     * weights renormalised over that window) */
+    uint8_t ramp[200];
+    for (int x = 0; x < 200; x++) ramp[x] = (uint8_t)x;
+    write_gray(path_in(d, "ramp.png"), 200, 1, ramp);
+    ds = load_ok(path_in(d, "ramp.png"), &pp);
+    for (int o = 0; o < 2; o++) {
+        const double centre = (o + 0.5) * 100;
+        double num = 0, den = 0;
+        for (int x = 0; x < 200; x++) {
+            const double t = fabs((x + 0.5 - centre) / 100);
+            num += (t < 1 ? 1 - t : 0) * x;
+            den += t < 1 ? 1 - t : 0;
+        }
+        CK_NEAR(px255(ds, 0, 0, o), num / den, 1e-3);
+    }
+    ptq_dataset_free(ds);
+
     /* letterbox 1x2 (h x w) into 4x4: scale 2 -> 2x4 content, rows 1..2, rows 0 and 3
      * the pad value */
     const uint8_t two[2] = {10, 20};

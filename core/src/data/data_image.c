@@ -208,6 +208,21 @@ typedef struct png_failure {
     char msg[200];
 } png_failure;
 
+typedef struct jpeg_failure {
+    struct jpeg_error_mgr mgr; /* first: libjpeg hands back a pointer to it */
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+    bool truncated;
+} jpeg_failure;
+
+/* What a decoder changes between its setjmp and a longjmp: kept by the caller of the
+ * function that calls setjmp, so its values are defined after the jump (C11 7.13.2.1). */
+typedef struct decoder {
+    png_failure png;
+    jpeg_failure jpeg;
+    struct jpeg_decompress_struct cinfo;
+} decoder;
+
 static void png_fail(png_structp png, png_const_charp msg) {
     png_failure *f = png_get_error_ptr(png);
     snprintf(f->msg, sizeof f->msg, "%s", msg);
@@ -216,9 +231,10 @@ static void png_fail(png_structp png, png_const_charp msg) {
 
 static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
-static bool read_png(FILE *fp, raw_image *im, char *why, size_t why_size) {
-    png_failure failure = {"libpng failed"};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &failure, png_fail, png_warn);
+static bool read_png(FILE *fp, decoder *dec, raw_image *im, char *why, size_t why_size) {
+    png_failure *failure = &dec->png;
+    snprintf(failure->msg, sizeof failure->msg, "libpng failed");
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, failure, png_fail, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
@@ -228,7 +244,7 @@ static bool read_png(FILE *fp, raw_image *im, char *why, size_t why_size) {
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
         raw_image_clear(im);
-        snprintf(why, why_size, "libpng: %s", failure.msg);
+        snprintf(why, why_size, "libpng: %s", failure->msg);
         return false;
     }
     png_init_io(png, fp);
@@ -272,13 +288,6 @@ static bool read_png(FILE *fp, raw_image *im, char *why, size_t why_size) {
     return true;
 }
 
-typedef struct jpeg_failure {
-    struct jpeg_error_mgr mgr; /* first: libjpeg hands back a pointer to it */
-    jmp_buf jump;
-    char msg[JMSG_LENGTH_MAX];
-    bool truncated;
-} jpeg_failure;
-
 static void jpeg_fail(j_common_ptr cinfo) {
     jpeg_failure *f = (jpeg_failure *)cinfo->err;
     (*cinfo->err->format_message)(cinfo, f->msg);
@@ -295,54 +304,55 @@ static void jpeg_message(j_common_ptr cinfo, int level) {
     }
 }
 
-static bool read_jpeg(FILE *fp, raw_image *im, char *why, size_t why_size) {
-    struct jpeg_decompress_struct cinfo;
-    jpeg_failure failure;
-    memset(&failure, 0, sizeof failure);
-    cinfo.err = jpeg_std_error(&failure.mgr);
-    failure.mgr.error_exit = jpeg_fail;
-    failure.mgr.emit_message = jpeg_message;
-    if (setjmp(failure.jump)) {
-        jpeg_destroy_decompress(&cinfo);
+static bool read_jpeg(FILE *fp, decoder *dec, raw_image *im, char *why, size_t why_size) {
+    jpeg_failure *failure = &dec->jpeg;
+    memset(failure, 0, sizeof *failure);
+    memset(&dec->cinfo, 0, sizeof dec->cinfo); /* destroyable even if creating it fails */
+    dec->cinfo.err = jpeg_std_error(&failure->mgr);
+    failure->mgr.error_exit = jpeg_fail;
+    failure->mgr.emit_message = jpeg_message;
+    if (setjmp(failure->jump)) {
+        jpeg_destroy_decompress(&dec->cinfo);
         raw_image_clear(im);
-        snprintf(why, why_size, "libjpeg: %s", failure.msg);
+        snprintf(why, why_size, "libjpeg: %s", failure->msg);
         return false;
     }
-    jpeg_create_decompress(&cinfo);
-    jpeg_stdio_src(&cinfo, fp);
-    jpeg_read_header(&cinfo, TRUE);
-    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&cinfo);
+    struct jpeg_decompress_struct *const ci = &dec->cinfo;
+    jpeg_create_decompress(ci);
+    jpeg_stdio_src(ci, fp);
+    jpeg_read_header(ci, TRUE);
+    if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK) {
+        jpeg_destroy_decompress(ci);
         snprintf(why, why_size, "CMYK JPEGs are not supported (convert it to RGB)");
         return false;
     }
-    cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    const uint32_t w = cinfo.output_width, h = cinfo.output_height;
-    const int c = cinfo.output_components;
+    ci->out_color_space = ci->jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(ci);
+    const uint32_t w = ci->output_width, h = ci->output_height;
+    const int c = ci->output_components;
     if (!size_ok(w, h, why, why_size)) {
-        jpeg_destroy_decompress(&cinfo);
+        jpeg_destroy_decompress(ci);
         return false;
     }
     im->h = (int32_t)h, im->w = (int32_t)w, im->c = c;
     im->px = malloc((size_t)w * h * (size_t)c);
     if (!im->px) {
-        jpeg_destroy_decompress(&cinfo);
+        jpeg_destroy_decompress(ci);
         snprintf(why, why_size, "out of memory");
         return false;
     }
-    while (cinfo.output_scanline < h) {
-        JSAMPROW row = im->px + (size_t)cinfo.output_scanline * w * (size_t)c;
-        jpeg_read_scanlines(&cinfo, &row, 1);
+    while (ci->output_scanline < h) {
+        JSAMPROW row = im->px + (size_t)ci->output_scanline * w * (size_t)c;
+        jpeg_read_scanlines(ci, &row, 1);
     }
-    if (failure.truncated) {
-        jpeg_destroy_decompress(&cinfo);
+    if (failure->truncated) {
+        jpeg_destroy_decompress(ci);
         raw_image_clear(im);
-        snprintf(why, why_size, "libjpeg: %s", failure.msg);
+        snprintf(why, why_size, "libjpeg: %s", failure->msg);
         return false;
     }
-    jpeg_finish_decompress(&cinfo);
-    jpeg_destroy_decompress(&cinfo);
+    jpeg_finish_decompress(ci);
+    jpeg_destroy_decompress(ci);
     return true;
 }
 
@@ -359,10 +369,11 @@ static bool read_image(const char *path, raw_image *im, char *why, size_t why_si
     const size_t got = fread(sig, 1, sizeof sig, fp);
     rewind(fp);
     bool ok;
+    decoder dec;
     if (got == 8 && !png_sig_cmp(sig, 0, 8)) {
-        ok = read_png(fp, im, why, why_size);
+        ok = read_png(fp, &dec, im, why, why_size);
     } else if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) {
-        ok = read_jpeg(fp, im, why, why_size);
+        ok = read_jpeg(fp, &dec, im, why, why_size);
     } else {
         snprintf(why, why_size, got ? "not a PNG or JPEG file" : "the file is empty");
         ok = false;
@@ -390,6 +401,12 @@ static void axis_taps_free(axis_taps *t) {
     free(t->w);
 }
 
+/* The triangle's weight of input pixel x for an output centred at `centre`. */
+static double d_weight(int32_t x, double centre, double fs) {
+    const double d = fabs((x - centre + 0.5) / fs);
+    return d < 1.0 ? 1.0 - d : 0.0;
+}
+
 static bool axis_taps_make(int32_t in, int32_t out, axis_taps *t) {
     const double scale = (double)in / out, fs = scale > 1.0 ? scale : 1.0, support = fs;
     t->max_taps = (int32_t)ceil(support) * 2 + 1;
@@ -403,16 +420,13 @@ static bool axis_taps_make(int32_t in, int32_t out, axis_taps *t) {
         lo = PTQ_MAX(lo, 0);
         hi = PTQ_MIN(hi, in);
         hi = PTQ_MIN(hi, lo + t->max_taps);
-        double sum = 0.0, w[64];
+        float *w = t->w + (size_t)o * t->max_taps;
+        double sum = 0.0;
         int32_t n = 0;
-        for (int32_t x = lo; x < hi && n < 64; x++, n++) {
-            const double d = fabs((x - centre + 0.5) / fs);
-            w[n] = d < 1.0 ? 1.0 - d : 0.0;
-            sum += w[n];
-        }
+        for (int32_t x = lo; x < hi; x++, n++) sum += d_weight(x, centre, fs);
         t->first[o] = lo;
         t->count[o] = n;
-        for (int32_t k = 0; k < n; k++) t->w[(size_t)o * t->max_taps + k] = (float)(sum > 0 ? w[k] / sum : 0);
+        for (int32_t k = 0; k < n; k++) w[k] = (float)(sum > 0 ? d_weight(lo + k, centre, fs) / sum : 0);
     }
     return true;
 }
