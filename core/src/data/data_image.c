@@ -426,7 +426,8 @@ static bool axis_taps_make(int32_t in, int32_t out, axis_taps *t) {
         for (int32_t x = lo; x < hi; x++, n++) sum += d_weight(x, centre, fs);
         t->first[o] = lo;
         t->count[o] = n;
-        for (int32_t k = 0; k < n; k++) w[k] = (float)(sum > 0 ? d_weight(lo + k, centre, fs) / sum : 0);
+        for (int32_t k = 0; k < n; k++)
+            w[k] = (float)(sum > 0 ? d_weight(lo + k, centre, fs) / sum : 0);
     }
     return true;
 }
@@ -576,7 +577,8 @@ ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp
     if (!(ds = calloc(1, sizeof *ds))) goto nomem;
     ds->c = C;
     if (pp->resize != PTQ_RESIZE_NONE) ds->h = pp->resize_h, ds->w = pp->resize_w;
-    if (pp->labels_from_folders && !(ds->labels = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->labels)))
+    if (pp->labels_from_folders &&
+        !(ds->labels = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->labels)))
         goto nomem;
     if (!(ds->files = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->files))) goto nomem;
     for (int64_t i = 0; i < n; i++) {
