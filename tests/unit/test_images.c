@@ -363,9 +363,9 @@ END_TEST
 
 START_TEST(bad_files_fail_or_skip) {
     const char *d = fresh_dir();
-    const uint8_t g[4] = {1, 2, 3, 4};
+    const uint8_t g[4] = {1, 2, 3, 4}, g2[4] = {9, 8, 7, 6};
     write_gray(path_in(d, "a.png"), 2, 2, g);
-    write_gray(path_in(d, "d.png"), 2, 2, g);
+    write_gray(path_in(d, "d.png"), 2, 2, g2);
     /* a PNG cut short inside its pixel data */
     FILE *f = fopen(path_in(d, "a.png"), "rb");
     uint8_t buf[4096];
@@ -379,6 +379,9 @@ START_TEST(bad_files_fail_or_skip) {
     ptq_dataset *ds = load_ok(d, &pp);
     ck_assert_int_eq(ds->n, 2);
     ck_assert_int_eq(ds->n_skipped, 1);
+    /* the images after the gap moved down, with their file names */
+    CK_NEAR(px255(ds, 1, 0, 0), 9, 1e-4);
+    ck_assert(test_contains(ds->files[1], "/d.png") && test_contains(ds->files[0], "/a.png"));
     ptq_dataset_free(ds);
     rm_tree(d);
 

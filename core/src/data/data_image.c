@@ -547,23 +547,52 @@ static bool make_sample(const raw_image *im, const ptq_preprocess *pp, int32_t C
 
 /* ============================================================== the dataset ======== */
 
+/* What became of one image file. */
+typedef struct row_result {
+    char *why;       /* owned: what the library said, for an unreadable file */
+    int32_t h, w;    /* its size */
+    uint8_t state;   /* ROW_* */
+} row_result;
+
+#define ROW_OK 0
+#define ROW_BAD 1    /* unreadable: on_bad_image decides */
+#define ROW_SIZE 2   /* another size than the first image, without a resize */
+#define ROW_NOMEM 3
+
+/* Decodes one file into dst (C x H x W) when its size fits, recording what happened. */
+static void decode_row(const char *path, const ptq_preprocess *pp, int32_t C, int32_t H, int32_t W,
+                       bool sized, scratch *s, float *dst, row_result *r) {
+    raw_image im;
+    char why[JMSG_LENGTH_MAX + 64];
+    if (!read_image(path, &im, why, sizeof why)) {
+        r->state = (r->why = ptq_strdup(why)) ? ROW_BAD : ROW_NOMEM;
+        return;
+    }
+    r->h = im.h, r->w = im.w;
+    if (!sized && (im.h != H || im.w != W))
+        r->state = ROW_SIZE;
+    else
+        r->state = make_sample(&im, pp, C, H, W, s, dst) ? ROW_OK : ROW_NOMEM;
+    raw_image_clear(&im);
+}
+
 ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp, int64_t limit,
                                     ptq_row_select select, void *ctx, ptq_error *err) {
     file_list l;
     if (list_images(images, pp->labels_from_folders, &l, err)) return NULL;
     const int32_t C = pp->channels == PTQ_CHANNELS_GRAY ? 1 : 3;
+    const bool sized = pp->resize != PTQ_RESIZE_NONE;
     ptq_dataset *ds = NULL;
-    int64_t *rows = NULL, n = l.n;
+    int64_t *rows = NULL, n = l.n, first = 0;
+    row_result *res = NULL;
     scratch s = {0};
-    raw_image im = {0};
-    const char *size_from = NULL; /* the file that set the size, without resize */
     if ((pp->n_mean > 1 && pp->n_mean != C) || (pp->n_std > 1 && pp->n_std != C)) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: images are decoded to %d channel%s but %d means "
                       "and %d stds were given", images, C, C == 1 ? "" : "s", pp->n_mean, pp->n_std);
         goto fail;
     }
-    if (pp->resize != PTQ_RESIZE_NONE && (pp->resize_h <= 0 || pp->resize_w <= 0 ||
-                                          (int64_t)pp->resize_h * pp->resize_w > MAX_IMAGE_PIXELS)) {
+    if (sized && (pp->resize_h <= 0 || pp->resize_w <= 0 ||
+                  (int64_t)pp->resize_h * pp->resize_w > MAX_IMAGE_PIXELS)) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: resize to %dx%d is out of range", images,
                       pp->resize_h, pp->resize_w);
         goto fail;
@@ -576,64 +605,95 @@ ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp
     }
     if (!(ds = calloc(1, sizeof *ds))) goto nomem;
     ds->c = C;
-    if (pp->resize != PTQ_RESIZE_NONE) ds->h = pp->resize_h, ds->w = pp->resize_w;
+    if (sized) ds->h = pp->resize_h, ds->w = pp->resize_w;
     if (pp->labels_from_folders &&
         !(ds->labels = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->labels)))
         goto nomem;
-    if (!(ds->files = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->files))) goto nomem;
-    for (int64_t i = 0; i < n; i++) {
-        const int32_t f = (int32_t)(rows ? rows[i] : i);
-        const char *path = l.paths[f];
+    if (!(ds->files = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *ds->files)) ||
+        !(res = ptq_calloc_array((size_t)PTQ_MAX(n, 1), sizeof *res)))
+        goto nomem;
+    if (n == 0) goto done; /* nothing selected (an offset past the end): the caller says so */
+#define PATH(i) l.paths[rows ? rows[i] : (i)]
+    /* Without a resize the first readable image sets the size: decoded alone, before the
+     * others are decoded in parallel into their slots (row i into slot i, compacted below). */
+    for (; first < n && !ds->images; first++) {
+        raw_image im;
         char why[JMSG_LENGTH_MAX + 64];
-        if (!read_image(path, &im, why, sizeof why)) {
+        if (!read_image(PATH(first), &im, why, sizeof why)) {
+            if (!(res[first].why = ptq_strdup(why))) goto nomem;
+            res[first].state = ROW_BAD;
+            continue;
+        }
+        if (!sized) ds->h = im.h, ds->w = im.w;
+        const size_t per = (size_t)C * ds->h * ds->w;
+        bool ok = (size_t)n <= PTQ_MAX_DATA_BYTES / sizeof(float) / per;
+        if (!ok)
+            ptq_error_set(err, PTQ_ERR_NOMEM, "%s: %" PRId64 " images of %dx%dx%d floats are more "
+                          "than %zu bytes", images, n, C, ds->h, ds->w, PTQ_MAX_DATA_BYTES);
+        ok = ok && (ds->images = ptq_calloc_array((size_t)n * per, sizeof(float))) &&
+             make_sample(&im, pp, C, ds->h, ds->w, &s, ds->images + (size_t)first * per);
+        raw_image_clear(&im);
+        if (!ok) goto nomem; /* a no-op on err when the size check already said why */
+        res[first].h = ds->h, res[first].w = ds->w;
+    }
+    const int64_t size_row = first - 1; /* the image that fixed the size, if !sized */
+    if (ds->images) {
+        const int32_t threads = ptq_default_threads();
+#pragma omp parallel num_threads(threads)
+        {
+            scratch ts = {0};
+#pragma omp for schedule(dynamic, 4)
+            for (int64_t i = first; i < n; i++)
+                decode_row(PATH(i), pp, C, ds->h, ds->w, sized, &ts,
+                           ds->images + (size_t)i * C * ds->h * ds->w, &res[i]);
+            free(ts.conv), free(ts.tmp), free(ts.canvas);
+        }
+    }
+    /* In file order: messages, skips, and the kept images moved down over the gaps. */
+    const size_t per = (size_t)C * ds->h * ds->w;
+    for (int64_t i = 0; i < n; i++) {
+        const char *path = PATH(i);
+        if (res[i].state == ROW_NOMEM) goto nomem;
+        if (res[i].state == ROW_SIZE) {
+            ptq_error_set(err, PTQ_ERR_INVALID, "images of different sizes without a resize: %s is "
+                          "%dx%d (width x height), %s is %dx%d; set 'resize' (--resize) to give "
+                          "them one size", PATH(size_row), ds->w, ds->h, path, res[i].w, res[i].h);
+            goto fail;
+        }
+        if (res[i].state == ROW_BAD) {
             if (!pp->skip_bad) {
-                ptq_error_set(err, PTQ_ERR_INVALID, "%s: %s", path, why);
+                ptq_error_set(err, PTQ_ERR_INVALID, "%s: %s", path, res[i].why);
                 goto fail;
             }
-            fprintf(stderr, "warning: skipping %s: %s\n", path, why);
+            fprintf(stderr, "warning: skipping %s: %s\n", path, res[i].why);
             ds->n_skipped++;
             continue;
         }
-        if (!ds->images) {
-            if (!ds->h) ds->h = im.h, ds->w = im.w, size_from = path;
-            const size_t per = (size_t)C * ds->h * ds->w;
-            if ((size_t)n > PTQ_MAX_DATA_BYTES / sizeof(float) / per) {
-                ptq_error_set(err, PTQ_ERR_NOMEM, "%s: %" PRId64 " images of %dx%dx%d floats are "
-                              "more than %zu bytes", images, n, C, ds->h, ds->w, PTQ_MAX_DATA_BYTES);
-                goto fail;
-            }
-            if (!(ds->images = ptq_calloc_array((size_t)n * per, sizeof(float)))) goto nomem;
-        }
-        if (size_from && (im.h != ds->h || im.w != ds->w)) {
-            ptq_error_set(err, PTQ_ERR_INVALID, "images of different sizes without a resize: %s is "
-                          "%dx%d (width x height), %s is %dx%d; set 'resize' (--resize) to give "
-                          "them one size", size_from, ds->w, ds->h, path, im.w, im.h);
-            goto fail;
-        }
-        float *dst = ds->images + (size_t)ds->n * C * ds->h * ds->w;
-        if (!make_sample(&im, pp, C, ds->h, ds->w, &s, dst)) goto nomem;
-        if (ds->labels) ds->labels[ds->n] = l.labels[f];
+        if (ds->n != i)
+            memmove(ds->images + (size_t)ds->n * per, ds->images + (size_t)i * per,
+                    per * sizeof(float));
+        if (ds->labels) ds->labels[ds->n] = l.labels[rows ? rows[i] : i];
         if (!(ds->files[ds->n] = ptq_strdup(path))) goto nomem;
         ds->n++;
-        raw_image_clear(&im);
     }
+#undef PATH
     if (ds->n == 0) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: none of its %" PRId64 " image files could be read",
                       images, n);
         goto fail;
     }
     if (ds->labels) ds->n_classes = l.n_classes;
+    goto done;
+nomem:
+    ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", images);
+fail:
+    ptq_dataset_free(ds);
+    ds = NULL;
+done:
+    for (int64_t i = 0; res && i < n; i++) free(res[i].why);
+    free(res);
     free(s.conv), free(s.tmp), free(s.canvas);
     free(rows);
     file_list_free(&l);
     return ds;
-nomem:
-    ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", images);
-fail:
-    raw_image_clear(&im);
-    free(s.conv), free(s.tmp), free(s.canvas);
-    free(rows);
-    file_list_free(&l);
-    ptq_dataset_free(ds);
-    return NULL;
 }
