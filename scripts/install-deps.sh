@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config zlib1g-dev
-libopenblas-dev libyaml-dev check
+libopenblas-dev libyaml-dev check libpng-dev libjpeg62-turbo-dev
 libprotobuf-c-dev protobuf-c-compiler libonnx-dev
 dataset-fashion-mnist libonnx-testdata
 openmpi-bin libopenmpi-dev chromium python3"

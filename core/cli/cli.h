@@ -47,13 +47,73 @@ void cli_usage(const cli_command *cmd, FILE *out);
  * come all at once, one per line. */
 void cli_print_error(const char *command, const char *msg);
 
+/* ---- model + images, shared by eval and infer (images.c) ---- */
+
+struct ptq_graph;
+struct ptq_dataset;
+
+/* The image preprocessing flags (for PNG/JPEG folders and files) and normalization. */
+typedef struct cli_image_args {
+    const char *resize, *channels, *input_shape;
+    bool letterbox, skip_bad;
+    float scale[1], mean[16], std[16];
+    int32_t n_scale, n_mean, n_std;
+} cli_image_args;
+
+#define CLI_IMAGE_OPTS(a)                                                                  \
+    {"--resize", "HxW", CLI_STRING, &(a).resize, NULL, 0, 0, 0, false,                     \
+     "image files: resize to H x W (bilinear, antialiased when shrinking; default: the "   \
+     "model's input size when it is fixed)"},                                              \
+    {"--letterbox", NULL, CLI_FLAG, &(a).letterbox, NULL, 0, 0, 0, false,                  \
+     "image files: keep the aspect ratio when resizing, centre, pad with grey 114"},       \
+    {"--channels", "rgb|bgr|gray", CLI_STRING, &(a).channels, NULL, 0, 0, 0, false,        \
+     "image files: channel order (default: gray for a 1-channel model, else rgb)"},        \
+    {"--scale", "S", CLI_FLOATS, (a).scale, &(a).n_scale, 1, 0, 0, false,                  \
+     "multiply pixel values by S before normalising (default: divide 8-bit data by 255)"}, \
+    {"--mean", "M..", CLI_FLOATS, (a).mean, &(a).n_mean, 16, 0, 0, false,                  \
+     "per-channel mean subtracted after scaling (one value, or one per channel)"},         \
+    {"--std", "S..", CLI_FLOATS, (a).std, &(a).n_std, 16, 0, 0, false,                     \
+     "per-channel standard deviation to divide by"},                                       \
+    {"--input-shape", "C,H,W", CLI_STRING, &(a).input_shape, NULL, 0, 0, 0, false,         \
+     "fix a model's symbolic input dims (default: the images' size)"},                     \
+    {"--skip-bad", NULL, CLI_FLAG, &(a).skip_bad, NULL, 0, 0, 0, false,                    \
+     "warn about and skip unreadable image files (default: stop with an error)"}
+
+/* A model and its images, loaded per the flags. */
+typedef struct cli_loaded {
+    struct ptq_graph *g;
+    struct ptq_dataset *ds;
+    float mean[16], std[16];
+    int32_t n_mean, n_std;
+    bool norm_known, norm_from_flags;
+    char norm_source[4200]; /* "--mean/--std", the metadata or sidecar, "none known" */
+    char resize_note[200];  /* what was done to image files' size, or "" */
+} cli_loaded;
+
+/* Reads `images` (IDX, .npy, an image folder or file; labels may be NULL or "folders"),
+ * then imports MODEL at the images' size (a model with symbolic height and width takes
+ * it from --input-shape, else from the images), then normalises the images with
+ * --mean/--std, else what the model carries.  Returns 0, or 1 (2 for a bad flag) after
+ * printing the error as "ptq CMD: ...". */
+int cli_load_model_and_images(const char *cmd, const char *model, const char *images,
+                              const char *labels, int64_t limit, const cli_image_args *a,
+                              cli_loaded *out);
+void cli_loaded_free(cli_loaded *l);
+/* Imports `reference` (the float model a --reference compares with) at l's images' size;
+ * when l knows no normalization, takes the reference's and applies it to l's images.
+ * Returns 0, or 1 after printing the error. */
+int cli_load_reference(const char *cmd, const char *reference, cli_loaded *l,
+                       struct ptq_graph **ref);
+
 int cmd_eval(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_ab(int argc, char **argv);
 
 extern const cli_command cli_eval_command;
+extern const cli_command cli_infer_command;
 extern const cli_command cli_inspect_command;
 extern const cli_command cli_run_command;
 extern const cli_command cli_plugins_command;

@@ -11,24 +11,22 @@
 
 static struct {
     const char *images, *labels, *reference;
-    float mean[16], std[16];
-    int32_t n_mean, n_std;
+    cli_image_args img;
     int64_t limit, batch, threads;
     bool json, profile;
 } o;
 
 static const cli_opt eval_opts[] = {
-    {"--images", "FILE", CLI_STRING, &o.images, NULL, 0, 0, 0, true,
-     "images: IDX (MNIST family, .gz or plain) or NumPy .npy (float32 or uint8)"},
+    {"--images", "FILE|DIR", CLI_STRING, &o.images, NULL, 0, 0, 0, true,
+     "images: IDX (MNIST family, .gz or plain), NumPy .npy (float32 or uint8), or a folder "
+     "of PNG/JPEG images (searched recursively)"},
     {"--labels", "FILE", CLI_STRING, &o.labels, NULL, 0, 0, 0, false,
-     "labels: IDX or .npy, one integer per image (top-1; needed without --reference)"},
+     "labels: IDX or .npy, one integer per image; 'folders' for an image folder's class "
+     "subfolders (sorted names give the class indices); top-1, needed without --reference"},
     {"--reference", "MODEL", CLI_STRING, &o.reference, NULL, 0, 0, 0, false,
      "compare every output of MODEL with this model's (e.g. the float original of a QDQ "
      "export): SQNR, cosine, errors, top-1 agreement; no labels needed"},
-    {"--mean", "M..", CLI_FLOATS, o.mean, &o.n_mean, 16, 0, 0, false,
-     "per-channel mean subtracted after scaling to [0,1] (one value, or one per channel)"},
-    {"--std", "S..", CLI_FLOATS, o.std, &o.n_std, 16, 0, 0, false,
-     "per-channel standard deviation to divide by"},
+    CLI_IMAGE_OPTS(o.img),
     {"--limit", "N", CLI_INT, &o.limit, NULL, 0, 1, INT64_C(1) << 40, false,
      "evaluate only the first N images"},
     {"--batch", "B", CLI_INT, &o.batch, NULL, 0, 1, 1 << 16, false, "batch size (default 256)"},
@@ -43,8 +41,8 @@ static const cli_opt eval_opts[] = {
 
 const cli_command cli_eval_command = {
     "eval",
-    "MODEL --images FILE (--labels FILE | --reference MODEL | both) [--mean M..] [--std S..]\n"
-    "         [--limit N] [--batch B] [--json]",
+    "MODEL --images FILE|DIR (--labels FILE|folders | --reference MODEL | both) [--mean M..]\n"
+    "         [--std S..] [--limit N] [--batch B] [--json]",
     "Evaluate MODEL (ONNX: a float model, or a QDQ export of ptq run) on images: its top-1\n"
     "accuracy with labels, and with --reference how closely each of its outputs follows the\n"
     "reference model's (fidelity, labels optional).",
@@ -57,7 +55,9 @@ const cli_command cli_eval_command = {
     "10 log10(sum x^2 / sum (x - x_model)^2) in dB (inf: identical), cosine over the\n"
     "whole output and its mean per image, max and mean |error|, and for class scores\n"
     "([N, K], K >= 2) the share of images whose top-1 class agrees.\n"
-    "`seconds` counts inference only, not reading or decoding the files.\n\n"
+    "`seconds` counts inference only, not reading or decoding the files.\n"
+    "Image folders are resized to the model's input size unless --resize says otherwise;\n"
+    "a model with symbolic height and width runs at the images' size (--input-shape fixes it).\n\n"
     "example:\n"
     "  ptq eval models/resnet20_fmnist.onnx \\\n"
     "      --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n"
@@ -142,54 +142,40 @@ int cmd_eval(int argc, char **argv) {
                 "usage: ptq eval %s\n(see 'ptq eval --help')\n", cli_eval_command.synopsis);
         return 2;
     }
-    ptq_error err = {0};
-    ptq_graph *g = ptq_onnx_load(model, NULL, &err);
-    if (!g) {
-        fprintf(stderr, "ptq eval: %s\n", err.msg);
-        return 1;
-    }
+    cli_loaded l;
+    if ((rc = cli_load_model_and_images("eval", model, o.images, o.labels, o.limit, &o.img, &l)))
+        return rc;
     ptq_graph *ref = NULL;
-    if (o.reference && !(ref = ptq_onnx_load(o.reference, NULL, &err))) {
-        fprintf(stderr, "ptq eval: --reference: %s\n", err.msg);
-        ptq_graph_free(g);
-        return 1;
+    if (o.reference && (rc = cli_load_reference("eval", o.reference, &l, &ref))) {
+        cli_loaded_free(&l);
+        return rc;
     }
-    /* The normalization: the command line's, else what the model carries (a qcraft export's
-     * metadata, or MODEL.json beside it); said either way, and warned about when unknown,
-     * since a wrong one gives a plausible-looking wrong accuracy. */
-    char source[4200] = "--mean/--std";
-    ptq_preprocess pp = {0};
-    pp.n_mean = o.n_mean;
-    pp.n_std = o.n_std;
-    memcpy(pp.mean, o.mean, sizeof pp.mean);
-    memcpy(pp.std, o.std, sizeof pp.std);
-    bool known = o.n_mean || o.n_std;
-    if (!known) known = ptq_model_normalization(model, g, &pp, source, sizeof source);
-    /* A float original's sidecar serves its export too: both get the same tensors. */
-    if (!known && ref) known = ptq_model_normalization(o.reference, ref, &pp, source, sizeof source);
-    if (!known) {
-        snprintf(source, sizeof source, "none known");
+    ptq_graph *g = l.g;
+    ptq_dataset *ds = l.ds;
+    ptq_error err = {0};
+    /* The normalization applied is said either way, and warned about when unknown, since
+     * a wrong one gives a plausible-looking wrong accuracy. */
+    const bool known = l.norm_known;
+    const char *source = l.norm_source;
+    if (!known)
         fprintf(stderr, "warning: %s carries no input normalization (no %s metadata, no sidecar "
                 "JSON beside it) and none was given: images are fed as scaled to [0,1]; pass "
                 "--mean/--std if the model was trained otherwise\n", model, PTQ_META_NORM_MEAN);
-    }
     char mean[256] = "0", std[256] = "1";
-    if (pp.n_mean) ptq_format_floats(pp.mean, pp.n_mean, mean, sizeof mean);
-    if (pp.n_std) ptq_format_floats(pp.std, pp.n_std, std, sizeof std);
-    ptq_dataset *ds = ptq_dataset_load(o.images, o.labels, &pp, o.limit, &err);
+    if (l.n_mean) ptq_format_floats(l.mean, l.n_mean, mean, sizeof mean);
+    if (l.n_std) ptq_format_floats(l.std, l.n_std, std, sizeof std);
+    if (l.resize_note[0]) fprintf(stderr, "resize: %s\n", l.resize_note);
     int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
     ptq_eval_result res = {0};
     ptq_fidelity fid = {0};
-    ptq_status st = ds ? PTQ_OK : err.status;
-    if (!st && o.labels)
-        st = ptq_evaluate(g, ds, o.batch, threads, o.profile ? stderr : NULL, &res, &err);
+    ptq_status st = PTQ_OK;
+    if (o.labels) st = ptq_evaluate(g, ds, o.batch, threads, o.profile ? stderr : NULL, &res, &err);
     if (!st && ref) st = ptq_fidelity_evaluate(ref, g, ds, o.batch, threads, &fid, &err);
     if (st) {
-        if (ds) fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
-        else fprintf(stderr, "ptq eval: %s\n", err.msg);
+        fprintf(stderr, "ptq eval: %s: %s\n", model, err.msg);
     } else if (o.json) {
         print_json(model, &res, &fid, threads, mean, std,
-                   known ? (o.n_mean || o.n_std ? "command line" : "model") : "none");
+                   known ? (l.norm_from_flags ? "command line" : "model") : "none");
     } else {
         const int64_t images = o.labels ? res.images : fid.images;
         printf("model      %s\n", model);
@@ -212,8 +198,7 @@ int cmd_eval(int argc, char **argv) {
                    fid.seconds, o.batch, threads);
     }
     ptq_fidelity_free(&fid);
-    ptq_dataset_free(ds);
     ptq_graph_free(ref);
-    ptq_graph_free(g);
+    cli_loaded_free(&l);
     return st ? 1 : 0;
 }

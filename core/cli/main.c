@@ -14,6 +14,7 @@ static const command commands[] = {
     {&cli_run_command, cmd_run},
     {&cli_ab_command, cmd_ab},
     {&cli_eval_command, cmd_eval},
+    {&cli_infer_command, cmd_infer},
     {&cli_inspect_command, cmd_inspect},
     {&cli_plugins_command, cmd_plugins},
 };

@@ -281,6 +281,12 @@ ptq_dataset *ptq_dataset_load_select(const char *images, const char *labels,
                                      const ptq_preprocess *pp, ptq_row_select select, void *ctx,
                                      ptq_error *err);
 
+/* The image-folder half of ptq_dataset_load_select (data_image.c): `images` is a
+ * directory or one image file (ptq_is_image_source); `select` may be NULL (then the first
+ * `limit` images, all when limit <= 0). */
+ptq_dataset *ptq_image_dataset_load(const char *images, const ptq_preprocess *pp, int64_t limit,
+                                    ptq_row_select select, void *ctx, ptq_error *err);
+
 /* The residual blocks of g (blocks.c): writes each node's block index into block_of
  * (n_nodes entries, blocks numbered in topological order, each holding at least one
  * weighted layer when the graph has any) and returns the number of blocks, or -1 with err

@@ -203,7 +203,7 @@ static bool run_data_set(test_case *c, const uint8_t *model, size_t model_len,
             bind_vals[n_bind++] = vals[k];
         }
     }
-    ptq_import_options io = {n_bind, bind_names, bind_vals};
+    ptq_import_options io = {.n_bind = n_bind, .bind_names = bind_names, .bind_values = bind_vals};
     ptq_error err = {0};
     bool ok = false;
     ptq_exec *ex = NULL;

@@ -43,3 +43,14 @@ t.dims.extend([1 << 20, 1 << 20])
 t.raw_data = np.zeros(4, np.float32).tobytes()
 nodes = [h.make_node('Add', ['x', 'w'], ['y'], name='add_huge')]
 save(h.make_model(h.make_graph(nodes, 'absurd', [X], [Y], [t])), 'absurd_dims.onnx')
+
+# A detector's input in miniature: ['N', 1, 'height', 'width'] -> Conv(1->4, 3x3, pad 1)
+# -> GlobalAveragePool -> Flatten: a model of symbolic size (ptq infer, input_shape).
+Xs = h.make_tensor_value_info('x', T.FLOAT, ['N', 1, 'height', 'width'])
+Ys = h.make_tensor_value_info('y', T.FLOAT, ['N', 4])
+Ws = h.make_tensor('w', T.FLOAT, [4, 1, 3, 3],
+                   np.random.default_rng(0).standard_normal(36).astype(np.float32))
+nodes = [h.make_node('Conv', ['x', 'w'], ['c'], name='conv', kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         h.make_node('GlobalAveragePool', ['c'], ['p'], name='gap'),
+         h.make_node('Flatten', ['p'], ['y'], name='flatten')]
+save(h.make_model(h.make_graph(nodes, 'symbolic_hw', [Xs], [Ys], [Ws])), 'symbolic_hw.onnx')

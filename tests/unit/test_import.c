@@ -318,7 +318,7 @@ START_TEST(bind_input_as_constant) {
     memcpy(shape->data, sv, sizeof sv);
     const char *names[1] = {"shape"};
     const ptq_tensor *vals[1] = {shape};
-    ptq_import_options opts = {1, names, vals};
+    ptq_import_options opts = {.n_bind = 1, .bind_names = names, .bind_values = vals};
     ptq_graph *g = mb_load_opts(&b, &opts, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);
     ck_assert_int_eq(g->n_inputs, 1);
@@ -440,7 +440,89 @@ START_TEST(dynamic_non_batch_dim_refused) {
     mb_input(&b, "image", 4, xd);
     mb_node(&b, "Relu", "relu", "image", "y");
     mb_output(&b, "y", 4, xd);
-    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'image'", "'H'", "axis 2"));
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'image'", "symbolic dim H", "axis 2", "input_shape"));
+    mb_free(&b);
+}
+END_TEST
+
+/* x [N, 3, height, width] -> Conv(3->2, 3x3, stride 2, pad 1) -> Relu -> y: a detector's
+ * input in miniature. */
+static void symbolic_hw_model(mb *b) {
+    mb_init(b, 13);
+    const int64_t xd[4] = {B, 3, SYM_H, SYM_H}, wd[4] = {2, 3, 3, 3};
+    mb_input(b, "x", 4, xd);
+    Onnx__TensorShapeProto *sh = b->graph.input[0]->type->tensor_type->shape;
+    sh->dim[2]->dim_param = mb_str(b, "height");
+    sh->dim[3]->dim_param = mb_str(b, "width");
+    mb_init_f32(b, "w", 4, wd, NULL);
+    Onnx__NodeProto *conv = mb_node(b, "Conv", "conv", "x,w", "c");
+    const int64_t k[2] = {3, 3}, st[2] = {2, 2}, pads[4] = {1, 1, 1, 1};
+    mb_attr_ints(b, conv, "kernel_shape", 2, k);
+    mb_attr_ints(b, conv, "strides", 2, st);
+    mb_attr_ints(b, conv, "pads", 4, pads);
+    mb_node(b, "Relu", "relu", "c", "y");
+    const int64_t yd[4] = {B, 2, SYM_H, SYM_H};
+    mb_output(b, "y", 4, yd);
+}
+
+static void expect_out_shape(mb *b, int32_t n, const int64_t *shape, const int64_t *want) {
+    ptq_error err = {0};
+    ptq_import_options o = {.input_ndim = n, .input_shape = shape};
+    ptq_graph *g = mb_load_opts(b, &o, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    const ptq_value *y = &g->values[g->outputs[0]];
+    ck_assert_int_eq(y->ndim, 4);
+    for (int d = 0; d < 4; d++) ck_assert_int_eq(y->ne[d], want[d]);
+    ck_assert_int_eq(g->values[g->inputs[0]].ne[0], B); /* the batch stays dynamic */
+    /* and it runs at that size */
+    const int64_t numel = 3 * g->values[g->inputs[0]].ne[2] * g->values[g->inputs[0]].ne[3];
+    float *x = calloc((size_t)numel * 2, sizeof *x);
+    int64_t got = 0;
+    float *out = test_run_graph(g, x, 2, &got);
+    ck_assert_int_eq(got, 2 * want[1] * want[2] * want[3]);
+    free(out);
+    free(x);
+    ptq_graph_free(g);
+}
+
+START_TEST(input_shape_override) {
+    mb b;
+    symbolic_hw_model(&b);
+    /* C, H, W; then N, C, H, W (a given batch leaves it dynamic; 0 keeps the model's C) */
+    const int64_t chw[3] = {3, 8, 6}, nchw[4] = {1, 0, 15, 10};
+    expect_out_shape(&b, 3, chw, (const int64_t[]){B, 2, 4, 3});
+    expect_out_shape(&b, 4, nchw, (const int64_t[]){B, 2, 8, 5});
+    /* without one: both dims named, with the fix */
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED,
+               WHAT("input 'x' has symbolic dims height, width (axes 2, 3)", "input_shape"));
+    /* a given dim that contradicts a static one, and a wrong rank */
+    ptq_error err = {0};
+    const int64_t bad_c[3] = {4, 8, 8}, two[2] = {8, 8};
+    ptq_import_options o = {.input_ndim = 3, .input_shape = bad_c};
+    ck_assert_ptr_null(mb_load_opts(&b, &o, &err));
+    ck_assert_msg(test_contains(err.msg, "input 'x': axis 1 is 3 in the model") &&
+                  test_contains(err.msg, "makes it 4"), "%s", err.msg);
+    o = (ptq_import_options){.input_ndim = 2, .input_shape = two};
+    err = (ptq_error){0};
+    ck_assert_ptr_null(mb_load_opts(&b, &o, &err));
+    ck_assert_msg(test_contains(err.msg, "rank 4") && test_contains(err.msg, "2 dims"), "%s", err.msg);
+    /* the peek */
+    size_t len = 0;
+    uint8_t *buf = mb_pack(&b, &len);
+    const char *path = test_write_temp(buf, len, ".onnx");
+    free(buf);
+    ptq_input_info info;
+    err = (ptq_error){0};
+    ck_assert_int_eq(ptq_onnx_input_info(path, &info, &err), PTQ_OK);
+    ck_assert_str_eq(info.name, "x");
+    ck_assert_int_eq(info.ndim, 4);
+    ck_assert_int_eq(info.ne[0], -1);
+    ck_assert_int_eq(info.ne[1], 3);
+    ck_assert_int_eq(info.ne[2], -1);
+    ck_assert_str_eq(info.dim_name[3], "width");
+    ck_assert_int_eq(info.n_symbolic, 2);
+    ck_assert_int_ne(ptq_onnx_input_info("/nonexistent.onnx", &info, &err), PTQ_OK);
+    ck_assert_msg(test_contains(err.msg, "/nonexistent.onnx"), "%s", err.msg);
     mb_free(&b);
 }
 END_TEST
@@ -753,6 +835,7 @@ int main(void) {
     tcase_add_test(tc, opset_out_of_range);
     tcase_add_test(tc, unknown_attribute_refused);
     tcase_add_test(tc, dynamic_non_batch_dim_refused);
+    tcase_add_test(tc, input_shape_override);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("malformed");

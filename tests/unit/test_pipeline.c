@@ -493,7 +493,7 @@ START_TEST(unknown_keys) {
     /* nothing close: the valid keys are listed */
     REFUSED(HEAD "colour: red\n", 3, 1,
             "unknown key 'colour' (valid keys: model, calibration, evaluation, quantization, "
-            "passes, output, seed, batch, threads, variants)");
+            "passes, output, seed, batch, threads, variants, input_shape)");
     REFUSED(HEAD "Model: x\n", 3, 1, "unknown key 'Model' (did you mean 'model'?)");
     REFUSED(HEAD "[a]: 1\n", 3, 1, "expected a key name, got a list");
 }
@@ -1062,6 +1062,87 @@ static const char *round_trip(const ptq_pipeline *p) {
     return text;
 }
 
+/* ============================================================ image folders ===== */
+
+/* Image-folder keys: defaults from the model (resize to its 28x28, grey for its one
+ * channel), explicit values, their errors, and the plan printed back. */
+START_TEST(image_folder_keys) {
+    char dir[] = "/tmp/ptq-pipe-images-XXXXXX", png[64], text[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(png, sizeof png, "%s/a.png", dir);
+    FILE *f = fopen(png, "wb"); /* listed by name; the loader is not reached here */
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    const char *model = PTQ_SOURCE_DIR "/models/resnet20_fmnist.onnx";
+    snprintf(text, sizeof text, "model: %s\ncalibration: {images: %s}\n"
+             "evaluation: {images: %s, labels: folders}\n", model, dir, dir);
+    ptq_pipeline *p = load_ok(text);
+    ck_assert_int_eq(p->calibration.resize, PTQ_RESIZE_STRETCH);
+    ck_assert(p->calibration.resize_h == 28 && p->calibration.resize_w == 28);
+    ck_assert(p->calibration.resize_default);
+    ck_assert_int_eq(p->calibration.channels, PTQ_CHANNELS_GRAY);
+    ck_assert(p->evaluation.labels_folders && !p->evaluation.labels);
+    ck_assert_int_eq(p->n_notes, 2);
+    ck_assert(test_contains(p->notes[0], "calibration: images are resized (stretched) to 28x28"));
+    const char *printed = round_trip(p);
+    ck_assert(test_contains(printed, "  resize: {mode: stretch, size: [28, 28]}  # the model's "
+                                     "input size\n  channels: gray\n"));
+    ck_assert(test_contains(printed, "  labels: folders\n"));
+    ptq_pipeline_free(p);
+
+    /* input_shape [1, 32, 24] contradicts the model's fixed 28x28 */
+    snprintf(text, sizeof text, "model: %s\ninput_shape: [1, 32, 24]\ncalibration: {images: %s}\n",
+             model, dir);
+    REFUSED_HAS(text, 2, 1, "'input_shape' makes axis 2 of input 'input' 32 but the model fixes "
+                "it at 28");
+    snprintf(text, sizeof text, "model: %s\ninput_shape: [1, 28, 28]\ncalibration:\n"
+             "  images: %s\n  resize: {mode: letterbox, pad_value: 0}\n  channels: bgr\n"
+             "  scale: 0.5\n  on_bad_image: skip\n", model, dir);
+    p = load_ok(text);
+    ck_assert_int_eq(p->input_ndim, 3);
+    ck_assert_int_eq(p->calibration.resize, PTQ_RESIZE_LETTERBOX);
+    ck_assert(p->calibration.resize_h == 28 && !p->calibration.resize_default);
+    ck_assert(p->calibration.pad_value == 0.0f && p->calibration.scale == 0.5f);
+    ck_assert(p->calibration.channels == PTQ_CHANNELS_BGR && p->calibration.skip_bad);
+    printed = round_trip(p);
+    ck_assert(test_contains(printed, "input_shape: [1, 28, 28]\n"));
+    ck_assert(test_contains(printed, "  resize: {mode: letterbox, size: [28, 28], pad_value: 0}\n"
+                                     "  channels: bgr\n  scale: 0.5\n  on_bad_image: skip\n"));
+    ptq_pipeline_free(p);
+
+    /* the errors, each where it is */
+#define IMG(extra) snprintf(text, sizeof text, "model: %s\ncalibration:\n  images: %s\n%s", \
+                            model, dir, extra)
+    IMG("  resize: {mode: squash}\n");
+    REFUSED(text, 4, 18, "'mode' = 'squash' is not one of: stretch, letterbox, none");
+    IMG("  resize: {mode: none, size: 3}\n");
+    REFUSED(text, 4, 24, "'size' does nothing with 'mode: none'");
+    IMG("  resize: {size: 3, pad_value: 9}\n");
+    REFUSED(text, 4, 21, "'pad_value' applies to 'mode: letterbox' only");
+    IMG("  resize: {size: [1, 2, 3]}\n");
+    REFUSED(text, 4, 18, "'size' is [height, width] (or one number for a square)");
+    IMG("  channels: cmyk\n");
+    REFUSED(text, 4, 13, "'channels' = 'cmyk' is not one of: rgb, bgr, gray");
+    IMG("  scale: -1\n");
+    REFUSED_HAS(text, 4, 10, "'scale' must be a positive number");
+    IMG("  on_bad_image: ignore\n");
+    REFUSED(text, 4, 17, "'on_bad_image' = 'ignore' is not one of: fail, skip");
+#undef IMG
+    snprintf(text, sizeof text, "model: %s\ninput_shape: [28, 28]\ncalibration: {images: %s}\n",
+             model, dir);
+    REFUSED_HAS(text, 2, 1, "'input_shape' has 2 dims but input 'input'");
+    /* image keys on an array file, labels: folders on one */
+    snprintf(text, sizeof text, "model: %s\ncalibration:\n  images: %s\n  channels: rgb\n", model,
+             PTQ_SOURCE_DIR "/models/resnet20_fmnist.json");
+    REFUSED_HAS(text, 4, 3, "'channels' applies to image folders and files (PNG, JPEG)");
+    snprintf(text, sizeof text, "model: %s\ncalibration:\n  images: /nowhere.npy\n  labels: folders\n",
+             model);
+    REFUSED_HAS(text, 4, 3, "'labels: folders' takes the labels from the class subfolders");
+    unlink(png);
+    rmdir(dir);
+}
+END_TEST
+
 /* ============================================================ deployment target == */
 
 START_TEST(deployment_target) {
@@ -1317,6 +1398,7 @@ static Suite *pipeline_suite(void) {
     tcase_add_test(t, hostile_inputs);
     tcase_add_test(t, deployment_target);
     tcase_add_test(t, print_round_trip);
+    tcase_add_test(t, image_folder_keys);
     tcase_add_test(t, variants_matrix);
     tcase_add_test(t, variants_refused);
     tcase_add_test(t, variants_shared_steps);

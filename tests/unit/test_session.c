@@ -288,7 +288,7 @@ START_TEST(sim_graph) {
     /* Calibrate every activation on random images in place of a dataset. */
     int64_t per, n1, n2;
     float *x = images(s->g, &per);
-    ptq_dataset ds = {N_IMAGES, 1, 28, 28, x, NULL, 0};
+    ptq_dataset ds = {.n = N_IMAGES, .c = 1, .h = 28, .w = 28, .images = x};
     s->calib = &ds;
     ptq_calibrate_params cp = {0, 1, 1};
     memset(&s->err, 0, sizeof s->err);

@@ -407,7 +407,7 @@ START_TEST(quantize_and_export) {
     const int32_t wq = ptq_session_quantizer_of(s, s->g->nodes[ct].inputs[1]);
     ck_assert_int_ge(wq, 0);
     ck_assert_int_eq(ptq_session_weight_axis(s, wq), 1);
-    ptq_dataset ds = {N_IMAGES, 1, 8, 8, x, NULL, 0};
+    ptq_dataset ds = {.n = N_IMAGES, .c = 1, .h = 8, .w = 8, .images = x};
     s->calib = &ds;
     ptq_calibrate_params cp = {0, 1, 1};
     ck_assert_msg(ptq_pass_calibrate(ptq_host_table(), s, &cp) == PTQ_OK, "%s", s->err.msg);

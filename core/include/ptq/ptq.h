@@ -315,7 +315,26 @@ typedef struct ptq_import_options {
     int32_t n_bind;
     const char *const *bind_names;
     const ptq_tensor *const *bind_values;
+    /* The shape of the first graph input, for models whose height, width... are symbolic
+     * (`['batch', 3, 'height', 'width']`): input_ndim values, the input's rank or one
+     * less (then without the batch).  A value > 0 fixes that axis (a symbolic batch stays
+     * symbolic); <= 0 keeps the declared one.  A value that contradicts a static
+     * dimension is an error naming the input and axis.  input_ndim 0: no override. */
+    int32_t input_ndim;
+    const int64_t *input_shape;
 } ptq_import_options;
+
+/* The first graph input of a model as declared, read without importing the graph (what a
+ * caller needs to pick a shape for ptq_import_options.input_shape). */
+typedef struct ptq_input_info {
+    char name[128];
+    int32_t ndim;
+    int64_t ne[PTQ_MAX_DIMS];          /* > 0 static, -1 symbolic or unknown */
+    char dim_name[PTQ_MAX_DIMS][64];   /* a symbolic dim's name ("" if it has none) */
+    int32_t n_symbolic;                /* symbolic dims after the batch (axis 0) */
+} ptq_input_info;
+
+PTQ_API ptq_status ptq_onnx_input_info(const char *path, ptq_input_info *info, ptq_error *err);
 
 /* Loads an ONNX model (opsets 11 to 17) into a new graph with shapes inferred and every
  * constant subgraph (Shape, Gather, Unsqueeze... of static shapes) folded.  Returns NULL
@@ -399,11 +418,29 @@ PTQ_API int32_t ptq_default_threads(void);
 
 /* -------------------------------------------------------------- datasets ---- */
 
-/* Preprocessing applied when images are loaded: x = (x * scale - mean[c]) / std[c]. */
+/* How image files are brought to the model's size (ptq_preprocess.resize). */
+#define PTQ_RESIZE_NONE 0      /* as they are: every image must have the same size */
+#define PTQ_RESIZE_STRETCH 1   /* to resize_h x resize_w, aspect ratio not kept */
+#define PTQ_RESIZE_LETTERBOX 2 /* aspect kept, centred, borders filled with pad_value */
+/* The channels image files are decoded to (ptq_preprocess.channels). */
+#define PTQ_CHANNELS_AUTO 0    /* RGB (3 channels) */
+#define PTQ_CHANNELS_RGB 1
+#define PTQ_CHANNELS_BGR 2     /* OpenCV-trained models */
+#define PTQ_CHANNELS_GRAY 3    /* 1 channel: ITU-R 601 luma of colour images (as PIL's "L") */
+
+/* Preprocessing applied when images are loaded: x = (x * scale - mean[c]) / std[c].
+ * The fields after std apply to image files and folders only (PNG, JPEG), which are
+ * decoded to 8 bits, converted to `channels`, resized, then scaled and normalised. */
 typedef struct ptq_preprocess {
-    float scale; /* 0 = automatic: 1/255 for uint8 data, 1 for float data */
+    float scale; /* 0 = automatic: 1/255 for uint8 data and image files, 1 for float data */
     int32_t n_mean, n_std; /* 0, 1 (all channels) or C entries */
     float mean[16], std[16];
+    int32_t resize;            /* PTQ_RESIZE_* */
+    int32_t resize_h, resize_w; /* the size for STRETCH and LETTERBOX */
+    float pad_value;           /* letterbox border in 0..255 pixel units (before scale) */
+    int32_t channels;          /* PTQ_CHANNELS_* */
+    bool labels_from_folders;  /* label = index of the image's class subfolder, sorted */
+    bool skip_bad;             /* warn about and skip unreadable image files (else: fail) */
 } ptq_preprocess;
 
 /* N images of C x H x W floats, optionally with int labels.  Owns its memory. */
@@ -413,6 +450,8 @@ typedef struct ptq_dataset {
     float *images;   /* n*c*h*w floats */
     int32_t *labels; /* n labels, or NULL */
     int32_t n_classes; /* 1 + largest label, 0 without labels */
+    int64_t n_skipped; /* unreadable image files skipped (ptq_preprocess.skip_bad) */
+    char **files;      /* image sources: the file of each image, in order; else NULL */
 } ptq_dataset;
 
 /* Loads images from an IDX file (MNIST family, plain or gzip) or a NumPy .npy file
@@ -422,6 +461,15 @@ typedef struct ptq_dataset {
 PTQ_API ptq_dataset *ptq_dataset_load(const char *images, const char *labels,
                                       const ptq_preprocess *pp, int64_t limit, ptq_error *err);
 PTQ_API void ptq_dataset_free(ptq_dataset *ds);
+
+/* Image folders and files.  `images` may also name a directory: every *.png, *.jpg and
+ * *.jpeg (any case) under it, recursively, hidden entries skipped, in byte order of their
+ * paths relative to it; or one such file.  With pp->labels_from_folders each image's label
+ * is the index of its first-level subfolder among the sorted subfolder names
+ * (torchvision's ImageFolder layout); labels must then be NULL.  Decoding: grey PNGs are
+ * replicated into RGB, alpha is dropped, 16-bit samples are scaled to 8 bits, palettes
+ * expanded; CMYK JPEGs are refused. */
+PTQ_API bool ptq_is_image_source(const char *path);
 
 /* The normalization a model was trained with, from the sidecar MODEL.json beside
  * MODEL.onnx (the bundled models carry "mean" and "std": one number, or a list of one per
@@ -449,6 +497,9 @@ PTQ_API void ptq_format_floats(const float *v, int32_t n, char *buf, size_t size
  * raw contents (uint8, int8, int32, int64 or float32) or NULL with err set. */
 PTQ_API ptq_tensor *ptq_idx_read(const char *path, ptq_error *err);
 PTQ_API ptq_tensor *ptq_npy_read(const char *path, ptq_error *err);
+/* Writes a float32 C-order .npy atomically (a temporary file beside it, then rename). */
+PTQ_API ptq_status ptq_npy_write_f32(const char *path, int32_t ndim, const int64_t *ne,
+                                     const float *data, ptq_error *err);
 
 /* Largest data file the loaders accept after decompression. */
 #define PTQ_MAX_DATA_BYTES ((size_t)8 << 30)

@@ -1,9 +1,11 @@
 /* data_npy.c — NumPy .npy files (format versions 1 to 3), float32 and integer arrays in
  * C order.  The header is a Python dict literal; only the three keys NumPy writes are
  * understood, and anything unexpected is an error rather than a guess. */
+#define _DEFAULT_SOURCE /* mkstemp, fdopen */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -144,4 +146,49 @@ out:
     free(hdr);
     gzclose(f);
     return t;
+}
+
+ptq_status ptq_npy_write_f32(const char *path, int32_t ndim, const int64_t *ne, const float *data,
+                             ptq_error *err) {
+    char shape[PTQ_MAX_DIMS * 24 + 8] = "";
+    size_t at = 0;
+    int64_t n = 1;
+    for (int32_t d = 0; d < ndim; d++) {
+        at += (size_t)snprintf(shape + at, sizeof shape - at, "%" PRId64 "%s", ne[d],
+                               ndim == 1 || d + 1 < ndim ? "," : "");
+        n *= ne[d];
+    }
+    char dict[PTQ_MAX_DIMS * 24 + 96];
+    const int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+                             "'shape': (%s), }", shape);
+    const int total = ((10 + len + 1 + 63) / 64) * 64; /* magic, version, length, dict, '\n' */
+    const uint16_t hl = (uint16_t)(total - 10);
+    /* A temporary file beside the target, renamed over it when complete: a reader never
+     * sees half an array. */
+    const size_t plen = strlen(path) + 16;
+    char *tmp = malloc(plen);
+    if (!tmp) return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, plen, "%s.tmp.XXXXXX", path);
+    const int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        ptq_status st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        if (fd >= 0) close(fd), unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(hl & 0xff, f), fputc(hl >> 8, f);
+    fprintf(f, "%s%*s\n", dict, total - 10 - len - 1, "");
+    fwrite(data, sizeof *data, (size_t)n, f); /* little-endian, as every machine we target */
+    bool bad = ferror(f) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        ptq_status st = ptq_error_set(err, PTQ_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    free(tmp);
+    return PTQ_OK;
 }

@@ -1,5 +1,6 @@
 /* dataset.c — image datasets for calibration and evaluation: raw arrays from IDX or
- * .npy files, converted to float NCHW and normalised once at load. */
+ * .npy files, converted to float NCHW and normalised once at load (image folders are
+ * data_image.c's). */
 #include <ctype.h>
 #include <inttypes.h>
 
@@ -121,6 +122,8 @@ bool ptq_model_normalization(const char *model, const ptq_graph *g, ptq_preproce
 
 void ptq_dataset_free(ptq_dataset *ds) {
     if (!ds) return;
+    for (int64_t i = 0; ds->files && i < ds->n; i++) free(ds->files[i]);
+    free(ds->files);
     free(ds->images);
     free(ds->labels);
     free(ds);
@@ -133,6 +136,15 @@ static ptq_dataset *load_rows(const char *images, const char *labels, const ptq_
                               int64_t limit, ptq_row_select select, void *ctx, ptq_error *err) {
     ptq_preprocess def = {0};
     if (!pp) pp = &def;
+    if (ptq_is_image_source(images)) {
+        if (labels) {
+            ptq_error_set(err, PTQ_ERR_INVALID, "%s: an image folder takes its labels from its "
+                          "class subfolders ('labels: folders', --labels folders), not from %s",
+                          images, labels);
+            return NULL;
+        }
+        return ptq_image_dataset_load(images, pp, limit, select, ctx, err);
+    }
     ptq_dataset *ds = NULL;
     int64_t *rows = NULL;
     ptq_tensor *lt = NULL, *it = read_array(images, err);

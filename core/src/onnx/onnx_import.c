@@ -2159,9 +2159,60 @@ static const ptq_tensor *bound(const importer *im, const char *name) {
     return NULL;
 }
 
+/* The dims of a graph input with the caller's input_shape applied (the first input
+ * only: `first`); symbolic dims after the batch that stay symbolic are an error that
+ * says how to fix them. */
+static ptq_status input_dims(importer *im, const char *name, const Onnx__TensorShapeProto *sh,
+                             bool first, int64_t *ne) {
+    const ptq_import_options *o = im->opts;
+    const int32_t nd = (int32_t)sh->n_dim;
+    const int32_t given = first && o ? o->input_ndim : 0;
+    if (given && given != nd && given != nd - 1)
+        return fail(im, PTQ_ERR_INVALID, "input '%s' has rank %d but the input shape given has %d "
+                    "dims (give %d, or %d without the batch)", name, nd, given, nd, nd - 1);
+    const int32_t skip = nd - given; /* 1 when the batch was left out */
+    char names[256] = "", axes[64] = "";
+    int32_t n_sym = 0;
+    for (int32_t d = 0; d < nd; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+        const int64_t want = given && d >= skip ? o->input_shape[d - skip] : 0;
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+            if (dim->dim_value < 0 || dim->dim_value > PTQ_MAX_ELEMENTS)
+                return fail(im, PTQ_ERR_INVALID, "graph input '%s' has dimension %" PRId64, name,
+                            dim->dim_value);
+            if (want > 0 && want != dim->dim_value)
+                return fail(im, PTQ_ERR_INVALID, "input '%s': axis %d is %" PRId64 " in the model "
+                            "but the input shape given makes it %" PRId64, name, d,
+                            dim->dim_value, want);
+            ne[d] = dim->dim_value;
+        } else if (d == 0) {
+            ne[d] = B; /* the dynamic batch dimension */
+        } else if (want > 0) {
+            if (want > PTQ_MAX_ELEMENTS)
+                return fail(im, PTQ_ERR_INVALID, "input '%s': axis %d = %" PRId64 " is out of "
+                            "range", name, d, want);
+            ne[d] = want;
+        } else {
+            const char *dn = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                 && dim->dim_param && *dim->dim_param ? dim->dim_param : "?";
+            size_t a = strlen(names), b = strlen(axes);
+            snprintf(names + a, sizeof names - a, "%s%s", n_sym ? ", " : "", dn);
+            snprintf(axes + b, sizeof axes - b, "%s%d", n_sym ? ", " : "", d);
+            n_sym++;
+        }
+    }
+    if (n_sym)
+        return fail(im, PTQ_ERR_UNSUPPORTED, "input '%s' has symbolic dim%s %s (ax%s %s): set "
+                    "`input_shape:` in the pipeline (--input-shape on the command line) or give "
+                    "calibration images of one size", name, n_sym > 1 ? "s" : "", names,
+                    n_sym > 1 ? "es" : "is", axes);
+    return PTQ_OK;
+}
+
 static ptq_status add_inputs(importer *im) {
     const Onnx__GraphProto *gp = im->gp;
     ptq_graph *g = im->g;
+    bool first = true;
     g->inputs = ptq_calloc_array(gp->n_input, sizeof *g->inputs);
     if (!g->inputs) return fail(im, PTQ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < gp->n_input; i++) {
@@ -2190,23 +2241,9 @@ static ptq_status add_inputs(importer *im) {
             return fail(im, PTQ_ERR_UNSUPPORTED, "graph input '%s' has rank %zu", name,
                         tt->shape->n_dim);
         int64_t ne[PTQ_MAX_DIMS];
-        for (size_t d = 0; d < tt->shape->n_dim; d++) {
-            const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
-            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
-                if (dim->dim_value < 0 || dim->dim_value > PTQ_MAX_ELEMENTS)
-                    return fail(im, PTQ_ERR_INVALID, "graph input '%s' has dimension %" PRId64,
-                                name, dim->dim_value);
-                ne[d] = dim->dim_value;
-            } else if (d == 0) {
-                ne[d] = B; /* the dynamic batch dimension */
-            } else {
-                return fail(im, PTQ_ERR_UNSUPPORTED,
-                            "graph input '%s' has a symbolic dimension '%s' at axis %zu; only "
-                            "the batch (axis 0) may be dynamic", name,
-                            dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
-                                ? dim->dim_param : "?", d);
-            }
-        }
+        ptq_status dst = input_dims(im, name, tt->shape, first, ne);
+        if (dst) return dst;
+        first = false;
         int32_t id = ptq_graph_add_value(g, name, PTQ_DTYPE_F32, (int32_t)tt->shape->n_dim, ne, im->err);
         if (id < 0) return im->err->status;
         int64_t ne1[PTQ_MAX_DIMS];
@@ -2427,6 +2464,53 @@ ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what
         return NULL;
     }
     return im.g;
+}
+
+ptq_status ptq_onnx_input_info(const char *path, ptq_input_info *info, ptq_error *err) {
+    memset(info, 0, sizeof *info);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_file(path, &buf, &len, PTQ_MAX_MODEL_BYTES, err)) return err->status;
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    free(buf);
+    if (!mp || !mp->graph) {
+        if (mp) onnx__model_proto__free_unpacked(mp, NULL);
+        return ptq_error_set(err, PTQ_ERR_INVALID, "%s: not a valid ONNX model", path);
+    }
+    const Onnx__GraphProto *gp = mp->graph;
+    const Onnx__ValueInfoProto *vi = NULL;
+    for (size_t i = 0; i < gp->n_input && !vi; i++) {
+        bool init = false; /* IR < 4 models list initializers as inputs too */
+        for (size_t k = 0; k < gp->n_initializer && !init; k++)
+            init = gp->input[i]->name && gp->initializer[k]->name &&
+                   !strcmp(gp->input[i]->name, gp->initializer[k]->name);
+        if (!init) vi = gp->input[i];
+    }
+    const Onnx__TypeProto *tp = vi ? vi->type : NULL;
+    const Onnx__TensorShapeProto *sh =
+        tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type
+            ? tp->tensor_type->shape : NULL;
+    ptq_status st = PTQ_OK;
+    if (!sh || sh->n_dim > PTQ_MAX_DIMS) {
+        st = ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: the first graph input %s%s%s has no "
+                           "tensor shape of rank <= %d", path, vi ? "'" : "", vi && vi->name ?
+                           vi->name : "", vi ? "'" : "", PTQ_MAX_DIMS);
+    } else {
+        snprintf(info->name, sizeof info->name, "%s", vi->name ? vi->name : "");
+        info->ndim = (int32_t)sh->n_dim;
+        for (int32_t d = 0; d < info->ndim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+            const bool fixed = dim->value_case ==
+                               ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value > 0;
+            info->ne[d] = fixed ? dim->dim_value : -1;
+            if (!fixed && dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+                dim->dim_param)
+                snprintf(info->dim_name[d], sizeof info->dim_name[d], "%s", dim->dim_param);
+            if (!fixed && d > 0) info->n_symbolic++;
+        }
+    }
+    onnx__model_proto__free_unpacked(mp, NULL);
+    return st;
 }
 
 ptq_graph *ptq_onnx_load(const char *path, const ptq_import_options *opts, ptq_error *err) {

@@ -46,6 +46,9 @@ typedef struct ctx {
     char *base;                /* owned: absolute directory of the file */
     const yaml_node_t *model_key, *quant_key;
     bool normalize_given[2];   /* calibration, evaluation */
+    const yaml_node_t *image_key[2];  /* the first image-only key of each data section */
+    const yaml_node_t *resize_key[2]; /* `resize:` of each data section */
+    const yaml_node_t *input_shape_key;
     ptq_pass_cfg *listed;      /* owned: the passes as the file lists them */
     int32_t n_listed;
     int32_t cap_passes;        /* room in p->passes */
@@ -421,6 +424,22 @@ static ptq_status missing_key(ctx *c, const yaml_node_t *where, const char *name
                 in ? " in '" : "", in ? in : "", in ? "'" : "");
 }
 
+/* A scalar naming one of a fixed set (from_name: index or -1) into *out; else an error
+ * "'key' = 'value' is not one of: choices". */
+static ptq_status get_name(ctx *c, const yaml_node_t *v, const char *key, const char *what,
+                           int32_t (*from_name)(const char *), const char *choices, int32_t *out) {
+    const char *s = NULL;
+    TRY(get_string(c, v, what, &s));
+    const int32_t m = from_name(s);
+    if (m < 0) {
+        char buf[72];
+        return fail(c, v, PTQ_ERR_INVALID, "'%s' = '%s' is not one of: %s", key,
+                    clip(s, buf, sizeof buf), choices);
+    }
+    *out = m;
+    return PTQ_OK;
+}
+
 /* ===================================================================== datasets ===== */
 
 /* A list of 1..16 numbers (one per channel), or one bare number. */
@@ -482,8 +501,122 @@ static ptq_status f_ds_images(ctx *c, const yaml_node_t *k, const yaml_node_t *v
     return get_path(c, v, &((ptq_dataset_cfg *)obj)->images);
 }
 
+/* A path, or the keyword `folders` (an image folder's class subfolders); a file really
+ * named "folders" is written ./folders. */
 static ptq_status f_ds_labels(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
-    return get_path(c, v, &((ptq_dataset_cfg *)obj)->labels);
+    ptq_dataset_cfg *ds = obj;
+    if (is_plain(v) && !strcmp(sval(v), "folders")) {
+        ds->labels_folders = true;
+        return PTQ_OK;
+    }
+    return get_path(c, v, &ds->labels);
+}
+
+/* ---- image folders: resize, channels, scale, on_bad_image ---- */
+
+static int32_t ds_index(ctx *c, const void *ds) { return ds == &c->p->evaluation; }
+
+static void image_key(ctx *c, const yaml_node_t *k, const void *ds) {
+    if (!c->image_key[ds_index(c, ds)]) c->image_key[ds_index(c, ds)] = k;
+}
+
+static int32_t resize_mode_from_name(const char *s) {
+    return !strcmp(s, "none") ? PTQ_RESIZE_NONE : !strcmp(s, "stretch") ? PTQ_RESIZE_STRETCH
+         : !strcmp(s, "letterbox") ? PTQ_RESIZE_LETTERBOX : -1;
+}
+
+static const char *resize_mode_name(int32_t m) {
+    return m == PTQ_RESIZE_STRETCH ? "stretch" : m == PTQ_RESIZE_LETTERBOX ? "letterbox" : "none";
+}
+
+static int32_t channels_from_name(const char *s) {
+    return !strcmp(s, "rgb") ? PTQ_CHANNELS_RGB : !strcmp(s, "bgr") ? PTQ_CHANNELS_BGR
+         : !strcmp(s, "gray") || !strcmp(s, "grey") ? PTQ_CHANNELS_GRAY : -1;
+}
+
+static const char *channels_name(int32_t ch) {
+    return ch == PTQ_CHANNELS_BGR ? "bgr" : ch == PTQ_CHANNELS_GRAY ? "gray" : "rgb";
+}
+
+/* `size: 224` (square) or `size: [H, W]`. */
+static ptq_status f_resize_size(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ptq_dataset_cfg *ds = obj;
+    int64_t hw[2];
+    if (v->type == YAML_SEQUENCE_NODE) {
+        yaml_node_item_t *it = v->data.sequence.items.start;
+        if (v->data.sequence.items.top - it != 2)
+            return fail(c, v, PTQ_ERR_INVALID, "'size' is [height, width] (or one number for a "
+                        "square)");
+        TRY(get_int(c, k, node_at(c, it[0]), 1, 16384, &hw[0]));
+        TRY(get_int(c, k, node_at(c, it[1]), 1, 16384, &hw[1]));
+    } else {
+        TRY(get_int(c, k, v, 1, 16384, &hw[0]));
+        hw[1] = hw[0];
+    }
+    ds->resize_h = (int32_t)hw[0];
+    ds->resize_w = (int32_t)hw[1];
+    return PTQ_OK;
+}
+
+static ptq_status f_resize_mode(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    return get_name(c, v, "mode", "a resize mode", resize_mode_from_name, "stretch, letterbox, none",
+                    &((ptq_dataset_cfg *)obj)->resize);
+}
+
+static ptq_status f_resize_pad(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    double x = 0;
+    TRY(get_number(c, v, &x));
+    if (x < 0 || x > 255)
+        return fail(c, v, PTQ_ERR_INVALID, "'pad_value' is a pixel value in [0, 255]");
+    ((ptq_dataset_cfg *)obj)->pad_value = (float)x;
+    return PTQ_OK;
+}
+
+static const field resize_fields[] = {
+    {"size", f_resize_size}, {"mode", f_resize_mode}, {"pad_value", f_resize_pad}, {0}};
+
+static ptq_status f_ds_resize(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ptq_dataset_cfg *ds = obj;
+    image_key(c, k, ds);
+    c->resize_key[ds_index(c, ds)] = k;
+    const yaml_node_t *seen[MAX_FIELDS] = {0};
+    ds->resize = -1; /* mode not given yet */
+    TRY(walk_mapping(c, v, resize_fields, ds, seen));
+    if (ds->resize < 0) ds->resize = PTQ_RESIZE_STRETCH;
+    if (ds->resize == PTQ_RESIZE_NONE && seen[0])
+        return fail(c, seen[0], PTQ_ERR_INVALID, "'size' does nothing with 'mode: none'");
+    if (ds->resize != PTQ_RESIZE_LETTERBOX && seen[2])
+        return fail(c, seen[2], PTQ_ERR_INVALID, "'pad_value' applies to 'mode: letterbox' only");
+    return PTQ_OK;
+}
+
+static ptq_status f_ds_channels(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    image_key(c, k, obj);
+    return get_name(c, v, "channels", "a channel order", channels_from_name, "rgb, bgr, gray",
+                    &((ptq_dataset_cfg *)obj)->channels);
+}
+
+static ptq_status f_ds_scale(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    image_key(c, k, obj);
+    double x = 0;
+    TRY(get_number(c, v, &x));
+    if (!(x > 0) || !isfinite((float)x))
+        return fail(c, v, PTQ_ERR_INVALID, "'scale' must be a positive number (pixel values are "
+                    "multiplied by it; the default is 1/255)");
+    ((ptq_dataset_cfg *)obj)->scale = (float)x;
+    return PTQ_OK;
+}
+
+static int32_t on_bad_from_name(const char *s) {
+    return !strcmp(s, "fail") ? 0 : !strcmp(s, "skip") ? 1 : -1;
+}
+
+static ptq_status f_ds_on_bad(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    image_key(c, k, obj);
+    int32_t x = 0;
+    TRY(get_name(c, v, "on_bad_image", "fail or skip", on_bad_from_name, "fail, skip", &x));
+    ((ptq_dataset_cfg *)obj)->skip_bad = x == 1;
+    return PTQ_OK;
 }
 
 static ptq_status f_ds_count(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
@@ -509,7 +642,8 @@ static ptq_status f_ds_fidelity(ctx *c, const yaml_node_t *k, const yaml_node_t 
 static const field dataset_fields[] = {
     {"images", f_ds_images}, {"labels", f_ds_labels}, {"count", f_ds_count},
     {"offset", f_ds_offset}, {"sample", f_ds_sample}, {"normalize", f_ds_normalize},
-    {"per_class", f_ds_per_class}, {"fidelity", f_ds_fidelity}, {0}};
+    {"per_class", f_ds_per_class}, {"fidelity", f_ds_fidelity}, {"resize", f_ds_resize},
+    {"channels", f_ds_channels}, {"scale", f_ds_scale}, {"on_bad_image", f_ds_on_bad}, {0}};
 #define DS_FIDELITY 7 /* its index in dataset_fields */
 
 static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_t *val,
@@ -521,6 +655,7 @@ static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_
     ds->offset = 0;
     ds->sample = !eval;
     ds->pos = node_pos(key);
+    ds->pad_value = 114.0f; /* the YOLO family's grey border */
     const yaml_node_t *seen[MAX_FIELDS] = {0};
     TRY(walk_mapping(c, val, dataset_fields, ds, seen));
     if (!seen[0]) return missing_key(c, key, "images", sval(key));
@@ -539,27 +674,16 @@ static ptq_status parse_dataset(ctx *c, const yaml_node_t *key, const yaml_node_
         return fail(c, seen[2], PTQ_ERR_INVALID, "give 'count' or 'per_class', not both "
                     "('per_class: N' takes N images of every class)");
     if (seen[6]) ds->count = 0;
+    if (ds->labels_folders && !ptq_is_image_source(ds->images))
+        return fail(c, seen[1], PTQ_ERR_INVALID, "'labels: folders' takes the labels from the "
+                    "class subfolders of an image folder, and %s is not a folder of images",
+                    ds->images);
     c->normalize_given[eval] = seen[5] != NULL;
     return PTQ_OK;
 }
 
 /* ===================================================================== quantization = */
 
-/* A scalar naming one of a fixed set (from_name: index or -1) into *out; else an error
- * "'key' = 'value' is not one of: choices". */
-static ptq_status get_name(ctx *c, const yaml_node_t *v, const char *key, const char *what,
-                           int32_t (*from_name)(const char *), const char *choices, int32_t *out) {
-    const char *s = NULL;
-    TRY(get_string(c, v, what, &s));
-    const int32_t m = from_name(s);
-    if (m < 0) {
-        char buf[72];
-        return fail(c, v, PTQ_ERR_INVALID, "'%s' = '%s' is not one of: %s", key,
-                    clip(s, buf, sizeof buf), choices);
-    }
-    *out = m;
-    return PTQ_OK;
-}
 
 
 /* A quantizer spec being filled: the defaults' or an override's (fields given). */
@@ -1194,6 +1318,22 @@ static ptq_status f_threads(ctx *c, const yaml_node_t *k, const yaml_node_t *v, 
     return PTQ_OK;
 }
 
+/* `input_shape: [3, 640, 640]` (C, H, W) or with the batch first: fixes a model's
+ * symbolic dims; checked against the model in fill_defaults. */
+static ptq_status f_input_shape(ctx *c, const yaml_node_t *k, const yaml_node_t *v, void *obj) {
+    ptq_pipeline *p = obj;
+    c->input_shape_key = k;
+    if (v->type != YAML_SEQUENCE_NODE) return expected(c, v, "a list [C, H, W] or [N, C, H, W]");
+    yaml_node_item_t *it = v->data.sequence.items.start;
+    const int32_t n = (int32_t)(v->data.sequence.items.top - it);
+    if (n < 1 || n > PTQ_MAX_DIMS)
+        return fail(c, v, PTQ_ERR_INVALID, "'input_shape' takes 1 to %d dims ([C, H, W] for "
+                    "images)", PTQ_MAX_DIMS);
+    for (int32_t i = 0; i < n; i++) TRY(get_int(c, k, node_at(c, it[i]), 1, 1 << 20, &p->input_shape[i]));
+    p->input_ndim = n;
+    return PTQ_OK;
+}
+
 static ptq_status add_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A file with variants is an A/B (ptq ab checks and expands them, variants.c); read as
@@ -1208,7 +1348,7 @@ static const field top_fields[] = {
     {"model", f_model},   {"calibration", f_calibration}, {"evaluation", f_evaluation},
     {"quantization", f_quantization}, {"passes", f_passes}, {"output", f_output},
     {"seed", f_seed},     {"batch", f_batch},             {"threads", f_threads},
-    {"variants", f_variants}, {0}};
+    {"variants", f_variants}, {"input_shape", f_input_shape}, {0}};
 
 /* ===================================================================== defaults ===== */
 
@@ -1250,7 +1390,8 @@ void ptq_pipeline_session_config(const ptq_pipeline *p, ptq_session_config *cfg)
     *cfg = (ptq_session_config){.path = p->path, .model = p->model,
                                 .calibration = &p->calibration, .evaluation = &p->evaluation,
                                 .quant = &p->quant, .seed = p->seed, .batch = p->batch,
-                                .threads = p->threads};
+                                .threads = p->threads, .input_ndim = p->input_ndim,
+                                .input_shape = p->input_shape};
 }
 
 /* "runs/<file name without extension>". */
@@ -1310,6 +1451,69 @@ static ptq_status check_target(ctx *c) {
     return any_bad ? PTQ_ERR_UNSUPPORTED : PTQ_OK;
 }
 
+/* The model's input against `input_shape:`, and the image-folder defaults that depend on
+ * the model: images are resized (stretched) to its static height and width when no
+ * `resize:` is given, decoded to grey for a 1-channel input.  A model that cannot be read
+ * is left for the session to report. */
+static ptq_status image_defaults(ctx *c) {
+    ptq_pipeline *p = c->p;
+    ptq_input_info info = {0};
+    ptq_error ignored = {0};
+    if (ptq_onnx_input_info(p->model, &info, &ignored)) info.ndim = 0;
+    int64_t shape[PTQ_MAX_DIMS]; /* the model's input with input_shape applied, -1 unknown */
+    const int32_t nd = info.ndim ? info.ndim : p->input_ndim;
+    for (int32_t d = 0; d < nd; d++) shape[d] = info.ndim ? info.ne[d] : -1;
+    if (p->input_ndim && info.ndim) {
+        if (p->input_ndim != nd && p->input_ndim != nd - 1)
+            return fail(c, c->input_shape_key, PTQ_ERR_INVALID, "'input_shape' has %d dims but "
+                        "input '%s' of %s has rank %d (give %d, or %d without the batch)",
+                        p->input_ndim, info.name, p->model, nd, nd, nd - 1);
+        const int32_t skip = nd - p->input_ndim;
+        for (int32_t d = skip; d < nd; d++) {
+            const int64_t want = p->input_shape[d - skip];
+            if (info.ne[d] > 0 && want != info.ne[d] && !(d == 0 && skip == 0))
+                return fail(c, c->input_shape_key, PTQ_ERR_INVALID, "'input_shape' makes axis %d "
+                            "of input '%s' %" PRId64 " but the model fixes it at %" PRId64, d,
+                            info.name, want, info.ne[d]);
+            if (d > 0) shape[d] = want;
+        }
+    } else if (p->input_ndim) {
+        for (int32_t d = 0; d < p->input_ndim; d++) shape[d] = p->input_shape[d];
+    }
+    const bool nchw = nd >= 3;
+    const int64_t mh = nchw ? shape[nd - 2] : -1, mw = nchw ? shape[nd - 1] : -1;
+    const int64_t mc = nd == 4 || (!info.ndim && nd == 3) ? shape[nd - 3] : -1;
+    ptq_dataset_cfg *sets[2] = {&p->calibration, &p->evaluation};
+    static const char *const names[2] = {"calibration", "evaluation"};
+    for (int32_t i = 0; i < 2; i++) {
+        ptq_dataset_cfg *ds = sets[i];
+        if (!ds->present || !ds->images) continue;
+        if (!ptq_is_image_source(ds->images)) {
+            if (c->image_key[i] && access(ds->images, F_OK) == 0)
+                return fail(c, c->image_key[i], PTQ_ERR_INVALID, "'%s' applies to image folders "
+                            "and files (PNG, JPEG); %s is an array file",
+                            sval(c->image_key[i]), ds->images);
+            continue;
+        }
+        if (!ds->channels) ds->channels = mc == 1 ? PTQ_CHANNELS_GRAY : PTQ_CHANNELS_RGB;
+        const bool sized = mh > 0 && mw > 0;
+        if (!c->resize_key[i] && sized) {
+            ds->resize = PTQ_RESIZE_STRETCH;
+            ds->resize_h = (int32_t)mh, ds->resize_w = (int32_t)mw;
+            ds->resize_default = true;
+            TRY(add_note(c, "%s: images are resized (stretched) to %" PRId64 "x%" PRId64 ", the "
+                         "model's input size; set 'resize' to choose how", names[i], mh, mw));
+        } else if (c->resize_key[i] && ds->resize != PTQ_RESIZE_NONE && !ds->resize_h) {
+            if (!sized)
+                return fail(c, c->resize_key[i], PTQ_ERR_INVALID, "'resize' needs 'size': the "
+                            "model's input height and width are not fixed (nor set by "
+                            "'input_shape')");
+            ds->resize_h = (int32_t)mh, ds->resize_w = (int32_t)mw;
+        }
+    }
+    return PTQ_OK;
+}
+
 static ptq_status fill_defaults(ctx *c) {
     ptq_pipeline *p = c->p;
     ptq_dataset_cfg side = {0};
@@ -1322,6 +1526,7 @@ static ptq_status fill_defaults(ctx *c) {
         apply_normalization(&side, &p->calibration);
     if (p->evaluation.present && !c->normalize_given[1])
         apply_normalization(&side, &p->evaluation);
+    TRY(image_defaults(c));
     if (!p->out_dir && !(p->out_dir = default_out_dir(c->file))) return nomem(c);
     if (!p->onnx_name && !(p->onnx_name = ptq_strdup("model.qdq.onnx"))) return nomem(c);
     return PTQ_OK;
@@ -1920,6 +2125,25 @@ static void print_dataset(FILE *out, const char *name, const ptq_dataset_cfg *ds
     fputs(", std: ", out);
     print_floats(out, ds->n_std ? ds->std : &one, ds->n_std ? ds->n_std : 1);
     fputs("}\n", out);
+    if (!ptq_is_image_source(ds->images)) return;
+    if (ds->labels_folders) fputs("  labels: folders\n", out);
+    fprintf(out, "  resize: {mode: %s", resize_mode_name(ds->resize));
+    if (ds->resize != PTQ_RESIZE_NONE) fprintf(out, ", size: [%d, %d]", ds->resize_h, ds->resize_w);
+    if (ds->resize == PTQ_RESIZE_LETTERBOX) {
+        fputs(", pad_value: ", out);
+        print_float(out, ds->pad_value);
+    }
+    fprintf(out, "}%s\n  channels: %s\n", ds->resize_default ? "  # the model's input size"
+            : "", channels_name(ds->channels));
+    /* The default divides by 255, which no printed multiplier reproduces bit for bit. */
+    if (ds->scale > 0) {
+        fputs("  scale: ", out);
+        print_float(out, ds->scale);
+        fputc('\n', out);
+    } else {
+        fputs("  # scale: 1/255 (pixels divided by 255)\n", out);
+    }
+    fprintf(out, "  on_bad_image: %s\n", ds->skip_bad ? "skip" : "fail");
 }
 
 /* A spec's fields (all, or those in `fields` for an override) as a flow mapping, in the
@@ -2052,6 +2276,12 @@ static void print_inputs(FILE *out, const ptq_pipeline *p) {
     fputs("model: ", out);
     print_quoted(out, p->model);
     fputc('\n', out);
+    if (p->input_ndim) {
+        fputs("input_shape: [", out);
+        for (int32_t d = 0; d < p->input_ndim; d++)
+            fprintf(out, "%s%" PRId64, d ? ", " : "", p->input_shape[d]);
+        fputs("]\n", out);
+    }
     print_dataset(out, "calibration", &p->calibration);
     print_dataset(out, "evaluation", &p->evaluation);
     print_quantization(out, p);

@@ -29,6 +29,8 @@ typedef struct ptq_pipeline {
     uint64_t seed;
     int64_t batch;           /* evaluation and calibration batch size */
     int32_t threads;         /* 0 = default */
+    int32_t input_ndim;      /* `input_shape:` (C,H,W or N,C,H,W), 0 when not given */
+    int64_t input_shape[PTQ_MAX_DIMS];
     char **notes;            /* owned: what planning decided that the user should know */
     int32_t n_notes;
 } ptq_pipeline;

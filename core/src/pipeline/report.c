@@ -291,6 +291,13 @@ void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,
     ptq_json_int(&j, s->calib ? s->calib->n : 0);
     ptq_json_key(&j, "evaluation_images");
     ptq_json_int(&j, r->have_eval ? r->qu.images : r->fid.images);
+    ptq_json_key(&j, "skipped_image_files"); /* on_bad_image: skip */
+    ptq_json_begin_object(&j);
+    ptq_json_key(&j, "calibration");
+    ptq_json_int(&j, r->skipped_images[0]);
+    ptq_json_key(&j, "evaluation");
+    ptq_json_int(&j, r->skipped_images[1]);
+    ptq_json_end_object(&j);
     ptq_json_key(&j, "batch");
     ptq_json_int(&j, p->batch);
     ptq_json_key(&j, "threads");

@@ -25,6 +25,7 @@ typedef struct ptq_run_results {
     ptq_measurement final;
     double seconds_total;
     const char *onnx_name;
+    int64_t skipped_images[2]; /* unreadable image files skipped: calibration, evaluation */
 } ptq_run_results;
 
 void ptq_report_write(FILE *f, const ptq_pipeline *p, const ptq_session *s,

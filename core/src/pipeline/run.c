@@ -195,9 +195,31 @@ static ptq_status open_inputs(const ptq_pipeline *p, ptq_session *s, ptq_dataset
     /* Labels: top-1 needs class scores; without, fidelity takes any outputs. */
     if (ptq_dataset_fits_model(s->g, *eval, (*eval)->labels != NULL, err)) {
         ptq_error_prefix(err, "evaluation data %s", p->evaluation.images);
+        if (ptq_is_image_source(p->evaluation.images) && s->g->n_inputs == 1) {
+            const size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n, " (set evaluation.resize to the model's "
+                     "input size%s)", p->calibration.present ? ", which the calibration images "
+                     "or input_shape fixed" : "");
+        }
         return err->status;
     }
     return PTQ_OK;
+}
+
+/* The model's input as imported, and unreadable image files skipped: for the check and
+ * the run's log. */
+static void print_loaded(const ptq_session *s, const ptq_dataset *eval, bool shape) {
+    const ptq_value *in = &s->g->values[s->g->inputs[0]];
+    char b[160];
+    if (shape)
+        fprintf(stderr, "checked      model input '%s': %s\n", in->name,
+                ptq_shape_str(in->ndim, in->ne, b, sizeof b));
+    if (s->calib && s->calib->n_skipped)
+        fprintf(stderr, "warning: calibration: %" PRId64 " unreadable image files skipped\n",
+                s->calib->n_skipped);
+    if (eval && eval->n_skipped)
+        fprintf(stderr, "warning: evaluation: %" PRId64 " unreadable image files skipped\n",
+                eval->n_skipped);
 }
 
 /* `count` above what the file has is cut to what exists: said, not silent. */
@@ -232,6 +254,7 @@ ptq_status ptq_pipeline_check(const ptq_pipeline *p, const char *out_dir, bool f
     st = open_inputs(p, s, &eval, err);
     if (!st) {
         fprintf(stderr, "checked      model %s: %d nodes\n", p->model, s->g->n_nodes);
+        print_loaded(s, eval, true);
         if (s->calib) {
             warn_short(&p->calibration, s->calib, "calibration");
             fprintf(stderr, "checked      calibration: %" PRId64 " images of %d x %d x %d\n",
@@ -288,6 +311,9 @@ ptq_status ptq_run_begin(ptq_run_state *rs, const ptq_pipeline *p, const char *w
     warn_short(&p->evaluation, eval, "evaluation");
     if (s->calib) print_norm("calibration", &p->calibration);
     if (eval) print_norm("evaluation", &p->evaluation);
+    print_loaded(s, eval, false);
+    rs->r.skipped_images[0] = s->calib ? s->calib->n_skipped : 0;
+    rs->r.skipped_images[1] = eval ? eval->n_skipped : 0;
     /* The model as imported: what every pass is measured against (measure.h). */
     if (!(rs->reference = ptq_graph_clone(s->g, err))) return err->status;
     rs->mr.reference = rs->reference;

@@ -25,6 +25,14 @@ typedef struct ptq_dataset_cfg {
     int32_t norm_from;      /* where mean/std came from: PTQ_NORM_* */
     bool fidelity;          /* evaluation: also compare every output with the float model
                                (always done when the evaluation set has no labels) */
+    /* Image folders only (ptq_preprocess has the same fields): */
+    int32_t resize, resize_h, resize_w; /* PTQ_RESIZE_* and the size */
+    bool resize_default;    /* no `resize:` given: stretched to the model's static size */
+    float pad_value;        /* letterbox border, 0..255 */
+    int32_t channels;       /* PTQ_CHANNELS_* */
+    float scale;            /* 0 = 1/255 */
+    bool labels_folders;    /* `labels: folders`: class subfolders give the labels */
+    bool skip_bad;          /* `on_bad_image: skip` */
     ptq_src_pos pos;
 } ptq_dataset_cfg;
 
@@ -85,6 +93,11 @@ typedef struct ptq_session_config {
     uint64_t seed;
     int64_t batch;           /* evaluation and calibration batch size */
     int32_t threads;         /* 0 = default */
+    /* The model input's shape when given (`input_shape:`: C,H,W or N,C,H,W; a value
+     * <= 0 keeps the model's); input_ndim 0: from the model, else the calibration data's
+     * size for symbolic dims. */
+    int32_t input_ndim;
+    const int64_t *input_shape;
 } ptq_session_config;
 
 /* The preprocessing a dataset section asks for (its normalization; pixel scaling

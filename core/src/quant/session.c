@@ -132,7 +132,7 @@ static int64_t *choose_per_class(row_choice *rc, int64_t n, const int32_t *label
         if (taken[l] == c->per_class) continue;
         ptq_error_set(err, PTQ_ERR_INVALID, "per_class: %" PRId64 " asks for %" PRId64 " images "
                       "of every class, and %s has %s%" PRId64 " of class %d%s", c->per_class,
-                      c->per_class, c->labels, taken[l] ? "only " : "", taken[l], l,
+                      c->per_class, c->labels ? c->labels : c->images, taken[l] ? "only " : "", taken[l], l,
                       c->sample ? "" : " from the offset on");
         goto fail;
     }
@@ -173,6 +173,14 @@ void ptq_dataset_cfg_preprocess(const ptq_dataset_cfg *c, ptq_preprocess *pp) {
     pp->n_std = c->n_std;
     memcpy(pp->mean, c->mean, sizeof pp->mean);
     memcpy(pp->std, c->std, sizeof pp->std);
+    pp->resize = c->resize;
+    pp->resize_h = c->resize_h;
+    pp->resize_w = c->resize_w;
+    pp->pad_value = c->pad_value;
+    pp->channels = c->channels;
+    pp->scale = c->scale;
+    pp->labels_from_folders = c->labels_folders;
+    pp->skip_bad = c->skip_bad;
 }
 
 ptq_dataset *ptq_session_load_dataset(ptq_session *s, const ptq_dataset_cfg *c, const char *what,
@@ -254,15 +262,29 @@ ptq_session *ptq_session_new(const ptq_session_config *p, ptq_error *err) {
     s->rng = p->seed ^ 0x5EEDULL;
     s->threads = p->threads > 0 ? p->threads : ptq_default_threads();
     s->batch = p->batch;
-    s->g = ptq_onnx_load(p->model, NULL, err);
+    /* The calibration data first: a model with symbolic height and width takes their size
+     * when the pipeline gives no input_shape (no random draws happen in between, so the
+     * images drawn are the same either way). */
+    if (p->calibration->present && !(s->calib = ptq_session_load_dataset(s, p->calibration, "calibration", err)))
+        goto fail;
+    ptq_import_options opts = {.input_ndim = p->input_ndim, .input_shape = p->input_shape};
+    int64_t from_data[3];
+    if (!p->input_ndim && s->calib) {
+        ptq_input_info info;
+        if (ptq_onnx_input_info(p->model, &info, err)) goto fail;
+        if (info.n_symbolic && info.ndim == 4) {
+            from_data[0] = s->calib->c, from_data[1] = s->calib->h, from_data[2] = s->calib->w;
+            opts.input_ndim = 3;
+            opts.input_shape = from_data;
+        }
+    }
+    s->g = ptq_onnx_load(p->model, &opts, err);
     if (!s->g) goto fail;
     if (s->g->n_inputs != 1) {
         ptq_error_set(err, PTQ_ERR_UNSUPPORTED, "%s: the model has %d inputs; pipelines take "
                       "models with one image input", p->model, s->g->n_inputs);
         goto fail;
     }
-    if (p->calibration->present && !(s->calib = ptq_session_load_dataset(s, p->calibration, "calibration", err)))
-        goto fail;
     return s;
 fail:
     ptq_session_free(s);

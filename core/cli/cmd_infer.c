@@ -1,0 +1,265 @@
+/* cmd_infer.c — `ptq infer`: run a float model or a QDQ export on images and save its
+ * outputs as .npy. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "ptq/ptq.h"
+
+static struct {
+    const char *input, *output, *all_outputs;
+    cli_image_args img;
+    int64_t limit, batch, threads;
+} o;
+
+static const cli_opt infer_opts[] = {
+    {"--input", "FILE|DIR", CLI_STRING, &o.input, NULL, 0, 0, 0, true,
+     "images: .npy (N,C,H,W or N,H,W; float32 or uint8), IDX, a PNG/JPEG file, or a folder "
+     "of them (searched recursively, in path order)"},
+    {"--output", "OUT.npy", CLI_STRING, &o.output, NULL, 0, 0, 0, false,
+     "write the first graph output here (float32, batch first)"},
+    {"--all-outputs", "DIR", CLI_STRING, &o.all_outputs, NULL, 0, 0, 0, false,
+     "write every graph output as DIR/<output name>.npy, with DIR/manifest.txt"},
+    CLI_IMAGE_OPTS(o.img),
+    {"--limit", "N", CLI_INT, &o.limit, NULL, 0, 1, INT64_C(1) << 40, false,
+     "only the first N images"},
+    {"--batch", "B", CLI_INT, &o.batch, NULL, 0, 1, 1 << 16, false, "batch size (default 64)"},
+    {"--threads", "T", CLI_INT, &o.threads, NULL, 0, 1, 1024, false,
+     "worker threads (default: $PTQ_THREADS or the number of CPUs)"},
+    {0},
+};
+
+const cli_command cli_infer_command = {
+    "infer",
+    "MODEL --input FILE|DIR --output OUT.npy [--all-outputs DIR] [--batch N] [--threads N]\n"
+    "       [--input-shape C,H,W] [--resize HxW] [--letterbox] [--channels rgb|bgr|gray]\n"
+    "       [--scale S] [--mean a,b,c --std a,b,c] [--skip-bad]",
+    "Run MODEL (ONNX: a float model, or a QDQ export of ptq run) on images and write its\n"
+    "outputs as float32 .npy files.",
+    "Preprocessing of PNG/JPEG images: decoded to 8 bits (grey replicated for an RGB model,\n"
+    "alpha dropped, 16-bit scaled), resized to the model's input size unless --resize says\n"
+    "otherwise, divided by 255 (or multiplied by --scale), then x = (x - mean) / std.\n"
+    "Normalization without --mean/--std: the qcraft.normalize.* metadata of a ptq export,\n"
+    "else the \"mean\" and \"std\" of MODEL.json beside the model, else none; the output says\n"
+    "which.  A model with symbolic height and width runs at the images' size (all images one\n"
+    "size, or --resize), or at --input-shape.  Outputs are written atomically; the manifest\n"
+    "of --all-outputs lists each output's file and shape, then the input files in order.\n\n"
+    "examples:\n"
+    "  ptq infer models/resnet20_fmnist.onnx --input images/ --output logits.npy\n"
+    "  ptq infer yolo.onnx --input street.jpg --letterbox --resize 640x640 --all-outputs out/",
+    infer_opts,
+    1,
+    "MODEL",
+    0,
+};
+
+/* An output's name as a file name: letters, digits, '.', '-', '_'; the rest '_'. */
+static void file_name(const char *name, char *buf, size_t size) {
+    size_t n = 0;
+    for (const char *c = name; *c && n + 1 < size; c++) {
+        const bool keep = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                          (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || (*c == '.' && n);
+        buf[n++] = keep ? *c : '_';
+    }
+    if (!n) buf[n++] = '_';
+    buf[n] = '\0';
+}
+
+/* One graph output gathered over all batches. */
+typedef struct gathered {
+    int32_t id, ndim;
+    int64_t ne[PTQ_MAX_DIMS];
+    float *data;
+    int64_t per_sample; /* floats per sample when batch-leading, else the whole output */
+    bool batched;
+} gathered;
+
+/* Runs g on every image of ds, `batch` at a time; outputs not led by the batch dimension
+ * are computed in one run over all images. */
+static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
+                   gathered *outs, int32_t n_out) {
+    bool all_batched = true;
+    for (int32_t k = 0; k < n_out; k++) {
+        const ptq_value *v = &g->values[g->outputs[k]];
+        outs[k].id = g->outputs[k];
+        outs[k].batched = v->ndim > 0 && v->ne[0] == PTQ_DIM_BATCH;
+        all_batched &= outs[k].batched;
+        if (v->dtype != PTQ_DTYPE_F32) {
+            fprintf(stderr, "ptq infer: output '%s' is %s; only float32 outputs are written\n",
+                    v->name, ptq_dtype_name(v->dtype));
+            return 1;
+        }
+    }
+    if (!all_batched) batch = ds->n;
+    batch = batch < ds->n ? batch : ds->n;
+    ptq_error err = {0};
+    ptq_exec_options eo = ptq_exec_options_default();
+    eo.max_batch = batch;
+    eo.threads = threads;
+    ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+    if (!ex) {
+        fprintf(stderr, "ptq infer: %s\n", err.msg);
+        return 1;
+    }
+    const int64_t per_image = (int64_t)ds->c * ds->h * ds->w;
+    int rc = 0;
+    for (int64_t at = 0; at < ds->n && !rc; at += batch) {
+        const int64_t run = ds->n - at < batch ? ds->n - at : batch;
+        ptq_exec_bind(ex, g->inputs[0], ds->images + at * per_image);
+        if (ptq_exec_run(ex, run, &err)) {
+            fprintf(stderr, "ptq infer: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        for (int32_t k = 0; k < n_out; k++) {
+            gathered *go = &outs[k];
+            int64_t ne[PTQ_MAX_DIMS];
+            int32_t nd = 0;
+            ptq_exec_shape(ex, go->id, &nd, ne);
+            int64_t numel = 1;
+            for (int32_t d = 0; d < nd; d++) numel *= ne[d];
+            if (!go->data) {
+                go->ndim = nd;
+                memcpy(go->ne, ne, sizeof go->ne);
+                go->per_sample = go->batched ? numel / (run ? run : 1) : numel;
+                if (go->batched) go->ne[0] = ds->n;
+                const int64_t total = go->batched ? go->per_sample * ds->n : numel;
+                go->data = malloc((size_t)(total ? total : 1) * sizeof(float));
+                if (!go->data) {
+                    fprintf(stderr, "ptq infer: out of memory for output '%s'\n",
+                            g->values[go->id].name);
+                    rc = 1;
+                    break;
+                }
+            }
+            const float *src = ptq_exec_data(ex, go->id);
+            memcpy(go->data + (go->batched ? at * go->per_sample : 0), src,
+                   (size_t)numel * sizeof(float));
+        }
+    }
+    ptq_exec_free(ex);
+    return rc;
+}
+
+static int write_outputs(const ptq_graph *g, const gathered *outs, int32_t n_out,
+                         const ptq_dataset *ds) {
+    ptq_error err = {0};
+    if (o.output && ptq_npy_write_f32(o.output, outs[0].ndim, outs[0].ne, outs[0].data, &err)) {
+        fprintf(stderr, "ptq infer: %s\n", err.msg);
+        return 1;
+    }
+    if (!o.all_outputs) return 0;
+    if (mkdir(o.all_outputs, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ptq infer: %s: cannot create the folder: %s\n", o.all_outputs,
+                strerror(errno));
+        return 1;
+    }
+    const size_t dlen = strlen(o.all_outputs);
+    char *path = malloc(dlen + 300), *manifest = NULL;
+    size_t mlen = 0;
+    FILE *mf = open_memstream(&manifest, &mlen);
+    if (!path || !mf) {
+        free(path);
+        if (mf) fclose(mf);
+        free(manifest);
+        fprintf(stderr, "ptq infer: out of memory\n");
+        return 1;
+    }
+    int rc = 0;
+    char (*names)[200] = calloc((size_t)n_out, sizeof *names);
+    for (int32_t k = 0; names && k < n_out && !rc; k++) {
+        char base[180];
+        file_name(g->values[outs[k].id].name, base, sizeof base);
+        snprintf(names[k], sizeof names[k], "%s", base);
+        /* Two names that sanitise alike get _2, _3... */
+        for (int32_t dup = 2;; dup++) {
+            bool clash = false;
+            for (int32_t j = 0; j < k; j++) clash |= !strcmp(names[j], names[k]);
+            if (!clash) break;
+            snprintf(names[k], sizeof names[k], "%s_%d", base, dup);
+        }
+        snprintf(path, dlen + 300, "%s/%s.npy", o.all_outputs, names[k]);
+        if (ptq_npy_write_f32(path, outs[k].ndim, outs[k].ne, outs[k].data, &err)) {
+            fprintf(stderr, "ptq infer: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        char shape[160];
+        fprintf(mf, "output %s.npy %s %s\n", names[k],
+                ptq_shape_str(outs[k].ndim, outs[k].ne, shape, sizeof shape),
+                g->values[outs[k].id].name);
+    }
+    if (!names) rc = 1;
+    for (int64_t i = 0; !rc && i < ds->n; i++)
+        fprintf(mf, "input %" PRId64 " %s\n", i, ds->files ? ds->files[i] : o.input);
+    fclose(mf);
+    if (!rc) {
+        snprintf(path, dlen + 300, "%s/manifest.txt", o.all_outputs);
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        bool ok = f && fwrite(manifest, 1, mlen, f) == mlen;
+        ok &= f && fclose(f) == 0;
+        if (!ok || rename(tmp, path) != 0) {
+            fprintf(stderr, "ptq infer: %s: cannot write: %s\n", path, strerror(errno));
+            remove(tmp);
+            rc = 1;
+        }
+    }
+    free(names);
+    free(manifest);
+    free(path);
+    return rc;
+}
+
+int cmd_infer(int argc, char **argv) {
+    const char *model = NULL;
+    bool help;
+    memset(&o, 0, sizeof o);
+    o.batch = 64;
+    int rc = cli_parse(&cli_infer_command, argc, argv, &model, &help);
+    if (rc || help) return rc;
+    if (!o.output && !o.all_outputs) {
+        fprintf(stderr, "ptq infer: give --output OUT.npy, --all-outputs DIR, or both\n");
+        return 2;
+    }
+    cli_loaded l;
+    if ((rc = cli_load_model_and_images("infer", model, o.input, NULL, o.limit, &o.img, &l)))
+        return rc;
+    ptq_error err = {0};
+    if (ptq_dataset_fits_model(l.g, l.ds, false, &err)) {
+        fprintf(stderr, "ptq infer: %s: %s%s\n", o.input, err.msg,
+                ptq_is_image_source(o.input) ? " (--resize sets the images' size)" : "");
+        cli_loaded_free(&l);
+        return 1;
+    }
+    char mean[256] = "0", std[256] = "1", shape[160];
+    if (l.n_mean) ptq_format_floats(l.mean, l.n_mean, mean, sizeof mean);
+    if (l.n_std) ptq_format_floats(l.std, l.n_std, std, sizeof std);
+    const ptq_value *in = &l.g->values[l.g->inputs[0]];
+    fprintf(stderr, "model      %s: input '%s' %s\n", model, in->name,
+            ptq_shape_str(in->ndim, in->ne, shape, sizeof shape));
+    fprintf(stderr, "images     %" PRId64 " of %d x %d x %d (%s)%s%s\n", l.ds->n, l.ds->c,
+            l.ds->h, l.ds->w, o.input, l.resize_note[0] ? ", resize: " : "", l.resize_note);
+    fprintf(stderr, "normalize  mean %s, std %s (%s)\n", mean, std, l.norm_source);
+    const int32_t n_out = l.g->n_outputs;
+    gathered *outs = calloc((size_t)(n_out ? n_out : 1), sizeof *outs);
+    const int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
+    rc = outs ? run_all(l.g, l.ds, o.batch, threads, outs, n_out) : 1;
+    if (!rc) rc = write_outputs(l.g, outs, n_out, l.ds);
+    if (!rc) {
+        if (o.output)
+            fprintf(stderr, "wrote      %s: '%s' %s\n", o.output, l.g->values[outs[0].id].name,
+                    ptq_shape_str(outs[0].ndim, outs[0].ne, shape, sizeof shape));
+        if (o.all_outputs)
+            fprintf(stderr, "wrote      %s/: %d output%s and manifest.txt\n", o.all_outputs, n_out,
+                    n_out == 1 ? "" : "s");
+    }
+    for (int32_t k = 0; outs && k < n_out; k++) free(outs[k].data);
+    free(outs);
+    cli_loaded_free(&l);
+    return rc;
+}
