@@ -5,14 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "ptq/ptq.h"
 
 static struct {
-    const char *input, *output, *all_outputs;
+    const char *input, *output, *all_outputs, *save_input;
     cli_image_args img;
-    int64_t limit, batch, threads;
+    int64_t limit, batch, threads, repeat;
 } o;
 
 static const cli_opt infer_opts[] = {
@@ -24,6 +25,11 @@ static const cli_opt infer_opts[] = {
     {"--all-outputs", "DIR", CLI_STRING, &o.all_outputs, NULL, 0, 0, 0, false,
      "write every graph output as DIR/<output name>.npy, with DIR/manifest.txt"},
     CLI_IMAGE_OPTS(o.img),
+    {"--save-input", "IN.npy", CLI_STRING, &o.save_input, NULL, 0, 0, 0, false,
+     "also write the input tensor as the model got it (decoded, resized, normalised; "
+     "float32 N,C,H,W): the same bits to feed another runtime"},
+    {"--repeat", "R", CLI_INT, &o.repeat, NULL, 0, 1, 10000, false,
+     "run the whole input R times and print the median inference time (throughput)"},
     {"--limit", "N", CLI_INT, &o.limit, NULL, 0, 1, INT64_C(1) << 40, false,
      "only the first N images"},
     {"--batch", "B", CLI_INT, &o.batch, NULL, 0, 1, 1 << 16, false, "batch size (default 64)"},
@@ -35,7 +41,7 @@ static const cli_opt infer_opts[] = {
 const cli_command cli_infer_command = {
     "infer",
     "MODEL --input FILE|DIR --output OUT.npy [--all-outputs DIR] [--batch N] [--threads N]\n"
-    "       [--input-shape C,H,W] [--resize HxW] [--letterbox] [--channels rgb|bgr|gray]\n"
+    "       [--save-input IN.npy] [--repeat R] [--input-shape C,H,W] [--resize HxW] [--letterbox] [--channels rgb|bgr|gray]\n"
     "       [--scale S] [--mean a,b,c --std a,b,c] [--skip-bad]",
     "Run MODEL (ONNX: a float model, or a QDQ export of ptq run) on images and write its\n"
     "outputs as float32 .npy files.",
@@ -77,10 +83,24 @@ typedef struct gathered {
     bool batched;
 } gathered;
 
-/* Runs g on every image of ds, `batch` at a time; outputs not led by the batch dimension
- * are computed in one run over all images. */
+/* Outputs not led by the batch dimension are computed in one run over all images. */
+/* Monotonic wall-clock seconds. */
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs g on every image of ds, `batch` at a time, `repeat` times (the outputs of the last
+ * pass are kept); *median_seconds: the median over the passes of the time spent in
+ * ptq_exec_run, decoding and copying excluded. */
 static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
-                   gathered *outs, int32_t n_out) {
+                   int64_t repeat, gathered *outs, int32_t n_out, double *median_seconds) {
     bool all_batched = true;
     for (int32_t k = 0; k < n_out; k++) {
         const ptq_value *v = &g->values[g->outputs[k]];
@@ -106,14 +126,23 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
     }
     const int64_t per_image = (int64_t)ds->c * ds->h * ds->w;
     int rc = 0;
+    double *pass_seconds = calloc((size_t)repeat, sizeof(double));
+    if (!pass_seconds) {
+        fprintf(stderr, "ptq infer: out of memory\n");
+        ptq_exec_free(ex);
+        return 1;
+    }
+    for (int64_t r = 0; r < repeat && !rc; r++)
     for (int64_t at = 0; at < ds->n && !rc; at += batch) {
         const int64_t run = ds->n - at < batch ? ds->n - at : batch;
         ptq_exec_bind(ex, g->inputs[0], ds->images + at * per_image);
+        const double t0 = now_seconds();
         if (ptq_exec_run(ex, run, &err)) {
             fprintf(stderr, "ptq infer: %s\n", err.msg);
             rc = 1;
             break;
         }
+        pass_seconds[r] += now_seconds() - t0;
         for (int32_t k = 0; k < n_out; k++) {
             gathered *go = &outs[k];
             int64_t ne[PTQ_MAX_DIMS];
@@ -140,6 +169,9 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
                    (size_t)numel * sizeof(float));
         }
     }
+    qsort(pass_seconds, (size_t)repeat, sizeof(double), cmp_double);
+    *median_seconds = pass_seconds[repeat / 2];
+    free(pass_seconds);
     ptq_exec_free(ex);
     return rc;
 }
@@ -248,8 +280,21 @@ int cmd_infer(int argc, char **argv) {
     const int32_t n_out = l.g->n_outputs;
     gathered *outs = calloc((size_t)(n_out ? n_out : 1), sizeof *outs);
     const int32_t threads = o.threads ? (int32_t)o.threads : ptq_default_threads();
-    rc = outs ? run_all(l.g, l.ds, o.batch, threads, outs, n_out) : 1;
+    if (o.save_input) {
+        const int64_t ne[4] = {l.ds->n, l.ds->c, l.ds->h, l.ds->w};
+        if (ptq_npy_write_f32(o.save_input, 4, ne, l.ds->images, &err)) {
+            fprintf(stderr, "ptq infer: %s\n", err.msg);
+            rc = 1;
+        }
+    }
+    double seconds = 0.0;
+    const int64_t repeat = o.repeat ? o.repeat : 1;
+    if (!rc) rc = outs ? run_all(l.g, l.ds, o.batch, threads, repeat, outs, n_out, &seconds) : 1;
     if (!rc) rc = write_outputs(l.g, outs, n_out, l.ds);
+    if (!rc)
+        fprintf(stderr, "inference  %.4f s%s, %.1f images/s  (batch %" PRId64 ", %d threads)\n",
+                seconds, repeat > 1 ? " (median of the passes)" : "",
+                seconds > 0 ? (double)l.ds->n / seconds : 0.0, o.batch, threads);
     if (!rc) {
         if (o.output)
             fprintf(stderr, "wrote      %s: '%s' %s\n", o.output, l.g->values[outs[0].id].name,
