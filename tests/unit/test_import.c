@@ -735,6 +735,156 @@ START_TEST(bundled_models) {
 }
 END_TEST
 
+/* ---- elementwise, comparison and reduction ops ---- */
+
+/* PyTorch's export of cls.expand(x.size(0), -1, -1): the target shape holds the batch
+ * size, Equal(shape, -1) is decided without its value (a size is >= 1), Where selects it,
+ * and Expand gets a static target with the batch symbol in it. */
+START_TEST(pytorch_expand_pattern) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[3] = {B, 4, 3}, cd[3] = {1, 1, 3}, one[1] = {1}, three[1] = {3};
+    const int64_t zero = 0, m1 = -1;
+    const float cls[3] = {0.5f, -1.0f, 2.0f};
+    mb_input(&b, "x", 3, xd);
+    mb_init_f32(&b, "cls", 3, cd, cls);
+    mb_init_i64(&b, "zero", 0, NULL, &zero);
+    mb_init_i64(&b, "axes0", 1, one, &zero);
+    mb_init_i64(&b, "m1", 1, one, &m1);
+    mb_init_i64(&b, "m1s", 0, NULL, &m1);
+    mb_node(&b, "Shape", "", "x", "s");
+    mb_node(&b, "Gather", "", "s,zero", "n");
+    mb_node(&b, "Unsqueeze", "", "n,axes0", "n1");
+    mb_attr_int(&b, mb_node(&b, "Concat", "", "n1,m1,m1", "target"), "axis", 0);
+    mb_node(&b, "Shape", "", "target", "tlen");
+    Onnx__NodeProto *cs = mb_node(&b, "ConstantOfShape", "", "tlen", "ones");
+    mb_attr(&b, cs, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t =
+        mb_tensor(&b, "", PTQ_DTYPE_I64, 1, one, (int64_t[]){1});
+    mb_node(&b, "Equal", "", "target,m1s", "is_m1");
+    mb_node(&b, "Where", "", "is_m1,ones,target", "shape");
+    mb_node(&b, "Expand", "expand", "cls,shape", "c");
+    mb_attr_int(&b, mb_node(&b, "Concat", "cat", "c,x", "y"), "axis", 1);
+    mb_output(&b, "y", 3, (int64_t[]){B, 5, 3});
+    (void)three;
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_EXPAND), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_WHERE) + test_count_op(g, PTQ_OP_EQUAL), 0);
+    expect_shape(g, g->outputs[0], "[N,5,3]");
+    float x[2 * 12];
+    test_rng r = {21};
+    test_fill_uniform(&r, x, 24, -1.0f, 1.0f);
+    int64_t n;
+    float *y = test_run_graph(g, x, 2, &n);
+    ck_assert_int_eq(n, 30);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 15; i++)
+            ck_assert_float_eq(y[s * 15 + i], i < 3 ? cls[i] : x[s * 12 + i - 3]);
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
+/* Shape values through float and back: Cast, Div, Floor, Ceil, Range, Min, Max, Neg fold;
+ * the batch size may not be computed with. */
+START_TEST(shape_float_round_trip_folded) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[3] = {B, 4, 5}, one[1] = {1};
+    const int64_t two = 2, zero = 0, step = 1;
+    const float half = 2.0f;
+    mb_input(&b, "x", 3, xd);
+    mb_init_i64(&b, "two", 0, NULL, &two);
+    mb_init_i64(&b, "zero", 0, NULL, &zero);
+    mb_init_i64(&b, "step", 0, NULL, &step);
+    mb_init_f32(&b, "half", 0, NULL, &half);
+    mb_node(&b, "Shape", "", "x", "s");
+    mb_node(&b, "Gather", "", "s,two", "w");                     /* 5 */
+    mb_attr_int(&b, mb_node(&b, "Cast", "", "w", "wf"), "to", 1);
+    mb_node(&b, "Div", "", "wf,half", "hf");                     /* 2.5 */
+    mb_node(&b, "Floor", "", "hf", "fl");                        /* 2 */
+    mb_node(&b, "Ceil", "", "hf", "ce");                         /* 3 */
+    mb_attr_int(&b, mb_node(&b, "Cast", "", "fl", "fi"), "to", 7);
+    mb_attr_int(&b, mb_node(&b, "Cast", "", "ce", "ci"), "to", 7);
+    mb_node(&b, "Min", "", "fi,ci", "lo");                       /* 2 */
+    mb_node(&b, "Max", "", "fi,ci,zero", "hi");                  /* 3 */
+    mb_node(&b, "Neg", "", "lo", "neg");                         /* -2 */
+    mb_node(&b, "Add", "", "hi,neg", "len");                     /* 1 */
+    mb_node(&b, "Range", "", "zero,hi,step", "idx");             /* [0, 1, 2] */
+    mb_attr_int(&b, mb_node(&b, "Gather", "g", "x,idx", "y0"), "axis", 2);
+    mb_node(&b, "Unsqueeze", "", "len,zero", "len1");
+    (void)one;
+    mb_attr_int(&b, mb_node(&b, "Gather", "g2", "y0,len1", "y"), "axis", 1);
+    mb_output(&b, "y", 3, (int64_t[]){B, 1, 3});
+    ptq_graph *g = load_ok(&b);
+    expect_shape(g, g->outputs[0], "[N,1,3]");
+    ptq_graph_free(g);
+    /* Casting the batch size to float is refused, naming the node. */
+    b.graph.node[1]->input[1] = mb_str(&b, "zero");
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("batch size"));
+    mb_free(&b);
+}
+END_TEST
+
+/* Attributes are checked against the model's opset, and errors name node and attribute. */
+START_TEST(math_attributes_checked) {
+    const int64_t xd[3] = {B, 4, 6}, one[1] = {1}, axes = -1;
+    mb b;
+    /* Reduce axes: an attribute before 18, an input from 18 (ReduceSum: from 13). */
+    for (int k = 0; k < 4; k++) {
+        const int64_t opset = k % 2 ? 18 : 13;
+        const char *op = k < 2 ? "ReduceMean" : "ReduceSum";
+        const bool input_form = opset >= 18 || k >= 2;
+        mb_init(&b, opset);
+        mb_input(&b, "x", 3, xd);
+        mb_init_i64(&b, "axes", 1, one, &axes);
+        Onnx__NodeProto *n = mb_node(&b, op, "red", input_form ? "x" : "x,axes", "y");
+        mb_attr_ints(&b, n, "axes", 1, &axes);
+        mb_output(&b, "y", 3, (int64_t[]){B, 4, 1});
+        mb_refused(&b, input_form ? PTQ_ERR_UNSUPPORTED : PTQ_ERR_INVALID,
+                   input_form ? WHAT("'red'", "'axes'") : WHAT("'red'", "axes"));
+        /* The right form loads. */
+        n->n_attribute = 0;
+        n->n_input = input_form ? 2 : 1;
+        if (input_form) n->input[1] = mb_str(&b, "axes");
+        else mb_attr_ints(&b, n, "axes", 1, &axes);
+        ptq_graph *g = load_ok(&b);
+        expect_shape(g, g->outputs[0], "[N,4,1]");
+        ptq_graph_free(g);
+        mb_free(&b);
+    }
+    /* LayerNormalization: opset 17, stash_type 1 only, Mean/InvStdDev not read. */
+    mb_init(&b, 17);
+    mb_input(&b, "x", 3, xd);
+    mb_init_f32(&b, "w", 1, (int64_t[]){6}, NULL);
+    Onnx__NodeProto *ln = mb_node(&b, "LayerNormalization", "ln", "x,w", "y,mean");
+    mb_attr_int(&b, ln, "stash_type", 0);
+    mb_output(&b, "y", 3, xd);
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'ln'", "stash_type"));
+    ln->n_attribute = 0;
+    ptq_graph *g = load_ok(&b); /* mean is named but nothing reads it */
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_LAYER_NORM), 1);
+    ptq_graph_free(g);
+    mb_node(&b, "Relu", "reader", "mean", "z");
+    mb_output(&b, "z", 3, (int64_t[]){B, 4, 1});
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'ln'", "'mean'", "Mean"));
+    b.graph.n_node = 1;
+    b.graph.n_output = 1;
+    b.opset.version = 16;
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'ln'", "opset 17"));
+    mb_free(&b);
+    /* Cast: `to` is required, and float16 is refused. */
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, xd);
+    Onnx__NodeProto *c = mb_node(&b, "Cast", "cast", "x", "y");
+    mb_output(&b, "y", 3, xd);
+    mb_refused(&b, PTQ_ERR_INVALID, WHAT("'cast'", "'to'"));
+    mb_attr_int(&b, c, "to", 10);
+    mb_refused(&b, PTQ_ERR_UNSUPPORTED, WHAT("'cast'", "float16"));
+    mb_free(&b);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("import");
     TCase *tc = tcase_create("valid");
@@ -767,6 +917,13 @@ int main(void) {
     tcase_add_test(tc, structural_problems);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, load_tensor_file);
+    suite_add_tcase(s, tc);
+
+    /* ---- elementwise, comparison and reduction ops ---- */
+    tc = tcase_create("math");
+    tcase_add_test(tc, pytorch_expand_pattern);
+    tcase_add_test(tc, shape_float_round_trip_folded);
+    tcase_add_test(tc, math_attributes_checked);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bundled");

@@ -1213,7 +1213,13 @@ static ptq_status import_math(importer *im, const Onnx__NodeProto *np, const cha
     } else {
         id = emit(im, np, nname, ir, n_in, in);
     }
-    if (id >= 0) g->nodes[id].attrs = at;
+    if (id < 0) return im->err->status ? im->err->status : PTQ_ERR_INTERNAL;
+    g->nodes[id].attrs = at;
+    /* A constant expanded to the batch size depends on the batch: computed at run time. */
+    bool batch_target = false;
+    for (int32_t i = 0; ir == PTQ_OP_EXPAND && i < at.expand_ndim; i++)
+        batch_target |= at.expand_shape[i] == B;
+    if (batch_target) return ptq_graph_infer_node(g, id, im->err);
     return finish(im, id);
 }
 
