@@ -885,6 +885,37 @@ START_TEST(math_attributes_checked) {
 }
 END_TEST
 
+/* The attention-style fixtures (tests/data/make_math_models.py): the LayerNorm pattern of
+ * older exporters at opset 13 and LayerNormalization at opset 17 both give the outputs
+ * numpy computed in float64. */
+START_TEST(attention_fixture_matches_numpy) {
+    const char *model = _i == 0 ? "math_attention13.onnx" : "math_attention17.onnx";
+    char path[1024];
+    ptq_error err = {0};
+    snprintf(path, sizeof path, "%s/tests/data/%s", PTQ_SOURCE_DIR, model);
+    ptq_graph *g = ptq_onnx_load(path, NULL, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/tests/data/math_attention_x.npy", PTQ_SOURCE_DIR);
+    ptq_tensor *x = ptq_npy_read(path, &err);
+    snprintf(path, sizeof path, "%s/tests/data/math_attention_y.npy", PTQ_SOURCE_DIR);
+    ptq_tensor *want = ptq_npy_read(path, &err);
+    ck_assert_msg(x && want, "%s", err.msg);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_WHERE), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_ERF), 1);
+    int64_t n;
+    float *y = test_run_graph(g, x->data, x->ne[0], &n);
+    ck_assert_int_eq(n, ptq_tensor_numel(want));
+    const float *w = want->data;
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(y[i] - w[i]) <= 1e-5f + 1e-4f * fabsf(w[i]), "%s: y[%ld] = %.7g, numpy %.7g",
+                      model, (long)i, (double)y[i], (double)w[i]);
+    free(y);
+    ptq_tensor_free(x);
+    ptq_tensor_free(want);
+    ptq_graph_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("import");
     TCase *tc = tcase_create("valid");
@@ -924,6 +955,7 @@ int main(void) {
     tcase_add_test(tc, pytorch_expand_pattern);
     tcase_add_test(tc, shape_float_round_trip_folded);
     tcase_add_test(tc, math_attributes_checked);
+    tcase_add_loop_test(tc, attention_fixture_matches_numpy, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bundled");
