@@ -1075,6 +1075,8 @@ static ptq_status float_copy(importer *im, const char *nname, int32_t *id, int32
     }
     char nm[512];
     snprintf(nm, sizeof nm, "%s/input%d_float32", nname, slot);
+    for (int k = 2; lookup(im, nm) >= 0; k++) /* a re-imported export may hold that name */
+        snprintf(nm, sizeof nm, "%s/input%d_float32_%d", nname, slot, k);
     ptq_status st = new_constant(im, nm, t);
     if (!st) *id = im->g->n_values - 1;
     return st;
