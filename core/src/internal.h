@@ -229,6 +229,9 @@ size_t ptq_work_layer_norm_shared(const ptq_node *n, const ptq_kt *in);
 /* Cast of one float32 value to element type `to`, as a float32 value again: integer
  * types truncate toward zero and saturate at the type's range, bool gives 0/1. */
 float ptq_cast_value(float x, int32_t to);
+/* Fuses the LayerNormalization pattern of exporters before opset 17 into LAYER_NORM
+ * nodes (fuse_layernorm.c); *fused says how many. */
+ptq_status ptq_fuse_layer_norm(ptq_graph *g, int32_t *fused, ptq_error *err);
 /* Copies x (shape xs) broadcast into y (shape ys, numpy rules, xs broadcastable). */
 void ptq_broadcast_copy(const ptq_kt *xs, ptq_kt *ys, int32_t threads);
 

@@ -902,6 +902,9 @@ START_TEST(attention_fixture_matches_numpy) {
     ck_assert_msg(x && want, "%s", err.msg);
     ck_assert_int_eq(test_count_op(g, PTQ_OP_WHERE), 1);
     ck_assert_int_eq(test_count_op(g, PTQ_OP_ERF), 1);
+    /* Both LayerNorms are one op, fused from the pattern at opset 13. */
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_LAYER_NORM), 2);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_REDUCE_MEAN), 1);
     int64_t n;
     float *y = test_run_graph(g, x->data, x->ne[0], &n);
     ck_assert_int_eq(n, ptq_tensor_numel(want));
@@ -913,6 +916,68 @@ START_TEST(attention_fixture_matches_numpy) {
     ptq_tensor_free(x);
     ptq_tensor_free(want);
     ptq_graph_free(g);
+}
+END_TEST
+
+/* The LayerNormalization pattern of exporters before opset 17 (ReduceMean, Sub, Pow 2,
+ * ReduceMean, Add eps, Sqrt, Div, Mul, Add) fuses into one LAYER_NORM when it is exactly
+ * that; when an intermediate value is read elsewhere (here: a second output), it stays
+ * nine ops, and both give the same values within float rounding. */
+START_TEST(layer_norm_pattern_fused_or_not) {
+    const int64_t xd[3] = {B, 3, 8}, wd[1] = {8}, one[1] = {1}, m1 = -1;
+    float wv[8], bv[8];
+    test_rng r = {31};
+    test_fill_uniform(&r, wv, 8, 0.5f, 1.5f);
+    test_fill_uniform(&r, bv, 8, -0.5f, 0.5f);
+    float x[2 * 24];
+    test_fill_uniform(&r, x, 48, -2.0f, 2.0f);
+    float *y[2];
+    for (int k = 0; k < 2; k++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, xd);
+        mb_init_f32(&b, "w", 1, wd, wv);
+        mb_init_f32(&b, "b", 1, wd, bv);
+        mb_init_f32(&b, "two", 0, NULL, (float[]){2.0f});
+        mb_init_f32(&b, "eps", 0, NULL, (float[]){1e-5f});
+        (void)one, (void)m1;
+        mb_attr_ints(&b, mb_node(&b, "ReduceMean", "", "x", "m"), "axes", 1, &m1);
+        mb_node(&b, "Sub", "", "x,m", "d");
+        mb_node(&b, "Pow", "", "d,two", "d2");
+        mb_attr_ints(&b, mb_node(&b, "ReduceMean", "", "d2", "v"), "axes", 1, &m1);
+        mb_node(&b, "Add", "", "eps,v", "ve"); /* either operand order */
+        mb_node(&b, "Sqrt", "", "ve", "s");
+        mb_node(&b, "Div", "", "d,s", "xh");
+        mb_node(&b, "Mul", "", "w,xh", "xs");
+        mb_node(&b, "Add", "ln_out", "xs,b", "y");
+        mb_output(&b, "y", 3, xd);
+        if (k == 1) mb_output(&b, "m", 3, (int64_t[]){B, 3, 1});
+        ptq_graph *g = load_ok(&b);
+        mb_free(&b);
+        ck_assert_int_eq(test_count_op(g, PTQ_OP_LAYER_NORM), k == 0);
+        ck_assert_int_eq(test_count_op(g, PTQ_OP_REDUCE_MEAN), k == 0 ? 0 : 2);
+        if (k == 0) ck_assert_int_eq(g->n_nodes, 1);
+        int64_t n;
+        y[k] = test_run_graph(g, x, 2, &n);
+        ck_assert_int_eq(n, 48);
+        ptq_graph_free(g);
+    }
+    /* Against a double reference, and fused against unfused. */
+    for (int row = 0; row < 6; row++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < 8; i++) mean += x[row * 8 + i] / 8.0;
+        for (int i = 0; i < 8; i++) var += (x[row * 8 + i] - mean) * (x[row * 8 + i] - mean) / 8.0;
+        for (int i = 0; i < 8; i++) {
+            const double want = (x[row * 8 + i] - mean) / sqrt(var + 1e-5) * wv[i] + bv[i];
+            for (int k = 0; k < 2; k++)
+                ck_assert_msg(fabs(y[k][row * 8 + i] - want) < 1e-5, "%s: %g vs %g",
+                              k ? "unfused" : "fused", (double)y[k][row * 8 + i], want);
+            ck_assert_msg(fabsf(y[0][row * 8 + i] - y[1][row * 8 + i]) <= 4e-7f * fmaxf(1.0f, fabsf(y[1][row * 8 + i])),
+                          "fused %.9g vs unfused %.9g", (double)y[0][row * 8 + i], (double)y[1][row * 8 + i]);
+        }
+    }
+    free(y[0]);
+    free(y[1]);
 }
 END_TEST
 
@@ -956,6 +1021,7 @@ int main(void) {
     tcase_add_test(tc, shape_float_round_trip_folded);
     tcase_add_test(tc, math_attributes_checked);
     tcase_add_loop_test(tc, attention_fixture_matches_numpy, 0, 2);
+    tcase_add_test(tc, layer_norm_pattern_fused_or_not);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bundled");
