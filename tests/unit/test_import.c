@@ -2,6 +2,7 @@
  * structs, serialized, and loaded with ptq_onnx_load_buffer; plus the bundled models.
  *
  * The models come from the shared builder (onnx_builder.h). */
+#include <dirent.h>
 #include <glob.h>
 #include <math.h>
 #include <stdio.h>
@@ -980,6 +981,68 @@ START_TEST(layer_norm_pattern_fused_or_not) {
 }
 END_TEST
 
+/* LayerNormalization against the ONNX conformance data, output Y only: the conformance
+ * cases also declare Mean and InvStdDev as graph outputs, which qcraft does not claim (so
+ * tests/conformance/skips.txt names them); here those two are dropped from the model and
+ * Y is compared, with the conformance tolerance, on every axis and epsilon case (data set
+ * 0 of each). */
+START_TEST(layer_norm_conformance_y) {
+    const char *root = "/usr/share/libonnx-testdata/data/node";
+    DIR *d = opendir(root);
+    ck_assert_msg(d != NULL, "%s: libonnx-testdata is missing (a test dependency)", root);
+    int cases = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "test_layer_normalization_", 25) || strstr(e->d_name, "expanded")) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/model.onnx", root, e->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        uint8_t buf[4096];
+        const size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+        ck_assert_ptr_nonnull(m);
+        m->graph->n_output = 1; /* Y */
+        uint8_t out[4096];
+        ck_assert_uint_le(onnx__model_proto__get_packed_size(m), sizeof out);
+        const size_t olen = onnx__model_proto__pack(m, out);
+        onnx__model_proto__free_unpacked(m, NULL);
+        ptq_error err = {0};
+        ptq_graph *g = ptq_onnx_load_buffer(out, olen, e->d_name, NULL, &err);
+        ck_assert_msg(g != NULL, "%s", err.msg);
+        ptq_tensor *in[3], *want;
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%d.pb", root, e->d_name, k);
+            in[k] = ptq_onnx_load_tensor(path, &err);
+            ck_assert_msg(in[k] != NULL, "%s", err.msg);
+        }
+        snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", root, e->d_name);
+        want = ptq_onnx_load_tensor(path, &err);
+        ck_assert_msg(want != NULL, "%s", err.msg);
+        ptq_exec_options eo = ptq_exec_options_default();
+        eo.max_batch = 1;
+        ptq_exec *ex = ptq_exec_new(g, &eo, &err);
+        ck_assert_msg(ex != NULL, "%s", err.msg);
+        for (int32_t i = 0; i < g->n_inputs; i++)
+            for (int k = 0; k < 3; k++)
+                if (!strcmp(g->values[g->inputs[i]].name, k == 0 ? "X" : k == 1 ? "W" : "B"))
+                    ptq_exec_bind(ex, g->inputs[i], in[k]->data);
+        ck_assert_msg(ptq_exec_run(ex, 1, &err) == PTQ_OK, "%s", err.msg);
+        const float *y = ptq_exec_data(ex, g->outputs[0]), *w = want->data;
+        for (int64_t i = 0; i < ptq_tensor_numel(want); i++)
+            ck_assert_msg(fabsf(y[i] - w[i]) <= 1e-5f + 1e-4f * fabsf(w[i]), "%s: y[%ld] = %g, want %g",
+                          e->d_name, (long)i, (double)y[i], (double)w[i]);
+        ptq_exec_free(ex);
+        for (int k = 0; k < 3; k++) ptq_tensor_free(in[k]);
+        ptq_tensor_free(want);
+        ptq_graph_free(g);
+        cases++;
+    }
+    closedir(d);
+    ck_assert_int_eq(cases, 19);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("import");
     TCase *tc = tcase_create("valid");
@@ -1021,6 +1084,7 @@ int main(void) {
     tcase_add_test(tc, math_attributes_checked);
     tcase_add_loop_test(tc, attention_fixture_matches_numpy, 0, 2);
     tcase_add_test(tc, layer_norm_pattern_fused_or_not);
+    tcase_add_test(tc, layer_norm_conformance_y);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bundled");
