@@ -227,8 +227,11 @@ void ptq_fwd_reduce(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq
 void ptq_fwd_layer_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
 size_t ptq_work_layer_norm_shared(const ptq_node *n, const ptq_kt *in);
 /* Cast of one float32 value to element type `to`, as a float32 value again: integer
- * types truncate toward zero and saturate at the type's range, bool gives 0/1. */
+ * types truncate toward zero and saturate at the type's range, bool gives 0/1 (ir/cast.c). */
 float ptq_cast_value(float x, int32_t to);
+/* The range of integer ONNX element type `to` as floats (the largest floats inside it);
+ * false for non-integer types. */
+bool ptq_cast_int_range(int32_t to, float *lo, float *hi);
 /* Fuses the LayerNormalization pattern of exporters before opset 17 into LAYER_NORM
  * nodes (fuse_layernorm.c); *fused says how many. */
 ptq_status ptq_fuse_layer_norm(ptq_graph *g, int32_t *fused, ptq_error *err);

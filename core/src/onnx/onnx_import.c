@@ -931,9 +931,12 @@ static ptq_status import_cast(importer *im, const Onnx__NodeProto *np, const cha
             continue;
         }
         /* Integers: floats truncate toward zero and saturate (as the run-time kernel). */
-        int64_t k = s->dtype == PTQ_DTYPE_F32
-                        ? (int64_t)ptq_cast_value(((const float *)s->data)[i], (int32_t)to)
-                        : int_at(s, i);
+        const double c = s->dtype == PTQ_DTYPE_F32
+                             ? (double)ptq_cast_value(((const float *)s->data)[i], (int32_t)to)
+                             : 0.0;
+        int64_t k = s->dtype != PTQ_DTYPE_F32 ? int_at(s, i)
+                    : c >= 9.2e18 ? INT64_MAX /* uint64's top, stored as int64 */
+                                  : (int64_t)c;
         if (to == ONNX_BOOL) k = k != 0 || (s->dtype == PTQ_DTYPE_F32 && ((const float *)s->data)[i] != 0.0f);
         switch (store) {
         case PTQ_DTYPE_U8: ((uint8_t *)t->data)[i] = (uint8_t)k; break;
