@@ -1019,7 +1019,8 @@ static ptq_status fold_int_math(importer *im, const Onnx__NodeProto *np, const c
         for (int32_t j = 0; j < k; j++) {
             const ptq_tensor *s = ts[j];
             int64_t e = bcast_index(s, r, ne, i);
-            v[j] = s->dtype == PTQ_DTYPE_F32 ? (int64_t)((const float *)s->data)[e] : int_at(s, e);
+            /* A float condition (a comparison folded as float) is read as nonzero. */
+            v[j] = s->dtype == PTQ_DTYPE_F32 ? ((const float *)s->data)[e] != 0.0f : int_at(s, e);
             if (ir == PTQ_OP_POW && j == 1) expo = num_at(s, e);
             if (s->dtype == PTQ_DTYPE_F32 && !(ir == PTQ_OP_WHERE && j == 0) &&
                 !(ir == PTQ_OP_POW && j == 1)) {
@@ -1178,8 +1179,6 @@ static ptq_status import_math(importer *im, const Onnx__NodeProto *np, const cha
     if (all_const && any_int && values_int &&
         (ir == PTQ_OP_NEG || ir == PTQ_OP_MIN || ir == PTQ_OP_MAX || ir == PTQ_OP_EQUAL ||
          ir == PTQ_OP_LESS || ir == PTQ_OP_GREATER || ir == PTQ_OP_WHERE || ir == PTQ_OP_POW)) {
-        if (ir == PTQ_OP_WHERE && ts[0]->dtype == PTQ_DTYPE_F32)
-            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "float condition on integers");
         return fold_int_math(im, np, nname, ir, ts, n_in);
     }
     if (ir == PTQ_OP_EXPAND && all_const && any_int) {
