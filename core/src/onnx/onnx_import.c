@@ -9,7 +9,11 @@
  * shape arithmetic PyTorch exports for flatten (Shape -> Gather -> Unsqueeze -> Concat
  * -> Reshape), which is evaluated here, with the batch size kept symbolic, into the
  * Reshape's static target shape.  Any node whose inputs are all constants is evaluated
- * once here and replaced by its result. */
+ * once here and replaced by its result; integer constants keep integer semantics (Cast,
+ * Neg, Min, Max, Equal, Less, Greater, Where, Expand, Pow, ConstantOfShape, Range), so
+ * the shape patterns of PyTorch's expand(), arange() and friends fold too.  The
+ * LayerNormalization pattern of exporters before opset 17 is fused into one node
+ * (ir/fuse_layernorm.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,8 +29,9 @@
  * (consumed_inputs, broadcast, is_test, ...) are refused by the strict attribute check.
  * Opsets 18 to 21 are accepted because the exporter writes 21 for 16-bit QDQ models:
  * between 18 and 21 the supported ops only gained types, or gained forms this importer
- * already refuses (Pad's axes input, AveragePool's dilations, Cast's saturate, Q/DQ's
- * block_size). */
+ * already refuses (Pad's axes input, AveragePool's dilations, Q/DQ's block_size) or
+ * that do not apply (Cast's saturate, for float8 targets only); the Reduce ops' axes
+ * moved from attribute to input at 18 (ReduceSum at 13), which both forms follow. */
 #define MIN_OPSET 1
 #define MAX_OPSET 21
 
