@@ -1002,10 +1002,12 @@ START_TEST(layer_norm_conformance_y) {
         fclose(f);
         Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
         ck_assert_ptr_nonnull(m);
+        const size_t n_out = m->graph->n_output;
         m->graph->n_output = 1; /* Y */
         uint8_t out[4096];
         ck_assert_uint_le(onnx__model_proto__get_packed_size(m), sizeof out);
         const size_t olen = onnx__model_proto__pack(m, out);
+        m->graph->n_output = n_out; /* so that all of them are freed */
         onnx__model_proto__free_unpacked(m, NULL);
         ptq_error err = {0};
         ptq_graph *g = ptq_onnx_load_buffer(out, olen, e->d_name, NULL, &err);
