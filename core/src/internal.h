@@ -235,8 +235,33 @@ void ptq_conv_transpose_range(int64_t in, int64_t out, int64_t s, int64_t p, int
 
 
 /* ---- elementwise, comparison and reduction ops ---- */
-
-
+/* Shape inference (shape_math.c). */
+ptq_status ptq_infer_nary_broadcast(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_expand(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_reduce(ptq_graph *g, ptq_node *n, ptq_error *err);
+ptq_status ptq_infer_layer_norm(ptq_graph *g, ptq_node *n, ptq_error *err);
+/* Which axes a reduce node reduces (bit i: axis i of an input of rank ndim), after its
+ * axes were normalised by inference; 0 means the node is an identity. */
+uint32_t ptq_reduce_mask(const ptq_node *n, int32_t ndim);
+/* Kernels (kernels/math.c, reduce.c, layernorm.c). */
+void ptq_fwd_math_unary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_math_binary(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_where(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_expand(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_reduce(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+void ptq_fwd_layer_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out);
+size_t ptq_work_layer_norm_shared(const ptq_node *n, const ptq_kt *in);
+/* Cast of one float32 value to element type `to`, as a float32 value again: integer
+ * types truncate toward zero and saturate at the type's range, bool gives 0/1 (ir/cast.c). */
+float ptq_cast_value(float x, int32_t to);
+/* The range of integer ONNX element type `to` as floats (the largest floats inside it);
+ * false for non-integer types. */
+bool ptq_cast_int_range(int32_t to, float *lo, float *hi);
+/* Fuses the LayerNormalization pattern of exporters before opset 17 into LAYER_NORM
+ * nodes (fuse_layernorm.c); *fused says how many. */
+ptq_status ptq_fuse_layer_norm(ptq_graph *g, int32_t *fused, ptq_error *err);
+/* Copies x (shape xs) broadcast into y (shape ys, numpy rules, xs broadcastable). */
+void ptq_broadcast_copy(const ptq_kt *xs, ptq_kt *ys, int32_t threads);
 
 /* Single-threaded sgemm wrapper over OpenBLAS (row-major, C = alpha*op(A)*op(B) + beta*C),
  * the one place the core calls the BLAS. */

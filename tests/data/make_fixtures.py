@@ -19,8 +19,8 @@ Y = h.make_tensor_value_info('y', T.FLOAT, ['N', 4])
 # Two unsupported op types, one of them used twice: the error must list both, each with
 # the first node that uses it.
 nodes = [h.make_node('Relu', ['x'], ['a'], name='relu0'),
-         h.make_node('Erf', ['a'], ['b'], name='erf_first'),
-         h.make_node('Erf', ['b'], ['c'], name='erf_second'),
+         h.make_node('Sin', ['a'], ['b'], name='sin_first'),
+         h.make_node('Sin', ['b'], ['c'], name='sin_second'),
          h.make_node('Round', ['c'], ['y'], name='round_first')]
 save(h.make_model(h.make_graph(nodes, 'unsupported', [X], [Y])), 'unsupported_ops.onnx')
 

@@ -16,7 +16,7 @@ expect_error "truncated onnx" "truncated|not a valid ONNX" -- "$PTQ" inspect "$T
 expect_error "garbage onnx" "not a valid ONNX|no graph|opset|invalid" -- "$PTQ" inspect "$TMP/garbage.onnx"
 expect_error "empty onnx" "empty" -- "$PTQ" inspect "$TMP/empty.onnx"
 expect_error "missing onnx" "cannot open" -- "$PTQ" inspect "$TMP/nope.onnx"
-expect_error "unsupported ops listed" "Erf \(first used by node 'erf_first'\).*Round \(first used by node 'round_first'\)" -- "$PTQ" inspect "$F/unsupported_ops.onnx"
+expect_error "unsupported ops listed" "Sin \(first used by node 'sin_first'\).*Round \(first used by node 'round_first'\)" -- "$PTQ" inspect "$F/unsupported_ops.onnx"
 expect_error "dangling input" "input 'ghost' is not defined" -- "$PTQ" inspect "$F/dangling_input.onnx"
 expect_error "inconsistent shapes" "conv_bad.*inconsistent" -- "$PTQ" inspect "$F/inconsistent_shapes.onnx"
 expect_error "absurd dims" "absurd" -- "$PTQ" eval "$F/absurd_dims.onnx" --images "$IMG" --labels "$LAB"

@@ -1187,6 +1187,58 @@ END_TEST
 /* ================================================================ the table ====== */
 
 /* Every op the executor can run can be trained through. */
+/* ---- elementwise, comparison and reduction ops ---- */
+
+/* Max/Min pass the gradient to the operand the forward picked: on a tie the later one
+ * (the forward folds op(op(x0, x1), x2)).  ReduceMax to the first maximum in row-major
+ * order, as its kernel keeps it. */
+START_TEST(math_winners) {
+    test_rng r = {0x3A7ULL};
+    const int64_t ne[2] = {1, 4};
+    const float a[4] = {1.0f, 3.0f, 2.0f, 4.0f}, b[4] = {1.0f, 2.0f, 2.0f, 5.0f};
+    for (int k = 0; k < 2; k++) {
+        gcase gc;
+        gc_begin(&gc, &r, "%s winner:", k ? "Min" : "Max");
+        int32_t in[2] = {gc_input(&gc, 2, ne, 0.0f, 0.0f), gc_input(&gc, 2, ne, 0.0f, 0.0f)};
+        memcpy(gc_data(&gc, in[0]), a, sizeof a);
+        memcpy(gc_data(&gc, in[1]), b, sizeof b);
+        gc_node(&gc, k ? PTQ_OP_MIN : PTQ_OP_MAX, 2, in);
+        gc_prepare(&gc);
+        for (int i = 0; i < 4; i++) gc.r[i] = 1.0f;
+        float *d[2] = {grad_buffer(&gc, 0, NULL), grad_buffer(&gc, 1, NULL)};
+        gc_backward(&gc, 1, 3u, d);
+        /* Max: b wins the ties at 0 and 2, a wins 1, b wins 3; Min: b wins the ties and 1,
+         * a wins 3. */
+        const float want_a[2][4] = {{0, 1, 0, 0}, {0, 0, 0, 1}};
+        for (int i = 0; i < 4; i++) {
+            ck_assert_msg(d[0][i] == want_a[k][i] && d[1][i] == 1.0f - want_a[k][i],
+                          "%s element %d: da %g db %g", gc.desc, i, (double)d[0][i], (double)d[1][i]);
+        }
+        free(d[0]);
+        free(d[1]);
+        gc_free(&gc);
+    }
+    gcase gc;
+    gc_begin(&gc, &r, "ReduceMax winner:");
+    const int64_t ne2[2] = {2, 4};
+    int32_t x = gc_input(&gc, 2, ne2, 0.0f, 0.0f);
+    const float data[8] = {1.0f, 3.0f, 3.0f, 2.0f, 0.5f, 0.5f, 0.5f, 0.5f};
+    memcpy(gc_data(&gc, x), data, sizeof data);
+    ptq_node *n = gc_node(&gc, PTQ_OP_REDUCE_MAX, 1, &x);
+    n->attrs.n_axes = 1;
+    n->attrs.axes[0] = 1;
+    n->attrs.keepdims = 1;
+    gc_prepare(&gc);
+    gc.r[0] = gc.r[1] = 1.0f;
+    float *dx = grad_buffer(&gc, 0, NULL);
+    gc_backward(&gc, 1, 1u, &dx);
+    const float want[8] = {0, 1, 0, 0, 1, 0, 0, 0};
+    for (int i = 0; i < 8; i++) ck_assert_msg(dx[i] == want[i], "ReduceMax dx[%d] = %g", i, (double)dx[i]);
+    free(dx);
+    gc_free(&gc);
+}
+END_TEST
+
 START_TEST(every_op_has_a_backward) {
     for (int op = 1; op < PTQ_OP_COUNT; op++)
         if (ptq_op_table[op].forward)
@@ -1230,5 +1282,6 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "resize"), resize, 0, 4);
     tcase_add_loop_test(tcase(s, "conv_transpose"), conv_transpose, 0, 4);
     tcase_add_loop_test(tcase(s, "slice"), slice, 0, 4);
+    tcase_add_test(tcase(s, "math_winners"), math_winners);
     return test_run_suite(s);
 }

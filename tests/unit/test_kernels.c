@@ -37,6 +37,7 @@ typedef int32_t (*ref_fn)(const ptq_node *n, const ptq_kt *in, int64_t *ne, floa
 
 static ref_fn ref_of(ptq_op op); /* the reference of each op, at the end of the refs */
 static int32_t ref_output_index;   /* which output of a several-output node (Split) */
+static int64_t ref_batch; /* the batch size ref_eval runs at (Expand's target may name it) */
 
 typedef struct kcase {
     ptq_graph *g;
@@ -168,6 +169,7 @@ static int64_t numel(int32_t ndim, const int64_t *ne) {
  * of value `want` (caller frees) and its shape. */
 static float *ref_eval(const ptq_graph *g, int64_t b, float *const *data, int32_t want,
                        ptq_kt *shape) {
+    ref_batch = b;
     ptq_kt *val = calloc((size_t)g->n_values, sizeof *val);
     bool *owned = calloc((size_t)g->n_values, sizeof *owned);
     ck_assert(val && owned);
@@ -2099,6 +2101,375 @@ START_TEST(split_random) {
 }
 END_TEST
 
+/* ============================ elementwise, comparison and reduction ops ====== */
+
+/* Cast of one value in double: truncation toward zero, saturation at the target type's
+ * range, bool as != 0 (NaN -> 0 for integers), float and double a copy. */
+static double ref_cast(double v, int32_t to) {
+    double lo, hi;
+    switch (to) {
+    case 9: return v != 0.0 ? 1.0 : 0.0;
+    case 2: lo = 0, hi = 255; break;
+    case 3: lo = -128, hi = 127; break;
+    case 4: lo = 0, hi = 65535; break;
+    case 5: lo = -32768, hi = 32767; break;
+    case 6: lo = -2147483648.0, hi = 2147483647.0; break;
+    case 12: lo = 0, hi = 4294967295.0; break;
+    default: return v; /* 1, 11 */
+    }
+    if (isnan(v)) return 0.0;
+    return fmin(fmax(trunc(v), lo), hi);
+}
+
+static int32_t ref_math_unary(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const int32_t r = copy_shape(&in[0], ne);
+    if (!out) return r;
+    const float *x = in[0].data;
+    for (int64_t i = 0; i < numel(r, ne); i++) {
+        const double v = x[i];
+        double y;
+        switch (n->op) {
+        case PTQ_OP_CAST: y = ref_cast(v, n->attrs.cast_to); break;
+        case PTQ_OP_SQRT: y = sqrt(v); break;
+        case PTQ_OP_EXP: y = exp(v); break;
+        case PTQ_OP_ERF: y = erf(v); break;
+        case PTQ_OP_NEG: y = -v; break;
+        case PTQ_OP_RECIPROCAL: y = 1.0 / v; break;
+        default: ck_abort_msg("no reference for %s", ptq_op_name(n->op)); return 0;
+        }
+        out[i] = (float)y;
+    }
+    return r;
+}
+
+/* Numpy broadcast of the shapes of in[0..k). */
+static int32_t bcast_shape(const ptq_kt *in, int32_t k, int64_t *ne) {
+    int32_t r = 0;
+    for (int32_t j = 0; j < k; j++) r = PTQ_MAX(r, in[j].ndim);
+    for (int32_t i = 0; i < r; i++) {
+        ne[i] = 1;
+        for (int32_t j = 0; j < k; j++) {
+            const int32_t ij = i - (r - in[j].ndim);
+            if (ij >= 0 && in[j].ne[ij] != 1) ne[i] = in[j].ne[ij];
+        }
+    }
+    return r;
+}
+
+static int32_t ref_math_binary(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const int32_t r = bcast_shape(in, n->n_inputs, ne);
+    if (!out) return r;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t idx[PTQ_MAX_DIMS];
+        unravel(t, r, ne, idx);
+        double v[MAX_IN] = {0};
+        for (int32_t j = 0; j < n->n_inputs; j++)
+            v[j] = ((const float *)in[j].data)[bcast_offset(&in[j], idx, r)];
+        double y = v[0];
+        switch (n->op) {
+        case PTQ_OP_POW: y = pow(v[0], v[1]); break;
+        case PTQ_OP_EQUAL: y = v[0] == v[1]; break;
+        case PTQ_OP_LESS: y = v[0] < v[1]; break;
+        case PTQ_OP_GREATER: y = v[0] > v[1]; break;
+        case PTQ_OP_MIN: for (int32_t j = 1; j < n->n_inputs; j++) y = fmin(y, v[j]); break;
+        case PTQ_OP_MAX: for (int32_t j = 1; j < n->n_inputs; j++) y = fmax(y, v[j]); break;
+        default: ck_abort_msg("no reference for %s", ptq_op_name(n->op));
+        }
+        out[t] = (float)y;
+    }
+    return r;
+}
+
+static int32_t ref_where(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    (void)n;
+    const int32_t r = bcast_shape(in, 3, ne);
+    if (!out) return r;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t idx[PTQ_MAX_DIMS];
+        unravel(t, r, ne, idx);
+        const float c = ((const float *)in[0].data)[bcast_offset(&in[0], idx, r)];
+        const int32_t k = c != 0.0f ? 1 : 2;
+        out[t] = ((const float *)in[k].data)[bcast_offset(&in[k], idx, r)];
+    }
+    return r;
+}
+
+static int32_t ref_expand(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    ptq_kt two[2] = {in[0], {.ndim = n->attrs.expand_ndim}};
+    for (int32_t i = 0; i < two[1].ndim; i++) /* the batch symbol: the input's size there */
+        two[1].ne[i] = n->attrs.expand_shape[i] == B ? ref_batch : n->attrs.expand_shape[i];
+    const int32_t r = bcast_shape(two, 2, ne);
+    if (!out) return r;
+    for (int64_t t = 0; t < numel(r, ne); t++) {
+        int64_t idx[PTQ_MAX_DIMS];
+        unravel(t, r, ne, idx);
+        out[t] = ((const float *)in[0].data)[bcast_offset(&in[0], idx, r)];
+    }
+    return r;
+}
+
+static int32_t ref_reduce(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const ptq_kt *X = &in[0];
+    bool red[PTQ_MAX_DIMS] = {false};
+    const ptq_node_attrs *a = &n->attrs;
+    bool any = false;
+    for (int32_t i = 0; i < a->n_axes; i++) red[a->axes[i] < 0 ? a->axes[i] + X->ndim : a->axes[i]] = any = true;
+    if (a->n_axes < 0 || (a->n_axes == 0 && !a->noop_with_empty_axes))
+        for (int32_t i = 0; i < X->ndim; i++) red[i] = any = true;
+    int32_t r = 0;
+    int64_t kne[PTQ_MAX_DIMS]; /* the output with kept dims, for indexing */
+    for (int32_t i = 0; i < X->ndim; i++) {
+        kne[i] = red[i] ? 1 : X->ne[i];
+        if (!red[i] || a->keepdims) ne[r++] = kne[i];
+    }
+    if (!any) r = copy_shape(X, ne);
+    if (!out) return r;
+    const int64_t no = numel(X->ndim, kne);
+    double *acc = malloc((size_t)no * sizeof *acc);
+    for (int64_t o = 0; o < no; o++) acc[o] = n->op == PTQ_OP_REDUCE_MAX ? -INFINITY : 0.0;
+    const float *x = X->data;
+    for (int64_t t = 0; t < numel(X->ndim, X->ne); t++) {
+        int64_t idx[PTQ_MAX_DIMS];
+        unravel(t, X->ndim, X->ne, idx);
+        for (int32_t i = 0; i < X->ndim; i++) if (red[i]) idx[i] = 0;
+        const int64_t o = ravel(X->ndim, kne, idx);
+        acc[o] = n->op == PTQ_OP_REDUCE_MAX ? fmax(acc[o], x[t]) : acc[o] + x[t];
+    }
+    const double cnt = (double)numel(X->ndim, X->ne) / (double)no;
+    for (int64_t o = 0; o < no; o++)
+        out[o] = (float)(n->op == PTQ_OP_REDUCE_MEAN ? acc[o] / cnt : acc[o]);
+    free(acc);
+    return r;
+}
+
+static int32_t ref_layer_norm(const ptq_node *n, const ptq_kt *in, int64_t *ne, float *out) {
+    const int32_t r = copy_shape(&in[0], ne);
+    if (!out) return r;
+    const int32_t axis = (int32_t)n->attrs.axis;
+    const int64_t d = numel(r - axis, ne + axis), rows = numel(axis, ne);
+    const bool bias = n->n_inputs > 2 && n->inputs[2] >= 0;
+    const float *x = in[0].data;
+    for (int64_t row = 0; row < rows; row++) {
+        double mean = 0.0, var = 0.0;
+        for (int64_t i = 0; i < d; i++) mean += x[row * d + i];
+        mean /= (double)d;
+        for (int64_t i = 0; i < d; i++) var += (x[row * d + i] - mean) * (x[row * d + i] - mean);
+        var /= (double)d;
+        for (int64_t i = 0; i < d; i++) {
+            int64_t idx[PTQ_MAX_DIMS];
+            unravel(row * d + i, r, ne, idx);
+            const double s = ((const float *)in[1].data)[bcast_offset(&in[1], idx, r)];
+            const double b = bias ? ((const float *)in[2].data)[bcast_offset(&in[2], idx, r)] : 0.0;
+            out[row * d + i] = (float)((x[row * d + i] - mean) / sqrt(var + n->attrs.epsilon) * s + b);
+        }
+    }
+    return r;
+}
+
+/* A random shape of rank 1..4 with the batch at dim 0 and dims up to dmax. */
+static int32_t math_shape(test_rng *r, int64_t *ne, int64_t dmax) {
+    const int32_t rank = (int32_t)test_rng_int(r, 1, 4);
+    ne[0] = B;
+    for (int32_t i = 1; i < rank; i++) ne[i] = test_rng_int(r, 1, dmax);
+    return rank;
+}
+
+static const ptq_op math_unary_ops[] = {PTQ_OP_CAST, PTQ_OP_SQRT, PTQ_OP_EXP, PTQ_OP_ERF,
+                                        PTQ_OP_NEG, PTQ_OP_RECIPROCAL};
+
+START_TEST(math_unary_random) {
+    static const int32_t cast_types[] = {1, 2, 3, 4, 5, 6, 9, 11, 12};
+    test_rng r = {0x3A7401ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 48; c++) {
+        kcase kc;
+        const ptq_op op = math_unary_ops[c % 6];
+        kc_begin(&kc, &r, "%s seed %d case %d:", ptq_op_name(op), _i, c);
+        int64_t ne[4];
+        const int32_t rank = math_shape(&r, ne, 6);
+        int32_t x = kc_input(&kc, rank, ne);
+        if (op == PTQ_OP_SQRT) x = kc.y = kc_node(&kc, PTQ_OP_EXP, 1, &x)->outputs[0]; /* > 0 */
+        kc.avoid_zero = op == PTQ_OP_RECIPROCAL;
+        kc.scale = op == PTQ_OP_CAST ? (c % 2 ? 400.0f : 3.0f) : 1.0f; /* reach saturation */
+        ptq_node *n = kc_node(&kc, op, 1, &x);
+        if (op == PTQ_OP_CAST) {
+            n->attrs.cast_to = cast_types[test_rng_int(&r, 0, 8)];
+            kc_note(&kc, " to=%d", n->attrs.cast_to);
+        }
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+/* Up to k operands that broadcast to a random shape with the batch at dim 0. */
+static void math_operands(kcase *kc, int32_t k, int32_t *in, bool may_be_const) {
+    test_rng *r = kc->rng;
+    int64_t full[4];
+    const int32_t rank = math_shape(r, full, 5);
+    for (int32_t j = 0; j < k; j++) {
+        int32_t rj = j == 0 ? rank : (int32_t)test_rng_int(r, 0, rank);
+        int64_t ne[4];
+        for (int32_t i = 0; i < rj; i++) {
+            const int32_t fi = rank - rj + i;
+            ne[i] = fi == 0 ? (j == 0 || test_rng_int(r, 0, 1) ? B : 1)
+                            : (test_rng_int(r, 0, 2) ? full[fi] : 1);
+        }
+        in[j] = kc_operand(kc, rj, ne, may_be_const);
+    }
+}
+
+START_TEST(math_binary_random) {
+    static const ptq_op ops[] = {PTQ_OP_POW, PTQ_OP_MIN, PTQ_OP_MAX, PTQ_OP_EQUAL, PTQ_OP_LESS,
+                                 PTQ_OP_GREATER};
+    test_rng r = {0x3A7402ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 48; c++) {
+        kcase kc;
+        const ptq_op op = ops[c % 6];
+        kc_begin(&kc, &r, "%s seed %d case %d:", ptq_op_name(op), _i, c);
+        const int32_t k = op == PTQ_OP_MIN || op == PTQ_OP_MAX ? (int32_t)test_rng_int(&r, 1, 4) : 2;
+        int32_t in[4];
+        math_operands(&kc, k, in, true);
+        if (op == PTQ_OP_POW && kc.g->values[in[0]].data == NULL) /* a positive base */
+            in[0] = kc_node(&kc, PTQ_OP_EXP, 1, &in[0])->outputs[0];
+        if (op == PTQ_OP_EQUAL) { /* integers, so that some are equal */
+            kc.scale = 2.0f;
+            for (int32_t j = 0; j < 2; j++) {
+                if (kc.g->values[in[j]].data) continue;
+                ptq_node *cn = kc_node(&kc, PTQ_OP_CAST, 1, &in[j]);
+                cn->attrs.cast_to = PTQ_DTYPE_I32;
+                in[j] = cn->outputs[0];
+            }
+        }
+        kc_node(&kc, op, k, in);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+/* Pow's fast paths: a constant exponent 2 or 0.5. */
+START_TEST(math_pow_fast_paths) {
+    test_rng r = {0x3A7403ULL};
+    for (int c = 0; c < 8; c++) {
+        kcase kc;
+        const float e = c % 2 ? 0.5f : 2.0f;
+        kc_begin(&kc, &r, "Pow exponent %g case %d:", (double)e, c);
+        int64_t ne[4];
+        const int32_t rank = math_shape(&r, ne, 40);
+        int32_t in[2] = {kc_input(&kc, rank, ne), -1};
+        /* A positive base: the exponent's gradient (a constant's) needs ln(base). */
+        in[0] = kc_node(&kc, PTQ_OP_EXP, 1, &in[0])->outputs[0];
+        ptq_error err = {0};
+        ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, 0, NULL, &err);
+        *(float *)t->data = e;
+        in[1] = kc_const_tensor(&kc, t);
+        kc_node(&kc, PTQ_OP_POW, 2, in);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+START_TEST(math_where_random) {
+    test_rng r = {0x3A7404ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 24; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "Where seed %d case %d:", _i, c);
+        int32_t in[3];
+        math_operands(&kc, 3, in, true);
+        kc.scale = 2.0f; /* the condition: Cast to int32 gives -1, 0 or 1 */
+        if (!kc.g->values[in[0]].data) {
+            ptq_node *cn = kc_node(&kc, PTQ_OP_CAST, 1, &in[0]);
+            cn->attrs.cast_to = PTQ_DTYPE_I32;
+            in[0] = cn->outputs[0];
+        }
+        kc_node(&kc, PTQ_OP_WHERE, 3, in);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+START_TEST(math_expand_random) {
+    test_rng r = {0x3A7405ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 24; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "Expand seed %d case %d:", _i, c);
+        int64_t full[4];
+        const int32_t rank = math_shape(&r, full, 5);
+        const int32_t rx = (int32_t)test_rng_int(&r, 1, rank);
+        int64_t ne[4];
+        for (int32_t i = 0; i < rx; i++) {
+            const int32_t fi = rank - rx + i;
+            ne[i] = fi == 0 ? B : (test_rng_int(&r, 0, 1) ? full[fi] : 1);
+        }
+        int32_t x = kc_input(&kc, rx, ne);
+        ptq_node *n = kc_node(&kc, PTQ_OP_EXPAND, 1, &x);
+        /* The target may be shorter than the input, and may say 1 where the input is wider. */
+        const int32_t rt = (int32_t)test_rng_int(&r, 1, rank);
+        n->attrs.expand_ndim = rt;
+        for (int32_t i = 0; i < rt; i++) {
+            const int32_t fi = rank - rt + i;
+            n->attrs.expand_shape[i] = fi == 0 ? (test_rng_int(&r, 0, 1) ? B : 1)
+                                                : (test_rng_int(&r, 0, 2) ? full[fi] : 1);
+        }
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+START_TEST(math_reduce_random) {
+    static const ptq_op ops[] = {PTQ_OP_REDUCE_MEAN, PTQ_OP_REDUCE_SUM, PTQ_OP_REDUCE_MAX};
+    test_rng r = {0x3A7406ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 60; c++) {
+        kcase kc;
+        const ptq_op op = ops[c % 3];
+        kc_begin(&kc, &r, "%s seed %d case %d:", ptq_op_name(op), _i, c);
+        /* Every fifth case large enough (rank 3, dims to 64) for the kernel's threads. */
+        int64_t ne[5] = {B, 1, 1, 1, 1};
+        const bool large = c % 5 == 0;
+        const int32_t rank = large ? 3 : (int32_t)test_rng_int(&r, 2, 5);
+        for (int32_t i = 1; i < rank; i++) ne[i] = test_rng_int(&r, large ? 32 : 1, large ? 64 : 5);
+        int32_t x = kc_input(&kc, rank, ne);
+        ptq_node *n = kc_node(&kc, op, 1, &x);
+        ptq_node_attrs *a = &n->attrs;
+        a->keepdims = (int32_t)test_rng_int(&r, 0, 1);
+        a->n_axes = 0;
+        for (int32_t i = 1; i < rank; i++)
+            if (test_rng_int(&r, 0, 1)) a->axes[a->n_axes++] = test_rng_int(&r, 0, 1) ? i : i - rank;
+        if (a->n_axes == 0 && test_rng_int(&r, 0, 1)) a->noop_with_empty_axes = 1;
+        else if (a->n_axes == 0) a->axes[a->n_axes++] = rank - 1;
+        kc_note(&kc, " axes %d keepdims %d noop %d", a->n_axes, a->keepdims, a->noop_with_empty_axes);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
+START_TEST(math_layer_norm_random) {
+    test_rng r = {0x3A7407ULL ^ (uint64_t)(_i + 1)};
+    for (int c = 0; c < 24; c++) {
+        kcase kc;
+        kc_begin(&kc, &r, "LayerNormalization seed %d case %d:", _i, c);
+        int64_t ne[4] = {B, 1, 1, 1};
+        const int32_t rank = (int32_t)test_rng_int(&r, 2, 4);
+        for (int32_t i = 1; i < rank; i++) ne[i] = test_rng_int(&r, 1, c % 4 == 0 ? 64 : 6);
+        const int32_t axis = (int32_t)test_rng_int(&r, 1, rank - 1);
+        int32_t in[3];
+        in[0] = kc_input(&kc, rank, ne);
+        /* Scale (and bias) over a suffix of the normalised dims, some of them 1. */
+        const int32_t n_in = test_rng_int(&r, 0, 1) ? 3 : 2;
+        for (int32_t k = 1; k < n_in; k++) {
+            const int32_t rs = (int32_t)test_rng_int(&r, 0, rank - axis);
+            int64_t sne[4];
+            for (int32_t i = 0; i < rs; i++)
+                sne[i] = test_rng_int(&r, 0, 3) ? ne[rank - rs + i] : 1;
+            in[k] = kc_operand(&kc, rs, sne, true);
+        }
+        ptq_node *n = kc_node(&kc, PTQ_OP_LAYER_NORM, n_in, in);
+        n->attrs.axis = test_rng_int(&r, 0, 1) ? axis : axis - rank;
+        n->attrs.epsilon = c % 2 ? 1e-5f : 0.1f;
+        kc_note(&kc, " axis %d", axis);
+        kc_run(&kc);
+    }
+}
+END_TEST
+
 /* The reference of every op: ref_eval's dispatch, and the list op_table_complete checks
  * (NULL: an op without a reference, so without a test here). */
 static ref_fn ref_of(ptq_op op) {
@@ -2134,6 +2505,25 @@ static ref_fn ref_of(ptq_op op) {
     case PTQ_OP_CONV_TRANSPOSE: return ref_conv_transpose;
     case PTQ_OP_SLICE: return ref_slice;
     case PTQ_OP_SPLIT: return ref_split;
+    /* ---- elementwise, comparison and reduction ops ---- */
+    case PTQ_OP_CAST:
+    case PTQ_OP_SQRT:
+    case PTQ_OP_EXP:
+    case PTQ_OP_ERF:
+    case PTQ_OP_NEG:
+    case PTQ_OP_RECIPROCAL: return ref_math_unary;
+    case PTQ_OP_POW:
+    case PTQ_OP_MIN:
+    case PTQ_OP_MAX:
+    case PTQ_OP_EQUAL:
+    case PTQ_OP_LESS:
+    case PTQ_OP_GREATER: return ref_math_binary;
+    case PTQ_OP_WHERE: return ref_where;
+    case PTQ_OP_EXPAND: return ref_expand;
+    case PTQ_OP_REDUCE_MEAN:
+    case PTQ_OP_REDUCE_SUM:
+    case PTQ_OP_REDUCE_MAX: return ref_reduce;
+    case PTQ_OP_LAYER_NORM: return ref_layer_norm;
     default: return NULL;
     }
 }
@@ -2351,6 +2741,14 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "conv_transpose", 300), conv_transpose_random, 0, 4);
     tcase_add_loop_test(tcase(s, "slice", 300), slice_random, 0, 4);
     tcase_add_loop_test(tcase(s, "split", 300), split_random, 0, 4);
+    /* ---- elementwise, comparison and reduction ops ---- */
+    tcase_add_loop_test(tcase(s, "math_unary", 300), math_unary_random, 0, 3);
+    tcase_add_loop_test(tcase(s, "math_binary", 300), math_binary_random, 0, 4);
+    tcase_add_test(tcase(s, "math_pow_fast", 300), math_pow_fast_paths);
+    tcase_add_loop_test(tcase(s, "math_where", 300), math_where_random, 0, 3);
+    tcase_add_loop_test(tcase(s, "math_expand", 300), math_expand_random, 0, 3);
+    tcase_add_loop_test(tcase(s, "math_reduce", 300), math_reduce_random, 0, 3);
+    tcase_add_loop_test(tcase(s, "math_layer_norm", 300), math_layer_norm_random, 0, 3);
     {
         TCase *tc = tcase(s, "regressions", 300);
         tcase_add_loop_test(tc, gemm_threads_bitwise, 0, 2);

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "onnx_builder.h"
 #include "plugin/plugin.h" /* ptq_host_table */
 #include "quant/session.h"
 #include "testutil.h"
@@ -308,6 +311,55 @@ START_TEST(sim_graph) {
 }
 END_TEST
 
+/* ---- elementwise, comparison and reduction ops ---- */
+
+/* Masks are not quantized: the integer values of a Cast to int32 read by a MatMul get no
+ * activation quantizer, while a LayerNormalization's output read by one does, as any
+ * computing op's. */
+START_TEST(placement_masks_unquantized) {
+    mb b;
+    mb_init(&b, 17);
+    const int64_t xd[2] = {PTQ_DIM_BATCH, 8}, wd[2] = {8, 4}, sd[1] = {8};
+    float w[32];
+    test_rng r = {5};
+    test_fill_uniform(&r, w, 32, -1, 1);
+    mb_input(&b, "x", 2, xd);
+    mb_init_f32(&b, "w1", 2, wd, w);
+    mb_init_f32(&b, "w2", 2, wd, w);
+    mb_init_f32(&b, "scale", 1, sd, NULL);
+    mb_attr_int(&b, mb_node(&b, "Cast", "cast", "x", "xi"), "to", PTQ_DTYPE_I32);
+    mb_node(&b, "MatMul", "m1", "xi,w1", "a1");
+    mb_node(&b, "LayerNormalization", "ln", "x,scale", "xn");
+    mb_node(&b, "MatMul", "m2", "xn,w2", "a2");
+    mb_node(&b, "Add", "add", "a1,a2", "y");
+    mb_output(&b, "y", 2, (int64_t[]){PTQ_DIM_BATCH, 4});
+    size_t len;
+    uint8_t *buf = mb_pack(&b, &len);
+    mb_free(&b);
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/ptq-test-masks-%d.onnx", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    free(buf);
+    ptq_session_config p;
+    make_config("resnet20_fmnist", &p);
+    p.model = path;
+    ptq_error err = {0};
+    ptq_session *s = ptq_session_new(&p, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert_int_eq(ptq_session_place_quantizers(s), PTQ_OK);
+    const ptq_graph *g = s->g;
+    ck_assert_int_lt(ptq_session_quantizer_of(s, ptq_graph_find_value(g, "xi")), 0);
+    ck_assert_int_ge(ptq_session_quantizer_of(s, ptq_graph_find_value(g, "xn")), 0);
+    ck_assert_int_ge(ptq_session_quantizer_of(s, ptq_graph_find_value(g, "a1")), 0); /* residual add */
+    ck_assert_int_ge(ptq_session_quantizer_of(s, ptq_graph_find_value(g, "w1")), 0);
+    ptq_session_free(s);
+    remove(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("session");
     TCase *tc = tcase_create("rewrites");
@@ -315,6 +367,7 @@ int main(void) {
     tcase_add_loop_test(tc, fold_bn_preserves_function, 0, 4);
     tcase_add_loop_test(tc, residual_blocks, 0, 4);
     tcase_add_test(tc, placement);
+    tcase_add_test(tc, placement_masks_unquantized);
     tcase_add_loop_test(tc, placement_paper, 0, 2);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, sim_graph);

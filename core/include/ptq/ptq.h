@@ -211,8 +211,14 @@ typedef struct ptq_node_attrs {
 
 
     /* ---- elementwise, comparison and reduction ops ---- */
-
-
+    int32_t cast_to;      /* CAST: ONNX element type of the result (values stay float32) */
+    int32_t keepdims;     /* REDUCE_*: keep reduced axes as size 1 */
+    int32_t noop_with_empty_axes; /* REDUCE_*: no axes means identity, not "all axes" */
+    int32_t n_axes;       /* REDUCE_*: entries of axes[], -1 when absent (all axes) */
+    int64_t axes[PTQ_MAX_DIMS]; /* REDUCE_*: as ONNX gives them; normalised by inference */
+    int32_t expand_ndim;  /* EXPAND: rank of expand_shape */
+    int64_t expand_shape[PTQ_MAX_DIMS]; /* EXPAND: target, PTQ_DIM_BATCH allowed */
+    /* LAYER_NORM uses axis (normalised, >= 0) and epsilon above. */
 
 } ptq_node_attrs;
 

@@ -62,8 +62,29 @@ const ptq_op_traits ptq_op_table[PTQ_OP_COUNT] = {
 
 
     /* ---- elementwise, comparison and reduction ops ---- */
-
-
+    /* Run-time values are float32: Cast rounds/saturates into the target type's values,
+     * comparisons give 0/1 and Where reads nonzero as true (kernels/math.c). */
+    [PTQ_OP_CAST] = {"Cast", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_POW] = {"Pow", 2, 2, 1, 0, ptq_infer_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_SQRT] = {"Sqrt", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_EXP] = {"Exp", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_ERF] = {"Erf", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_NEG] = {"Neg", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_RECIPROCAL] = {"Reciprocal", 1, 1, 1, 0, ptq_infer_same, ptq_fwd_math_unary, NULL},
+    [PTQ_OP_MIN] = {"Min", 1, -1, 1, 0, ptq_infer_nary_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_MAX] = {"Max", 1, -1, 1, 0, ptq_infer_nary_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_EQUAL] = {"Equal", 2, 2, 1, 0, ptq_infer_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_LESS] = {"Less", 2, 2, 1, 0, ptq_infer_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_GREATER] = {"Greater", 2, 2, 1, 0, ptq_infer_broadcast, ptq_fwd_math_binary, NULL},
+    [PTQ_OP_WHERE] = {"Where", 3, 3, 1, 0, ptq_infer_nary_broadcast, ptq_fwd_where, NULL},
+    /* Expand: the target shape is resolved at import into attrs.expand_shape. */
+    [PTQ_OP_EXPAND] = {"Expand", 1, 1, 1, 0, ptq_infer_expand, ptq_fwd_expand, NULL},
+    [PTQ_OP_REDUCE_MEAN] = {"ReduceMean", 1, 1, 1, 0, ptq_infer_reduce, ptq_fwd_reduce, NULL},
+    [PTQ_OP_REDUCE_SUM] = {"ReduceSum", 1, 1, 1, 0, ptq_infer_reduce, ptq_fwd_reduce, NULL},
+    [PTQ_OP_REDUCE_MAX] = {"ReduceMax", 1, 1, 1, 0, ptq_infer_reduce, ptq_fwd_reduce, NULL},
+    /* LayerNormalization: X, scale, optional bias (run-time or constant); output 0 only. */
+    [PTQ_OP_LAYER_NORM] = {"LayerNormalization", 2, 3, 1, 0, ptq_infer_layer_norm,
+                           ptq_fwd_layer_norm, NULL, ptq_work_layer_norm_shared},
 
 };
 

@@ -756,6 +756,105 @@ static void export_fake_quant(exporter *x, const ptq_node *n) {
     }
 }
 
+/* ---- elementwise, comparison and reduction ops ---- */
+
+/* Values stay float32 in the IR; in ONNX a Cast to an integer type or bool, and the bool
+ * result of a comparison, are followed by a Cast back to float, and Where's condition is
+ * cast to bool: the same values, and every edge keeps the type its reader needs. */
+static void export_to_float(exporter *x, const ptq_node *n, const char *op_type, int64_t to) {
+    const char *out = x->g->values[n->outputs[0]].name;
+    const char *mid = fresh_name(x, out, to == 9 || to < 0 ? "_bool" : "_cast");
+    const char **ins = ex_alloc(x, (size_t)PTQ_MAX(n->n_inputs, 1) * sizeof *ins);
+    if (!ins) return;
+    for (int32_t i = 0; i < n->n_inputs; i++) ins[i] = input_name(x, n->inputs[i]);
+    Onnx__NodeProto *o = add_node(x, op_type, n->name, n->n_inputs, ins, mid);
+    if (to >= 0) attr_int(x, o, "to", to);
+    attr_int(x, add_node(x, "Cast", fresh_name(x, n->name, "/ToFloat"), 1, &mid, out), "to",
+             PTQ_DTYPE_F32);
+}
+
+static void export_cast(exporter *x, const ptq_node *n) {
+    const int32_t to = n->attrs.cast_to;
+    if (to == PTQ_DTYPE_F32 || to == 11) attr_int(x, plain_node(x, n, "Cast"), "to", PTQ_DTYPE_F32);
+    else export_to_float(x, n, "Cast", to);
+}
+
+static void export_where(exporter *x, const ptq_node *n) {
+    const char *out = x->g->values[n->outputs[0]].name;
+    const char *c_in[1] = {input_name(x, n->inputs[0])};
+    const char *cond = fresh_name(x, out, "_condition");
+    attr_int(x, add_node(x, "Cast", fresh_name(x, n->name, "/ToBool"), 1, c_in, cond), "to", 9);
+    const char *ins[3] = {cond, input_name(x, n->inputs[1]), input_name(x, n->inputs[2])};
+    add_node(x, "Where", n->name, 3, ins, out);
+}
+
+/* Expand's target: static sizes as they are; the batch as 1 where the input has it there
+ * (1 broadcasts to the input's size), else read at run time from a graph input's dim 0. */
+static void export_expand(exporter *x, const ptq_node *n) {
+    const ptq_node_attrs *a = &n->attrs;
+    const ptq_value *in = &x->g->values[n->inputs[0]];
+    int64_t shape[PTQ_MAX_DIMS];
+    bool runtime = false;
+    int32_t at = -1;
+    for (int32_t i = 0; i < a->expand_ndim; i++) {
+        shape[i] = a->expand_shape[i];
+        if (shape[i] != B) continue;
+        const int32_t ii = i - (a->expand_ndim - in->ndim);
+        if (ii >= 0 && in->ne[ii] == B) shape[i] = 1;
+        else runtime = true, at = i, shape[i] = 1;
+    }
+    const char *ins[2] = {input_name(x, n->inputs[0]), NULL};
+    if (!runtime) {
+        ins[1] = int64_vector(x, n->name, "_shape", a->expand_ndim, shape);
+    } else {
+        /* The batch of the first graph input with the batch at dim 0. */
+        int32_t src = -1;
+        for (int32_t i = 0; i < x->g->n_inputs && src < 0; i++)
+            if (x->g->values[x->g->inputs[i]].ndim > 0 && x->g->values[x->g->inputs[i]].ne[0] == B)
+                src = x->g->inputs[i];
+        if (src < 0) {
+            ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s' (Expand): no graph input holds the batch "
+                    "size at dimension 0 to expand to", n->name);
+            return;
+        }
+        const char *s_in[1] = {x->g->values[src].name};
+        const char *shp = fresh_name(x, n->name, "/input_shape");
+        add_node(x, "Shape", fresh_name(x, n->name, "/Shape"), 1, s_in, shp);
+        const int64_t zero = 0;
+        const char *g_in[2] = {shp, int64_vector(x, n->name, "_batch_index", 1, &zero)};
+        const char *batch = fresh_name(x, n->name, "/batch");
+        attr_int(x, add_node(x, "Gather", fresh_name(x, n->name, "/Gather"), 2, g_in, batch), "axis", 0);
+        /* Concat(static before, batch, static after); shape[at] is never read. */
+        const char *parts[3];
+        int32_t np = 0;
+        if (at > 0) parts[np++] = int64_vector(x, n->name, "_shape_head", at, shape);
+        parts[np++] = batch;
+        if (at + 1 < a->expand_ndim)
+            parts[np++] = int64_vector(x, n->name, "_shape_tail", a->expand_ndim - at - 1, shape + at + 1);
+        ins[1] = fresh_name(x, n->name, "/target");
+        attr_int(x, add_node(x, "Concat", fresh_name(x, n->name, "/Concat"), np, parts, ins[1]), "axis", 0);
+    }
+    add_node(x, "Expand", n->name, 2, ins, x->g->values[n->outputs[0]].name);
+}
+
+/* Axes as an attribute before opset 18 (ReduceSum: 13), as an input from then on. */
+static void export_reduce(exporter *x, const ptq_node *n) {
+    const ptq_node_attrs *a = &n->attrs;
+    const bool input_form = x->opset >= 18 || (n->op == PTQ_OP_REDUCE_SUM && x->opset >= 13);
+    const char *ins[2] = {input_name(x, n->inputs[0]), NULL};
+    int32_t n_in = 1;
+    if (input_form && a->n_axes > 0) ins[n_in++] = int64_vector(x, n->name, "_axes", a->n_axes, a->axes);
+    Onnx__NodeProto *o = add_node(x, ptq_op_name(n->op), n->name, n_in, ins,
+                                  x->g->values[n->outputs[0]].name);
+    if (!input_form && a->n_axes > 0) attr_ints(x, o, "axes", a->n_axes, a->axes);
+    attr_int(x, o, "keepdims", a->keepdims);
+    /* Before the input form there is no noop: empty axes meant all axes, as here. */
+    if (input_form && a->n_axes == 0 && a->noop_with_empty_axes) attr_int(x, o, "noop_with_empty_axes", 1);
+    if (!input_form && a->n_axes == 0 && a->noop_with_empty_axes)
+        ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': noop_with_empty_axes needs the input form",
+                n->name);
+}
+
 static void export_node(exporter *x, const ptq_node *n) {
     const ptq_node_attrs *a = &n->attrs;
     Onnx__NodeProto *o;
@@ -803,6 +902,29 @@ static void export_node(exporter *x, const ptq_node *n) {
     case PTQ_OP_TANH:
     case PTQ_OP_GLOBAL_AVERAGE_POOL:
     case PTQ_OP_GLOBAL_MAX_POOL: plain_node(x, n, ptq_op_name(n->op)); break;
+    /* ---- elementwise, comparison and reduction ops ---- */
+    case PTQ_OP_CAST: export_cast(x, n); break;
+    case PTQ_OP_EQUAL:
+    case PTQ_OP_LESS:
+    case PTQ_OP_GREATER: export_to_float(x, n, ptq_op_name(n->op), -1); break;
+    case PTQ_OP_WHERE: export_where(x, n); break;
+    case PTQ_OP_EXPAND: export_expand(x, n); break;
+    case PTQ_OP_REDUCE_MEAN:
+    case PTQ_OP_REDUCE_SUM:
+    case PTQ_OP_REDUCE_MAX: export_reduce(x, n); break;
+    case PTQ_OP_LAYER_NORM:
+        o = plain_node(x, n, "LayerNormalization");
+        attr_int(x, o, "axis", a->axis);
+        attr_float(x, o, "epsilon", a->epsilon);
+        break;
+    case PTQ_OP_POW:
+    case PTQ_OP_SQRT:
+    case PTQ_OP_EXP:
+    case PTQ_OP_ERF:
+    case PTQ_OP_NEG:
+    case PTQ_OP_RECIPROCAL:
+    case PTQ_OP_MIN:
+    case PTQ_OP_MAX: plain_node(x, n, ptq_op_name(n->op)); break;
     default:
         ex_fail(x, PTQ_ERR_UNSUPPORTED, "node '%s': op %s has no ONNX form", n->name,
                 ptq_op_name(n->op));
@@ -902,19 +1024,22 @@ static ptq_status check_weight(exporter *x, const ptq_export_weight *w) {
     return PTQ_OK;
 }
 
-/* opset 13; 14 for HardSwish and Reshape's allowzero; 21 for 16-bit QuantizeLinear. */
+/* opset 13; 14 for HardSwish and Reshape's allowzero; 17 for LayerNormalization (kept
+ * one op rather than written as its 9-op expansion: onnxruntime fuses it back anyway, and
+ * 17 changed nothing else this exporter writes); 21 for 16-bit QuantizeLinear. */
 static int64_t choose_opset(const exporter *x, const ptq_export_weight *weights, int32_t n_weights) {
     const ptq_graph *g = x->g;
-    bool v14 = false, v21 = false;
+    bool v14 = false, v17 = false, v21 = false;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const ptq_node *n = &g->nodes[i];
         if (n->op == PTQ_OP_HARD_SWISH) v14 = true;
+        if (n->op == PTQ_OP_LAYER_NORM) v17 = true;
         if (n->op == PTQ_OP_RESHAPE && has_zero_dim(&g->values[n->outputs[0]])) v14 = true;
         if (n->op == PTQ_OP_FAKE_QUANT) v21 |= is_16bit(container_of(n->attrs.qmin, n->attrs.qmax));
     }
     for (int32_t i = 0; i < n_weights; i++)
         v21 |= is_16bit(container_of(weights[i].qp->qmin, weights[i].qp->qmax));
-    return v21 ? 21 : v14 ? 14 : 13;
+    return v21 ? 21 : v17 ? 17 : v14 ? 14 : 13;
 }
 
 static ptq_status check_graph(exporter *x) {

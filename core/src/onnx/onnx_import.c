@@ -9,7 +9,11 @@
  * shape arithmetic PyTorch exports for flatten (Shape -> Gather -> Unsqueeze -> Concat
  * -> Reshape), which is evaluated here, with the batch size kept symbolic, into the
  * Reshape's static target shape.  Any node whose inputs are all constants is evaluated
- * once here and replaced by its result. */
+ * once here and replaced by its result; integer constants keep integer semantics (Cast,
+ * Neg, Min, Max, Equal, Less, Greater, Where, Expand, Pow, ConstantOfShape, Range), so
+ * the shape patterns of PyTorch's expand(), arange() and friends fold too.  The
+ * LayerNormalization pattern of exporters before opset 17 is fused into one node
+ * (ir/fuse_layernorm.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,8 +29,9 @@
  * (consumed_inputs, broadcast, is_test, ...) are refused by the strict attribute check.
  * Opsets 18 to 21 are accepted because the exporter writes 21 for 16-bit QDQ models:
  * between 18 and 21 the supported ops only gained types, or gained forms this importer
- * already refuses (Pad's axes input, AveragePool's dilations, Cast's saturate, Q/DQ's
- * block_size). */
+ * already refuses (Pad's axes input, AveragePool's dilations, Q/DQ's block_size) or
+ * that do not apply (Cast's saturate, for float8 targets only); the Reduce ops' axes
+ * moved from attribute to input at 18 (ReduceSum at 13), which both forms follow. */
 #define MIN_OPSET 1
 #define MAX_OPSET 21
 
@@ -145,6 +150,7 @@ static ptq_tensor *tensor_from_proto(const Onnx__TensorProto *tp, const char *wh
         return NULL;
     }
     ptq_dtype dt = tp->has_data_type ? (ptq_dtype)tp->data_type : PTQ_DTYPE_UNDEFINED;
+    if (dt == 9) dt = PTQ_DTYPE_U8; /* bool: one byte per element holding 0 or 1, as uint8 */
     const bool wide = widen16 && is_16bit(dt);
     size_t es = wide ? 2 : ptq_dtype_size(dt); /* bytes per element in raw_data */
     if (es == 0) {
@@ -1206,50 +1212,453 @@ static ptq_status import_constant(importer *im, const Onnx__NodeProto *np, const
     return proto_constant(im, np->output[0], t, onnx_type >= 0 ? onnx_type : (int32_t)t->dtype);
 }
 
+/* ------------------------------------- elementwise, comparison and reduction ops ---- */
+
+/* Cast: on constants with exact integer semantics (shape arithmetic); at run time a
+ * PTQ_OP_CAST node that keeps float32 values but rounds and saturates them as the target
+ * type would (float and double: a plain alias). */
+#define ONNX_BOOL 9
+#define ONNX_DOUBLE 11
+
+static bool cast_target_ok(int64_t to) {
+    switch (to) {
+    case PTQ_DTYPE_F32: case ONNX_DOUBLE: case PTQ_DTYPE_U8: case PTQ_DTYPE_I8:
+    case ONNX_UINT16: case ONNX_INT16: case PTQ_DTYPE_I32: case PTQ_DTYPE_I64:
+    case 12: case 13: case ONNX_BOOL: return true; /* 12, 13: uint32, uint64 */
+    default: return false;
+    }
+}
+
+static int64_t int_at(const ptq_tensor *t, int64_t i); /* below, with the QDQ helpers */
+
+/* Element i of a numeric constant as double (int64 values above 2^53 lose bits; shape
+ * values never get there). */
+static double num_at(const ptq_tensor *t, int64_t i) {
+    return t->dtype == PTQ_DTYPE_F32 ? (double)((const float *)t->data)[i] : (double)int_at(t, i);
+}
+
 static ptq_status import_cast(importer *im, const Onnx__NodeProto *np, const char *nname) {
-    static const char *const known[] = {"to", NULL};
+    const char *known[3] = {"to", NULL, NULL};
+    if (im->opset >= 19) known[1] = "saturate"; /* float8 targets only, refused below */
     ptq_status st = check_attrs(im, np, nname, known);
     if (st) return st;
     int64_t to;
+    if (!attr(np, "to")) return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute 'to' is required");
     if ((st = attr_int(im, np, nname, "to", 0, &to))) return st;
+    if (!cast_target_ok(to))
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "attribute to=%" PRId64 " (%s): "
+                         "casts to float16, bfloat16, float8, string and complex types are not "
+                         "supported", to, ptq_dtype_name((ptq_dtype)to));
     int32_t x = input_id(im, np, 0);
     if (x < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input is missing");
     const ptq_value *v = &im->g->values[x];
     if (!v->data) {
-        if (v->dtype == PTQ_DTYPE_F32 && to == PTQ_DTYPE_F32)
+        if (to == PTQ_DTYPE_F32 || to == ONNX_DOUBLE)
             return alias_or_copy(im, nname, np->output[0], x);
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
-                         "casting a run-time value from %s to %s", ptq_dtype_name(v->dtype),
-                         ptq_dtype_name((ptq_dtype)to));
+        int32_t id = emit(im, np, nname, PTQ_OP_CAST, 1, &x);
+        if (id >= 0) im->g->nodes[id].attrs.cast_to = (int32_t)to;
+        return finish(im, id);
     }
+    /* A constant: int64, int32 and float32 results are stored as such (bool and the
+     * other integer types become uint8 / int32 / int64 holding the cast values). */
     const ptq_tensor *s = v->data;
-    if (to != PTQ_DTYPE_F32 && to != PTQ_DTYPE_I64 && to != PTQ_DTYPE_I32)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "cast to %s",
-                         ptq_dtype_name((ptq_dtype)to));
-    ptq_tensor *t = ptq_tensor_new((ptq_dtype)to, s->ndim, s->ne, im->err);
+    ptq_dtype store = to == PTQ_DTYPE_F32 || to == ONNX_DOUBLE ? PTQ_DTYPE_F32
+                      : to == ONNX_BOOL || to == PTQ_DTYPE_U8 ? PTQ_DTYPE_U8
+                      : to == PTQ_DTYPE_I8 ? PTQ_DTYPE_I8
+                      : to == PTQ_DTYPE_I64 || to == 12 || to == 13 ? PTQ_DTYPE_I64 : PTQ_DTYPE_I32;
+    ptq_tensor *t = ptq_tensor_new(store, s->ndim, s->ne, im->err);
     if (!t) return im->err->status;
     int64_t n = ptq_tensor_numel(s);
     for (int64_t i = 0; i < n; i++) {
-        double d;
-        switch (s->dtype) {
-        case PTQ_DTYPE_F32: d = ((const float *)s->data)[i]; break;
-        case PTQ_DTYPE_I64:
-            if (((const int64_t *)s->data)[i] == B && to != PTQ_DTYPE_I64) {
+        if (s->dtype == PTQ_DTYPE_I64 && ((const int64_t *)s->data)[i] == B) {
+            if (to != PTQ_DTYPE_I64) {
                 ptq_tensor_free(t);
                 return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
                                  "casts the batch size; only static shapes can be folded");
             }
-            d = (double)((const int64_t *)s->data)[i];
-            break;
-        case PTQ_DTYPE_I32: d = ((const int32_t *)s->data)[i]; break;
-        case PTQ_DTYPE_I8: d = ((const int8_t *)s->data)[i]; break;
-        default: d = ((const uint8_t *)s->data)[i]; break;
+            ((int64_t *)t->data)[i] = B;
+            continue;
         }
-        if (to == PTQ_DTYPE_F32) ((float *)t->data)[i] = (float)d;
-        else if (to == PTQ_DTYPE_I64)
-            ((int64_t *)t->data)[i] = s->dtype == PTQ_DTYPE_I64 ? ((const int64_t *)s->data)[i]
-                                                                : (int64_t)d;
-        else ((int32_t *)t->data)[i] = (int32_t)d;
+        if (store == PTQ_DTYPE_F32) {
+            ((float *)t->data)[i] = (float)num_at(s, i);
+            continue;
+        }
+        /* Integers: floats truncate toward zero and saturate (as the run-time kernel). */
+        const double c = s->dtype == PTQ_DTYPE_F32
+                             ? (double)ptq_cast_value(((const float *)s->data)[i], (int32_t)to)
+                             : 0.0;
+        int64_t k = s->dtype != PTQ_DTYPE_F32 ? int_at(s, i)
+                    : c >= 9.2e18 ? INT64_MAX /* uint64's top, stored as int64 */
+                                  : (int64_t)c;
+        if (to == ONNX_BOOL) k = k != 0 || (s->dtype == PTQ_DTYPE_F32 && ((const float *)s->data)[i] != 0.0f);
+        switch (store) {
+        case PTQ_DTYPE_U8: ((uint8_t *)t->data)[i] = (uint8_t)k; break;
+        case PTQ_DTYPE_I8: ((int8_t *)t->data)[i] = (int8_t)k; break;
+        case PTQ_DTYPE_I32:
+            ((int32_t *)t->data)[i] = to == ONNX_UINT16 ? (int32_t)(uint16_t)k
+                                      : to == ONNX_INT16 ? (int32_t)(int16_t)k : (int32_t)k;
+            break;
+        default: ((int64_t *)t->data)[i] = k; break;
+        }
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+/* True if some node or graph output reads value name `name`. */
+static bool name_is_read(const importer *im, const char *name) {
+    if (is_graph_output(im, name)) return true;
+    for (size_t i = 0; i < im->gp->n_node; i++)
+        for (size_t k = 0; k < im->gp->node[i]->n_input; k++)
+            if (im->gp->node[i]->input[k] && !strcmp(im->gp->node[i]->input[k], name)) return true;
+    return false;
+}
+
+/* Numpy broadcast of constant shapes; false if they do not broadcast. */
+static bool const_broadcast(const ptq_tensor *const *ts, int32_t k, int32_t *ndim, int64_t *ne) {
+    int32_t r = 0;
+    for (int32_t j = 0; j < k; j++) r = PTQ_MAX(r, ts[j]->ndim);
+    for (int32_t i = 0; i < r; i++) {
+        int64_t d = 1;
+        for (int32_t j = 0; j < k; j++) {
+            int32_t ij = i - (r - ts[j]->ndim);
+            int64_t dj = ij >= 0 ? ts[j]->ne[ij] : 1;
+            if (dj == d || dj == 1) continue;
+            if (d != 1) return false;
+            d = dj;
+        }
+        ne[i] = d;
+    }
+    *ndim = r;
+    return true;
+}
+
+/* Flat index into t of output element `flat` of shape (r, ne) under broadcasting. */
+static int64_t bcast_index(const ptq_tensor *t, int32_t r, const int64_t *ne, int64_t flat) {
+    int64_t idx = 0, stride = 1;
+    for (int32_t i = r - 1; i >= 0; i--) {
+        int64_t c = flat % ne[i];
+        flat /= ne[i];
+        int32_t it = i - (r - t->ndim);
+        if (it < 0) continue;
+        if (t->ne[it] != 1) idx += c * stride;
+        stride *= t->ne[it];
+    }
+    return idx;
+}
+
+/* Integer constant folding of Neg, Min, Max, Equal, Less, Greater, Where and Expand: the
+ * shape computations PyTorch exports (e.g. Equal(shape, -1) -> Where -> Expand).  The
+ * batch symbol may be selected (Where) or broadcast (Expand) but not computed with; the
+ * one comparison that is decided without its value is Equal against a size < 1. */
+static ptq_status fold_int_math(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                ptq_op ir, const ptq_tensor *const *ts, int32_t k) {
+    int32_t r;
+    int64_t ne[PTQ_MAX_DIMS];
+    if (!const_broadcast(ts, k, &r, ne))
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "constant inputs do not broadcast");
+    const bool cmp = ir == PTQ_OP_EQUAL || ir == PTQ_OP_LESS || ir == PTQ_OP_GREATER;
+    /* The result keeps the operands' type when they agree (Pow: the base's). */
+    ptq_dtype dt = ts[ir == PTQ_OP_WHERE ? 1 : 0]->dtype;
+    for (int32_t j = ir == PTQ_OP_WHERE ? 2 : 1; j < k && ir != PTQ_OP_POW; j++)
+        if (ts[j]->dtype != dt) dt = PTQ_DTYPE_I64;
+    if (cmp) dt = PTQ_DTYPE_U8;
+    ptq_tensor *t = ptq_tensor_new(dt, r, ne, im->err);
+    if (!t) return im->err->status;
+    const int64_t n = ptq_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v[64];
+        double expo = 0.0;
+        bool batch = false;
+        for (int32_t j = 0; j < k; j++) {
+            const ptq_tensor *s = ts[j];
+            int64_t e = bcast_index(s, r, ne, i);
+            /* A float condition (a comparison folded as float) is read as nonzero. */
+            v[j] = s->dtype == PTQ_DTYPE_F32 ? ((const float *)s->data)[e] != 0.0f : int_at(s, e);
+            if (ir == PTQ_OP_POW && j == 1) expo = num_at(s, e);
+            if (s->dtype == PTQ_DTYPE_F32 && !(ir == PTQ_OP_WHERE && j == 0) &&
+                !(ir == PTQ_OP_POW && j == 1)) {
+                ptq_tensor_free(t);
+                return node_fail(im, np, nname, PTQ_ERR_INTERNAL, "float operand in integer folding");
+            }
+            batch |= v[j] == B && !(ir == PTQ_OP_WHERE && j == 0);
+        }
+        int64_t z;
+        if (ir == PTQ_OP_WHERE) {
+            z = v[0] != 0 ? v[1] : v[2];
+        } else if (ir == PTQ_OP_EXPAND) {
+            z = v[0];
+        } else if (ir == PTQ_OP_EQUAL && batch && (v[0] == B) != (v[1] == B) &&
+                   (v[0] == B ? v[1] : v[0]) < 1) {
+            z = 0; /* the batch size is at least 1 */
+        } else if (batch) {
+            ptq_tensor_free(t);
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                             "computes with the batch size; only static shapes can be folded");
+        } else {
+            switch (ir) {
+            case PTQ_OP_NEG: z = -v[0]; break;
+            case PTQ_OP_POW: z = (int64_t)pow((double)v[0], expo); break;
+            case PTQ_OP_EQUAL: z = v[0] == v[1]; break;
+            case PTQ_OP_LESS: z = v[0] < v[1]; break;
+            case PTQ_OP_GREATER: z = v[0] > v[1]; break;
+            case PTQ_OP_MIN: z = v[0]; for (int32_t j = 1; j < k; j++) z = PTQ_MIN(z, v[j]); break;
+            default: z = v[0]; for (int32_t j = 1; j < k; j++) z = PTQ_MAX(z, v[j]); break;
+            }
+        }
+        switch (dt) {
+        case PTQ_DTYPE_U8: ((uint8_t *)t->data)[i] = (uint8_t)(cmp ? z != 0 : z); break;
+        case PTQ_DTYPE_I8: ((int8_t *)t->data)[i] = (int8_t)z; break;
+        case PTQ_DTYPE_I32: ((int32_t *)t->data)[i] = (int32_t)z; break;
+        default: ((int64_t *)t->data)[i] = z; break;
+        }
+    }
+    return new_constant(im, np->output[0], t);
+}
+
+/* A float32 copy of a non-float constant input, for a node computed at run time (or
+ * folded by the executor), whose inputs are all float32. */
+static ptq_status float_copy(importer *im, const char *nname, int32_t *id, int32_t slot) {
+    const ptq_tensor *s = im->g->values[*id].data;
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_F32, s->ndim, s->ne, im->err);
+    if (!t) return im->err->status;
+    int64_t n = ptq_tensor_numel(s);
+    for (int64_t i = 0; i < n; i++) {
+        if (s->dtype == PTQ_DTYPE_I64 && ((const int64_t *)s->data)[i] == B) {
+            ptq_tensor_free(t);
+            return ptq_error_set(im->err, PTQ_ERR_UNSUPPORTED, "node '%s': computes with the "
+                                 "batch size; only static shapes can be folded", nname);
+        }
+        ((float *)t->data)[i] = (float)num_at(s, i);
+    }
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s/input%d_float32", nname, slot);
+    for (int k = 2; lookup(im, nm) >= 0; k++) /* a re-imported export may hold that name */
+        snprintf(nm, sizeof nm, "%s/input%d_float32_%d", nname, slot, k);
+    ptq_status st = new_constant(im, nm, t);
+    if (!st) *id = im->g->n_values - 1;
+    return st;
+}
+
+/* Reduce* axes: an attribute before opset 18 (ReduceSum: 13), an input after. */
+static ptq_status reduce_attrs(importer *im, const Onnx__NodeProto *np, const char *nname,
+                               ptq_op ir, ptq_node_attrs *at) {
+    const bool axes_input = im->opset >= 18 || (ir == PTQ_OP_REDUCE_SUM && im->opset >= 13);
+    static const char *const known_attr[] = {"axes", "keepdims", NULL};
+    static const char *const known_input[] = {"keepdims", "noop_with_empty_axes", NULL};
+    ptq_status st = check_attrs(im, np, nname, axes_input ? known_input : known_attr);
+    if (st) return st;
+    int64_t v;
+    if ((st = attr_int(im, np, nname, "keepdims", 1, &v))) return st;
+    at->keepdims = v != 0;
+    if ((st = attr_int(im, np, nname, "noop_with_empty_axes", 0, &v))) return st;
+    at->noop_with_empty_axes = v != 0;
+    if (!axes_input) {
+        if (np->n_input > 1)
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes is an attribute before "
+                             "opset %d", ir == PTQ_OP_REDUCE_SUM ? 13 : 18);
+        return attr_ints(im, np, nname, "axes", at->axes, PTQ_MAX_DIMS, &at->n_axes);
+    }
+    at->n_axes = -1;
+    if (input_id(im, np, 1) < 0) return PTQ_OK;
+    const ptq_tensor *t = const_input(im, np, nname, 1, "axes");
+    if (!t) return im->err->status;
+    return const_ints(im, np, nname, t, "axes", at->axes, PTQ_MAX_DIMS, &at->n_axes);
+}
+
+/* LayerNormalization: opset 17 attributes; only output Y is claimed. */
+static ptq_status layer_norm_attrs(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                   ptq_node_attrs *at) {
+    static const char *const known[] = {"axis", "epsilon", "stash_type", NULL};
+    ptq_status st = check_attrs(im, np, nname, known);
+    if (st) return st;
+    if (im->opset < 17)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "LayerNormalization needs opset 17 "
+                         "(the model imports %" PRId64 ")", im->opset);
+    int64_t v;
+    if ((st = attr_int(im, np, nname, "axis", -1, &at->axis))) return st;
+    if ((st = attr_float(im, np, nname, "epsilon", 1e-5f, &at->epsilon))) return st;
+    if ((st = attr_int(im, np, nname, "stash_type", 1, &v))) return st;
+    if (v != 1)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "attribute stash_type=%" PRId64
+                         " (only 1, float32 statistics, is supported)", v);
+    for (size_t i = 1; i < np->n_output && i < 3; i++)
+        if (np->output[i] && *np->output[i] && name_is_read(im, np->output[i]))
+            return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "output %zu ('%s', %s) is read; "
+                             "only output Y is supported", i, np->output[i],
+                             i == 1 ? "Mean" : "InvStdDev");
+    return PTQ_OK;
+}
+
+/* The elementwise, comparison and reduction ops: attributes, integer constant folding,
+ * then a run-time node (folded by the executor when its inputs are float constants). */
+static ptq_status import_math(importer *im, const Onnx__NodeProto *np, const char *nname,
+                              ptq_op ir) {
+    static const char *const none[] = {NULL};
+    ptq_graph *g = im->g;
+    ptq_node_attrs at;
+    memset(&at, 0, sizeof at);
+    at.n_axes = -1;
+    at.keepdims = 1;
+    ptq_status st;
+    int32_t in[64], n_in;
+    const bool reduce = ir == PTQ_OP_REDUCE_MEAN || ir == PTQ_OP_REDUCE_SUM || ir == PTQ_OP_REDUCE_MAX;
+    if (reduce) st = reduce_attrs(im, np, nname, ir, &at);
+    else if (ir == PTQ_OP_LAYER_NORM) st = layer_norm_attrs(im, np, nname, &at);
+    else st = check_attrs(im, np, nname, none);
+    if (st) return st;
+    if ((st = gather_inputs(im, np, nname, in, (int32_t)PTQ_COUNTOF(in), &n_in))) return st;
+    if (reduce && n_in > 1) n_in = 1; /* the axes input is read into attrs */
+    if (n_in < 1 || in[0] < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "input 0 is missing");
+    if (ir == PTQ_OP_EXPAND) {
+        const ptq_tensor *s = const_input(im, np, nname, 1, "the target shape");
+        if (!s) return im->err->status ? im->err->status
+                                       : node_fail(im, np, nname, PTQ_ERR_INVALID, "shape is missing");
+        if ((st = const_ints(im, np, nname, s, "shape", at.expand_shape, PTQ_MAX_DIMS,
+                             &at.expand_ndim)))
+            return st;
+        n_in = 1;
+    }
+    /* All inputs constant and some of them integers: fold with integer semantics. */
+    bool all_const = true, any_int = false, values_int = true; /* Pow: the base decides */
+    const ptq_tensor *ts[64];
+    for (int32_t i = 0; i < n_in; i++) {
+        if (in[i] < 0) { all_const = false; continue; }
+        ts[i] = g->values[in[i]].data;
+        all_const &= ts[i] != NULL;
+        bool is_i = ts[i] && ts[i]->dtype != PTQ_DTYPE_F32;
+        any_int |= is_i;
+        if (!(ir == PTQ_OP_WHERE && i == 0) && !(ir == PTQ_OP_POW && i == 1)) values_int &= is_i;
+    }
+    if (all_const && any_int && values_int &&
+        (ir == PTQ_OP_NEG || ir == PTQ_OP_MIN || ir == PTQ_OP_MAX || ir == PTQ_OP_EQUAL ||
+         ir == PTQ_OP_LESS || ir == PTQ_OP_GREATER || ir == PTQ_OP_WHERE || ir == PTQ_OP_POW)) {
+        return fold_int_math(im, np, nname, ir, ts, n_in);
+    }
+    if (ir == PTQ_OP_EXPAND && all_const && any_int) {
+        ptq_tensor shape_t = {.dtype = PTQ_DTYPE_F32, .ndim = at.expand_ndim};
+        for (int32_t i = 0; i < at.expand_ndim; i++) {
+            shape_t.ne[i] = at.expand_shape[i];
+            if (shape_t.ne[i] == B || shape_t.ne[i] < 0)
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                                 "expanding a constant to the batch size");
+        }
+        const ptq_tensor *two[2] = {ts[0], &shape_t};
+        /* Values come from ts[0] only; shape_t just widens the output shape. */
+        int32_t r;
+        int64_t ne[PTQ_MAX_DIMS];
+        if (!const_broadcast(two, 2, &r, ne))
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "shape does not broadcast");
+        ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, r, ne, im->err);
+        if (!t) return im->err->status;
+        for (int64_t i = 0; i < ptq_tensor_numel(t); i++)
+            ((int64_t *)t->data)[i] = int_at(ts[0], bcast_index(ts[0], r, ne, i));
+        return new_constant(im, np->output[0], t);
+    }
+    /* Computed as float32: non-float constant inputs get a float32 copy. */
+    for (int32_t i = 0; i < n_in; i++)
+        if (in[i] >= 0 && g->values[in[i]].data && g->values[in[i]].dtype != PTQ_DTYPE_F32 &&
+            (st = float_copy(im, nname, &in[i], i)))
+            return st;
+    if (ir == PTQ_OP_LAYER_NORM && n_in < 2)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "input Scale is missing");
+    int32_t id;
+    if (ir == PTQ_OP_LAYER_NORM && np->n_output > 1) {
+        /* Mean and InvStdDev are named but unread: emit without them. */
+        Onnx__NodeProto one = *np;
+        one.n_output = 1;
+        id = emit(im, &one, nname, ir, n_in, in);
+    } else {
+        id = emit(im, np, nname, ir, n_in, in);
+    }
+    if (id < 0) return im->err->status ? im->err->status : PTQ_ERR_INTERNAL;
+    g->nodes[id].attrs = at;
+    /* A constant expanded to the batch size depends on the batch: computed at run time. */
+    bool batch_target = false;
+    for (int32_t i = 0; ir == PTQ_OP_EXPAND && i < at.expand_ndim; i++)
+        batch_target |= at.expand_shape[i] == B;
+    if (batch_target) return ptq_graph_infer_node(g, id, im->err);
+    return finish(im, id);
+}
+
+/* ConstantOfShape, Range, Floor and Ceil: import-only, on constants (shape arithmetic). */
+static ptq_status import_const_gen(importer *im, const Onnx__NodeProto *np, const char *nname) {
+    const char *op = np->op_type;
+    ptq_status st;
+    if (!strcmp(op, "ConstantOfShape")) {
+        static const char *const known[] = {"value", NULL};
+        if ((st = check_attrs(im, np, nname, known))) return st;
+        const ptq_tensor *s = const_input(im, np, nname, 0, "the shape");
+        if (!s) return im->err->status ? im->err->status
+                                       : node_fail(im, np, nname, PTQ_ERR_INVALID, "input missing");
+        int64_t ne[PTQ_MAX_DIMS];
+        int32_t r;
+        if ((st = const_ints(im, np, nname, s, "shape", ne, PTQ_MAX_DIMS, &r))) return st;
+        for (int32_t i = 0; i < r; i++)
+            if (ne[i] == B || ne[i] < 0)
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "a constant of the batch "
+                                 "size (or a negative size) cannot be folded");
+        const Onnx__AttributeProto *a = attr(np, "value");
+        ptq_tensor *val = NULL;
+        if (a) {
+            if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !a->t)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute 'value' must be a tensor");
+            val = tensor_from_proto(a->t, "value attribute", false, im->err);
+            if (!val) return im->err->status;
+            if (ptq_tensor_numel(val) != 1) {
+                ptq_tensor_free(val);
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute 'value' must hold one element");
+            }
+        }
+        ptq_tensor *t = ptq_tensor_new(val ? val->dtype : PTQ_DTYPE_F32, r, ne, im->err);
+        if (t) {
+            size_t es = ptq_dtype_size(t->dtype);
+            for (int64_t i = 0; val && i < ptq_tensor_numel(t); i++)
+                memcpy((char *)t->data + i * es, val->data, es);
+        }
+        ptq_tensor_free(val);
+        return t ? new_constant(im, np->output[0], t) : im->err->status;
+    }
+    if ((st = check_attrs(im, np, nname, (const char *const[]){NULL}))) return st;
+    if (!strcmp(op, "Range")) {
+        const ptq_tensor *p[3];
+        for (size_t i = 0; i < 3; i++) {
+            static const char *const what[] = {"start", "limit", "delta"};
+            p[i] = const_input(im, np, nname, i, what[i]);
+            if (!p[i]) return im->err->status ? im->err->status
+                                              : node_fail(im, np, nname, PTQ_ERR_INVALID, "%s missing", what[i]);
+            if (ptq_tensor_numel(p[i]) != 1 || p[i]->dtype != p[0]->dtype)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "%s must be a scalar of the "
+                                 "type of start", what[i]);
+            if (p[i]->dtype == PTQ_DTYPE_I64 && int_at(p[i], 0) == B)
+                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "a range up to the batch size "
+                                 "cannot be folded");
+        }
+        const bool fl = p[0]->dtype == PTQ_DTYPE_F32;
+        double s = num_at(p[0], 0), l = num_at(p[1], 0), d = num_at(p[2], 0);
+        if (d == 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "delta is 0");
+        double cnt = ceil((l - s) / d);
+        int64_t n = cnt > 0 ? (int64_t)cnt : 0;
+        if (n > PTQ_MAX_ELEMENTS) return node_fail(im, np, nname, PTQ_ERR_INVALID, "range too long");
+        ptq_tensor *t = ptq_tensor_new(fl ? PTQ_DTYPE_F32 : PTQ_DTYPE_I64, 1, &n, im->err);
+        if (!t) return im->err->status;
+        for (int64_t i = 0; i < n; i++) {
+            if (fl) ((float *)t->data)[i] = (float)(s + (double)i * d);
+            else ((int64_t *)t->data)[i] = int_at(p[0], 0) + i * int_at(p[2], 0);
+        }
+        return new_constant(im, np->output[0], t);
+    }
+    /* Floor, Ceil */
+    const ptq_tensor *x = const_input(im, np, nname, 0, "the input");
+    if (!x) return im->err->status ? im->err->status
+                                   : node_fail(im, np, nname, PTQ_ERR_INVALID, "input missing");
+    if (x->dtype != PTQ_DTYPE_F32)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "%s of %s", op, ptq_dtype_name(x->dtype));
+    ptq_tensor *t = ptq_tensor_clone(x, im->err);
+    if (!t) return im->err->status;
+    const bool is_floor = !strcmp(op, "Floor");
+    for (int64_t i = 0; i < ptq_tensor_numel(t); i++) {
+        float *f = &((float *)t->data)[i];
+        *f = is_floor ? floorf(*f) : ceilf(*f);
     }
     return new_constant(im, np->output[0], t);
 }
@@ -1882,7 +2291,9 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
         return alias_or_copy(im, nname, np->output[0], input_id(im, np, 0));
     }
     if (!strcmp(op, "Shape")) return import_shape(im, np, nname);
-    if (!strcmp(op, "Cast")) return import_cast(im, np, nname);
+    if (!strcmp(op, "ConstantOfShape") || !strcmp(op, "Range") || !strcmp(op, "Floor") ||
+        !strcmp(op, "Ceil"))
+        return import_const_gen(im, np, nname);
     if (!strcmp(op, "Unsqueeze")) return import_squeeze(im, np, nname, true);
     if (!strcmp(op, "Squeeze")) return import_squeeze(im, np, nname, false);
     if (!strcmp(op, "Reshape")) return import_reshape(im, np, nname);
@@ -2078,8 +2489,12 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
 
 
     /* ---- elementwise, comparison and reduction ops ---- */
-
-
+    case PTQ_OP_CAST: return import_cast(im, np, nname);
+    case PTQ_OP_POW: case PTQ_OP_SQRT: case PTQ_OP_EXP: case PTQ_OP_ERF: case PTQ_OP_NEG:
+    case PTQ_OP_RECIPROCAL: case PTQ_OP_MIN: case PTQ_OP_MAX: case PTQ_OP_EQUAL:
+    case PTQ_OP_LESS: case PTQ_OP_GREATER: case PTQ_OP_WHERE: case PTQ_OP_EXPAND:
+    case PTQ_OP_REDUCE_MEAN: case PTQ_OP_REDUCE_SUM: case PTQ_OP_REDUCE_MAX:
+    case PTQ_OP_LAYER_NORM: return import_math(im, np, nname, ir);
 
     default:
         /* Ops without attributes: arithmetic, activations, MatMul, global pools. */
@@ -2094,9 +2509,11 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
 
 /* ------------------------------------------------------------ the model ---- */
 
-static const char *const import_only_ops[] = {"Constant", "Identity", "Shape", "Cast",
+static const char *const import_only_ops[] = {"Constant", "Identity", "Shape",
                                               "Unsqueeze", "Squeeze", "QuantizeLinear",
-                                              "DequantizeLinear", "Upsample", NULL};
+                                              "DequantizeLinear", "Upsample",
+                                              "ConstantOfShape", "Range",
+                                              "Floor", "Ceil", NULL};
 
 static bool op_known(const char *op_type) {
     if (ptq_op_from_name(op_type) != PTQ_OP_NONE) return true;
@@ -2398,6 +2815,8 @@ static ptq_status import_graph(importer *im) {
     for (size_t i = 0; i < gp->n_value_info; i++)
         if ((st = check_declared(im, gp->value_info[i]))) return st;
     ptq_graph_remove_dead(g);
+    int32_t fused;
+    if ((st = ptq_fuse_layer_norm(g, &fused, im->err))) return st;
     if ((st = ptq_graph_compact(g, im->err))) return st;
     return ptq_graph_validate(g, im->err);
 }

@@ -568,6 +568,19 @@ static bool is_residual_add(const ptq_graph *g, const ptq_node *n) {
 
 static ptq_status place_paper(ptq_session *s);
 
+/* Masks are not quantized: the 0/1 outputs of comparisons and the integer values of a
+ * Cast to an integer type or bool (Where's condition, attention masks) are exact already,
+ * and a grid over them would only blur 0 and 1.  Every other computing op's output
+ * (ReduceMean, LayerNormalization, Exp, Erf, Pow, ...) is quantized like any activation
+ * where a weighted layer or a residual add reads it. */
+static bool is_mask_value(const ptq_graph *g, int32_t v) {
+    const int32_t p = g->values[v].producer;
+    if (p < 0) return false;
+    const ptq_node *n = &g->nodes[p];
+    return n->op == PTQ_OP_EQUAL || n->op == PTQ_OP_LESS || n->op == PTQ_OP_GREATER ||
+           (n->op == PTQ_OP_CAST && n->attrs.cast_to != PTQ_DTYPE_F32 && n->attrs.cast_to != 11);
+}
+
 /* DEPLOY: weights of every Conv/Gemm/MatMul; activations at the inputs of Conv/Gemm/MatMul
  * and of Adds of two run-time values (residual adds), the network input if configured, and
  * the output if configured: where a QDQ deployment puts them.  PAPER: place_paper. */
@@ -594,7 +607,8 @@ ptq_status ptq_session_place_quantizers(ptq_session *s) {
         const int32_t n_act = residual_add ? 2 : 1;
         for (int32_t k = 0; k < n_act; k++) {
             const int32_t v = n->inputs[k];
-            if (ptq_is_const(g, v) || ptq_session_quantizer_of(s, v) >= 0) continue;
+            if (ptq_is_const(g, v) || ptq_session_quantizer_of(s, v) >= 0 || is_mask_value(g, v))
+                continue;
             if ((g->values[v].flags & PTQ_VALUE_INPUT) && !p->quantize_input) continue;
             if (add_quantizer(s, v, false, -1, &a) < 0) goto nomem;
         }
@@ -638,10 +652,11 @@ static int32_t through_activation(const ptq_graph *g, int32_t v) {
     return r >= 0 && ptq_is_activation(g->nodes[r].op) ? g->nodes[r].outputs[0] : v;
 }
 
-/* Ops a quantized value passes through unchanged in grid (pooling, reshaping, ReLU):
- * the weighted layer after them reads the unit output before them. */
+/* Ops a quantized value passes through unchanged in grid (pooling, reshaping, ReLU,
+ * Expand's broadcast copy): the weighted layer after them reads the unit output before
+ * them. */
 static bool passes_grid(ptq_op op) {
-    return op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
+    return op == PTQ_OP_EXPAND || op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
            op == PTQ_OP_GLOBAL_MAX_POOL || op == PTQ_OP_FLATTEN || op == PTQ_OP_RESHAPE ||
            op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP ||
            op == PTQ_OP_RESIZE || op == PTQ_OP_SLICE || op == PTQ_OP_SPLIT;
@@ -743,7 +758,8 @@ static ptq_status place_paper(ptq_session *s) {
         if (!p->quantize_activations) continue;
         const int32_t v = unit_output(s, i, &st);
         if (st) return st;
-        if (v >= 0 && ptq_session_quantizer_of(s, v) < 0 && add_quantizer(s, v, false, -1, &p->activations) < 0)
+        if (v >= 0 && ptq_session_quantizer_of(s, v) < 0 && !is_mask_value(g, v) &&
+            add_quantizer(s, v, false, -1, &p->activations) < 0)
             goto nomem;
     }
     if (p->quantize_activations && p->quantize_input && add_value_quantizers(s, g->inputs, g->n_inputs) < 0)

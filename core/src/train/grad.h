@@ -68,5 +68,21 @@ void ptq_bwd_slice(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, cons
                    const ptq_kt *dout, ptq_kt *din);
 void ptq_bwd_split(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
                    const ptq_kt *dout, ptq_kt *din);
+/* ---- elementwise, comparison and reduction ops (math_grad.c) ---- */
+void ptq_bwd_math_unary(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
+                        const ptq_kt *out, const ptq_kt *dout, ptq_kt *din);
+void ptq_bwd_math_binary(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
+                         const ptq_kt *out, const ptq_kt *dout, ptq_kt *din);
+void ptq_bwd_where(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                   const ptq_kt *dout, ptq_kt *din);
+void ptq_bwd_expand(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                    const ptq_kt *dout, ptq_kt *din);
+void ptq_bwd_reduce(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in, const ptq_kt *out,
+                    const ptq_kt *dout, ptq_kt *din);
+size_t ptq_bwd_work_reduce(const ptq_node *n, const ptq_kt *in, uint32_t want, int32_t threads);
+void ptq_bwd_layer_norm(const ptq_node *n, const ptq_gctx *gc, const ptq_kt *in,
+                        const ptq_kt *out, const ptq_kt *dout, ptq_kt *din);
+size_t ptq_bwd_work_layer_norm(const ptq_node *n, const ptq_kt *in, uint32_t want,
+                               int32_t threads);
 
 #endif
