@@ -99,6 +99,9 @@ int cli_load_model_and_images(const char *cmd, const char *model, const char *im
                               const char *labels, int64_t limit, const cli_image_args *a,
                               cli_loaded *out);
 void cli_loaded_free(cli_loaded *l);
+/* "1,2,3" or "1x2x3" into up to max positive integers (*n of them); false on anything else. */
+bool cli_parse_dims(const char *s, int64_t *v, int32_t max, int32_t *n);
+
 /* Imports `reference` (the float model a --reference compares with) at l's images' size;
  * when l knows no normalization, takes the reference's and applies it to l's images.
  * Returns 0, or 1 after printing the error. */

@@ -12,7 +12,7 @@
 #include "ptq/ptq.h"
 
 /* "1,2,3" or "1x2x3" into up to max positive integers; false on anything else. */
-static bool parse_dims(const char *s, int64_t *v, int32_t max, int32_t *n) {
+bool cli_parse_dims(const char *s, int64_t *v, int32_t max, int32_t *n) {
     *n = 0;
     while (*s) {
         char *end;
@@ -67,7 +67,7 @@ int cli_load_model_and_images(const char *cmd, const char *model, const char *im
     /* --input-shape: C,H,W (or with the batch first). */
     int64_t shape[PTQ_MAX_DIMS];
     int32_t n_shape = 0;
-    if (a->input_shape && !parse_dims(a->input_shape, shape, PTQ_MAX_DIMS, &n_shape)) {
+    if (a->input_shape && !cli_parse_dims(a->input_shape, shape, PTQ_MAX_DIMS, &n_shape)) {
         fprintf(stderr, "ptq %s: --input-shape '%s' must be positive integers such as 3,640,640\n",
                 cmd, a->input_shape);
         return 2;
@@ -102,7 +102,7 @@ int cli_load_model_and_images(const char *cmd, const char *model, const char *im
         int64_t hw[2] = {mh, mw};
         int32_t n_hw = 0;
         if (a->resize) {
-            if (!parse_dims(a->resize, hw, 2, &n_hw)) {
+            if (!cli_parse_dims(a->resize, hw, 2, &n_hw)) {
                 fprintf(stderr, "ptq %s: --resize '%s' must be HxW (such as 224x224) or one "
                         "number for a square\n", cmd, a->resize);
                 return 2;

@@ -135,13 +135,20 @@ w8a8 seqrec "$M/seqrec.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
 w8a8 seqrec_op13 "$M/seqrec_op13.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
 
 # ---- bad input --------------------------------------------------------------------------
-expect_error "symbolic H/W with nothing to fix them" "height|symbolic" -- \
-    "$PTQ" eval "$M/textdet.onnx" --images "$SRC/examples/data/scenes/eval" --labels /dev/null
+expect_error "symbolic H/W with nothing to fix them" "symbolic dims height, width" -- \
+    "$PTQ" inspect "$M/textdet.onnx"
+expect_error "an input shape that contradicts the model" "input 'input'.*axis 1" -- \
+    "$PTQ" inspect "$M/seqrec.onnx" --input-shape 3,32,64
 mkdir -p "$TMP/mixed"
-cp "$SRC/examples/data/scenes/eval/scene_000.png" "$TMP/mixed/"
-"$PTQ" infer "$M/textdet.onnx" --input "$SRC/examples/data/scenes/eval/scene_001.png" \
-    --resize 64x96 --save-input /dev/null --output /dev/null > /dev/null 2>&1 || true
+cp "$SRC/examples/data/scenes/eval/scene_000.png" "$SRC/examples/data/scenes/eval/scene_001.png" "$TMP/mixed/"
 printf 'not a png' > "$TMP/mixed/broken.png"
 expect_error "a corrupt image is named" "broken.png" -- \
     "$PTQ" infer "$M/textdet.onnx" --input "$TMP/mixed" --output "$TMP/mixed.npy"
+[ ! -e "$TMP/mixed.npy" ] && ok "nothing written after the refusal" || bad "$TMP/mixed.npy written after the refusal"
+if "$PTQ" infer "$M/textdet.onnx" --input "$TMP/mixed" --skip-bad --output "$TMP/mixed.npy" 2> "$TMP/skip.log" &&
+   grep -q "broken.png" "$TMP/skip.log"; then
+    ok "--skip-bad names the file it skipped and runs the other two"
+else
+    bad "--skip-bad: $(cat "$TMP/skip.log")"
+fi
 finish

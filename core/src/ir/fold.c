@@ -7,6 +7,13 @@ ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err)
     *folded = false;
     for (int32_t i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] >= 0 && !ptq_is_const(g, n->inputs[i])) return PTQ_OK;
+    /* An output as large as the batch (an Expand of a constant to [N, ...]) is computed at
+     * run time: a constant cannot hold a symbolic size. */
+    for (int32_t k = 0; k < n->n_outputs; k++) {
+        const ptq_value *v = &g->values[n->outputs[k]];
+        for (int32_t d = 0; d < v->ndim; d++)
+            if (v->ne[d] == PTQ_DIM_BATCH) return PTQ_OK;
+    }
     ptq_exec_options eo = ptq_exec_options_default();
     eo.nodes = &id;
     eo.n_nodes = 1;

@@ -497,18 +497,23 @@ static ptq_status import_shape(importer *im, const Onnx__NodeProto *np, const ch
 /* Gather, Concat, Unsqueeze/Squeeze/Reshape/Identity, Cast and arithmetic on int64
  * constants: the shape computations of exported models.  The batch symbol may be moved
  * around but not computed with. */
+static bool const_broadcast(const ptq_tensor *const *ts, int32_t k, int32_t *ndim, int64_t *ne);
+static int64_t bcast_index(const ptq_tensor *t, int32_t r, const int64_t *ne, int64_t flat);
+
 static ptq_status fold_int_binary(importer *im, const Onnx__NodeProto *np, const char *nname,
                                   const ptq_tensor *a, const ptq_tensor *b) {
-    int64_t na = ptq_tensor_numel(a), nb = ptq_tensor_numel(b);
-    if (!(na == nb || na == 1 || nb == 1) || a->ndim > 1 || b->ndim > 1)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
-                         "integer arithmetic on shapes other than vectors and scalars");
-    int64_t n = PTQ_MAX(na, nb);
-    int32_t nd = PTQ_MAX(a->ndim, b->ndim);
-    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, nd, &n, im->err);
+    /* Numpy broadcasting, any rank: position grids (arange(T)[None] - arange(T)[:, None])
+     * are computed this way too, not only shape vectors. */
+    const ptq_tensor *ab[2] = {a, b};
+    int32_t nd;
+    int64_t ne[PTQ_MAX_DIMS];
+    if (!const_broadcast(ab, 2, &nd, ne))
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "constant inputs do not broadcast");
+    ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, nd, ne, im->err);
     if (!t) return im->err->status;
+    const int64_t n = ptq_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
-        int64_t x = iget(a, na == 1 ? 0 : i), y = iget(b, nb == 1 ? 0 : i), z;
+        int64_t x = iget(a, bcast_index(a, nd, ne, i)), y = iget(b, bcast_index(b, nd, ne, i)), z;
         if (x == B || y == B) {
             ptq_tensor_free(t);
             return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
@@ -1593,10 +1598,12 @@ static ptq_status import_const_gen(importer *im, const Onnx__NodeProto *np, cons
         int64_t ne[PTQ_MAX_DIMS];
         int32_t r;
         if ((st = const_ints(im, np, nname, s, "shape", ne, PTQ_MAX_DIMS, &r))) return st;
-        for (int32_t i = 0; i < r; i++)
-            if (ne[i] == B || ne[i] < 0)
-                return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "a constant of the batch "
-                                 "size (or a negative size) cannot be folded");
+        bool batched = false;
+        for (int32_t i = 0; i < r; i++) {
+            if (ne[i] < 0 && ne[i] != B)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "shape has a negative size");
+            batched |= ne[i] == B;
+        }
         const Onnx__AttributeProto *a = attr(np, "value");
         ptq_tensor *val = NULL;
         if (a) {
@@ -1608,6 +1615,28 @@ static ptq_status import_const_gen(importer *im, const Onnx__NodeProto *np, cons
                 ptq_tensor_free(val);
                 return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute 'value' must hold one element");
             }
+        }
+        if (batched) {
+            /* A tensor as large as the batch (torch.full_like(x, v) on an activation): the
+             * value as a float32 scalar constant, expanded at run time by an Expand node. */
+            const int64_t one = 1;
+            ptq_tensor *v1 = ptq_tensor_new(PTQ_DTYPE_F32, 1, &one, im->err);
+            if (!v1) {
+                ptq_tensor_free(val);
+                return im->err->status;
+            }
+            ((float *)v1->data)[0] = val ? (float)num_at(val, 0) : 0.0f;
+            ptq_tensor_free(val);
+            char nm[512];
+            snprintf(nm, sizeof nm, "%s/value", nname);
+            if ((st = new_constant(im, nm, v1))) return st;
+            int32_t in0 = im->g->n_values - 1;
+            int32_t id = emit(im, np, nname, PTQ_OP_EXPAND, 1, &in0);
+            if (id >= 0) {
+                im->g->nodes[id].attrs.expand_ndim = r;
+                memcpy(im->g->nodes[id].attrs.expand_shape, ne, sizeof(int64_t) * (size_t)r);
+            }
+            return finish(im, id);
         }
         ptq_tensor *t = ptq_tensor_new(val ? val->dtype : PTQ_DTYPE_F32, r, ne, im->err);
         if (t) {
