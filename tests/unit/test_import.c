@@ -868,6 +868,55 @@ START_TEST(pytorch_expand_pattern) {
 }
 END_TEST
 
+/* PyTorch's local-attention mask: pos = arange(T); far = (pos[None] - pos[:, None])^2 > 4
+ * folds as 2-D integer arithmetic; full_like(scores, -1e4) is a ConstantOfShape of the
+ * scores' shape, which holds the batch size, so it runs as an Expand of its value; Where
+ * picks per element. */
+START_TEST(attention_mask_pattern) {
+    mb b;
+    mb_init(&b, 13);
+    const int64_t xd[3] = {B, 5, 5}, one[1] = {1};
+    const int64_t zero = 0, five = 5, step = 1, four = 4, axes0 = 0, axes1 = 1;
+    mb_input(&b, "x", 3, xd);
+    mb_init_i64(&b, "zero", 0, NULL, &zero);
+    mb_init_i64(&b, "five", 0, NULL, &five);
+    mb_init_i64(&b, "step", 0, NULL, &step);
+    mb_init_i64(&b, "four", 0, NULL, &four);
+    mb_init_i64(&b, "ax0", 1, one, &axes0);
+    mb_init_i64(&b, "ax1", 1, one, &axes1);
+    mb_node(&b, "Range", "", "zero,five,step", "pos");
+    mb_node(&b, "Unsqueeze", "", "pos,ax0", "row");  /* [1, 5] */
+    mb_node(&b, "Unsqueeze", "", "pos,ax1", "col");  /* [5, 1] */
+    mb_node(&b, "Sub", "", "row,col", "dist");       /* [5, 5], integer broadcast */
+    mb_node(&b, "Mul", "", "dist,dist", "d2");
+    mb_node(&b, "Greater", "", "d2,four", "far");
+    mb_node(&b, "Shape", "", "x", "xs");
+    Onnx__NodeProto *cs = mb_node(&b, "ConstantOfShape", "full", "xs", "fill");
+    mb_attr(&b, cs, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t =
+        mb_tensor(&b, "", PTQ_DTYPE_F32, 1, one, (float[]){-1e4f});
+    mb_node(&b, "Where", "mask", "far,fill,x", "y");
+    mb_output(&b, "y", 3, xd);
+    ptq_graph *g = load_ok(&b);
+    mb_free(&b);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_EXPAND), 1);
+    ck_assert_int_eq(test_count_op(g, PTQ_OP_WHERE), 1);
+    expect_shape(g, g->outputs[0], "[N,5,5]");
+    float x[2 * 25];
+    test_rng r = {7};
+    test_fill_uniform(&r, x, 50, -1.0f, 1.0f);
+    int64_t n;
+    float *y = test_run_graph(g, x, 2, &n);
+    ck_assert_int_eq(n, 50);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 5; j++)
+                ck_assert_float_eq(y[s * 25 + i * 5 + j],
+                                   (j - i) * (j - i) > 4 ? -1e4f : x[s * 25 + i * 5 + j]);
+    free(y);
+    ptq_graph_free(g);
+}
+END_TEST
+
 /* Shape values through float and back: Cast, Div, Floor, Ceil, Range, Min, Max, Neg fold;
  * the batch size may not be computed with. */
 START_TEST(shape_float_round_trip_folded) {
@@ -1165,6 +1214,7 @@ int main(void) {
     /* ---- elementwise, comparison and reduction ops ---- */
     tc = tcase_create("math");
     tcase_add_test(tc, pytorch_expand_pattern);
+    tcase_add_test(tc, attention_mask_pattern);
     tcase_add_test(tc, shape_float_round_trip_folded);
     tcase_add_test(tc, math_attributes_checked);
     tcase_add_loop_test(tc, attention_fixture_matches_numpy, 0, 2);
