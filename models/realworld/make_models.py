@@ -25,7 +25,7 @@ dataset-fashion-mnist), and the point is their graphs, not their accuracy.
 
 Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-numpy).  Deterministic:
 seed 0.  Also writes the example image set (examples/data/scenes/) and the
-recogniser's sample lines (seqrec_lines.npy); `make_models.py samples` writes only those."""
+recogniser's sample lines (seqrec_calib.npy, seqrec_eval.npy); `make_models.py samples` writes only those."""
 import gzip, os, struct, sys, zlib, math
 import numpy as np
 import torch
@@ -272,8 +272,9 @@ def write_scenes():
 
 
 def write_strips():
-    """Sample inputs for the recogniser: 48 text lines of 4 test-set items, uint8
-    N x 32 x 128 (normalise with Fashion-MNIST's mean and std)."""
+    """Sample inputs for the recogniser: text lines of 4 test-set items, uint8
+    N x 32 x 128 (normalise with Fashion-MNIST's mean and std): 32 for calibration
+    (seqrec_calib.npy), 16 held out (seqrec_eval.npy)."""
     rng = np.random.default_rng(54321)
     lines = []
     for _ in range(48):
@@ -282,7 +283,8 @@ def write_strips():
             dy, dx = rng.integers(0, 5, 2)
             img[dy:dy + 28, 32 * k + dx:32 * k + dx + 28] = TEST_X[rng.integers(len(TEST_X))]
         lines.append(img)
-    np.save(os.path.join(HERE, "seqrec_lines.npy"), np.stack(lines))
+    np.save(os.path.join(HERE, "seqrec_calib.npy"), np.stack(lines[:32]))
+    np.save(os.path.join(HERE, "seqrec_eval.npy"), np.stack(lines[32:]))
 
 
 def main():

@@ -71,6 +71,34 @@ float_matches_ort "$M/seqrec.onnx" 2,1,32,128
 float_matches_ort "$M/seqrec.onnx" 1,1,32,96
 float_matches_ort "$M/seqrec_op13.onnx" 2,1,32,128
 
+# qdq_matches_sim NAME RUN_DIR FLOAT_MODEL EVAL_INPUT [FLAGS...]: the export in RUN_DIR,
+# run in onnxruntime on the evaluation inputs as ptq preprocessed them (ptq infer
+# --save-input with FLAGS), must give each output's SQNR against onnxruntime's float
+# model within 0.5 dB of the simulation's (report.json fidelity).
+qdq_matches_sim() {
+    local name=$1 dir=$2 model=$3 input=$4 out s sim i=0
+    shift 4
+    [ $have_ort = 1 ] || return 0
+    if [ ! -s "$dir/model.qdq.onnx" ]; then
+        bad "$name: no export"
+        return
+    fi
+    "$PTQ" infer "$model" --input "$input" "$@" --save-input "$dir/eval_in.npy" \
+        --output "$dir/eval_float.npy" > /dev/null 2>&1
+    node "$ORT" "$dir/model.qdq.onnx" "$dir/eval_in.npy" "$dir/ortq" > /dev/null
+    out=$(node "$ORT" "$model" "$dir/eval_in.npy" "$dir/ortf" --compare "$dir/ortq" 2>&1)
+    for s in $(json_outputs "$out" sqnr_db); do
+        sim=$(fidelity_get "$dir/report.json" $i sqnr_db)
+        if awk -v a="$s" -v b="$sim" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.5) }'; then
+            ok "$name output $i: QDQ export in onnxruntime $s dB, simulation $sim dB"
+        else
+            bad "$name output $i: QDQ export in onnxruntime '$s' dB, simulation '$sim' dB: $out"
+        fi
+        i=$((i + 1))
+    done
+    [ $i -gt 0 ] || bad "$name: onnxruntime comparison gave no output: $out"
+}
+
 # ---- the detector example at W8A8: fidelity, and the export in onnxruntime -------------
 run_example() { # NAME: runs examples/NAME.yaml into $TMP/NAME
     local ex=$1
@@ -87,25 +115,7 @@ for i in 0 1; do
 done
 grep -q "^fidelity.*output 'prob'" "$TMP/textdet_w8a8.log" && ok "terminal shows the fidelity of 'prob'" ||
     bad "no fidelity line for 'prob' in the terminal output"
-if [ $have_ort = 1 ] && [ -s "$TMP/textdet_w8a8/model.qdq.onnx" ]; then
-    # The evaluation scenes as the run preprocessed them, the export in onnxruntime, and
-    # the float model in onnxruntime as the reference.
-    "$PTQ" infer "$M/textdet.onnx" --input "$SRC/examples/data/scenes/eval" \
-        --save-input "$TMP/eval_in.npy" --output "$TMP/eval_float.npy" > /dev/null 2>&1
-    node "$ORT" "$TMP/textdet_w8a8/model.qdq.onnx" "$TMP/eval_in.npy" "$TMP/ortq" > /dev/null
-    out=$(node "$ORT" "$M/textdet.onnx" "$TMP/eval_in.npy" "$TMP/ortf" --compare "$TMP/ortq" 2>&1)
-    i=0
-    for s in $(json_outputs "$out" sqnr_db); do
-        sim=$(fidelity_get "$R" $i sqnr_db)
-        if awk -v a="$s" -v b="$sim" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.5) }'; then
-            ok "textdet W8A8 output $i: QDQ export in onnxruntime $s dB, simulation $sim dB"
-        else
-            bad "textdet W8A8 output $i: QDQ export in onnxruntime '$s' dB, simulation '$sim' dB: $out"
-        fi
-        i=$((i + 1))
-    done
-    [ $i = 2 ] || bad "onnxruntime comparison gave $i outputs: $out"
-fi
+qdq_matches_sim "textdet W8A8" "$TMP/textdet_w8a8" "$M/textdet.onnx" "$SRC/examples/data/scenes/eval"
 # W4A8 with AdaRound through the ConvTranspose head and the FPN's Resize: the example as
 # shipped but 30 steps per layer (it runs 500); its pass must raise the output SQNR.
 sed -e "s/iterations: 500/iterations: 30/" -e "s#\.\./models/#$SRC/models/#" \
@@ -133,15 +143,15 @@ else
 fi
 
 # ---- the classifier and the recogniser at W8A8, unlabelled -----------------------------
-# w8a8 NAME MODEL INPUT_SHAPE IMAGES N_CALIB N_EVAL: calibrates on the first N_CALIB
-# images, evaluates on the next N_EVAL (no labels).
+# w8a8 NAME MODEL INPUT_SHAPE CALIB EVAL: calibrates on CALIB, evaluates on EVAL (no
+# labels), then checks the export in onnxruntime.
 w8a8() {
-    local name=$1 model=$2 shape=$3 images=$4 nc=$5 ne=$6
+    local name=$1 model=$2 shape=$3 calib=$4 eval=$5
     cat > "$TMP/$name.yaml" <<YAML
 model: $model
 input_shape: [$shape]
-calibration: {images: $images, count: $nc, sample: false, normalize: {mean: [0.286], std: [0.353]}}
-evaluation: {images: $images, offset: $nc, count: $ne, normalize: {mean: [0.286], std: [0.353]}}
+calibration: {images: $calib, count: 64}
+evaluation: {images: $eval}
 quantization:
   weights: {bits: 8, granularity: channel, symmetric: true, observer: minmax}
   activations: {bits: 8, granularity: tensor, symmetric: false, observer: mse}
@@ -149,14 +159,16 @@ seed: 0
 YAML
     if "$PTQ" run "$TMP/$name.yaml" --out "$TMP/$name" > "$TMP/$name.log" 2>&1; then
         at_least "$name W8A8 output 0 SQNR (dB)" "$(fidelity_get "$TMP/$name/report.json" 0 sqnr_db)" 30
+        qdq_matches_sim "$name W8A8" "$TMP/$name" "$model" "$eval"
     else
         bad "$name W8A8 failed: $(tail -n 5 "$TMP/$name.log")"
     fi
 }
-npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/fm.npy" 128
-w8a8 convnext "$M/convnext.onnx" "1, 28, 28" "$TMP/fm.npy" 64 64
-w8a8 seqrec "$M/seqrec.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
-w8a8 seqrec_op13 "$M/seqrec_op13.onnx" "1, 32, 128" "$M/seqrec_lines.npy" 32 16
+npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/fm_test.npy" 64
+w8a8 convnext "$M/convnext.onnx" "1, 28, 28" "$DATA/train-images-idx3-ubyte.gz" "$TMP/fm_test.npy"
+w8a8 textdet_op9 "$M/textdet_op9.onnx" "3, 96, 128" "$SRC/examples/data/scenes/calib" "$SRC/examples/data/scenes/eval"
+w8a8 seqrec "$M/seqrec.onnx" "1, 32, 128" "$M/seqrec_calib.npy" "$M/seqrec_eval.npy"
+w8a8 seqrec_op13 "$M/seqrec_op13.onnx" "1, 32, 128" "$M/seqrec_calib.npy" "$M/seqrec_eval.npy"
 
 # ---- bad input --------------------------------------------------------------------------
 expect_error "symbolic H/W with nothing to fix them" "symbolic dims height, width" -- \
