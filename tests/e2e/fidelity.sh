@@ -9,7 +9,9 @@ source "$(dirname "$0")/lib.sh"
 export PTQ_THREADS=${PTQ_THREADS:-2}
 RESNET=$SRC/models/resnet20_fmnist.onnx
 TWO=$SRC/tests/data/two_outputs.onnx
-npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/eval.npy" 500
+# Under the sanitizers (PTQ_E2E_LIMIT set) 100 images: the same paths, a fifth of the work.
+n_eval=$([ "${PTQ_E2E_LIMIT:-0}" -gt 0 ] && echo 100 || echo 500)
+npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/eval.npy" "$n_eval"
 
 # above NAME VALUE BOUND: VALUE is a number > BOUND.
 above() {
@@ -35,15 +37,15 @@ seed: 0
 YAML
 }
 
-# ---- ResNet-20, W8A8, 500 unlabelled images --------------------------------------------
-unlabelled "$TMP/r.yaml" "$RESNET" 500
+# ---- ResNet-20, W8A8, 500 unlabelled images (100 under the sanitizers) --------------------------------------------
+unlabelled "$TMP/r.yaml" "$RESNET" "$n_eval"
 if "$PTQ" run "$TMP/r.yaml" --out "$TMP/r" > "$TMP/r.log" 2> "$TMP/r.err"; then
     ok "resnet20 W8A8 without labels runs"
 else
     bad "resnet20 W8A8 without labels failed: $(tail -n 3 "$TMP/r.err")"
 fi
 R=$TMP/r/report.json
-[ "$(json_get "$R" fidelity images)" = 500 ] && ok "fidelity.images 500" ||
+[ "$(json_get "$R" fidelity images)" = "$n_eval" ] && ok "fidelity.images $n_eval" ||
     bad "fidelity.images: '$(json_get "$R" fidelity images)'"
 [ "$(json_get "$R" quantized top1)" = null ] && ok "quantized.top1 null without labels" ||
     bad "quantized.top1 '$(json_get "$R" quantized top1)' without labels"
@@ -59,14 +61,14 @@ above "max|err| at least mean|err|" "$(fidelity_get "$R" 0 max_abs_err)" "$(fide
 for k in identical nonfinite_float nonfinite_quantized; do
     [ -n "$(fidelity_get "$R" 0 $k)" ] && ok "fidelity key $k" || bad "fidelity key $k missing"
 done
-if grep -qE "^fidelity    output 'logits' \[N,10\]: SQNR [0-9.]+ dB, cosine 0\.[0-9]+ \(per image 0\.[0-9]+\), max\|err\| [0-9.e-]+, mean\|err\| [0-9.e-]+, top-1 agreement [0-9.]+ % \(500 evaluation images\)$" "$TMP/r.log"; then
+if grep -qE "^fidelity    output 'logits' \[N,10\]: SQNR [0-9.]+ dB, cosine 0\.[0-9]+ \(per image 0\.[0-9]+\), max\|err\| [0-9.e-]+, mean\|err\| [0-9.e-]+, top-1 agreement [0-9.]+ % \($n_eval evaluation images\)$" "$TMP/r.log"; then
     ok "terminal: $(grep "output 'logits'" "$TMP/r.log")"
 else
     bad "terminal fidelity line missing: $(cat "$TMP/r.log")"
 fi
 grep -q "^top-1       (no labels" "$TMP/r.log" && ok "terminal says there are no labels" ||
     bad "terminal top-1 line: $(grep '^top-1' "$TMP/r.log")"
-grep -q "Fidelity to the float model (500 evaluation images)" "$TMP/r/report.html" &&
+grep -q "Fidelity to the float model ($n_eval evaluation images)" "$TMP/r/report.html" &&
     ok "report.html has the fidelity table" || bad "report.html has no fidelity table"
 
 # The exported QDQ model against the float model, in ptq eval: the run's numbers.

@@ -62,13 +62,16 @@ float_matches_ort() {
     fi
 }
 
+# Under the sanitizers (PTQ_E2E_LIMIT set) one size per model and fewer AdaRound steps:
+# the same code paths.
+sanitized=$([ "${PTQ_E2E_LIMIT:-0}" -gt 0 ] && echo 1 || echo 0)
 float_matches_ort "$M/textdet.onnx" 2,3,64,96
-float_matches_ort "$M/textdet.onnx" 1,3,96,128
+[ $sanitized = 1 ] || float_matches_ort "$M/textdet.onnx" 1,3,96,128
 float_matches_ort "$M/textdet_op9.onnx" 2,3,64,96
-float_matches_ort "$M/convnext.onnx" 4,1,28,28
 float_matches_ort "$M/convnext.onnx" 2,1,40,36
+[ $sanitized = 1 ] || float_matches_ort "$M/convnext.onnx" 4,1,28,28
 float_matches_ort "$M/seqrec.onnx" 2,1,32,128
-float_matches_ort "$M/seqrec.onnx" 1,1,32,96
+[ $sanitized = 1 ] || float_matches_ort "$M/seqrec.onnx" 1,1,32,96
 float_matches_ort "$M/seqrec_op13.onnx" 2,1,32,128
 
 # qdq_matches_sim NAME RUN_DIR FLOAT_MODEL EVAL_INPUT [FLAGS...]: the export in RUN_DIR,
@@ -117,11 +120,13 @@ grep -q "^fidelity.*output 'prob'" "$TMP/textdet_w8a8.log" && ok "terminal shows
     bad "no fidelity line for 'prob' in the terminal output"
 qdq_matches_sim "textdet W8A8" "$TMP/textdet_w8a8" "$M/textdet.onnx" "$SRC/examples/data/scenes/eval"
 # W4A8 with AdaRound through the ConvTranspose head and the FPN's Resize: the example as
-# shipped but 30 steps per layer (it runs 500); its pass must raise the output SQNR.
-sed -e "s/iterations: 500/iterations: 30/" -e "s#\.\./models/#$SRC/models/#" \
+# shipped but 30 steps per layer (it runs 500; 5 under the sanitizers); its pass must
+# raise the output SQNR.
+steps=$([ $sanitized = 1 ] && echo 5 || echo 30)
+sed -e "s/iterations: 500/iterations: $steps/" -e "s#\.\./models/#$SRC/models/#" \
     -e "s#images: data/#images: $SRC/examples/data/#" "$SRC/examples/textdet_w4a8.yaml" > "$TMP/w4.yaml"
 if "$PTQ" run "$TMP/w4.yaml" --out "$TMP/w4" > "$TMP/w4.log" 2>&1; then
-    ok "textdet_w4a8 (30 steps per layer) runs"
+    ok "textdet_w4a8 ($steps steps per layer) runs"
 else
     bad "textdet_w4a8 failed: $(tail -n 5 "$TMP/w4.log")"
 fi
