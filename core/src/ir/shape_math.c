@@ -4,22 +4,7 @@
  * reduce or normalise over it (that would mix samples). */
 #include <inttypes.h>
 
-#include "internal.h"
-
-#define B PTQ_DIM_BATCH
-
-#define FAIL(err, n, st, ...)                                                              \
-    do {                                                                                   \
-        char _m[768];                                                                      \
-        snprintf(_m, sizeof _m, __VA_ARGS__);                                              \
-        return ptq_error_set(err, st, "node '%s' (%s): %s", (n)->name,                     \
-                             ptq_op_name((n)->op), _m);                                    \
-    } while (0)
-
-static void set_shape(ptq_value *v, int32_t ndim, const int64_t *ne) {
-    v->ndim = ndim;
-    for (int32_t i = 0; i < ndim; i++) v->ne[i] = ne[i];
-}
+#include "shape_util.h"
 
 /* Broadcasts shape (nd, ne) into (r, out) in place, numpy rules. */
 static ptq_status broadcast_into(const ptq_node *n, const ptq_value *x, int32_t *r, int64_t *out,

@@ -7,30 +7,7 @@
  * output_shape, a Slice's first index and step per axis) is resolved here, once. */
 #include <inttypes.h>
 
-#include "internal.h"
-
-#define B PTQ_DIM_BATCH
-
-static const ptq_value *in_v(const ptq_graph *g, const ptq_node *n, int32_t i) {
-    return (i < n->n_inputs && n->inputs[i] >= 0) ? &g->values[n->inputs[i]] : NULL;
-}
-
-static void set_shape(ptq_value *v, int32_t ndim, const int64_t *ne) {
-    v->ndim = ndim;
-    for (int32_t i = 0; i < ndim; i++) v->ne[i] = ne[i];
-}
-
-static const char *shp(const ptq_value *v, char *buf, size_t size) {
-    return ptq_shape_str(v->ndim, v->ne, buf, size);
-}
-
-#define FAIL(err, n, st, ...)                                                              \
-    do {                                                                                   \
-        char _m[768];                                                                      \
-        snprintf(_m, sizeof _m, __VA_ARGS__);                                              \
-        return ptq_error_set(err, st, "node '%s' (%s): %s", (n)->name,                     \
-                             ptq_op_name((n)->op), _m);                                    \
-    } while (0)
+#include "shape_util.h"
 
 /* ---- Resize ---------------------------------------------------------------------------- */
 
