@@ -14,6 +14,7 @@ static struct {
     const char *input, *output, *all_outputs, *save_input;
     cli_image_args img;
     int64_t limit, batch, threads, repeat;
+    bool profile;
 } o;
 
 static const cli_opt infer_opts[] = {
@@ -30,6 +31,8 @@ static const cli_opt infer_opts[] = {
      "float32 N,C,H,W): the same bits to feed another runtime"},
     {"--repeat", "R", CLI_INT, &o.repeat, NULL, 0, 1, 10000, false,
      "run the whole input R times and print the median inference time (throughput)"},
+    {"--profile", NULL, CLI_FLAG, &o.profile, NULL, 0, 0, 0, false,
+     "print the time spent in each kernel call, summed over every pass (first lane)"},
     {"--limit", "N", CLI_INT, &o.limit, NULL, 0, 1, INT64_C(1) << 40, false,
      "only the first N images"},
     {"--batch", "B", CLI_INT, &o.batch, NULL, 0, 1, 1 << 16, false, "batch size (default 64)"},
@@ -41,7 +44,7 @@ static const cli_opt infer_opts[] = {
 const cli_command cli_infer_command = {
     "infer",
     "MODEL --input FILE|DIR --output OUT.npy [--all-outputs DIR] [--batch N] [--threads N]\n"
-    "       [--save-input IN.npy] [--repeat R] [--input-shape C,H,W] [--resize HxW] [--letterbox] [--channels rgb|bgr|gray]\n"
+    "       [--save-input IN.npy] [--repeat R] [--profile] [--input-shape C,H,W] [--resize HxW] [--letterbox] [--channels rgb|bgr|gray]\n"
     "       [--scale S] [--mean a,b,c --std a,b,c] [--skip-bad]",
     "Run MODEL (ONNX: a float model, or a QDQ export of ptq run) on images and write its\n"
     "outputs as float32 .npy files.",
@@ -119,6 +122,7 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
     ptq_exec_options eo = ptq_exec_options_default();
     eo.max_batch = batch;
     eo.threads = threads;
+    eo.profile = o.profile;
     ptq_exec *ex = ptq_exec_new(g, &eo, &err);
     if (!ex) {
         fprintf(stderr, "ptq infer: %s\n", err.msg);
@@ -169,6 +173,7 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
                    (size_t)numel * sizeof(float));
         }
     }
+    if (o.profile && !rc) ptq_exec_profile(ex, stderr);
     qsort(pass_seconds, (size_t)repeat, sizeof(double), cmp_double);
     *median_seconds = pass_seconds[repeat / 2];
     free(pass_seconds);

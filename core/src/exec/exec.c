@@ -559,7 +559,8 @@ void ptq_exec_profile(const ptq_exec *ex, FILE *out) {
                 total > 0 ? 100.0 * s->seconds / total : 0.0, what,
                 ptq_shape_str(v->ndim, v->ne, shape, sizeof shape), n->name);
     }
-    fprintf(out, "%9.4f 100.0%%  total over %d kernel calls per run\n", total, ex->n_steps);
+    fprintf(out, "%9.4f 100.0%%  total over %d kernel calls per run (lane 0 of %d%s)\n", total,
+            ex->n_steps, ex->lanes, ex->lanes > 1 ? ", one thread each" : "");
     free(sorted);
 }
 
