@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec/kernels/vmath.h"
 #include "internal.h"
 #include "train/tape.h"
 #include "testutil.h"
@@ -2713,6 +2714,35 @@ static TCase *tcase(Suite *s, const char *name, int timeout) {
     return tc;
 }
 
+/* The vector exponential of Softmax against double exp over its domain r <= 0. */
+START_TEST(exp_nonpos_within_ulps) {
+    double worst = 0.0;
+    float worst_r = 0.0f;
+    for (uint32_t bits = 0; bits <= 0x42aeffffu; bits += 997u) { /* 0 .. 87.5 */
+        float r;
+        memcpy(&r, &bits, sizeof r);
+        r = -r;
+        float lanes[VL], got[VL];
+        for (int i = 0; i < VL; i++) lanes[i] = r;
+        vstore(got, ptq_vexp_nonpos(vload(lanes)));
+        const double ref = exp((double)r);
+        if (r < -87.33f) {
+            ck_assert_msg(got[0] == 0.0f && ref < 1.19e-38, "exp(%.9g) = %g", r, got[0]);
+            continue;
+        }
+        const float rf = (float)ref;
+        const double e = fabs((double)got[0] - ref) / fabs((double)nextafterf(rf, INFINITY) - rf);
+        if (e > worst) worst = e, worst_r = r;
+    }
+    ck_assert_msg(worst <= 2.0, "exp is %.3f ulp off at %.9g", worst, worst_r);
+    float sp[VL], out[VL];
+    for (int i = 0; i < VL; i++) sp[i] = i % 3 == 0 ? -INFINITY : (i % 3 == 1 ? NAN : 0.0f);
+    vstore(out, ptq_vexp_nonpos(vload(sp)));
+    for (int i = 0; i < VL; i++)
+        ck_assert(i % 3 == 0 ? out[i] == 0.0f : (i % 3 == 1 ? isnan(out[i]) : out[i] == 1.0f));
+}
+END_TEST
+
 /* The vectorised erf against double erf: within 1.5 ulp over a sweep of every binade
  * (both signs, every vector-tail length), and exact at the special values. */
 START_TEST(erf_within_ulps) {
@@ -2779,6 +2809,7 @@ int main(void) {
     tcase_add_loop_test(tcase(s, "math_binary", 300), math_binary_random, 0, 4);
     tcase_add_test(tcase(s, "math_pow_fast", 300), math_pow_fast_paths);
     tcase_add_test(tcase(s, "erf_ulps", 300), erf_within_ulps);
+    tcase_add_test(tcase(s, "exp_ulps", 300), exp_nonpos_within_ulps);
     tcase_add_loop_test(tcase(s, "math_where", 300), math_where_random, 0, 3);
     tcase_add_loop_test(tcase(s, "math_expand", 300), math_expand_random, 0, 3);
     tcase_add_loop_test(tcase(s, "math_reduce", 300), math_reduce_random, 0, 3);

@@ -5,29 +5,7 @@
  * an element's result does not depend on where it sits in a row, on the row split, or on
  * the thread count.  They are not bitwise libm: the error bound is stated per function
  * and checked against a double reference by test_kernels. */
-#include "internal.h"
-#include "simd.h"
-
-static inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
-
-/* e^r for r in [-88, 0]: r = n ln2 + f with |f| <= ln2 / 2, e^f by its Taylor series to
- * degree 7 (truncation < 5e-9 relative), 2^n built in the exponent bits.  About 1 ulp. */
-static inline vf vexp_neg(vf r) {
-    const vf magic = vsplat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-    vf n = (r * 1.44269504f + magic) - magic;
-    vf f = r - n * 0.693145751953125f; /* ln2 split: the high part times n is exact */
-    f = f - n * 1.42860677e-6f;
-    vf p = vsplat(1.0f / 5040.0f);
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
-    vi e = (__builtin_convertvector(n, vi) + 127) << 23;
-    return p * (vf)e;
-}
+#include "vmath.h"
 
 /* erf, faithfully rounded polynomials of N. Juffa ("Efficient faithfully-rounded
  * implementation of error function erff", Stack Overflow answer 35148199): an odd
@@ -51,7 +29,7 @@ static inline vf verf(vf a) {
     r = r * tc - 6.34846687e-1f;
     r = r * tc - 1.28717512e-1f;
     r = r * tc - tc;
-    vf hi = 1.0f - vexp_neg(r);
+    vf hi = 1.0f - ptq_vexp_neg(r);
     hi = (vf)((vi)hi | ((vi)a & (int32_t)0x80000000)); /* hi >= 0: copysign */
     vf y = vselect(t > 0.927734375f, hi, lo);
     return vselect(a != a, a, y);
