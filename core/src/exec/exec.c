@@ -19,6 +19,11 @@
 #include "internal.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: a cache line, and what AVX-512 loads like */
+/* Chunks of the batch per lane (see ptq_exec_run): enough to even out a slow core, few
+ * enough that the per-call costs (weight packing, scratch set-up) stay small. */
+#ifndef LANE_CHUNKS
+#define LANE_CHUNKS 4
+#endif
 
 enum { ROLE_NONE = 0, ROLE_INPUT, ROLE_CONST, ROLE_COMPUTED, ROLE_FUSED };
 
@@ -522,11 +527,18 @@ ptq_status ptq_exec_run(ptq_exec *ex, int64_t batch, ptq_error *err) {
         run_lane(ex, 0, 0, batch);
         return PTQ_OK;
     }
+    /* The batch goes out in a few chunks per lane, handed to whichever lane is free: a
+     * lane whose core is busy with something else then does less of the batch instead
+     * of holding up the run.  Which lane computes a sample does not change its result. */
+    const int64_t n_chunks = PTQ_MIN(batch, (int64_t)lanes * LANE_CHUNKS);
 #pragma omp parallel num_threads(lanes)
     {
-        const int32_t lane = omp_get_thread_num(), nl = omp_get_num_threads();
-        const int64_t lo = batch * lane / nl, hi = batch * (lane + 1) / nl;
-        if (hi > lo) run_lane(ex, lane, lo, hi - lo);
+        const int32_t lane = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t c = 0; c < n_chunks; c++) {
+            const int64_t lo = batch * c / n_chunks, hi = batch * (c + 1) / n_chunks;
+            if (hi > lo) run_lane(ex, lane, lo, hi - lo);
+        }
     }
     return PTQ_OK;
 }
@@ -559,7 +571,8 @@ void ptq_exec_profile(const ptq_exec *ex, FILE *out) {
                 total > 0 ? 100.0 * s->seconds / total : 0.0, what,
                 ptq_shape_str(v->ndim, v->ne, shape, sizeof shape), n->name);
     }
-    fprintf(out, "%9.4f 100.0%%  total over %d kernel calls per run\n", total, ex->n_steps);
+    fprintf(out, "%9.4f 100.0%%  total over %d kernel calls per run (lane 0 of %d%s)\n", total,
+            ex->n_steps, ex->lanes, ex->lanes > 1 ? ", one thread each" : "");
     free(sorted);
 }
 

@@ -100,6 +100,12 @@ static void out_spatial(const ptq_node *n, const ptq_kt *in, int64_t *sp) {
 
 static bool use_flat(const conv_geom *q) { return q->taps <= MAX_TAPS; }
 
+/* One input channel per group and few outputs from it (depthwise): a tile per output
+ * channel.  With a channel multiplier of 4 or more (a first layer on a grey image, say)
+ * the register tiles share each loaded input vector between mr output channels instead;
+ * both sum the taps in the same order, so the choice does not change a bit. */
+static bool use_dw(const conv_geom *q) { return q->cg == 1 && q->mg < 4; }
+
 /* Per-thread scratch: padded planes (or the in-place tail copy) and one tile's outputs. */
 size_t ptq_work_conv(const ptq_node *n, const ptq_kt *in) {
     int64_t sp[2];
@@ -117,7 +123,7 @@ size_t ptq_work_conv_shared(const ptq_node *n, const ptq_kt *in) {
     conv_geom q;
     out_spatial(n, in, sp);
     geom(n, in, sp, &q);
-    return use_flat(&q) && q.cg > 1 ? (size_t)(q.group * q.mblocks * q.mr * q.k) : 0;
+    return use_flat(&q) && !use_dw(&q) ? (size_t)(q.group * q.mblocks * q.mr * q.k) : 0;
 }
 
 /* ---- layout --------------------------------------------------------------------------- */
@@ -229,7 +235,7 @@ static void conv_flat_image(const conv_args *A, const float *x, float *y, float 
         const float *xg = x + g * q->cg * ihw;
         if (!q->in_place)
             for (int64_t c = 0; c < q->cg; c++) ptq_window_copy_in(&q->win, xg + c * ihw, planes + c * q->chan);
-        if (q->cg == 1) {
+        if (use_dw(q)) {
             for (int64_t r = 0; r < q->mg; r++) {
                 const int64_t oc = g * q->mg + r;
                 dw_tiles(q->in_place ? xg : planes, A->offs, q->taps, A->w + oc * q->taps, flat,
@@ -293,7 +299,7 @@ void ptq_fwd_conv(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, pt
     const bool flat = use_flat(&q);
     if (flat) {
         ptq_window_offsets(&q.win, offs);
-        if (q.cg > 1) pack_weights(&q, A.w, kc->shared);
+        if (!use_dw(&q)) pack_weights(&q, A.w, kc->shared);
     }
 #pragma omp parallel num_threads(kc->threads)
     {

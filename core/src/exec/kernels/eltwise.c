@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "simd.h"
+#include "vmath.h"
 
 /* ---- binary with numpy broadcasting -------------------------------------------- */
 
@@ -341,10 +342,18 @@ void ptq_fwd_softmax(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in,
         float mx = -INFINITY;
         for (int64_t j = 0; j < d; j++) mx = xs[j * inner] > mx ? xs[j * inner] : mx;
         float sum = 0.0f;
-        for (int64_t j = 0; j < d; j++) {
-            float e = expf(xs[j * inner] - mx);
-            ys[j * inner] = e;
-            sum += e;
+        if (inner == 1) { /* a contiguous row: the exponentials a vector at a time */
+            const vf vmx = vsplat(mx);
+            int64_t j = 0;
+            for (; j + VL <= d; j += VL) vstore(ys + j, ptq_vexp_nonpos(vload(xs + j) - vmx));
+            if (j < d) vstore_n(ys + j, ptq_vexp_nonpos(vload_n(xs + j, d - j) - vmx), d - j);
+            for (j = 0; j < d; j++) sum += ys[j];
+        } else {
+            for (int64_t j = 0; j < d; j++) {
+                float e = expf(xs[j * inner] - mx);
+                ys[j * inner] = e;
+                sum += e;
+            }
         }
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j < d; j++) ys[j * inner] *= inv;

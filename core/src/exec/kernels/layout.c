@@ -11,31 +11,99 @@ void ptq_fwd_copy(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, pt
         memcpy(out->data, in[0].data, (size_t)ptq_kt_numel(out) * sizeof(float));
 }
 
+/* Transpose over merged dims: adjacent output dims that are also adjacent, in order, in
+ * the input move together, and size-1 dims are dropped, so e.g. NCHW -> NHWC is the 3-D
+ * [N][HW][C] <- [N][C][HW].  When the output's last dim is contiguous in the input too,
+ * each output row is one memcpy.  Otherwise the plane of the output's last dim and of
+ * the dim the input has contiguous is moved in square blocks, so both the reads and the
+ * writes stay within a few cache lines (a row-at-a-time gather touched a new line for
+ * every element). */
+#define TBLOCK 16
+
 void ptq_fwd_transpose(const ptq_node *node, const ptq_kctx *kc, const ptq_kt *in, ptq_kt *out) {
     const ptq_kt *X = &in[0];
     const int32_t r = X->ndim;
-    /* Input strides, visited in output order. */
-    int64_t xs[PTQ_MAX_DIMS], ps[PTQ_MAX_DIMS];
+    int64_t xs[PTQ_MAX_DIMS], ne[PTQ_MAX_DIMS], ps[PTQ_MAX_DIMS];
     int64_t s = 1;
     for (int32_t i = r - 1; i >= 0; i--) {
         xs[i] = s;
         s *= X->ne[i];
     }
-    for (int32_t i = 0; i < r; i++) ps[i] = xs[node->attrs.perm[i]];
-    const int64_t inner = r ? out->ne[r - 1] : 1, istride = r ? ps[r - 1] : 1;
-    const int64_t rows = inner ? ptq_kt_numel(out) / inner : 0;
+    /* Output dims (merged), each with its input stride. */
+    int32_t m = 0;
+    for (int32_t i = 0; i < r; i++) {
+        const int64_t d = out->ne[i], st = xs[node->attrs.perm[i]];
+        if (d == 1) continue;
+        if (m > 0 && ps[m - 1] == st * d) {
+            ne[m - 1] *= d;
+            ps[m - 1] = st;
+            continue;
+        }
+        ne[m] = d;
+        ps[m] = st;
+        m++;
+    }
+    const int64_t total = ptq_kt_numel(out);
     const float *x = X->data;
     float *y = out->data;
-#pragma omp parallel for num_threads(kc->threads) schedule(static)
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t rem = row, off = 0;
-        for (int32_t i = r - 2; i >= 0; i--) {
-            int64_t idx = rem % out->ne[i];
-            rem /= out->ne[i];
-            off += idx * ps[i];
+    if (total == 0) return;
+    if (m == 0 || ps[m - 1] == 1) { /* rows are contiguous in both: copies */
+        const int64_t inner = m ? ne[m - 1] : 1, rows = total / inner;
+        const int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, total / 16384));
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t rem = row, off = 0;
+            for (int32_t i = m - 2; i >= 0; i--) {
+                off += rem % ne[i] * ps[i];
+                rem /= ne[i];
+            }
+            memcpy(y + row * inner, x + off, (size_t)inner * sizeof(float));
         }
-        float *yr = y + row * inner;
-        for (int64_t j = 0; j < inner; j++) yr[j] = x[off + j * istride];
+        return;
+    }
+    /* q: the output dim the input has contiguous (stride 1); none when the input's last
+     * dim has size 1. */
+    int32_t q = -1;
+    for (int32_t i = 0; i < m; i++)
+        if (ps[i] == 1) q = i;
+    int64_t os[PTQ_MAX_DIMS]; /* output strides */
+    os[m - 1] = 1;
+    for (int32_t i = m - 2; i >= 0; i--) os[i] = os[i + 1] * ne[i + 1];
+    if (q < 0) { /* the input's last dim was dropped or merged away: a gather per row */
+        const int64_t inner = ne[m - 1], istride = ps[m - 1], rows = total / inner;
+#pragma omp parallel for num_threads(kc->threads) schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t rem = row, off = 0;
+            for (int32_t i = m - 2; i >= 0; i--) {
+                off += rem % ne[i] * ps[i];
+                rem /= ne[i];
+            }
+            float *yr = y + row * inner;
+            for (int64_t j = 0; j < inner; j++) yr[j] = x[off + j * istride];
+        }
+        return;
+    }
+    /* Planes: every index of the dims other than q and the last; blocks of each plane. */
+    const int64_t nq = ne[q], nl = ne[m - 1], xl = ps[m - 1], yq = os[q];
+    const int64_t bq = (nq + TBLOCK - 1) / TBLOCK, bl = (nl + TBLOCK - 1) / TBLOCK;
+    const int64_t planes = total / (nq * nl), blocks = planes * bq * bl;
+    const int nt = (int)PTQ_MIN((int64_t)kc->threads, PTQ_MAX(1, total / 16384));
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t jb = blk % bl * TBLOCK, ib = blk / bl % bq * TBLOCK;
+        int64_t rem = blk / (bl * bq), xo = 0, yo = 0;
+        for (int32_t i = m - 2; i >= 0; i--) {
+            if (i == q) continue;
+            const int64_t idx = rem % ne[i];
+            rem /= ne[i];
+            xo += idx * ps[i];
+            yo += idx * os[i];
+        }
+        const int64_t ie = PTQ_MIN(nq, ib + TBLOCK), je = PTQ_MIN(nl, jb + TBLOCK);
+        const float *xb = x + xo;
+        float *yb = y + yo;
+        for (int64_t i = ib; i < ie; i++)
+            for (int64_t j = jb; j < je; j++) yb[i * yq + j] = xb[i + j * xl];
     }
 }
 

@@ -237,7 +237,7 @@ static void unary_range(const ptq_node *n, const float *x, float *y, int64_t cnt
     }
     case PTQ_OP_SQRT: for (int64_t i = 0; i < cnt; i++) y[i] = sqrtf(x[i]); break;
     case PTQ_OP_EXP: for (int64_t i = 0; i < cnt; i++) y[i] = expf(x[i]); break;
-    case PTQ_OP_ERF: for (int64_t i = 0; i < cnt; i++) y[i] = erff(x[i]); break;
+    case PTQ_OP_ERF: ptq_erf_f32(x, y, cnt); break;
     case PTQ_OP_NEG: for (int64_t i = 0; i < cnt; i++) y[i] = -x[i]; break;
     case PTQ_OP_RECIPROCAL: for (int64_t i = 0; i < cnt; i++) y[i] = 1.0f / x[i]; break;
     default: PTQ_ABORT("unary math kernel called for %s", ptq_op_name(n->op));

@@ -26,12 +26,54 @@ void ptq_window_init(ptq_window *g, int64_t h, int64_t w, int64_t oh, int64_t ow
 static int64_t floor_div(int64_t n, int64_t d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
 static int64_t ceil_div(int64_t n, int64_t d) { return -floor_div(-n, d); }
 
+/* Lanes 0, 2, 4, ... and 1, 3, 5, ... of two vectors side by side. */
+#if VL == 16
+#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#elif VL == 8
+#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14}
+#else
+#define EVEN_LANES {0, 2, 4, 6}
+#endif
+
+/* Stride 2 across: one pass over each input row deals its elements to the two column
+ * phases (input column ix lands in phase (ix + pw) % 2, column (ix + pw) / 2), whole
+ * vectors at a time, instead of two strided scalar passes. */
+static void copy_rows_sw2(const ptq_window *g, const float *restrict x, float *restrict p0,
+                          float *restrict p1, int64_t a, int64_t r_lo, int64_t r_hi) {
+    const vi even = EVEN_LANES, odd = even + 1;
+    /* Columns no window reaches (past phase column wq - 1) are not copied. */
+    const int64_t w = PTQ_MIN(g->w, 2 * g->wq - g->pw);
+    for (int64_t r = r_lo; r < r_hi; r++) {
+        const float *restrict xr = x + (r * g->sh + a - g->ph) * g->w;
+        float *restrict q0 = p0 + r * g->wq, *restrict q1 = p1 + r * g->wq;
+        int64_t ix = 0;
+        if (g->pw % 2 && w > 0) { /* column 0 is odd: vectors start at an even one */
+            q1[g->pw / 2] = xr[0];
+            ix = 1;
+        }
+        for (; ix + 2 * VL <= w; ix += 2 * VL) {
+            const vf v0 = vload(xr + ix), v1 = vload(xr + ix + VL);
+            const int64_t j = (ix + g->pw) / 2;
+            vstore(q0 + j, __builtin_shuffle(v0, v1, even));
+            vstore(q1 + j, __builtin_shuffle(v0, v1, odd));
+        }
+        for (; ix < w; ix++) {
+            const int64_t t = ix + g->pw;
+            (t % 2 ? q1 : q0)[t / 2] = xr[ix];
+        }
+    }
+}
+
 void ptq_window_copy_in(const ptq_window *g, const float *restrict x, float *restrict dst) {
     const int64_t pq = g->hq * g->wq;
     for (int64_t a = 0; a < g->sh; a++) {
         /* phase rows r with 0 <= r*sh + a - ph <= h - 1 */
         const int64_t r_lo = PTQ_MAX(0, ceil_div(g->ph - a, g->sh));
         const int64_t r_hi = PTQ_MIN(g->hq, floor_div(g->h - 1 + g->ph - a, g->sh) + 1);
+        if (g->sw == 2) {
+            copy_rows_sw2(g, x, dst + a * 2 * pq, dst + (a * 2 + 1) * pq, a, r_lo, r_hi);
+            continue;
+        }
         for (int64_t b = 0; b < g->sw; b++) {
             const int64_t j_lo = PTQ_MAX(0, ceil_div(g->pw - b, g->sw));
             const int64_t j_hi = PTQ_MIN(g->wq, floor_div(g->w - 1 + g->pw - b, g->sw) + 1);
