@@ -291,6 +291,14 @@ typedef struct eq_work {
     double *image_cos;        /* per image: scratch */
     double *part_dot, *part_norm; /* per image x output channel: scratch */
     float a_s0, a_scale;
+    float a_cur;              /* the input scale xq holds */
+    /* The bias, when the quantized model adds it on the accumulator's grid (the host's
+     * bias_to_grid): b points into the session's constant, b0 holds its float values
+     * until they are put back, b_try a candidate's. */
+    int32_t bias;             /* its value, or -1 */
+    float *b, *b0, *b_try;
+    int64_t b_n;
+    bool bias_written;
     int32_t rounds;
     double cos_before, cos_after;
 } eq_work;
@@ -392,6 +400,7 @@ static void write_weights(eq_work *w, const float *scales) {
 /* xq = the cached input through the input quantizer at scale a (a copy without one). */
 static void set_input_scale(const eq_pass *ps, eq_work *w, float a) {
     const int64_t n = ps->p->images * w->l->in_sample;
+    w->a_cur = a;
     if (!w->av.struct_size) {
         memcpy(w->xq, w->x, (size_t)n * sizeof *w->xq);
         return;
@@ -402,6 +411,13 @@ static void set_input_scale(const eq_pass *ps, eq_work *w, float a) {
 /* Runs the layer with the weights at `scales` and the input as xq holds it; *out is O. */
 static ptq_status run_layer(const eq_pass *ps, eq_work *w, const float *scales, const float **out) {
     write_weights(w, scales);
+    if (w->bias >= 0) { /* the bias on the grid these scales give, as the quantized model adds it */
+        memcpy(w->b_try, w->b0, (size_t)w->b_n * sizeof *w->b_try);
+        if (ps->h->bias_to_grid(ps->s, w->l->conv, w->a_cur, scales, w->wv.n, w->b_try)) {
+            memcpy(w->b, w->b_try, (size_t)w->b_n * sizeof *w->b);
+            w->bias_written = true;
+        }
+    }
     ptq_status st = ps->h->run_exec(w->run, ps->p->images);
     if (st) return st;
     *out = ps->h->run_data(w->run, w->l->output);
@@ -510,10 +526,15 @@ static void work_free(const eq_pass *ps, eq_work *w) {
         h->value_changed(ps->s, w->l->weight);
         w->weights_written = false;
     }
+    if (w->bias_written) {
+        memcpy(w->b, w->b0, (size_t)w->b_n * sizeof *w->b);
+        h->value_changed(ps->s, w->bias);
+        w->bias_written = false;
+    }
     if (w->run) h->run_free(w->run);
     void *arrays[] = {w->x, w->xq, w->w0, w->w_s0, w->w_scale, w->w_cand, w->w_trial,
                       w->best, w->score, w->ref_image_norm, w->ref_channel_norm,
-                      w->image_cos, w->part_dot, w->part_norm};
+                      w->image_cos, w->part_dot, w->part_norm, w->b0, w->b_try};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) h->free(arrays[i]);
     memset(w, 0, sizeof *w);
 }
@@ -611,17 +632,43 @@ static ptq_status alloc_work(const eq_pass *ps, eq_work *w) {
     return PTQ_OK;
 }
 
+/* The layer's bias, when the host rounds it as the quantized model does (w->bias -1: the
+ * float run keeps it as it is, which is what the quantized model adds then too). */
+static ptq_status bias_layout(const eq_pass *ps, eq_work *w) {
+    const ptq_host *h = ps->h;
+    w->bias = -1;
+    if (!PTQ_HOST_HAS(h, bias_to_grid)) return PTQ_OK;
+    ptq_node_info ni = {.struct_size = sizeof ni};
+    ptq_status st = h->node_info(ps->s, w->l->conv, &ni);
+    if (st) return st;
+    if (ni.n_inputs < 3 || ni.inputs[2] < 0) return PTQ_OK;
+    ptq_tensor_view v;
+    if (h->value_view(ps->s, ni.inputs[2], &v) || !v.data || v.dtype != PTQ_DTYPE_F32 || v.ndim != 1)
+        return PTQ_OK;
+    w->b_n = v.ne[0];
+    w->b = v.data;
+    w->b0 = alloc_array(h, w->b_n, sizeof *w->b0);
+    w->b_try = alloc_array(h, w->b_n, sizeof *w->b_try);
+    if (!w->b0 || !w->b_try)
+        return h->error(ps->s, PTQ_ERR_NOMEM, "layer '%s': out of memory", w->name);
+    memcpy(w->b0, w->b, (size_t)w->b_n * sizeof *w->b0);
+    w->bias = ni.inputs[2];
+    return PTQ_OK;
+}
+
 /* Everything layer l's search needs: views, buffers, the cached input and O, the
  * starting scales, and the planned run of its own nodes. */
 static ptq_status prepare_layer(const eq_pass *ps, const eq_layer *l, eq_work *w) {
     const ptq_host *h = ps->h;
     memset(w, 0, sizeof *w);
+    w->bias = -1;
     w->l = l;
     w->name = h->node_name(ps->s, l->conv);
     ptq_status st;
     if ((st = read_quantizers(ps, w)) || (st = weight_layout(ps, w)) || (st = alloc_work(ps, w)))
         return st;
     memcpy(w->w0, w->w, (size_t)w->w_numel * sizeof *w->w0);
+    if ((st = bias_layout(ps, w))) return st;
     memcpy(w->w_s0, w->wv.scale, (size_t)w->wv.n * sizeof *w->w_s0);
     memcpy(w->w_scale, w->w_s0, (size_t)w->wv.n * sizeof *w->w_scale);
     w->a_s0 = w->a_scale = l->aq >= 0 ? w->av.scale[0] : 1.0f;

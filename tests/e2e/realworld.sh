@@ -7,7 +7,8 @@
 #     |ptq - ort| over the elements, divided by max |ort|);
 #   - examples/textdet_w8a8.yaml (a folder of PNG scenes, no labels) quantizes with at
 #     least 30 dB on every output, and its QDQ export run in onnxruntime on the same inputs
-#     is within 0.5 dB of the simulation's SQNR; examples/textdet_w4a8.yaml runs;
+#     is within 0.5 dB of the simulation's SQNR and agrees with the simulation of the same
+#     export (`ptq infer`) to 55 dB on every output; examples/textdet_w4a8.yaml runs;
 #   - the other models quantize at W8A8 through `ptq run` with at least 30 dB;
 #   - bad input: a dynamic dimension nothing fixes, mixed image sizes, a corrupt image.
 # The onnxruntime parts are skipped (with the reason) without node and onnxruntime-node.
@@ -77,7 +78,12 @@ float_matches_ort "$M/seqrec_op13.onnx" 2,1,32,128
 # qdq_matches_sim NAME RUN_DIR FLOAT_MODEL EVAL_INPUT [FLAGS...]: the export in RUN_DIR,
 # run in onnxruntime on the evaluation inputs as ptq preprocessed them (ptq infer
 # --save-input with FLAGS), must give each output's SQNR against onnxruntime's float
-# model within 0.5 dB of the simulation's (report.json fidelity).
+# model within 0.5 dB of the simulation's (report.json fidelity), and onnxruntime's
+# outputs of the export must equal `ptq infer`'s of it to 55 dB.  What may differ is
+# float rounding in onnxruntime's integer kernels (one float32 requantization multiply):
+# a rare code +-1.  Before the simulation put biases on the int32 accumulator's grid (as
+# onnxruntime does from `basic` on), textdet_op9 agreed to 45 / 42 dB only, 0.6 dB of its
+# SQNR against float.
 qdq_matches_sim() {
     local name=$1 dir=$2 model=$3 input=$4 out s sim i=0
     shift 4
@@ -88,7 +94,19 @@ qdq_matches_sim() {
     fi
     "$PTQ" infer "$model" --input "$input" "$@" --save-input "$dir/eval_in.npy" \
         --output "$dir/eval_float.npy" > /dev/null 2>&1
-    node "$ORT" "$dir/model.qdq.onnx" "$dir/eval_in.npy" "$dir/ortq" > /dev/null
+    "$PTQ" infer "$dir/model.qdq.onnx" --input "$dir/eval_in.npy" --mean 0 --std 1 \
+        --all-outputs "$dir/ptqq" > /dev/null 2>&1 || bad "$name: ptq infer of the export failed"
+    out=$(node "$ORT" "$dir/model.qdq.onnx" "$dir/eval_in.npy" "$dir/ortq" --compare "$dir/ptqq" 2>&1)
+    for s in $(json_outputs "$out" sqnr_db); do
+        if [ "$s" = null ] || awk -v a="$s" 'BEGIN { exit !(a >= 55) }'; then # null: no difference
+            ok "$name output $i: onnxruntime = ptq's simulation of the export to $s dB"
+        else
+            bad "$name output $i: onnxruntime and ptq's simulation of the export agree to '$s' dB only (< 55): $out"
+        fi
+        i=$((i + 1))
+    done
+    [ $i -gt 0 ] || bad "$name: onnxruntime comparison of the export gave no output: $out"
+    i=0
     out=$(node "$ORT" "$model" "$dir/eval_in.npy" "$dir/ortf" --compare "$dir/ortq" 2>&1)
     for s in $(json_outputs "$out" sqnr_db); do
         sim=$(fidelity_get "$dir/report.json" $i sqnr_db)

@@ -1,6 +1,7 @@
 /* test_session.c — the session's model rewrites: BatchNormalization folding (the folded
  * model computes the same function, statistics kept), quantizer placement where a QDQ
  * deployment puts them, overrides, and the simulated quantized graph. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,68 @@ START_TEST(sim_graph) {
 }
 END_TEST
 
+/* A quantized layer's bias is on its int32 accumulator's grid sx * sw in the simulation
+ * (what an integer deployment, and onnxruntime from `basic` on, adds), rounded to the
+ * nearest step; target `none` keeps the float bias. */
+static int32_t check_biases(ptq_session *s, const ptq_graph *sim, bool on_grid) {
+    int32_t layers = 0, moved = 0;
+    for (int32_t i = 0; i < s->g->n_nodes; i++) {
+        const ptq_node *n = &s->g->nodes[i];
+        if ((n->op != PTQ_OP_CONV && n->op != PTQ_OP_GEMM) || n->n_inputs < 3 || n->inputs[2] < 0)
+            continue;
+        const int32_t qx = ptq_session_quantizer_of(s, n->inputs[0]);
+        const int32_t qw = ptq_session_quantizer_of(s, n->inputs[1]);
+        if (qx < 0 || qw < 0) continue;
+        const ptq_node *m = &sim->nodes[sim->values[n->outputs[0]].producer];
+        const ptq_tensor *b0 = s->g->values[n->inputs[2]].data, *b1 = sim->values[m->inputs[2]].data;
+        const float *f = b0->data, *b = b1->data;
+        const ptq_qparams *px = &s->q[qx].qp, *pw = &s->q[qw].qp;
+        for (int64_t o = 0; o < b0->ne[0]; o++) {
+            const float step = px->scale[0] * pw->scale[pw->n == 1 ? 0 : o];
+            if (!on_grid) {
+                ck_assert_float_eq(b[o], f[o]);
+                continue;
+            }
+            /* On the grid as onnxruntime checks it: its rounding gives the value back. */
+            const float k = rintf(b[o] / step);
+            ck_assert_msg(k * step == b[o], "%s: bias[%" PRId64 "] = %g is not on the grid %g (%g steps)",
+                          n->name, o, b[o], step, b[o] / step);
+            ck_assert_msg(fabsf(b[o] - f[o]) <= 0.5f * step * (1.0f + 1e-5f), "%s: bias moved by more than half a step", n->name);
+            moved += b[o] != f[o];
+        }
+        layers++;
+    }
+    ck_assert_int_gt(layers, 0);
+    return moved;
+}
+
+START_TEST(sim_graph_bias_on_accumulator_grid) {
+    for (int target = PTQ_TARGET_PORTABLE; target <= PTQ_TARGET_NONE; target += PTQ_TARGET_NONE) {
+        ptq_session_config p;
+        ptq_quant_config *qc = make_config("resnet20_fmnist", &p);
+        qc->target = target;
+        ptq_error err = {0};
+        ptq_session *s = ptq_session_new(&p, &err);
+        ck_assert_msg(s != NULL, "%s", err.msg);
+        ck_assert_int_eq(ptq_pass_fold_bn(ptq_host_table(), s, NULL), PTQ_OK);
+        int64_t per;
+        float *x = images(s->g, &per);
+        ptq_dataset ds = {.n = N_IMAGES, .c = 1, .h = 28, .w = 28, .images = x};
+        s->calib = &ds;
+        ptq_calibrate_params cp = {0, 1, 1};
+        ck_assert_msg(ptq_pass_calibrate(ptq_host_table(), s, &cp) == PTQ_OK, "%s", s->err.msg);
+        ptq_graph *sim = ptq_session_sim_graph(s, s->q, s->n_q, &err);
+        ck_assert_msg(sim != NULL, "%s", err.msg);
+        const int32_t moved = check_biases(s, sim, target != PTQ_TARGET_NONE);
+        if (target != PTQ_TARGET_NONE) ck_assert_int_gt(moved, 0);
+        ptq_graph_free(sim);
+        s->calib = NULL;
+        free(x);
+        ptq_session_free(s);
+    }
+}
+END_TEST
+
 /* ---- elementwise, comparison and reduction ops ---- */
 
 /* Masks are not quantized: the integer values of a Cast to int32 read by a MatMul get no
@@ -371,6 +434,7 @@ int main(void) {
     tcase_add_loop_test(tc, placement_paper, 0, 2);
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, sim_graph);
+    tcase_add_test(tc, sim_graph_bias_on_accumulator_grid);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -754,6 +754,12 @@ static ptq_status host_quantizer_set_bits(ptq_session *s, int32_t q, int32_t bit
     return ptq_session_set_bits(s, q, bits);
 }
 
+static int32_t host_bias_to_grid(ptq_session *s, int32_t node, float in_scale,
+                                 const float *w_scales, int64_t n_scales, float *bias) {
+    if (!w_scales || !bias || n_scales < 1) return 0;
+    return ptq_session_bias_to_grid(s, node, in_scale, w_scales, n_scales, bias);
+}
+
 static const ptq_host host = {
     .abi = PTQ_VERSION_INIT,
     .struct_size = sizeof(ptq_host),
@@ -816,6 +822,7 @@ static const ptq_host host = {
     .output_path = host_output_path,
     .run_new_bypass = host_run_new_bypass,
     .quantizer_set_bits = host_quantizer_set_bits,
+    .bias_to_grid = host_bias_to_grid,
 };
 
 const ptq_host *ptq_host_table(void) { return &host; }

@@ -698,6 +698,19 @@ struct ptq_host {
      * calibration.  A pass that changes widths lists what they invalidate
      * ("quant.rounding", the searched scales) in its `invalidates`. */
     ptq_status (*quantizer_set_bits)(ptq_session *s, int32_t q, int32_t bits);
+
+    /* ---- since 0.10 (check with PTQ_HOST_HAS): the deployment's bias ---- */
+    /* The quantized model adds a Conv/ConvTranspose/Gemm's bias on the int32 accumulator's
+     * grid in_scale * w_scale[o], as an integer deployment (and onnxruntime) does, when
+     * the target is a deployment target, the node's input is quantized per tensor, its
+     * weights are quantized and its bias is a 1-D constant.  Then this rounds bias (the
+     * node's output channels, e.g. a copy of the float bias) to that grid for the given
+     * candidate scales (n_scales: the weight quantizer's count) exactly as the quantized
+     * model will, and returns 1; else it returns 0 and leaves bias alone.  A pass that
+     * scores candidate scales on a float run of the layer (EasyQuant) writes it into the
+     * bias constant to score what the quantized model computes. */
+    int32_t (*bias_to_grid)(ptq_session *s, int32_t node, float in_scale, const float *w_scales,
+                            int64_t n_scales, float *bias);
 };
 
 /* Offset-based check that a host provides a member added in a later minor version:
