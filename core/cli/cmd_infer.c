@@ -105,20 +105,31 @@ static int cmp_double(const void *a, const void *b) {
 static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int32_t threads,
                    int64_t repeat, gathered *outs, int32_t n_out, double *median_seconds,
                    double *fastest_seconds) {
+    /* A model exported with a fixed batch (often 1) runs batches of exactly that size, the
+     * last one padded with zeros; its outputs are batch-led when they lead with that size. */
+    const int64_t fixed = g->values[g->inputs[0]].ne[0] != PTQ_DIM_BATCH
+                              ? g->values[g->inputs[0]].ne[0] : 0;
     bool all_batched = true;
     for (int32_t k = 0; k < n_out; k++) {
         const ptq_value *v = &g->values[g->outputs[k]];
         outs[k].id = g->outputs[k];
-        outs[k].batched = v->ndim > 0 && v->ne[0] == PTQ_DIM_BATCH;
+        outs[k].batched = v->ndim > 0 && (fixed ? v->ne[0] == fixed : v->ne[0] == PTQ_DIM_BATCH);
         all_batched &= outs[k].batched;
         if (v->dtype != PTQ_DTYPE_F32) {
             fprintf(stderr, "ptq infer: output '%s' is %s; only float32 outputs are written\n",
                     v->name, ptq_dtype_name(v->dtype));
             return 1;
         }
+        if (fixed && !outs[k].batched && ds->n > fixed) {
+            fprintf(stderr, "ptq infer: the model runs batches of %" PRId64 " and its output "
+                    "'%s' does not lead with that batch: give at most %" PRId64 " images "
+                    "(--limit)\n", fixed, v->name, fixed);
+            return 1;
+        }
     }
-    if (!all_batched) batch = ds->n;
-    batch = batch < ds->n ? batch : ds->n;
+    if (fixed) batch = fixed;
+    else if (!all_batched) batch = ds->n;
+    else batch = batch < ds->n ? batch : ds->n;
     ptq_error err = {0};
     ptq_exec_options eo = ptq_exec_options_default();
     eo.max_batch = batch;
@@ -137,10 +148,23 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
         ptq_exec_free(ex);
         return 1;
     }
+    float *tail = NULL; /* a fixed-batch model's last partial batch, zero-padded */
     for (int64_t r = 0; r < repeat && !rc; r++)
     for (int64_t at = 0; at < ds->n && !rc; at += batch) {
-        const int64_t run = ds->n - at < batch ? ds->n - at : batch;
-        ptq_exec_bind(ex, g->inputs[0], ds->images + at * per_image);
+        const int64_t valid = ds->n - at < batch ? ds->n - at : batch;
+        int64_t run = valid;
+        const float *src = ds->images + at * per_image;
+        if (fixed && valid < fixed) {
+            if (!tail && !(tail = calloc((size_t)(fixed * per_image), sizeof *tail))) {
+                fprintf(stderr, "ptq infer: out of memory\n");
+                rc = 1;
+                break;
+            }
+            memcpy(tail, src, (size_t)(valid * per_image) * sizeof *tail);
+            src = tail;
+            run = fixed;
+        }
+        ptq_exec_bind(ex, g->inputs[0], src);
         const double t0 = now_seconds();
         if (ptq_exec_run(ex, run, &err)) {
             fprintf(stderr, "ptq infer: %s\n", err.msg);
@@ -169,11 +193,11 @@ static int run_all(const ptq_graph *g, const ptq_dataset *ds, int64_t batch, int
                     break;
                 }
             }
-            const float *src = ptq_exec_data(ex, go->id);
-            memcpy(go->data + (go->batched ? at * go->per_sample : 0), src,
-                   (size_t)numel * sizeof(float));
+            memcpy(go->data + (go->batched ? at * go->per_sample : 0), ptq_exec_data(ex, go->id),
+                   (size_t)(go->batched ? valid * go->per_sample : numel) * sizeof(float));
         }
     }
+    free(tail);
     if (o.profile && !rc) ptq_exec_profile(ex, stderr);
     qsort(pass_seconds, (size_t)repeat, sizeof(double), cmp_double);
     *median_seconds = pass_seconds[repeat / 2];
@@ -237,16 +261,22 @@ static int write_outputs(const ptq_graph *g, const gathered *outs, int32_t n_out
     fclose(mf);
     if (!rc) {
         snprintf(path, dlen + 300, "%s/manifest.txt", o.all_outputs);
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp, "w");
+        const size_t tlen = strlen(path) + 8;
+        char *tmp = malloc(tlen);
+        FILE *f = NULL;
+        if (tmp) {
+            snprintf(tmp, tlen, "%s.tmp", path);
+            f = fopen(tmp, "w");
+        }
         bool ok = f && fwrite(manifest, 1, mlen, f) == mlen;
         ok &= f && fclose(f) == 0;
         if (!ok || rename(tmp, path) != 0) {
-            fprintf(stderr, "ptq infer: %s: cannot write: %s\n", path, strerror(errno));
-            remove(tmp);
+            fprintf(stderr, "ptq infer: %s: cannot write: %s\n", path,
+                    tmp ? strerror(errno) : "out of memory");
+            if (tmp) remove(tmp);
             rc = 1;
         }
+        free(tmp);
     }
     free(names);
     free(manifest);

@@ -119,9 +119,11 @@ typedef struct layer {
 } layer;
 
 /* Ops a quantized value passes through on its way to a layer without a new grid: the
- * layer reads the quantizer before them (session.c's passes_grid). */
+ * layer reads the quantizer before them (session.c's passes_grid, which also tells a
+ * linear Resize, not a grid pass, from a nearest one; node_info cannot, so a layer after
+ * a linear Resize finds no quantizer there and this finds the one before it). */
 static bool passes_grid(ptq_op op) {
-    return op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
+    return op == PTQ_OP_EXPAND || op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
            op == PTQ_OP_GLOBAL_MAX_POOL || op == PTQ_OP_FLATTEN || op == PTQ_OP_RESHAPE ||
            op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP ||
            op == PTQ_OP_RESIZE || op == PTQ_OP_SLICE || op == PTQ_OP_SPLIT;

@@ -45,3 +45,11 @@ m.opset_import[0].version = 13
 m.ir_version = 8
 onnx.checker.check_model(m)
 onnx.save(m, 'two_outputs.onnx')
+
+# The same network exported with a fixed batch of 2 (as many detector exports fix 1):
+# ptq infer must run it two images at a time and pad the last batch.
+for v in [m.graph.input[0]] + list(m.graph.output):
+    v.type.tensor_type.shape.dim[0].ClearField('dim_param')
+    v.type.tensor_type.shape.dim[0].dim_value = 2
+onnx.checker.check_model(m)
+onnx.save(m, 'two_outputs_batch2.onnx')

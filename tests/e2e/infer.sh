@@ -128,4 +128,16 @@ printf 'model: %s\ncalibration:\n  images: %s\n  resize: {size: 3}\n' "$M" "$FX/
 expect_error "resize on an array file" "npyresize.yaml:4:3: 'resize' applies to image folders" -- \
     "$PTQ" run "$TMP/npyresize.yaml" --dry-run --out "$TMP/run"
 
+# A model exported with a fixed batch (2 here) runs 2 images at a time, the last batch
+# padded: 5 images give the same 5 rows of every output as the dynamic-batch export.
+npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/five.npy" 5
+if "$PTQ" infer "$SRC/tests/data/two_outputs.onnx" --input "$TMP/five.npy" --all-outputs "$TMP/dyn" 2>/dev/null &&
+   "$PTQ" infer "$SRC/tests/data/two_outputs_batch2.onnx" --input "$TMP/five.npy" --all-outputs "$TMP/fix" 2>/dev/null &&
+   cmp -s "$TMP/dyn/mask.npy" "$TMP/fix/mask.npy" && cmp -s "$TMP/dyn/logits.npy" "$TMP/fix/logits.npy" &&
+   grep -q "mask.npy \[5,1,14,14\]" "$TMP/fix/manifest.txt"; then
+    ok "a fixed-batch export: 5 images in batches of 2 give the dynamic export's outputs"
+else
+    bad "fixed-batch export: $(cat "$TMP/fix/manifest.txt" 2>&1)"
+fi
+
 finish

@@ -219,6 +219,61 @@ START_TEST(slice_split_refusals) {
     mb_attr_ints(&b, mb_node(&b, "ConvTranspose", "ct", "x,w", "y"), "output_padding", 2, op);
     mb_output(&b, "y", 4, cx);
     refused(&b, PTQ_ERR_INVALID, "'ct'", "output_padding");
+    /* group 0 is not "the default" (that is an absent attribute). */
+    mb_init(&b, 13);
+    mb_input(&b, "x", 4, cx);
+    mb_init_f32(&b, "w", 4, cw, NULL);
+    mb_attr_int(&b, mb_node(&b, "ConvTranspose", "ct", "x,w", "y"), "group", 0);
+    mb_output(&b, "y", 4, cx);
+    refused(&b, PTQ_ERR_INVALID, "'ct'", "group 0");
+    /* Split sizes whose sum wraps around int64 to the axis length. */
+    const int64_t three[1] = {3}, wrap[3] = {INT64_MAX, INT64_MAX, 8};
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, xd);
+    mb_init_i64(&b, "split", 1, three, wrap);
+    mb_attr_int(&b, mb_node(&b, "Split", "sp", "x,split", "a,b,c"), "axis", 1);
+    mb_output(&b, "a", 3, xd);
+    refused(&b, PTQ_ERR_INVALID, "'sp'", "longer than axis 1");
+}
+END_TEST
+
+/* The spec's idiom for "backwards to the front": end INT64_MIN with a negative step (the
+ * value that is also the batch symbol), and a step so large its count would overflow. */
+START_TEST(slice_extreme_bounds) {
+    mb b;
+    const int64_t xd[3] = {B, 6, 4}, one[1] = {1}, ax1[1] = {1};
+    const int64_t st[1] = {4}, en[1] = {INT64_MIN}, back[1] = {-1};
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, xd);
+    mb_init_i64(&b, "st", 1, one, st);
+    mb_init_i64(&b, "en", 1, one, en);
+    mb_init_i64(&b, "ax", 1, one, ax1);
+    mb_init_i64(&b, "sp", 1, one, back);
+    mb_node(&b, "Slice", "sl", "x,st,en,ax,sp", "y");
+    mb_output(&b, "y", 3, (int64_t[]){B, 5, 4});
+    ptq_error err = {0};
+    ptq_graph *g = mb_load(&b, &err);
+    mb_free(&b);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    char buf[64];
+    const ptq_value *y = &g->values[g->outputs[0]];
+    ck_assert_str_eq(ptq_shape_str(y->ndim, y->ne, buf, sizeof buf), "[N,5,4]"); /* 4..0 */
+    ptq_graph_free(g);
+    const int64_t s0[1] = {1}, e0[1] = {6}, huge[1] = {INT64_MAX};
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, xd);
+    mb_init_i64(&b, "st", 1, one, s0);
+    mb_init_i64(&b, "en", 1, one, e0);
+    mb_init_i64(&b, "ax", 1, one, ax1);
+    mb_init_i64(&b, "sp", 1, one, huge);
+    mb_node(&b, "Slice", "sl", "x,st,en,ax,sp", "y");
+    mb_output(&b, "y", 3, (int64_t[]){B, 1, 4});
+    g = mb_load(&b, &err);
+    mb_free(&b);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    y = &g->values[g->outputs[0]];
+    ck_assert_str_eq(ptq_shape_str(y->ndim, y->ne, buf, sizeof buf), "[N,1,4]");
+    ptq_graph_free(g);
 }
 END_TEST
 
@@ -482,6 +537,7 @@ int main(void) {
     tc = tcase_create("refused");
     tcase_add_test(tc, resize_refusals);
     tcase_add_test(tc, slice_split_refusals);
+    tcase_add_test(tc, slice_extreme_bounds);
     tcase_add_test(tc, legacy_forms);
     tcase_add_test(tc, opset18_forms);
     suite_add_tcase(s, tc);

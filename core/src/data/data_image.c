@@ -23,8 +23,8 @@
 #include "internal.h"
 
 /* Larger images are refused before their pixels are allocated: a header is cheap to forge. */
-#define MAX_IMAGE_PIXELS ((int64_t)1 << 28)
-/* Folders nested deeper are not searched (also stops symlink cycles). */
+#define MAX_IMAGE_PIXELS ((int64_t)1 << 26) /* 67 Mpixels: 8192 x 8192 */
+/* Folders nested deeper are not searched. */
 #define MAX_DEPTH 16
 
 /* ============================================================== listing ============ */
@@ -97,8 +97,10 @@ static char **read_dir(const char *dir, int32_t *count, ptq_error *err) {
 }
 
 static bool is_dir(const char *path) {
+    /* lstat: a symbolic link to a folder is not followed (links to a parent would make
+     * the walk repeat itself exponentially, bounded only by MAX_DEPTH). */
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* Adds the image files under dir (recursively, sorted at each level) with label `label`. */
@@ -324,6 +326,12 @@ static bool read_jpeg(FILE *fp, decoder *dec, raw_image *im, char *why, size_t w
     if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK) {
         jpeg_destroy_decompress(ci);
         snprintf(why, why_size, "CMYK JPEGs are not supported (convert it to RGB)");
+        return false;
+    }
+    /* Checked on the header's size, before jpeg_start_decompress: it allocates a
+     * progressive JPEG's whole coefficient buffers. */
+    if (!size_ok(ci->image_width, ci->image_height, why, why_size)) {
+        jpeg_destroy_decompress(ci);
         return false;
     }
     ci->out_color_space = ci->jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;

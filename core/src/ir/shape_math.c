@@ -61,6 +61,12 @@ ptq_status ptq_infer_expand(ptq_graph *g, ptq_node *n, ptq_error *err) {
     memcpy(out, x->ne, sizeof out);
     ptq_status st = broadcast_into(n, &tgt, &r, out, err);
     if (st) return st;
+    /* The executor's values are batch x per-sample: one batch axis, at most. */
+    int32_t n_batch = 0;
+    for (int32_t i = 0; i < r; i++) n_batch += out[i] == B;
+    if (n_batch > 1 || (n_batch == 1 && out[0] != B))
+        FAIL(err, n, PTQ_ERR_UNSUPPORTED, "the target puts the batch size on an axis other "
+             "than the first, or on several");
     set_shape(&g->values[n->outputs[0]], r, out);
     return PTQ_OK;
 }

@@ -45,6 +45,9 @@ ptq_status ptq_infer_resize(ptq_graph *g, ptq_node *n, ptq_error *err) {
                          "input '%s' %s", i, x->name, shp(x, buf, sizeof buf));
                 a->scales[i] = 1.0f;
                 out[i] = B;
+                if (!resize_axis_identity(n, i, B))
+                    FAIL(err, n, PTQ_ERR_UNSUPPORTED, "the coordinate transformation would mix "
+                         "samples of the batch axis");
                 continue;
             }
             if (a->sizes[i] < 1 || a->sizes[i] > PTQ_MAX_ELEMENTS)
@@ -110,12 +113,12 @@ ptq_status ptq_infer_conv_transpose(ptq_graph *g, ptq_node *n, ptq_error *err) {
         if (w->ne[i] == B || w->ne[i] < 1)
             FAIL(err, n, PTQ_ERR_INVALID, "weight '%s' has shape %s", w->name,
                  shp(w, buf, sizeof buf));
-    if (a->group == 0) a->group = 1;
-    const int64_t c = x->ne[1], m = w->ne[1] * a->group;
-    if (a->group < 1 || w->ne[0] != c || c % a->group)
+    const int64_t c = x->ne[1];
+    if (a->group < 1 || a->group > c || w->ne[0] != c || c % a->group)
         FAIL(err, n, PTQ_ERR_INVALID,
              "input '%s' %s, weight '%s' %s and group %" PRId64 " are inconsistent", x->name,
              shp(x, buf, sizeof buf), w->name, shp(w, buf2, sizeof buf2), a->group);
+    const int64_t m = w->ne[1] * a->group; /* group <= c: no overflow */
     if (b && (b->ndim != 1 || b->ne[0] != m))
         FAIL(err, n, PTQ_ERR_INVALID, "bias '%s' has shape %s, expected [%" PRId64 "]", b->name,
              shp(b, buf, sizeof buf), m);
@@ -198,8 +201,10 @@ ptq_status ptq_infer_slice(ptq_graph *g, ptq_node *n, ptq_error *err) {
                      "(only the whole of it may be taken)", x->name, shp(x, buf, sizeof buf));
             continue;
         }
-        if (start == B || end == B)
-            FAIL(err, n, PTQ_ERR_UNSUPPORTED, "the batch size is a bound of axis %" PRId64, axis);
+        /* INT64_MIN is both the batch symbol and the spec's "to the front" end of a
+         * backward slice: on a fixed axis it can only mean the latter (clamped below). */
+        if (start == B) start = step < 0 ? INT64_MIN + 1 : 0;
+        if (end == B) end = step < 0 ? -len - 1 : 0;
         /* The spec's clamping: negative indices count from the end; starts clamp to
          * [0, len] (len - 1 going backwards), ends to [0, len] ([-1, len - 1] backwards). */
         if (start < 0) start += len;
@@ -208,11 +213,12 @@ ptq_status ptq_infer_slice(ptq_graph *g, ptq_node *n, ptq_error *err) {
         if (step > 0) {
             start = PTQ_MAX(0, PTQ_MIN(start, len));
             end = PTQ_MAX(0, PTQ_MIN(end, len));
-            cnt = end > start ? (end - start + step - 1) / step : 0;
+            cnt = end > start ? (end - start - 1) / step + 1 : 0; /* no overflow for huge steps */
         } else {
             start = PTQ_MAX(-1, PTQ_MIN(start, len - 1));
             end = PTQ_MAX(-1, PTQ_MIN(end, len - 1));
-            cnt = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+            /* step < 0; step == INT64_MIN must not be negated */
+            cnt = start > end ? (start - end - 1) / (step == INT64_MIN ? INT64_MAX : -step) + 1 : 0;
         }
         a->first[axis] = cnt ? start : 0;
         a->step[axis] = step;
@@ -253,6 +259,10 @@ ptq_status ptq_infer_split(ptq_graph *g, ptq_node *n, ptq_error *err) {
     int64_t total = 0;
     for (int32_t i = 0; i < k; i++) {
         if (a->sizes[i] < 0) FAIL(err, n, PTQ_ERR_INVALID, "split[%d] is negative", i);
+        /* Bounded first, so the sum cannot wrap around and pass the check below. */
+        if (a->sizes[i] > len)
+            FAIL(err, n, PTQ_ERR_INVALID, "split[%d] = %" PRId64 " is longer than axis %" PRId64
+                 " (%" PRId64 ")", i, a->sizes[i], axis, len);
         total += a->sizes[i];
     }
     if (total != len)

@@ -952,17 +952,21 @@ static ptq_status fold_int_slice(importer *im, const Onnx__NodeProto *np, const 
     const int64_t len = data->ne[0];
     int64_t start = s->n ? s->starts[0] : 0, end = s->n ? s->ends[0] : len, step = s->n ? s->steps[0] : 1;
     if (step == 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "steps[0] is 0");
+    /* Bounds beyond the vector (INT64_MIN/MAX, the spec's idioms) clamp; kept away from
+     * the overflow of adding len. */
+    start = PTQ_MAX(-len - 1, PTQ_MIN(start, len));
+    end = PTQ_MAX(-len - 1, PTQ_MIN(end, len));
     if (start < 0) start += len;
     if (end < 0) end += len;
     int64_t cnt;
     if (step > 0) {
         start = PTQ_MAX(0, PTQ_MIN(start, len));
         end = PTQ_MAX(0, PTQ_MIN(end, len));
-        cnt = end > start ? (end - start + step - 1) / step : 0;
+        cnt = end > start ? (end - start - 1) / step + 1 : 0;
     } else {
         start = PTQ_MAX(-1, PTQ_MIN(start, len - 1));
         end = PTQ_MAX(-1, PTQ_MIN(end, len - 1));
-        cnt = start > end ? (start - end - step - 1) / -step : 0;
+        cnt = start > end ? (start - end - 1) / (step == INT64_MIN ? INT64_MAX : -step) + 1 : 0;
     }
     ptq_tensor *t = ptq_tensor_new(PTQ_DTYPE_I64, 1, &cnt, im->err);
     if (!t) return im->err->status;
@@ -1402,7 +1406,15 @@ static ptq_status fold_int_math(importer *im, const Onnx__NodeProto *np, const c
         } else {
             switch (ir) {
             case PTQ_OP_NEG: z = -v[0]; break;
-            case PTQ_OP_POW: z = (int64_t)pow((double)v[0], expo); break;
+            case PTQ_OP_POW: {
+                const double pw = pow((double)v[0], expo);
+                if (!(fabs(pw) < 9.2e18)) {
+                    ptq_tensor_free(t);
+                    return node_fail(im, np, nname, PTQ_ERR_INVALID, "integer power out of range");
+                }
+                z = (int64_t)pw;
+                break;
+            }
             case PTQ_OP_EQUAL: z = v[0] == v[1]; break;
             case PTQ_OP_LESS: z = v[0] < v[1]; break;
             case PTQ_OP_GREATER: z = v[0] > v[1]; break;
@@ -1666,8 +1678,10 @@ static ptq_status import_const_gen(importer *im, const Onnx__NodeProto *np, cons
         double s = num_at(p[0], 0), l = num_at(p[1], 0), d = num_at(p[2], 0);
         if (d == 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "delta is 0");
         double cnt = ceil((l - s) / d);
+        /* Checked as a double: converting an out-of-range double to int64 is undefined. */
+        if (!(cnt <= (double)PTQ_MAX_ELEMENTS))
+            return node_fail(im, np, nname, PTQ_ERR_INVALID, "range too long");
         int64_t n = cnt > 0 ? (int64_t)cnt : 0;
-        if (n > PTQ_MAX_ELEMENTS) return node_fail(im, np, nname, PTQ_ERR_INVALID, "range too long");
         ptq_tensor *t = ptq_tensor_new(fl ? PTQ_DTYPE_F32 : PTQ_DTYPE_I64, 1, &n, im->err);
         if (!t) return im->err->status;
         for (int64_t i = 0; i < n; i++) {

@@ -655,11 +655,14 @@ static int32_t through_activation(const ptq_graph *g, int32_t v) {
 /* Ops a quantized value passes through unchanged in grid (pooling, reshaping, ReLU,
  * Expand's broadcast copy): the weighted layer after them reads the unit output before
  * them. */
-static bool passes_grid(ptq_op op) {
+static bool passes_grid(const ptq_node *n) {
+    const ptq_op op = n->op;
+    /* A linear Resize interpolates between grid points: only nearest keeps the grid. */
+    if (op == PTQ_OP_RESIZE) return n->attrs.resize.mode == PTQ_RESIZE_NEAREST;
     return op == PTQ_OP_EXPAND || op == PTQ_OP_MAX_POOL || op == PTQ_OP_AVERAGE_POOL || op == PTQ_OP_GLOBAL_AVERAGE_POOL ||
            op == PTQ_OP_GLOBAL_MAX_POOL || op == PTQ_OP_FLATTEN || op == PTQ_OP_RESHAPE ||
            op == PTQ_OP_TRANSPOSE || op == PTQ_OP_PAD || op == PTQ_OP_RELU || op == PTQ_OP_CLIP ||
-           op == PTQ_OP_RESIZE || op == PTQ_OP_SLICE || op == PTQ_OP_SPLIT;
+           op == PTQ_OP_SLICE || op == PTQ_OP_SPLIT;
 }
 
 /* Whether value x is computed from value v. */
@@ -730,7 +733,7 @@ static int32_t quantized_source(const ptq_session *s, int32_t i) {
         const int32_t q = ptq_session_quantizer_of(s, v);
         if (q >= 0 && !s->q[q].is_weight) return q;
         const int32_t p = g->values[v].producer;
-        if (p < 0 || !passes_grid(g->nodes[p].op)) return -1;
+        if (p < 0 || !passes_grid(&g->nodes[p])) return -1;
         v = g->nodes[p].inputs[0];
     }
     return -1;

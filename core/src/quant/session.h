@@ -128,9 +128,6 @@ ptq_status ptq_session_calibrate_activations(ptq_session *s, const int32_t *whic
  * after the weight phase.  `images` as above. */
 ptq_status ptq_session_calibrate_activations_quantized(ptq_session *s, int64_t images);
 
-/* The quantized model: a copy of the working graph with the given quantizers applied
- * (fake-quantized weights, a FAKE_QUANT node after each quantized activation).  Every
- * quantizer must be calibrated.  Free with ptq_graph_free. */
 /* What the quantized model does to node's bias: when it adds it on the int32
  * accumulator's grid (a deployment target, a Conv/ConvTranspose/Gemm with quantized
  * per-tensor input and quantized weights, a 1-D float bias), rounds bias (the node's
@@ -138,6 +135,10 @@ ptq_status ptq_session_calibrate_activations_quantized(ptq_session *s, int64_t i
  * bias untouched.  n_scales must be the weight quantizer's scale count. */
 int32_t ptq_session_bias_to_grid(const ptq_session *s, int32_t node, float in_scale,
                                  const float *w_scales, int64_t n_scales, float *bias);
+
+/* The quantized model: a copy of the working graph with the given quantizers applied
+ * (fake-quantized weights, a FAKE_QUANT node after each quantized activation).  Every
+ * quantizer must be calibrated.  Free with ptq_graph_free. */
 ptq_graph *ptq_session_sim_graph(ptq_session *s, const ptq_quantizer *q, int32_t n_q,
                                  ptq_error *err);
 /* The integer codes of weight quantizer q (numel of its value), rounding included. */
