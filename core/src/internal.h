@@ -266,6 +266,10 @@ ptq_status ptq_fuse_layer_norm(ptq_graph *g, int32_t *fused, ptq_error *err);
 /* Copies x (shape xs) broadcast into y (shape ys, numpy rules, xs broadcastable). */
 void ptq_broadcast_copy(const ptq_kt *xs, ptq_kt *ys, int32_t threads);
 
+/* Sum of a contiguous row of n floats in a fixed order (8 partial sums), shared by the
+ * reductions and LayerNormalization so both round alike (kernels/reduce.c). */
+float ptq_row_sum(const float *x, int64_t n);
+
 /* Single-threaded sgemm wrapper over OpenBLAS (row-major, C = alpha*op(A)*op(B) + beta*C),
  * the one place the core calls the BLAS. */
 void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,

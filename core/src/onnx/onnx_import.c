@@ -664,25 +664,36 @@ static ptq_status read_window(importer *im, const Onnx__NodeProto *np, const cha
     return PTQ_OK;
 }
 
+/* What Conv and ConvTranspose read alike: inputs X, W and the optional bias (in, *n_in),
+ * the spatial rank from W, the window attributes and `group`.  `what` names the op in
+ * the refusal of other ranks. */
+static ptq_status read_conv_common(importer *im, const Onnx__NodeProto *np, const char *nname,
+                                   const char *what, int32_t *in, int32_t *n_in,
+                                   ptq_conv_attrs *a) {
+    ptq_status st = gather_inputs(im, np, nname, in, 3, n_in);
+    if (st) return st;
+    if (*n_in < 2 || in[0] < 0 || in[1] < 0)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs inputs X and W");
+    const int32_t nsp = im->g->values[in[1]].ndim - 2;
+    if (nsp < 1 || nsp > 2)
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
+                         "%d-D %s is not supported (1-D and 2-D are)", nsp, what);
+    memset(a, 0, sizeof *a);
+    a->n_spatial = nsp;
+    if ((st = read_window(im, np, nname, nsp, a->kernel, a->stride, a->dilation, a->pad_begin,
+                          a->pad_end, &a->auto_pad, false)))
+        return st;
+    return attr_int(im, np, nname, "group", 1, &a->group);
+}
+
 static ptq_status import_conv(importer *im, const Onnx__NodeProto *np, const char *nname) {
     static const char *const known[] = {"kernel_shape", "strides", "pads", "dilations",
                                         "group", "auto_pad", NULL};
     ptq_status st = check_attrs(im, np, nname, known);
     if (st) return st;
     int32_t in[3], n_in;
-    if ((st = gather_inputs(im, np, nname, in, 3, &n_in))) return st;
-    if (n_in < 2 || in[0] < 0 || in[1] < 0)
-        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs inputs X and W");
-    int32_t nsp = im->g->values[in[1]].ndim - 2;
-    if (nsp < 1 || nsp > 2)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
-                         "%d-D convolution is not supported (1-D and 2-D are)", nsp);
-    ptq_conv_attrs a = {0};
-    a.n_spatial = nsp;
-    if ((st = read_window(im, np, nname, nsp, a.kernel, a.stride, a.dilation, a.pad_begin,
-                          a.pad_end, &a.auto_pad, false)))
-        return st;
-    if ((st = attr_int(im, np, nname, "group", 1, &a.group))) return st;
+    ptq_conv_attrs a;
+    if ((st = read_conv_common(im, np, nname, "convolution", in, &n_in, &a))) return st;
     int32_t id = emit(im, np, nname, PTQ_OP_CONV, n_in, in);
     if (id >= 0) im->g->nodes[id].attrs.conv = a;
     return finish(im, id);
@@ -904,21 +915,11 @@ static ptq_status import_conv_transpose(importer *im, const Onnx__NodeProto *np,
     ptq_status st = check_attrs(im, np, nname, known);
     if (st) return st;
     int32_t in[3], n_in;
-    if ((st = gather_inputs(im, np, nname, in, 3, &n_in))) return st;
-    if (n_in < 2 || in[0] < 0 || in[1] < 0)
-        return node_fail(im, np, nname, PTQ_ERR_INVALID, "needs inputs X and W");
-    int32_t nsp = im->g->values[in[1]].ndim - 2;
-    if (nsp < 1 || nsp > 2)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
-                         "%d-D transposed convolution is not supported (1-D and 2-D are)", nsp);
-    ptq_conv_attrs a = {0};
+    ptq_conv_attrs a;
+    if ((st = read_conv_common(im, np, nname, "transposed convolution", in, &n_in, &a))) return st;
+    const int32_t nsp = a.n_spatial;
     struct ptq_convt_attrs t;
     memset(&t, 0, sizeof t);
-    a.n_spatial = nsp;
-    if ((st = read_window(im, np, nname, nsp, a.kernel, a.stride, a.dilation, a.pad_begin,
-                          a.pad_end, &a.auto_pad, false)))
-        return st;
-    if ((st = attr_int(im, np, nname, "group", 1, &a.group))) return st;
     int64_t buf[PTQ_MAX_DIMS];
     int32_t n;
     if ((st = attr_ints(im, np, nname, "output_padding", buf, PTQ_MAX_DIMS, &n))) return st;

@@ -1257,11 +1257,6 @@ static int32_t grid_bias_of(const ptq_session *s, const ptq_graph *g, const ptq_
     return n->inputs[2];
 }
 
-/* A bias code |k| >= 2^31 does not fit the int32 accumulator (16-bit activations and
- * weights make sx * sw ~ 1e-9): no deployment can add it that way, and onnxruntime's
- * own Cast to int32 overflows, so such a channel keeps its float bias. */
-#define BIAS_CODE_LIMIT 2147483648.0f
-
 /* bias[o] (c channels) onto the grid sx * sw[o] (sw: n_sw = 1 or c scales), in place. */
 static void bias_to_grid(float sx, const float *sw, int64_t n_sw, float *bias, int64_t c) {
     for (int64_t o = 0; o < c; o++) {

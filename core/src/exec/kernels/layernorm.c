@@ -18,17 +18,6 @@ size_t ptq_work_layer_norm_shared(const ptq_node *n, const ptq_kt *in) {
     return (size_t)(2 * row_size(n, &in[0]));
 }
 
-/* Sum of a contiguous row with 8 partial sums (vectorises). */
-static float row_sum(const float *x, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += x[i + j];
-    float s = 0.0f;
-    for (; i < n; i++) s += x[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s;
-}
-
 static float row_sq_dev(const float *x, float mean, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
@@ -69,7 +58,7 @@ void ptq_fwd_layer_norm(const ptq_node *n, const ptq_kctx *kc, const ptq_kt *in,
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * d;
         float *yr = y + r * d;
-        const float mean = row_sum(xr, d) / (float)d;
+        const float mean = ptq_row_sum(xr, d) / (float)d;
         const float var = row_sq_dev(xr, mean, d) / (float)d;
         const float invstd = 1.0f / sqrtf(var + eps);
         for (int64_t i = 0; i < d; i++) yr[i] = ((xr[i] - mean) * invstd) * scale[i] + bias[i];

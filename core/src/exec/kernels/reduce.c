@@ -18,7 +18,11 @@ static float row_reduce(const float *x, int64_t n, bool is_max) {
         for (int64_t i = 0; i < n; i++) m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
         return m;
     }
-    float acc[8] = {0};
+    return ptq_row_sum(x, n);
+}
+
+float ptq_row_sum(const float *x, int64_t n) {
+    float acc[8] = {0}; /* 8 partial sums: the loop vectorises, the order is fixed */
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) acc[j] += x[i + j];
