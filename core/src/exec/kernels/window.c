@@ -26,13 +26,20 @@ void ptq_window_init(ptq_window *g, int64_t h, int64_t w, int64_t oh, int64_t ow
 static int64_t floor_div(int64_t n, int64_t d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
 static int64_t ceil_div(int64_t n, int64_t d) { return -floor_div(-n, d); }
 
-/* Lanes 0, 2, 4, ... and 1, 3, 5, ... of two vectors side by side. */
+/* Lanes p, p + 2, p + 4, ... of two vectors side by side (p = 0: even, 1: odd).  GCC
+ * takes the lane indices as a vector, clang (the fuzz build) as constants. */
 #if VL == 16
-#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#define DEALT_LANES(p) 0 + p, 2 + p, 4 + p, 6 + p, 8 + p, 10 + p, 12 + p, 14 + p, 16 + p, \
+    18 + p, 20 + p, 22 + p, 24 + p, 26 + p, 28 + p, 30 + p
 #elif VL == 8
-#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14}
+#define DEALT_LANES(p) 0 + p, 2 + p, 4 + p, 6 + p, 8 + p, 10 + p, 12 + p, 14 + p
 #else
-#define EVEN_LANES {0, 2, 4, 6}
+#define DEALT_LANES(p) 0 + p, 2 + p, 4 + p, 6 + p
+#endif
+#if defined(__clang__)
+#define DEAL(a, b, p) __builtin_shufflevector(a, b, DEALT_LANES(p))
+#else
+#define DEAL(a, b, p) __builtin_shuffle(a, b, (vi){DEALT_LANES(p)})
 #endif
 
 /* Stride 2 across: one pass over each input row deals its elements to the two column
@@ -40,7 +47,6 @@ static int64_t ceil_div(int64_t n, int64_t d) { return -floor_div(-n, d); }
  * vectors at a time, instead of two strided scalar passes. */
 static void copy_rows_sw2(const ptq_window *g, const float *restrict x, float *restrict p0,
                           float *restrict p1, int64_t a, int64_t r_lo, int64_t r_hi) {
-    const vi even = EVEN_LANES, odd = even + 1;
     /* Columns no window reaches (past phase column wq - 1) are not copied. */
     const int64_t w = PTQ_MIN(g->w, 2 * g->wq - g->pw);
     for (int64_t r = r_lo; r < r_hi; r++) {
@@ -54,8 +60,8 @@ static void copy_rows_sw2(const ptq_window *g, const float *restrict x, float *r
         for (; ix + 2 * VL <= w; ix += 2 * VL) {
             const vf v0 = vload(xr + ix), v1 = vload(xr + ix + VL);
             const int64_t j = (ix + g->pw) / 2;
-            vstore(q0 + j, __builtin_shuffle(v0, v1, even));
-            vstore(q1 + j, __builtin_shuffle(v0, v1, odd));
+            vstore(q0 + j, DEAL(v0, v1, 0));
+            vstore(q1 + j, DEAL(v0, v1, 1));
         }
         for (; ix < w; ix++) {
             const int64_t t = ix + g->pw;
