@@ -9,8 +9,9 @@
 # any crashing input to build-fuzz/crashes/NAME/.  Exit 0 when it found nothing, 1 when
 # it found a crash, leak, timeout or out-of-memory (the reproducer's path is printed:
 # once fixed, commit it to tests/fuzz/crashes/NAME/, where the suite replays it).
-# One line per run is appended to build-fuzz/fuzz-results.tsv (name, seconds, executions,
-# edges, crashes, date, CPU), the figures docs/RELIABILITY.md quotes.
+# One line per run is appended to tests/fuzz/results.tsv (name, wall seconds, CPU
+# seconds, executions, edges, new crash files, exit status, date, CPU model), the figures
+# docs/RELIABILITY.md quotes (scripts/fuzz_report.sh makes its table from them).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 names=$(sed -n 's/^set(PTQ_FUZZERS \(.*\))$/\1/p' "$root/tests/fuzz/CMakeLists.txt")
@@ -51,19 +52,23 @@ export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export PTQ_THREADS=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 set +e
-"$build/tests/fuzz/fuzz_$name" "$work" "$root/tests/fuzz/corpus/$name" \
+TIMEFORMAT='%R %U %S'
+{ time "$build/tests/fuzz/fuzz_$name" "$work" "$root/tests/fuzz/corpus/$name" \
     -dict="$root/tests/fuzz/$name.dict" -max_total_time="$seconds" -timeout=30 \
     -rss_limit_mb=3072 -malloc_limit_mb=3072 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" > "$log" 2>&1
+    -artifact_prefix="$crashes/" > "$log" 2>&1; } 2> "$log.time"
 status=$?
 set -e
+read -r wall user sys < "$log.time"
+rm -f "$log.time"
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
 found=$(( $(ls "$crashes" | wc -l) - before ))
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$seconds" "${execs:-0}" "${edges:-0}" "$found" \
-    "$(date -u +%Y-%m-%dT%H:%MZ)" "$cpu" >> "$build/fuzz-results.tsv"
-echo "$name: ${seconds}s, ${execs:-0} executions, ${edges:-0} edges, $found new crash file(s); log $log"
+printf '%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$wall" "$(awk "BEGIN { print $user + $sys }")" \
+    "${execs:-0}" "${edges:-0}" "$found" "$status" "$(date -u +%Y-%m-%dT%H:%MZ)" "$cpu" \
+    >> "$root/tests/fuzz/results.tsv"
+echo "$name: ${wall%.*} s (CPU ${user%.*}+${sys%.*} s), ${execs:-0} executions, ${edges:-0} edges, $found new crash file(s); log $log"
 if [ "$found" -gt 0 ] || [ $status -ne 0 ]; then
     ls -t "$crashes" | head -"$(( found > 0 ? found : 1 ))" | sed "s|^|  reproducer: $crashes/|"
     exit 1

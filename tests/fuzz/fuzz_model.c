@@ -4,6 +4,7 @@
 #include "ptq/ptq.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Plans whose buffers exceed this are not run: a 200-byte model may legally declare a
  * 10^9-element activation, and allocating it is all a run would add.  Planning still
@@ -38,6 +39,14 @@ static void run_once(const ptq_graph *g, ptq_exec *ex) {
 void fuzz_model(const uint8_t *data, size_t size, bool run) {
     ptq_error err = {0};
     ptq_graph *g = ptq_onnx_load_buffer(data, size, "fuzz.onnx", NULL, &err);
+    if (!g && strstr(err.msg, "symbolic dims")) {
+        /* As `ptq run` does with `input_shape:` or its images' size: fix the spatial
+         * axes of a C,H,W input (a declared channel count is kept). */
+        static const int64_t chw[3] = {0, 32, 32};
+        ptq_import_options opts = {.input_ndim = 3, .input_shape = chw};
+        err = (ptq_error){0};
+        g = ptq_onnx_load_buffer(data, size, "fuzz.onnx", &opts, &err);
+    }
     if (!g) return;
     ptq_exec_options o = ptq_exec_options_default();
     o.max_batch = 1;
