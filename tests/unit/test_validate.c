@@ -224,27 +224,18 @@ START_TEST(conv_bias_length) {
 }
 END_TEST
 
-/* rule: Conv | X has the weight's rank (N, C and the same spatial dims) */
+/* rule: Conv | X has the weight's rank (N, C and as many spatial dims) */
 START_TEST(conv_input_rank) {
     mb b;
     const int64_t x3[3] = {1, 2, 6}, wd[4] = {2, 2, 3, 3}, w3[3] = {2, 2, 3};
-    mb_init(&b, 13);
-    mb_input(&b, "x", 3, x3);
-    mb_init_f32(&b, "w", 4, wd, NULL);
-    mb_node(&b, "Conv", "conv1", "x,w", "y");
-    out(&b, "y");
-    ptq_error err = {0};
-    ptq_graph *g = mb_load(&b, &err);
-    ck_assert_ptr_null(g);
-    /* A rank mismatch is reported as unsupported ranks; it names the input and rank. */
-    ck_assert_msg(test_contains(err.msg, "'conv1'") && test_contains(err.msg, "input 'x'") &&
-                  test_contains(err.msg, "expected rank 4"), "%s", err.msg);
-    mb_free(&b);
-    mb_init(&b, 13);
-    mb_input(&b, "x", 3, x3);
-    mb_init_f32(&b, "w", 3, w3, NULL);
-    mb_node(&b, "Conv", "conv1", "x,w", "y");
-    out(&b, "y");
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, x3);
+        mb_init_f32(&b, "w", pass ? 3 : 4, pass ? w3 : wd, NULL);
+        mb_node(&b, "Conv", "conv1", "x,w", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "conv1", "weight 'w'", "differ in rank");
+    }
     accepted_free(&b);
 }
 END_TEST
@@ -323,6 +314,28 @@ START_TEST(convt_output_padding) {
     Onnx__NodeProto *n = convt(&b, 2, 2, 1);
     mb_attr_ints(&b, n, "output_padding", 2, op);
     mb_attr_ints(&b, n, "strides", 2, s2);
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: ConvTranspose | kernel_shape equals the weight's spatial dims */
+START_TEST(convt_kernel_matches_weight) {
+    mb b;
+    const int64_t bad[2] = {2, 3}, good[2] = {3, 3};
+    mb_attr_ints(&b, convt(&b, 2, 2, 1), "kernel_shape", 2, bad);
+    refused(&b, "convt1", "kernel_shape", "kernel_shape disagrees with weight 'w'");
+    mb_attr_ints(&b, convt(&b, 2, 2, 1), "kernel_shape", 2, good);
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: ConvTranspose | output_shape >= 1 */
+START_TEST(convt_output_shape_min) {
+    mb b;
+    const int64_t bad[2] = {0, 6}, good[2] = {6, 6};
+    mb_attr_ints(&b, convt(&b, 2, 2, 1), "output_shape", 2, bad);
+    refused(&b, "convt1", "output_shape", "output_shape[0] = 0");
+    mb_attr_ints(&b, convt(&b, 2, 2, 1), "output_shape", 2, good);
     accepted_free(&b);
 }
 END_TEST
@@ -785,6 +798,41 @@ START_TEST(slice_steps) {
 }
 END_TEST
 
+/* rule: Split | num_outputs (opset 18) equals the number of outputs */
+START_TEST(split_num_outputs) {
+    mb b;
+    const int64_t xd[3] = {1, 6, 4};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 18);
+        mb_input(&b, "x", 3, xd);
+        Onnx__NodeProto *n = mb_node(&b, "Split", "split1", "x", "a,b");
+        mb_attr_int(&b, n, "axis", 1);
+        mb_attr_int(&b, n, "num_outputs", pass ? 2 : 3);
+        out(&b, "a");
+        if (!pass) refused(&b, "split1", "num_outputs", "num_outputs is 3 but the node has 2 outputs");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: Slice | starts, ends, axes and steps have one length */
+START_TEST(slice_lengths) {
+    mb b;
+    const int64_t xd[3] = {1, 6, 4}, two[2] = {1, 1}, ax[2] = {1, 2};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, xd);
+        ints(&b, "starts", 2, two);
+        ints(&b, "ends", pass ? 2 : 1, two);
+        ints(&b, "axes", 2, ax);
+        mb_node(&b, "Slice", "slice1", "x,starts,ends,axes", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "slice1", "ends", "starts, ends, axes and steps have different lengths");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
 /* x [1, 2, 3, 4] -> Gather "gather1" with constant indices ind on axis. */
 static void gather(mb *b, int64_t axis, int64_t ind) {
     mb_init(b, 13);
@@ -984,6 +1032,40 @@ START_TEST(resize_axes) {
 }
 END_TEST
 
+/* rule: Resize | sizes >= 1 */
+START_TEST(resize_sizes) {
+    mb b;
+    const int64_t xd[4] = {1, 2, 4, 4}, sd[1] = {4}, bad[4] = {1, 2, 0, 8}, good[4] = {1, 2, 1, 8};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, xd);
+        mb_init_i64(&b, "sizes", 1, sd, pass ? good : bad);
+        mb_node(&b, "Resize", "rs1", "x,,,sizes", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "rs1", "sizes", "sizes[2] = 0 is out of range");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: Resize | scales has one entry per input axis (without axes) */
+START_TEST(resize_scales_length) {
+    mb b;
+    const int64_t xd[4] = {1, 2, 4, 4};
+    const float s[4] = {1, 1, 2, 2};
+    for (int pass = 0; pass < 2; pass++) {
+        const int64_t n = pass ? 4 : 3;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, xd);
+        mb_init_f32(&b, "scales", 1, &n, s);
+        mb_node(&b, "Resize", "rs1", "x,,scales", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "rs1", "scales", "scales has 3 entries for input rank 4");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
 /* rule: Upsample | scales >= 1 */
 START_TEST(upsample_scales) {
     mb b;
@@ -1033,6 +1115,59 @@ START_TEST(expand_shape) {
 }
 END_TEST
 
+/* rule: Where | condition, X and Y broadcast together */
+START_TEST(where_broadcast) {
+    mb b;
+    const int64_t bad[1] = {2}, good[1] = {4};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, X4);
+        mb_init_f32(&b, "c", 1, pass ? good : bad, NULL);
+        mb_node(&b, "Where", "where1", "x,x,c", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "where1", "'c'", "'c' [2] does not broadcast");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: LayerNormalization | Scale broadcasts onto the normalised dimensions */
+START_TEST(layer_norm_scale) {
+    mb b;
+    const int64_t bad[1] = {3}, good[1] = {4};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, X4);
+        mb_init_f32(&b, "scale", 1, pass ? good : bad, NULL);
+        mb_attr_int(&b, mb_node(&b, "LayerNormalization", "ln1", "x,scale", "y"), "axis", -1);
+        out(&b, "y");
+        if (!pass) refused(&b, "ln1", "scale 'scale'", "does not broadcast onto the normalised");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: DequantizeLinear | the zero point has the scale's shape */
+START_TEST(dequantize_zero_point) {
+    mb b;
+    const int64_t two = 2, one = 1, wd[2] = {3, 2};
+    const float sc[2] = {0.1f, 0.2f};
+    const uint8_t q[6] = {1, 2, 3, 4, 5, 6}, zp[2] = {0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 13);
+        mb_input(&b, "x", 2, (int64_t[]){1, 3});
+        mb_init_raw(&b, "wq", 2 /* uint8 */, 2, wd, q, 6);
+        mb_init_f32(&b, "s", 1, &two, sc);
+        mb_init_raw(&b, "z", 2, 1, pass ? &two : &one, zp, pass ? 2 : 1);
+        mb_attr_int(&b, mb_node(&b, "DequantizeLinear", "dq1", "wq,s,z", "w"), "axis", 1);
+        mb_node(&b, "MatMul", "mm1", "x,w", "y");
+        out(&b, "y");
+        if (!pass) refused(&b, "dq1", "zero point", "the zero point's shape differs from the scale's");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
 /* rule: QuantizeLinear | a per-channel axis in [-r, r-1] */
 START_TEST(quantize_axis) {
     mb b;
@@ -1075,6 +1210,8 @@ int main(void) {
     tcase_add_test(tc, convt_dilations_min);
     tcase_add_test(tc, convt_pads_min);
     tcase_add_test(tc, convt_output_padding);
+    tcase_add_test(tc, convt_kernel_matches_weight);
+    tcase_add_test(tc, convt_output_shape_min);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_add_test(tc, maxpool_kernel_required);
@@ -1111,6 +1248,8 @@ int main(void) {
     tcase_add_test(tc, concat_shape_axis);
     tcase_add_test(tc, split_axis);
     tcase_add_test(tc, split_sizes);
+    tcase_add_test(tc, split_num_outputs);
+    tcase_add_test(tc, slice_lengths);
     tcase_add_test(tc, slice_axes);
     tcase_add_test(tc, slice_steps);
     tcase_add_test(tc, gather_axis);
@@ -1127,9 +1266,14 @@ int main(void) {
     tcase_add_test(tc, clip_min_above_max);
     tcase_add_test(tc, resize_scales);
     tcase_add_test(tc, resize_axes);
+    tcase_add_test(tc, resize_sizes);
+    tcase_add_test(tc, resize_scales_length);
     tcase_add_test(tc, upsample_scales);
     tcase_add_test(tc, add_broadcast);
     tcase_add_test(tc, expand_shape);
+    tcase_add_test(tc, where_broadcast);
+    tcase_add_test(tc, layer_norm_scale);
+    tcase_add_test(tc, dequantize_zero_point);
     tcase_add_test(tc, quantize_axis);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

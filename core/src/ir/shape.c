@@ -85,6 +85,11 @@ ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err) {
     if (a->n_spatial != nsp)
         FAIL(err, n, PTQ_ERR_INVALID, "attributes describe %d spatial dims, weight '%s' has %d",
              a->n_spatial, w->name, nsp);
+    /* X and W of different ranks break the spec (1-D X with a 2-D kernel); a rank qcraft
+     * does not run at all is refused above, as unsupported. */
+    if (x->ndim != w->ndim)
+        FAIL(err, n, PTQ_ERR_INVALID, "input '%s' %s and weight '%s' %s differ in rank", x->name,
+             shp(x, buf, sizeof buf), w->name, shp(w, buf2, sizeof buf2));
     ptq_status st = check_spatial_input(n, x, nsp, err);
     if (st) return st;
     for (int32_t i = 0; i < w->ndim; i++)
