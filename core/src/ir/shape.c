@@ -47,13 +47,13 @@ static ptq_status check_window(const ptq_node *n, int32_t nsp, const int64_t *k,
                                ptq_error *err) {
     for (int32_t i = 0; i < nsp; i++) {
         if (k[i] < 1 || k[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "kernel size %" PRId64 " is out of range", k[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "kernel_shape %" PRId64 " is out of range", k[i]);
         if (s[i] < 1 || s[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "stride %" PRId64 " is out of range", s[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "strides %" PRId64 " is out of range", s[i]);
         if (d[i] < 1 || d[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "dilation %" PRId64 " is out of range", d[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "dilations %" PRId64 " is out of range", d[i]);
         if (pb[i] < 0 || pe[i] < 0 || pb[i] > 1 << 16 || pe[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "padding %" PRId64 "/%" PRId64 " is out of range",
+            FAIL(err, n, PTQ_ERR_INVALID, "pads %" PRId64 "/%" PRId64 " are out of range",
                  pb[i], pe[i]);
     }
     return PTQ_OK;

@@ -138,7 +138,7 @@ ptq_status ptq_infer_conv_transpose(ptq_graph *g, ptq_node *n, ptq_error *err) {
         const int64_t s = a->stride[i], d = a->dilation[i], k = a->kernel[i];
         const int64_t op = n->attrs.convt.output_padding[i];
         if (s < 1 || s > 1 << 16 || d < 1 || d > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "stride %" PRId64 " or dilation %" PRId64
+            FAIL(err, n, PTQ_ERR_INVALID, "strides %" PRId64 " or dilations %" PRId64
                  " is out of range", s, d);
         if (op < 0 || (op >= s && op >= d))
             FAIL(err, n, PTQ_ERR_INVALID, "output_padding %" PRId64 " must be smaller than the "

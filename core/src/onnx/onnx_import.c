@@ -576,10 +576,11 @@ static ptq_status fold_int_concat(importer *im, const Onnx__NodeProto *np, const
         if (!is_int(t) || t->ndim != 1)
             return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
                              "mixes integer and other inputs or is not 1-D");
-        const ptq_rule_node rn = rule_node(im, np, nname);
-        if ((st = ptq_rule_axis(&rn, "attribute axis", axis, 1, false))) return st;
         total += t->ne[0];
     }
+    /* Every input is 1-D here. */
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    if ((st = ptq_rule_axis(&rn, "attribute axis", axis, 1, false))) return st;
     ptq_tensor *out = ptq_tensor_new(PTQ_DTYPE_I64, 1, &total, im->err);
     if (!out) return im->err->status;
     int64_t k = 0;
