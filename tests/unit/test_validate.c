@@ -639,7 +639,8 @@ START_TEST(squeeze_axes_range) {
     ints1(&b, "axes", 3);
     refused(&b, "sq1", "axes", "input axes[0]=3 is out of range for rank 3");
     unary(&b, 13, "Squeeze", "sq1", 3, xd, "x,axes");
-    ints1(&b, "axes", -2);
+    const int64_t twice[2] = {-2, 1}; /* a repeat is not against the spec */
+    ints(&b, "axes", 2, twice);
     accepted_free(&b);
 }
 END_TEST
@@ -689,6 +690,17 @@ START_TEST(concat_axis) {
     concat(&b, 3, 3, 3);
     refused(&b, "cat1", "axis", "axis 3 is out of range for rank 3");
     concat(&b, -1, 3, 3);
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: Concat | axis is required */
+START_TEST(concat_axis_required) {
+    mb b;
+    concat(&b, 1, 3, 3);
+    b.graph.node[0]->n_attribute = 0;
+    refused(&b, "cat1", "axis", "attribute 'axis' is required");
+    concat(&b, 0, 3, 3);
     accepted_free(&b);
 }
 END_TEST
@@ -929,6 +941,34 @@ START_TEST(layer_norm_axis) {
         out(&b, "y");
         if (!pass) refused(&b, "ln1", "axis", "axis 4 is out of range for rank 4");
     }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: LayerNormalization | epsilon >= 0 */
+START_TEST(layer_norm_epsilon) {
+    mb b;
+    const int64_t sd[1] = {4};
+    for (int pass = 0; pass < 2; pass++) {
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, X4);
+        mb_init_f32(&b, "scale", 1, sd, NULL);
+        mb_attr_float(&b, mb_node(&b, "LayerNormalization", "ln1", "x,scale", "y"), "epsilon",
+                      pass ? 1e-6f : -1.0f);
+        out(&b, "y");
+        if (!pass) refused(&b, "ln1", "epsilon", "epsilon -1 is invalid");
+    }
+    accepted_free(&b);
+}
+END_TEST
+
+/* rule: Cast | attribute to is required */
+START_TEST(cast_to_required) {
+    mb b;
+    Onnx__NodeProto *n = unary(&b, 13, "Cast", "cast1", 4, X4, NULL);
+    refused(&b, "cast1", "to", "attribute 'to' is required");
+    n = unary(&b, 13, "Cast", "cast1", 4, X4, NULL);
+    mb_attr_int(&b, n, "to", PTQ_DTYPE_I8);
     accepted_free(&b);
 }
 END_TEST
@@ -1243,6 +1283,7 @@ int main(void) {
     tcase_add_test(tc, squeeze_size_one);
     tcase_add_test(tc, unsqueeze_axes);
     tcase_add_test(tc, concat_axis);
+    tcase_add_test(tc, concat_axis_required);
     tcase_add_test(tc, concat_ranks);
     tcase_add_test(tc, concat_off_axis);
     tcase_add_test(tc, concat_shape_axis);
@@ -1261,6 +1302,8 @@ int main(void) {
     tcase_add_test(tc, reduce_axes);
     tcase_add_test(tc, reduce_sum_axes);
     tcase_add_test(tc, layer_norm_axis);
+    tcase_add_test(tc, layer_norm_epsilon);
+    tcase_add_test(tc, cast_to_required);
     tcase_add_test(tc, pad_length);
     tcase_add_test(tc, pad_negative);
     tcase_add_test(tc, clip_min_above_max);

@@ -755,7 +755,8 @@ static ptq_status import_pool(importer *im, const Onnx__NodeProto *np, const cha
     a.count_include_pad = v != 0;
     if ((st = attr_int(im, np, nname, "storage_order", 0, &v))) return st;
     if (v != 0)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "storage_order=1 is not supported");
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "attribute storage_order=%" PRId64
+                         " is not supported (only 0, row major)", v);
     int32_t id = emit(im, np, nname, op, 1, in);
     if (id >= 0) im->g->nodes[id].attrs.pool = a;
     return finish(im, id);
@@ -873,7 +874,8 @@ static ptq_status import_resize(importer *im, const Onnx__NodeProto *np, const c
         if ((st = attr_float(im, np, nname, "extrapolation_value", 0.0f, &f))) return st;
         if ((st = attr_ints(im, np, nname, "axes", axes, PTQ_MAX_DIMS, &n_axes))) return st;
         const ptq_rule_node rn = rule_node(im, np, nname);
-        if ((st = ptq_rule_axes(&rn, "attribute axes", axes, n_axes, xv->ndim))) return st;
+        /* The spec leaves a repeated axis undefined: refused. */
+        if ((st = ptq_rule_axes(&rn, "attribute axes", axes, n_axes, xv->ndim, true))) return st;
         int32_t policy;
         if ((st = attr_enum(im, np, nname, "keep_aspect_ratio_policy", policies, 0, &policy)))
             return st;
@@ -1142,13 +1144,14 @@ static ptq_status import_squeeze(importer *im, const Onnx__NodeProto *np, const 
         int32_t rank = v->ndim + n_axes;
         if (rank > PTQ_MAX_DIMS) return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "rank too large");
         const ptq_rule_node rn = rule_node(im, np, nname);
-        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, rank))) return st;
+        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, rank, true))) return st;
         uint32_t mark = 0;
         for (int32_t i = 0; i < n_axes; i++) mark |= 1u << (axes[i] < 0 ? axes[i] + rank : axes[i]);
         for (int32_t i = 0, k = 0; i < rank; i++) out[r++] = (mark >> i) & 1u ? 1 : v->ne[k++];
     } else {
+        /* Repeats are harmless here (the spec does not forbid them; onnxruntime drops them). */
         const ptq_rule_node rn = rule_node(im, np, nname);
-        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, v->ndim))) return st;
+        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, v->ndim, false))) return st;
         uint32_t mark = 0;
         for (int32_t i = 0; i < n_axes; i++) {
             int64_t a = axes[i] < 0 ? axes[i] + v->ndim : axes[i];

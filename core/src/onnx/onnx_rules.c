@@ -45,14 +45,14 @@ ptq_status ptq_rule_axis(const ptq_rule_node *rn, const char *what, int64_t axis
 }
 
 ptq_status ptq_rule_axes(const ptq_rule_node *rn, const char *what, const int64_t *axes,
-                         int32_t n, int32_t r) {
+                         int32_t n, int32_t r, bool unique) {
     uint64_t seen = 0;
     for (int32_t i = 0; i < n; i++) {
         if (axes[i] < -(int64_t)r || axes[i] >= r)
             return ptq_rule_fail(rn, PTQ_ERR_INVALID, "%s[%d]=%" PRId64 " is out of range for "
                                  "rank %d (%d to %d)", what, i, axes[i], r, -r, r - 1);
         const int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
-        if ((seen >> a) & 1u)
+        if (unique && ((seen >> a) & 1u))
             return ptq_rule_fail(rn, PTQ_ERR_INVALID, "%s[%d]=%" PRId64 " repeats axis %" PRId64,
                                  what, i, axes[i], a);
         seen |= (uint64_t)1 << a;

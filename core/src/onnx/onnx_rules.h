@@ -40,9 +40,9 @@ ptq_status ptq_rule_floats_min(const ptq_rule_node *rn, const char *what, const 
 ptq_status ptq_rule_axis(const ptq_rule_node *rn, const char *what, int64_t axis, int32_t r,
                          bool end_ok);
 
-/* n axes of a tensor of rank r (r <= 32), each in [-r, r - 1] and none repeated (a
- * negative axis and its positive twin are the same axis). */
+/* n axes of a tensor of rank r (r <= 64), each in [-r, r - 1]; with unique, none
+ * repeated (a negative axis and its positive twin are the same axis). */
 ptq_status ptq_rule_axes(const ptq_rule_node *rn, const char *what, const int64_t *axes,
-                         int32_t n, int32_t r);
+                         int32_t n, int32_t r, bool unique);
 
 #endif
