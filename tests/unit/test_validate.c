@@ -192,6 +192,27 @@ START_TEST(conv_pads_length) {
 }
 END_TEST
 
+/* rule: Conv | pads are not used with auto_pad (explicit zeros are tolerated) */
+START_TEST(conv_pads_with_auto_pad) {
+    mb b;
+    const int64_t p1[4] = {1, 1, 1, 1}, p0[4] = {0, 0, 0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        Onnx__NodeProto *n = conv(&b, 2, 2, 2, 0);
+        mb_attr_ints(&b, n, "pads", 4, pass ? p0 : p1);
+        Onnx__AttributeProto *a = mb_attr(&b, n, "auto_pad",
+                                          ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+        a->has_s = 1;
+        a->s.len = strlen("SAME_UPPER");
+        a->s.data = (uint8_t *)mb_str(&b, "SAME_UPPER");
+        if (!pass) refused(&b, "conv1", "auto_pad", "pads (nonzero) cannot be used with attribute auto_pad='SAME_UPPER'");
+    }
+    ptq_graph *g = accepted(&b);
+    const ptq_value *y = &g->values[ptq_graph_find_value(g, "y")];
+    ck_assert_int_eq(y->ne[2], 6); /* SAME keeps the 6 x 6 */
+    ptq_graph_free(g);
+}
+END_TEST
+
 /* rule: Conv | kernel_shape >= 1 (0 is not "take the weight's") */
 START_TEST(conv_kernel_min) {
     mb b;
@@ -1239,6 +1260,7 @@ int main(void) {
     tcase_add_test(tc, conv_dilations_min);
     tcase_add_test(tc, conv_pads_min);
     tcase_add_test(tc, conv_pads_length);
+    tcase_add_test(tc, conv_pads_with_auto_pad);
     tcase_add_test(tc, conv_kernel_min);
     tcase_add_test(tc, conv_kernel_matches_weight);
     tcase_add_test(tc, conv_bias_length);

@@ -682,6 +682,13 @@ static ptq_status read_window(importer *im, const Onnx__NodeProto *np, const cha
         pe[i] = n > 0 ? buf[nsp + i] : 0;
     }
     if ((st = attr_enum(im, np, nname, "auto_pad", pad_modes, 0, auto_pad))) return st;
+    /* The spec: pads "cannot be used simultaneously with auto_pad"; auto_pad would win
+     * silently.  Explicit zeros, which some exporters write along, say nothing: allowed. */
+    bool padded = false;
+    for (int32_t i = 0; i < nsp; i++) padded |= pb[i] != 0 || pe[i] != 0;
+    if (padded && *auto_pad != PTQ_AUTO_PAD_NOTSET)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute pads (nonzero) cannot be "
+                         "used with attribute auto_pad='%s'", pad_modes[*auto_pad]);
     return PTQ_OK;
 }
 
