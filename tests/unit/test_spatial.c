@@ -225,7 +225,7 @@ START_TEST(slice_split_refusals) {
     mb_init_f32(&b, "w", 4, cw, NULL);
     mb_attr_int(&b, mb_node(&b, "ConvTranspose", "ct", "x,w", "y"), "group", 0);
     mb_output(&b, "y", 4, cx);
-    refused(&b, PTQ_ERR_INVALID, "'ct'", "group 0");
+    refused(&b, PTQ_ERR_INVALID, "'ct'", "group=0");
     /* Split sizes whose sum wraps around int64 to the axis length. */
     const int64_t three[1] = {3}, wrap[3] = {INT64_MAX, INT64_MAX, 8};
     mb_init(&b, 13);

@@ -47,13 +47,13 @@ static ptq_status check_window(const ptq_node *n, int32_t nsp, const int64_t *k,
                                ptq_error *err) {
     for (int32_t i = 0; i < nsp; i++) {
         if (k[i] < 1 || k[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "kernel size %" PRId64 " is out of range", k[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "kernel_shape %" PRId64 " is out of range", k[i]);
         if (s[i] < 1 || s[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "stride %" PRId64 " is out of range", s[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "strides %" PRId64 " is out of range", s[i]);
         if (d[i] < 1 || d[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "dilation %" PRId64 " is out of range", d[i]);
+            FAIL(err, n, PTQ_ERR_INVALID, "dilations %" PRId64 " is out of range", d[i]);
         if (pb[i] < 0 || pe[i] < 0 || pb[i] > 1 << 16 || pe[i] > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "padding %" PRId64 "/%" PRId64 " is out of range",
+            FAIL(err, n, PTQ_ERR_INVALID, "pads %" PRId64 "/%" PRId64 " are out of range",
                  pb[i], pe[i]);
     }
     return PTQ_OK;
@@ -85,6 +85,11 @@ ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err) {
     if (a->n_spatial != nsp)
         FAIL(err, n, PTQ_ERR_INVALID, "attributes describe %d spatial dims, weight '%s' has %d",
              a->n_spatial, w->name, nsp);
+    /* X and W of different ranks break the spec (1-D X with a 2-D kernel); a rank qcraft
+     * does not run at all is refused above, as unsupported. */
+    if (x->ndim != w->ndim)
+        FAIL(err, n, PTQ_ERR_INVALID, "input '%s' %s and weight '%s' %s differ in rank", x->name,
+             shp(x, buf, sizeof buf), w->name, shp(w, buf2, sizeof buf2));
     ptq_status st = check_spatial_input(n, x, nsp, err);
     if (st) return st;
     for (int32_t i = 0; i < w->ndim; i++)
@@ -100,11 +105,19 @@ ptq_status ptq_infer_conv(ptq_graph *g, ptq_node *n, ptq_error *err) {
         if (a->dilation[i] == 0) a->dilation[i] = 1;
     }
     int64_t c = x->ne[1], m = w->ne[0];
-    if (a->group == 0) a->group = 1;
-    if (a->group < 1 || c % a->group || m % a->group || w->ne[1] * a->group != c)
-        FAIL(err, n, PTQ_ERR_INVALID,
-             "input '%s' %s, weight '%s' %s and group %" PRId64 " are inconsistent", x->name,
-             shp(x, buf, sizeof buf), w->name, shp(w, buf2, sizeof buf2), a->group);
+    if (a->group == 0) a->group = 1; /* a graph built in code; the importer refuses 0 */
+    const int64_t grp = a->group;
+    if (grp < 1) FAIL(err, n, PTQ_ERR_INVALID, "attribute group=%" PRId64 " must be >= 1", grp);
+    if (c % grp)
+        FAIL(err, n, PTQ_ERR_INVALID, "attribute group=%" PRId64 " does not divide the %" PRId64
+             " channels of input '%s' %s", grp, c, x->name, shp(x, buf, sizeof buf));
+    if (m % grp)
+        FAIL(err, n, PTQ_ERR_INVALID, "attribute group=%" PRId64 " does not divide the %" PRId64
+             " output channels of weight '%s' %s", grp, m, w->name, shp(w, buf, sizeof buf));
+    if (w->ne[1] * grp != c)
+        FAIL(err, n, PTQ_ERR_INVALID, "weight '%s' %s has %" PRId64 " input channels per group; "
+             "input '%s' %s with attribute group=%" PRId64 " needs %" PRId64, w->name,
+             shp(w, buf, sizeof buf), w->ne[1], x->name, shp(x, buf2, sizeof buf2), grp, c / grp);
     if (b && (b->ndim != 1 || b->ne[0] != m))
         FAIL(err, n, PTQ_ERR_INVALID, "bias '%s' has shape %s, expected [%" PRId64 "]", b->name,
              shp(b, buf, sizeof buf), m);
@@ -149,7 +162,9 @@ ptq_status ptq_infer_pool(ptq_graph *g, ptq_node *n, ptq_error *err) {
     int64_t out[4] = {x->ne[0], x->ne[1], 0, 0};
     for (int32_t i = 0; i < nsp; i++) {
         if (a->pad_begin[i] >= a->kernel[i] || a->pad_end[i] >= a->kernel[i])
-            FAIL(err, n, PTQ_ERR_INVALID, "padding must be smaller than the kernel");
+            FAIL(err, n, PTQ_ERR_INVALID, "pads %" PRId64 "/%" PRId64 " of axis %d must be "
+                 "smaller than kernel_shape %" PRId64, a->pad_begin[i], a->pad_end[i], 2 + i,
+                 a->kernel[i]);
         out[2 + i] = ptq_window_out(x->ne[2 + i], a->kernel[i], a->stride[i], a->dilation[i],
                                 a->pad_begin[i], a->pad_end[i], a->ceil_mode);
         if (out[2 + i] < 1)
@@ -238,8 +253,9 @@ ptq_status ptq_infer_gemm(ptq_graph *g, ptq_node *n, ptq_error *err) {
     if (k == B || k2 == B || nn == B || (at->trans_a && m == B))
         FAIL(err, n, PTQ_ERR_UNSUPPORTED, "only A's rows may follow the batch size");
     if (k != k2)
-        FAIL(err, n, PTQ_ERR_INVALID, "inner dimensions differ: A '%s' %s, B '%s' %s", a->name,
-             shp(a, buf, sizeof buf), b->name, shp(b, buf2, sizeof buf2));
+        FAIL(err, n, PTQ_ERR_INVALID, "inner dimensions differ under transA=%d, transB=%d: A "
+             "'%s' %s gives K=%" PRId64 ", B '%s' %s gives K=%" PRId64, at->trans_a, at->trans_b,
+             a->name, shp(a, buf, sizeof buf), k, b->name, shp(b, buf2, sizeof buf2), k2);
     int64_t out[2] = {m, nn};
     if (c) {
         /* C broadcasts one way, onto [M, N]. */

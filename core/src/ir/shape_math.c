@@ -86,8 +86,8 @@ ptq_status ptq_infer_reduce(ptq_graph *g, ptq_node *n, ptq_error *err) {
     for (int32_t i = 0; i < a->n_axes; i++) {
         int64_t ax = a->axes[i] < 0 ? a->axes[i] + x->ndim : a->axes[i];
         if (ax < 0 || ax >= x->ndim || (seen >> ax) & 1u)
-            FAIL(err, n, PTQ_ERR_INVALID, "axis %" PRId64 " is out of range or repeated for "
-                 "rank %d", a->axes[i], x->ndim);
+            FAIL(err, n, PTQ_ERR_INVALID, "axes[%d]=%" PRId64 " is out of range or repeated "
+                 "for rank %d", i, a->axes[i], x->ndim);
         seen |= 1u << ax;
         a->axes[i] = ax;
     }

@@ -114,10 +114,15 @@ ptq_status ptq_infer_conv_transpose(ptq_graph *g, ptq_node *n, ptq_error *err) {
             FAIL(err, n, PTQ_ERR_INVALID, "weight '%s' has shape %s", w->name,
                  shp(w, buf, sizeof buf));
     const int64_t c = x->ne[1];
-    if (a->group < 1 || a->group > c || w->ne[0] != c || c % a->group)
-        FAIL(err, n, PTQ_ERR_INVALID,
-             "input '%s' %s, weight '%s' %s and group %" PRId64 " are inconsistent", x->name,
-             shp(x, buf, sizeof buf), w->name, shp(w, buf2, sizeof buf2), a->group);
+    if (a->group < 1)
+        FAIL(err, n, PTQ_ERR_INVALID, "attribute group=%" PRId64 " must be >= 1", a->group);
+    if (c % a->group) /* also refuses group > c */
+        FAIL(err, n, PTQ_ERR_INVALID, "attribute group=%" PRId64 " does not divide the %" PRId64
+             " channels of input '%s' %s", a->group, c, x->name, shp(x, buf, sizeof buf));
+    if (w->ne[0] != c)
+        FAIL(err, n, PTQ_ERR_INVALID, "weight '%s' %s has %" PRId64 " input channels, input "
+             "'%s' %s has %" PRId64, w->name, shp(w, buf, sizeof buf), w->ne[0], x->name,
+             shp(x, buf2, sizeof buf2), c);
     const int64_t m = w->ne[1] * a->group; /* group <= c: no overflow */
     if (b && (b->ndim != 1 || b->ne[0] != m))
         FAIL(err, n, PTQ_ERR_INVALID, "bias '%s' has shape %s, expected [%" PRId64 "]", b->name,
@@ -133,7 +138,7 @@ ptq_status ptq_infer_conv_transpose(ptq_graph *g, ptq_node *n, ptq_error *err) {
         const int64_t s = a->stride[i], d = a->dilation[i], k = a->kernel[i];
         const int64_t op = n->attrs.convt.output_padding[i];
         if (s < 1 || s > 1 << 16 || d < 1 || d > 1 << 16)
-            FAIL(err, n, PTQ_ERR_INVALID, "stride %" PRId64 " or dilation %" PRId64
+            FAIL(err, n, PTQ_ERR_INVALID, "strides %" PRId64 " or dilations %" PRId64
                  " is out of range", s, d);
         if (op < 0 || (op >= s && op >= d))
             FAIL(err, n, PTQ_ERR_INVALID, "output_padding %" PRId64 " must be smaller than the "

@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "onnx.pb-c.h"
+#include "onnx_rules.h"
 
 #define B PTQ_DIM_BATCH
 /* Opsets 11 to 17 are what qcraft claims and tests with real exports.  Older models
@@ -123,6 +124,11 @@ static ptq_status node_fail(importer *im, const Onnx__NodeProto *np, const char 
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
     return ptq_error_set(im->err, st, "node '%s' (%s): %s", node_name, np->op_type, m);
+}
+
+/* The node as the spec rules (onnx_rules.h) name it in a refusal. */
+static ptq_rule_node rule_node(importer *im, const Onnx__NodeProto *np, const char *node_name) {
+    return (ptq_rule_node){node_name, np->op_type, im->err};
 }
 
 /* ------------------------------------------------------------- tensors ---- */
@@ -537,7 +543,10 @@ static ptq_status fold_int_binary(importer *im, const Onnx__NodeProto *np, const
 
 static ptq_status fold_int_gather(importer *im, const Onnx__NodeProto *np, const char *nname,
                                   const ptq_tensor *data, const ptq_tensor *ind, int64_t axis) {
-    if (data->ndim != 1 || (axis != 0 && axis != -1))
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    ptq_status st = ptq_rule_axis(&rn, "attribute axis", axis, data->ndim, false);
+    if (st) return st;
+    if (data->ndim != 1)
         return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED,
                          "gathering from an integer tensor of rank %d", data->ndim);
     int64_t n = ptq_tensor_numel(ind), len = data->ne[0];
@@ -557,7 +566,9 @@ static ptq_status fold_int_gather(importer *im, const Onnx__NodeProto *np, const
 }
 
 static ptq_status fold_int_concat(importer *im, const Onnx__NodeProto *np, const char *nname) {
-    int64_t total = 0;
+    int64_t total = 0, axis;
+    ptq_status st = attr_int(im, np, nname, "axis", 0, &axis);
+    if (st) return st;
     for (size_t i = 0; i < np->n_input; i++) {
         const ptq_tensor *t = const_input(im, np, nname, i, "input");
         if (!t) return im->err->status ? im->err->status
@@ -567,6 +578,9 @@ static ptq_status fold_int_concat(importer *im, const Onnx__NodeProto *np, const
                              "mixes integer and other inputs or is not 1-D");
         total += t->ne[0];
     }
+    /* Every input is 1-D here. */
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    if ((st = ptq_rule_axis(&rn, "attribute axis", axis, 1, false))) return st;
     ptq_tensor *out = ptq_tensor_new(PTQ_DTYPE_I64, 1, &total, im->err);
     if (!out) return im->err->status;
     int64_t k = 0;
@@ -644,23 +658,37 @@ static ptq_status read_window(importer *im, const Onnx__NodeProto *np, const cha
                          "kernel_shape has %d entries; 1-D and 2-D windows are supported", n);
     if (n < 0 && kernel_required)
         return node_fail(im, np, nname, PTQ_ERR_INVALID, "kernel_shape is required");
+    /* The spec's ranges, checked on the values as given: the IR reads a 0 kernel, stride
+     * or dilation as "not given", which an explicit 0 is not. */
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    if ((st = ptq_rule_ints_min(&rn, "attribute kernel_shape", buf, n, 1))) return st;
     for (int32_t i = 0; i < nsp; i++) kernel[i] = n > 0 ? buf[i] : 0;
     if ((st = attr_ints(im, np, nname, "strides", buf, 2, &n))) return st;
     if (n >= 0 && n != nsp) return node_fail(im, np, nname, PTQ_ERR_INVALID, "strides has %d entries", n);
+    if ((st = ptq_rule_ints_min(&rn, "attribute strides", buf, n, 1))) return st;
     for (int32_t i = 0; i < nsp; i++) stride[i] = n > 0 ? buf[i] : 1;
     if (dilation) {
         if ((st = attr_ints(im, np, nname, "dilations", buf, 2, &n))) return st;
         if (n >= 0 && n != nsp)
             return node_fail(im, np, nname, PTQ_ERR_INVALID, "dilations has %d entries", n);
+        if ((st = ptq_rule_ints_min(&rn, "attribute dilations", buf, n, 1))) return st;
         for (int32_t i = 0; i < nsp; i++) dilation[i] = n > 0 ? buf[i] : 1;
     }
     if ((st = attr_ints(im, np, nname, "pads", buf, 4, &n))) return st;
     if (n >= 0 && n != 2 * nsp) return node_fail(im, np, nname, PTQ_ERR_INVALID, "pads has %d entries", n);
+    if ((st = ptq_rule_ints_min(&rn, "attribute pads", buf, n, 0))) return st;
     for (int32_t i = 0; i < nsp; i++) {
         pb[i] = n > 0 ? buf[i] : 0;
         pe[i] = n > 0 ? buf[nsp + i] : 0;
     }
     if ((st = attr_enum(im, np, nname, "auto_pad", pad_modes, 0, auto_pad))) return st;
+    /* The spec: pads "cannot be used simultaneously with auto_pad"; auto_pad would win
+     * silently.  Explicit zeros, which some exporters write along, say nothing: allowed. */
+    bool padded = false;
+    for (int32_t i = 0; i < nsp; i++) padded |= pb[i] != 0 || pe[i] != 0;
+    if (padded && *auto_pad != PTQ_AUTO_PAD_NOTSET)
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "attribute pads (nonzero) cannot be "
+                         "used with attribute auto_pad='%s'", pad_modes[*auto_pad]);
     return PTQ_OK;
 }
 
@@ -683,7 +711,11 @@ static ptq_status read_conv_common(importer *im, const Onnx__NodeProto *np, cons
     if ((st = read_window(im, np, nname, nsp, a->kernel, a->stride, a->dilation, a->pad_begin,
                           a->pad_end, &a->auto_pad, false)))
         return st;
-    return attr_int(im, np, nname, "group", 1, &a->group);
+    if ((st = attr_int(im, np, nname, "group", 1, &a->group))) return st;
+    /* group 0 is not "the default" (an absent attribute is); shape inference checks that
+     * it divides the channels. */
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    return ptq_rule_int_min(&rn, "attribute group", a->group, 1);
 }
 
 static ptq_status import_conv(importer *im, const Onnx__NodeProto *np, const char *nname) {
@@ -730,7 +762,8 @@ static ptq_status import_pool(importer *im, const Onnx__NodeProto *np, const cha
     a.count_include_pad = v != 0;
     if ((st = attr_int(im, np, nname, "storage_order", 0, &v))) return st;
     if (v != 0)
-        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "storage_order=1 is not supported");
+        return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "attribute storage_order=%" PRId64
+                         " is not supported (only 0, row major)", v);
     int32_t id = emit(im, np, nname, op, 1, in);
     if (id >= 0) im->g->nodes[id].attrs.pool = a;
     return finish(im, id);
@@ -847,6 +880,9 @@ static ptq_status import_resize(importer *im, const Onnx__NodeProto *np, const c
         if ((st = attr_float(im, np, nname, "cubic_coeff_a", -0.75f, &f))) return st;
         if ((st = attr_float(im, np, nname, "extrapolation_value", 0.0f, &f))) return st;
         if ((st = attr_ints(im, np, nname, "axes", axes, PTQ_MAX_DIMS, &n_axes))) return st;
+        const ptq_rule_node rn = rule_node(im, np, nname);
+        /* The spec leaves a repeated axis undefined: refused. */
+        if ((st = ptq_rule_axes(&rn, "attribute axes", axes, n_axes, xv->ndim, true))) return st;
         int32_t policy;
         if ((st = attr_enum(im, np, nname, "keep_aspect_ratio_policy", policies, 0, &policy)))
             return st;
@@ -882,6 +918,12 @@ static ptq_status import_resize(importer *im, const Onnx__NodeProto *np, const c
     }
     a.from_sizes = n_sizes > 0;
     const int32_t n_given = a.from_sizes ? n_sizes : n_scales;
+    const ptq_rule_node rn = rule_node(im, np, nname);
+    /* Upsample only enlarges: the spec has its scales >= 1. */
+    if (upsample && (st = ptq_rule_floats_min(&rn, im->opset < 9 ? "attribute scales"
+                                                                  : "input scales",
+                                              scales, n_scales, 1.0f)))
+        return st;
     if (n_axes >= 0 && n_axes != n_given)
         return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes has %d entries, %s %d", n_axes,
                          a.from_sizes ? "sizes" : "scales", n_given);
@@ -1090,6 +1132,7 @@ static ptq_status import_squeeze(importer *im, const Onnx__NodeProto *np, const 
     const ptq_value *v = &im->g->values[x];
     int64_t axes[PTQ_MAX_DIMS];
     int32_t n_axes = -1;
+    const char *axes_what = im->opset >= 13 ? "input axes" : "attribute axes";
     if (im->opset >= 13) {
         if (attr(np, "axes"))
             return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes is an input since opset 13");
@@ -1107,21 +1150,22 @@ static ptq_status import_squeeze(importer *im, const Onnx__NodeProto *np, const 
         if (n_axes < 0) return node_fail(im, np, nname, PTQ_ERR_INVALID, "axes are required");
         int32_t rank = v->ndim + n_axes;
         if (rank > PTQ_MAX_DIMS) return node_fail(im, np, nname, PTQ_ERR_UNSUPPORTED, "rank too large");
+        const ptq_rule_node rn = rule_node(im, np, nname);
+        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, rank, true))) return st;
         uint32_t mark = 0;
-        for (int32_t i = 0; i < n_axes; i++) {
-            int64_t a = axes[i] < 0 ? axes[i] + rank : axes[i];
-            if (a < 0 || a >= rank || (mark >> a) & 1u)
-                return node_fail(im, np, nname, PTQ_ERR_INVALID, "axis %" PRId64 " is invalid", axes[i]);
-            mark |= 1u << a;
-        }
+        for (int32_t i = 0; i < n_axes; i++) mark |= 1u << (axes[i] < 0 ? axes[i] + rank : axes[i]);
         for (int32_t i = 0, k = 0; i < rank; i++) out[r++] = (mark >> i) & 1u ? 1 : v->ne[k++];
     } else {
+        /* Repeats are harmless here (the spec does not forbid them; onnxruntime drops them). */
+        const ptq_rule_node rn = rule_node(im, np, nname);
+        if ((st = ptq_rule_axes(&rn, axes_what, axes, n_axes, v->ndim, false))) return st;
         uint32_t mark = 0;
         for (int32_t i = 0; i < n_axes; i++) {
             int64_t a = axes[i] < 0 ? axes[i] + v->ndim : axes[i];
-            if (a < 0 || a >= v->ndim || v->ne[a] != 1)
-                return node_fail(im, np, nname, PTQ_ERR_INVALID,
-                                 "axis %" PRId64 " is out of range or not of size 1", axes[i]);
+            if (v->ne[a] != 1)
+                return node_fail(im, np, nname, PTQ_ERR_INVALID, "%s[%d]=%" PRId64 " names "
+                                 "dimension %" PRId64 " of size %" PRId64 ", not 1", axes_what,
+                                 i, axes[i], a, v->ne[a]);
             mark |= 1u << a;
         }
         for (int32_t i = 0; i < v->ndim; i++) {
@@ -1165,6 +1209,14 @@ static ptq_status import_reshape(importer *im, const Onnx__NodeProto *np, const 
     int64_t az;
     if ((st = attr_int(im, np, nname, "allowzero", 0, &az))) return st;
     tmp.attrs.allowzero = az != 0;
+    bool zero = false, infer = false;
+    for (int32_t i = 0; i < tmp.attrs.ndim; i++) {
+        zero |= tmp.attrs.shape[i] == 0;
+        infer |= tmp.attrs.shape[i] == -1;
+    }
+    if (tmp.attrs.allowzero && zero && infer) /* a 0 that stays 0 leaves -1 undefined */
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "input shape holds both 0 and -1, "
+                         "which attribute allowzero=%" PRId64 " forbids", az);
     const ptq_value *v = &im->g->values[x];
     if (v->data && v->dtype != PTQ_DTYPE_F32) { /* integer shape data: fold here */
         int64_t out[PTQ_MAX_DIMS];
