@@ -759,6 +759,11 @@ typedef struct ptq_run_options {
     bool dry_run;           /* print the resolved plan and stop */
     const char *plugin_dir; /* searched before $PTQ_PLUGIN_PATH when non-NULL */
     int32_t threads;        /* overrides the pipeline's threads when > 0 */
+    /* The process is ptq's own (the CLI): during the run, SIGINT and SIGTERM remove the
+     * temporary output directory, say so and _exit with 128 + the signal; a crash
+     * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) names the pass and plugin running, removes
+     * it, and dies of its signal.  Off: the caller's handlers stay. */
+    bool handle_signals;
 } ptq_run_options;
 
 /* Loads the plugins, validates the pipeline file (every problem as FILE:LINE:COLUMN),
