@@ -99,6 +99,11 @@ typedef struct ptq_probe {
  * (default 10).  PTQ_OK with *out filled, or an error when no child could be started. */
 ptq_status ptq_plugin_probe(const ptq_registry *r, const char *path, bool full, ptq_probe *out,
                             ptq_error *err);
+/* ptq_plugin_probe of n files into out[n], in as few children as they allow: one child
+ * goes through the files in order, and when it dies or hangs on one, the next child
+ * starts after it (discovery: one fork for a directory of healthy plugins). */
+ptq_status ptq_plugin_probe_files(const ptq_registry *r, char *const *paths, int32_t n, bool full,
+                                  ptq_probe *out, ptq_error *err);
 void ptq_probe_free(ptq_probe *p);
 /* "signal 11, SIGSEGV, in init", "in init, no answer within 10 s; killed", "status 3, in
  * init": how the child ended, when it did not end well. */

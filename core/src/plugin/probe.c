@@ -213,96 +213,135 @@ static void add_problem(ptq_probe *p, const char *msg) {
     p->problems = a;
 }
 
-/* Reads the child's lines until it closes the pipe or the deadline passes; false on
- * timeout. */
-static bool read_child(int fd, double timeout, char **buf, size_t *len) {
-    size_t cap = 4096;
-    *len = 0;
-    *buf = malloc(cap);
-    const double deadline = ptq_now_seconds() + timeout;
+/* Reads what the child says, line by line, into out[] ("file K" switches to out[K]),
+ * until it closes the pipe (true) or says nothing for out->timeout seconds (false).
+ * *current: the file it was at. */
+static bool read_child(int fd, ptq_probe *out, int32_t first, int32_t n, int32_t *current,
+                       bool *done) {
+    char buf[PTQ_ERROR_SIZE * 4];
+    size_t len = 0;
+    const double timeout = out[first].timeout;
+    double deadline = ptq_now_seconds() + timeout;
+    *current = first;
     for (;;) {
         const double left = deadline - ptq_now_seconds();
         if (left <= 0) return false;
         struct pollfd pf = {fd, POLLIN, 0};
         const int k = poll(&pf, 1, (int)(left * 1000) + 1);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) continue; /* timeout: checked at the top */
-        char chunk[4096];
-        const ssize_t got = read(fd, chunk, sizeof chunk);
+        if (k <= 0) continue; /* EINTR or the timeout: checked at the top */
+        const ssize_t got = read(fd, buf + len, sizeof buf - 1 - len);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return true;
-        if (*buf && *len + (size_t)got + 1 > cap) {
-            while (*len + (size_t)got + 1 > cap) cap *= 2;
-            char *nb = realloc(*buf, cap);
-            if (!nb) free(*buf);
-            *buf = nb;
+        len += (size_t)got;
+        deadline = ptq_now_seconds() + timeout;
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', len - (size_t)(line - buf)))) {
+            *nl = '\0';
+            ptq_probe *p = &out[*current];
+            if (!strncmp(line, "file ", 5)) {
+                const int32_t f = (int32_t)atol(line + 5);
+                if (f >= first && f < n) *current = f;
+                *done = false;
+            } else if (!strncmp(line, "stage ", 6)) {
+                snprintf(p->stage, sizeof p->stage, "%s", line + 6);
+            } else if (!strncmp(line, "problem ", 8)) {
+                add_problem(p, line + 8);
+            } else if (!strncmp(line, "info ", 5)) {
+                int np = 0, used = 0;
+                if (sscanf(line + 5, "%d %63s %n", &np, p->plugin, &used) >= 2) {
+                    p->n_passes = np;
+                    snprintf(p->version, sizeof p->version, "%s", line + 5 + used);
+                }
+            } else if (!strncmp(line, "done", 4)) {
+                *done = true;
+            }
+            line = nl + 1;
         }
-        if (*buf) {
-            memcpy(*buf + *len, chunk, (size_t)got);
-            *len += (size_t)got;
-        }
+        len -= (size_t)(line - buf);
+        memmove(buf, line, len);
+        if (len == sizeof buf - 1) len = 0; /* a line longer than any the child writes */
     }
 }
 
-ptq_status ptq_plugin_probe(const ptq_registry *r, const char *path, bool full, ptq_probe *out,
-                            ptq_error *err) {
-    memset(out, 0, sizeof *out);
-    out->timeout = probe_timeout();
+/* Probes paths[first..n-1] in one child, in order; returns the index of the file the
+ * child did not finish (n: it finished them all). */
+static ptq_status probe_run(const ptq_registry *r, char *const *paths, int32_t first, int32_t n,
+                            bool full, ptq_probe *out, int32_t *stopped_at, ptq_error *err) {
     int fds[2];
     if (pipe(fds) != 0)
-        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot check the plugin: pipe: %s", path,
-                             strerror(errno));
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot check the plugin: pipe: %s",
+                             paths[first], strerror(errno));
     fflush(NULL); /* nothing buffered is written twice */
     const pid_t pid = fork();
     if (pid < 0) {
         const int e = errno;
         close(fds[0]);
         close(fds[1]);
-        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot check the plugin: fork: %s", path,
-                             strerror(e));
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot check the plugin: fork: %s",
+                             paths[first], strerror(e));
     }
     if (pid == 0) {
         close(fds[0]);
-        /* The child's registry is its own copy: forget_self may edit it. */
-        child((ptq_registry *)r, path, full, fds[1]);
+        for (int32_t i = first; i < n; i++) {
+            char line[32];
+            snprintf(line, sizeof line, "%d", i);
+            say(fds[1], "file", line);
+            /* The child's registry is its own copy: forget_self may edit it. */
+            child((ptq_registry *)r, paths[i], full, fds[1]);
+        }
         _exit(0);
     }
     close(fds[1]);
-    char *buf;
-    size_t len;
-    out->hung = !read_child(fds[0], out->timeout, &buf, &len);
+    int32_t current;
+    bool done = false;
+    const bool answered = read_child(fds[0], out, first, n, &current, &done);
     close(fds[0]);
-    if (out->hung) kill(pid, SIGKILL);
+    if (!answered) kill(pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    bool done = false;
-    snprintf(out->stage, sizeof out->stage, "start");
-    for (size_t at = 0; buf && at < len;) {
-        char *line = buf + at, *nl = memchr(line, '\n', len - at);
-        if (!nl) break; /* a line cut off by the crash */
-        *nl = '\0';
-        at = (size_t)(nl - buf) + 1;
-        if (!strncmp(line, "stage ", 6)) snprintf(out->stage, sizeof out->stage, "%s", line + 6);
-        else if (!strncmp(line, "problem ", 8)) add_problem(out, line + 8);
-        else if (!strncmp(line, "info ", 5)) {
-            int np = 0, used = 0;
-            if (sscanf(line + 5, "%d %63s %n", &np, out->plugin, &used) >= 2) {
-                out->n_passes = np;
-                snprintf(out->version, sizeof out->version, "%s", line + 5 + used);
-            }
-        } else if (!strncmp(line, "done", 4)) {
-            done = true;
-        }
+    ptq_probe *p = &out[current];
+    *stopped_at = n;
+    if (!answered) {
+        p->hung = true;
+    } else if (WIFSIGNALED(status)) {
+        p->signal = WTERMSIG(status);
+    } else if (WIFEXITED(status) && (!done || WEXITSTATUS(status) != 0)) {
+        p->exited = true;
+        p->exit_code = WEXITSTATUS(status);
+    } else {
+        return PTQ_OK; /* every file done */
     }
-    free(buf);
-    if (!out->hung && WIFSIGNALED(status)) {
-        out->signal = WTERMSIG(status);
-    } else if (!out->hung && WIFEXITED(status) && (!done || WEXITSTATUS(status) != 0)) {
-        out->exited = true;
-        out->exit_code = WEXITSTATUS(status);
+    *stopped_at = current;
+    return PTQ_OK;
+}
+
+ptq_status ptq_plugin_probe_files(const ptq_registry *r, char *const *paths, int32_t n, bool full,
+                                  ptq_probe *out, ptq_error *err) {
+    const double timeout = probe_timeout();
+    for (int32_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].timeout = timeout;
+        snprintf(out[i].stage, sizeof out[i].stage, "start");
+    }
+    /* One child for all; after one dies (or hangs) on a file, another goes on from the
+     * next file. */
+    for (int32_t first = 0; first < n;) {
+        int32_t stopped = n;
+        ptq_status st = probe_run(r, paths, first, n, full, out, &stopped, err);
+        if (st) {
+            for (int32_t i = 0; i < n; i++) ptq_probe_free(&out[i]);
+            return st;
+        }
+        first = stopped + 1;
     }
     return PTQ_OK;
+}
+
+ptq_status ptq_plugin_probe(const ptq_registry *r, const char *path, bool full, ptq_probe *out,
+                            ptq_error *err) {
+    char *paths[1] = {(char *)path};
+    return ptq_plugin_probe_files(r, paths, 1, full, out, err);
 }
 
 void ptq_probe_free(ptq_probe *p) {
