@@ -419,6 +419,48 @@ START_TEST(guard_crash_names_pass_and_removes_output) {
 }
 END_TEST
 
+/* SIGINT while the output is moved into place waits for the move, then keeps it. */
+START_TEST(guard_interrupt_during_commit_keeps_output) {
+    char parent[] = "/tmp/ptq_guard_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(parent));
+    char target[4096], err_path[256];
+    snprintf(target, sizeof target, "%s/out", parent);
+    snprintf(err_path, sizeof err_path, "%s.err", parent);
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        ptq_outdir o;
+        ptq_error err = {0};
+        if (ptq_outdir_begin(&o, target, false, &err)) _exit(91);
+        ptq_guard_install(NULL);
+        ptq_guard_outdir(&o);
+        ptq_guard_commit_begin();
+        raise(SIGINT); /* waits */
+        const bool ok = ptq_outdir_commit(&o, &err) == PTQ_OK;
+        ptq_guard_commit_end(ok);
+        _exit(92); /* not reached: the waiting SIGINT ends the process */
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %#x", status);
+    struct stat st;
+    ck_assert_int_eq(stat(target, &st), 0);
+    char text[4096] = "";
+    FILE *f = fopen(err_path, "r");
+    ck_assert_ptr_nonnull(f);
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    ck_assert_msg(test_contains(text, "ptq: interrupted by SIGINT; the output ") &&
+                  test_contains(text, "/out was complete and is kept"), "%s", text);
+    rmdir(target);
+    remove(err_path);
+    rmdir(parent);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plugins");
     TCase *tc = tcase_create("loader");
@@ -440,6 +482,7 @@ int main(void) {
     tcase_add_test(tf, descriptor_rules);
     tcase_add_test(tf, guard_interrupt_removes_output);
     tcase_add_test(tf, guard_crash_names_pass_and_removes_output);
+    tcase_add_test(tf, guard_interrupt_during_commit_keeps_output);
     suite_add_tcase(s, tf);
     return test_run_suite(s);
 }

@@ -24,6 +24,7 @@ static char g_tmp[sizeof(((ptq_outdir *)0)->tmp)];
 static char g_target[sizeof(((ptq_outdir *)0)->target)];
 static char g_created[sizeof(((ptq_outdir *)0)->created)];
 static volatile sig_atomic_t g_pending; /* a SIGINT/SIGTERM that waits for the commit */
+static volatile sig_atomic_t g_committed; /* the output is in place: a signal keeps it */
 
 /* The pass running: strings written while g_in_pass is 0. */
 static _Atomic int g_in_pass;
@@ -136,7 +137,13 @@ static void on_stop(int sig) {
     msg m = {.n = 0};
     put(&m, "\nptq: interrupted by ");
     put(&m, ptq_signal_abbrev(sig));
-    put(&m, "; no output written\n");
+    if (g_committed) {
+        put(&m, "; the output ");
+        put(&m, g_target);
+        put(&m, " was complete and is kept\n");
+    } else {
+        put(&m, "; no output written\n");
+    }
     flush(&m);
     _exit(128 + sig);
 }
@@ -218,6 +225,7 @@ void ptq_guard_uninstall(void) {
     for (size_t i = 0; i < PTQ_COUNTOF(g_fatal); i++) sigaction(g_fatal[i], &g_old_fatal[i], NULL);
     atomic_store(&g_dir, DIR_NONE);
     atomic_store(&g_in_pass, 0);
+    g_committed = 0;
     g_reg = NULL;
     g_main_tid = 0;
     g_installed = false;
@@ -226,6 +234,7 @@ void ptq_guard_uninstall(void) {
 void ptq_guard_outdir(const ptq_outdir *o) {
     atomic_store(&g_dir, DIR_NONE);
     if (!o || !o->tmp[0]) return;
+    g_committed = 0;
     snprintf(g_tmp, sizeof g_tmp, "%s", o->tmp);
     snprintf(g_target, sizeof g_target, "%s", o->target);
     snprintf(g_created, sizeof g_created, "%s", o->created);
@@ -238,15 +247,10 @@ void ptq_guard_commit_begin(void) {
 
 void ptq_guard_commit_end(bool committed) {
     if (atomic_load(&g_dir) != DIR_COMMITTING) return;
+    g_committed = committed;
     atomic_store(&g_dir, committed ? DIR_NONE : DIR_FILLING);
     const int sig = g_pending;
-    if (!sig) return;
-    if (committed) {
-        fprintf(stderr, "\nptq: interrupted by %s as the output %s was moved into place; it is "
-                "complete and kept\n", ptq_signal_abbrev(sig), g_target);
-        _exit(128 + sig);
-    }
-    on_stop(sig);
+    if (sig) on_stop(sig); /* the output is kept if it is in place, else removed */
 }
 
 void ptq_guard_pass(const ptq_pass_def *d) {

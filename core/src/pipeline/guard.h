@@ -8,7 +8,8 @@
  *     "ptq: interrupted by SIGINT; no output written", exit status 128 + the signal (130,
  *     143), at once: the handler cleans up and _exits, so a long reconstruction needs no
  *     cancellation points.  Arriving while the output is being moved into place, the
- *     signal waits for the move, which is atomic, and then ends the run the same way.
+ *     signal waits for the move, which is atomic; from then on it keeps the output and
+ *     says so.
  *   - SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT: "ptq: fatal signal 11 (SIGSEGV) in pass
  *     'x.y' of plugin 'x' (PATH); no output written", the same removal, then the handler
  *     that was there before (a sanitizer's report) or the default action, so the process
