@@ -189,7 +189,7 @@ static const char *faulty_path(const char *name) {
 /* A plugin that crashes in its entry, a constructor or init is refused with the signal
  * and the stage, and this process lives on to say so. */
 START_TEST(crash_at_load_refused) {
-    static const char *const cases[][2] = {{"crash_entry", "in entry"}, {"crash_ctor", "in load"},
+    static const char *const cases[][2] = {{"crash_entry", "in entry"}, {"crash_ctor", "in dlopen (a constructor)"},
                                            {"crash_init", "in init"}};
     ptq_registry *r = fresh();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

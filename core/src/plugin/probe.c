@@ -352,13 +352,15 @@ void ptq_probe_free(ptq_probe *p) {
 }
 
 void ptq_probe_describe(const ptq_probe *p, char *buf, size_t size) {
+    /* "load" is dlopen running the file's constructors. */
+    const char *stage = !strcmp(p->stage, "load") ? "dlopen (a constructor)" : p->stage;
     if (p->signal)
         snprintf(buf, size, "signal %d, %s, in %s", p->signal, ptq_signal_abbrev(p->signal),
-                 p->stage);
+                 stage);
     else if (p->hung)
-        snprintf(buf, size, "in %s, no answer within %g s; killed", p->stage, p->timeout);
+        snprintf(buf, size, "in %s, no answer within %g s; killed", stage, p->timeout);
     else if (p->exited)
-        snprintf(buf, size, "status %d, in %s", p->exit_code, p->stage);
+        snprintf(buf, size, "status %d, in %s", p->exit_code, stage);
     else
         snprintf(buf, size, "ok");
 }
