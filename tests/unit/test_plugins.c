@@ -310,6 +310,21 @@ START_TEST(descriptor_rules) {
     ck_assert_msg(test_contains(buf, "'kind' of pass 'rules.x' has an unknown type 99"), "%s", buf);
     ck_assert_msg(test_contains(buf, "pass 'rules.x' is defined twice in the plugin"), "%s", buf);
     ck_assert_msg(test_contains(buf, "plugin 'rules' gives no version string"), "%s", buf);
+    /* Lists without their NULL within 256 entries: reported, not read past. */
+    static const char *full[300];
+    for (int i = 0; i < 300; i++) full[i] = "quant.weights";
+    static ptq_param_def enum_def[] = {{"mode", PTQ_PARAM_ENUM, 0, 0, 0, 0, 0, NULL, NULL, "x"}, {0}};
+    enum_def[0].choices = full;
+    ptq_pass_def open_lists = {sizeof(ptq_pass_def), "rules.y", "y", enum_def, sizeof(int32_t),
+                               full, NULL, NULL, noop, NULL};
+    const ptq_pass_def *const passes2[] = {&open_lists, NULL};
+    ptq_plugin_desc d2 = d;
+    d2.version = "1";
+    d2.passes = passes2;
+    buf[0] = '\0';
+    ck_assert_int_eq(ptq_plugin_desc_problems(NULL, &d2, collect, buf), 2);
+    ck_assert_msg(test_contains(buf, "pass 'rules.y': its reads list has no NULL terminator within 256"), "%s", buf);
+    ck_assert_msg(test_contains(buf, "'mode' of pass 'rules.y': its choices have no NULL terminator"), "%s", buf);
     /* Another ABI: one problem, and nothing past the version is read. */
     static const ptq_plugin_desc old = {{PTQ_VERSION_MAJOR + 1, 0, 0}, 0, 0, NULL, NULL, NULL,
                                         NULL, NULL, NULL};
