@@ -32,6 +32,10 @@ const cli_command cli_run_command = {
     "The whole file is validated against the plugins' parameter tables before anything\n"
     "runs; errors point at FILE:LINE:COLUMN.  Outputs are written to a temporary\n"
     "directory that replaces DIR only when the run succeeded.\n\n"
+    "Signals: SIGINT (Ctrl-C) or SIGTERM removes the temporary directory, prints\n"
+    "'ptq: interrupted by SIGINT; no output written' and exits with 128 + the signal\n"
+    "(130, 143).  A crash inside a pass (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) names\n"
+    "the pass and its plugin, removes the temporary directory and ends with the signal.\n\n"
     "examples:\n"
     "  ptq run examples/rtn_w8a8.yaml\n"
     "  ptq run examples/mse_w4a8.yaml --out runs/w4a8 --force\n"
@@ -48,7 +52,7 @@ int cmd_run(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     int rc = cli_parse(&cli_run_command, argc, argv, &path, &help);
     if (rc || help) return rc;
-    ptq_run_options ro = {o.out, o.force, o.dry_run, o.plugins, (int32_t)o.threads};
+    ptq_run_options ro = {o.out, o.force, o.dry_run, o.plugins, (int32_t)o.threads, true};
     ptq_error err = {0};
     if (ptq_run_file(path, &ro, &err)) {
         cli_print_error("run", err.msg);

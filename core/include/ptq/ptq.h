@@ -759,6 +759,11 @@ typedef struct ptq_run_options {
     bool dry_run;           /* print the resolved plan and stop */
     const char *plugin_dir; /* searched before $PTQ_PLUGIN_PATH when non-NULL */
     int32_t threads;        /* overrides the pipeline's threads when > 0 */
+    /* The process is ptq's own (the CLI): during the run, SIGINT and SIGTERM remove the
+     * temporary output directory, say so and _exit with 128 + the signal; a crash
+     * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) names the pass and plugin running, removes
+     * it, and dies of its signal.  Off: the caller's handlers stay. */
+    bool handle_signals;
 } ptq_run_options;
 
 /* Loads the plugins, validates the pipeline file (every problem as FILE:LINE:COLUMN),
@@ -796,6 +801,17 @@ PTQ_API bool ptq_set_program_path(const char *path); /* false: path not resolved
  * files that were refused and why. */
 PTQ_API ptq_status ptq_list_plugins(const char *name, const char *plugin_dir, FILE *out,
                                     ptq_error *err);
+
+/* `ptq plugins --check`: loads each plugin file (all that discovery would load when
+ * n_files is 0) in a child process, calls its entry, checks its descriptor against every
+ * rule of ptq_plugin.h, calls init and deinit, and checks that every pass's reads can be
+ * produced (by the host or a pass of a loaded plugin).  Prints per file "ok", or each
+ * problem, or where and with which signal it crashed ("crashed in init with signal 11
+ * (SIGSEGV)"), or where it hung ($PTQ_PLUGIN_TIMEOUT seconds, default 10).  *n_bad: the
+ * files that were not ok.  An error only when no check could run (fork, out of memory). */
+PTQ_API ptq_status ptq_check_plugins(const char *const *files, int32_t n_files,
+                                     const char *plugin_dir, FILE *out, int32_t *n_bad,
+                                     ptq_error *err);
 
 /* ---------------------------------------------------------------- version ---- */
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "evalcache.h"
+#include "guard.h"
 #include "outdir.h"
 #include "run.h"
 
@@ -356,7 +357,9 @@ ptq_status ptq_run_pass(ptq_run_state *rs, const ptq_pipeline *p, int32_t i, ptq
     uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
     if (hb) weight_hashes(s, hb, nq);
     const double t0 = ptq_now_seconds();
+    ptq_guard_pass(pc->def); /* a crash in it names it (guard.h) */
     st = pc->def->run(ptq_host_table(), s, pc->params);
+    ptq_guard_pass(NULL);
     pr->seconds = ptq_now_seconds() - t0;
     s->pass_name = NULL;
     if (!st) check_undeclared(s, pc->def, hb, ha, nq);
@@ -531,14 +534,20 @@ ptq_status ptq_pipeline_execute(const ptq_pipeline *p, const ptq_registry *reg, 
     ptq_outdir od;
     ptq_status st = ptq_outdir_begin(&od, out_dir, force, err);
     if (st) return st;
+    ptq_guard_outdir(&od); /* a signal removes it (guard.h) */
     ptq_run_state rs;
     st = ptq_run_begin(&rs, p, od.tmp, p->n_passes, NULL, err);
     if (!st) fprintf(stderr, "running %d passes\n", p->n_passes);
     for (int32_t i = 0; !st && i < p->n_passes; i++) st = ptq_run_pass(&rs, p, i, err);
     if (!st) st = ptq_run_finish(&rs, p, od.tmp, out_dir, NULL, err);
-    if (!st) st = ptq_outdir_commit(&od, err);
+    if (!st) {
+        ptq_guard_commit_begin();
+        st = ptq_outdir_commit(&od, err);
+        ptq_guard_commit_end(!st);
+    }
     if (!st) print_summary(p, &rs, out_dir);
     ptq_outdir_abort(&od);
+    ptq_guard_outdir(NULL);
     ptq_run_state_free(&rs);
     return st;
 }
@@ -550,6 +559,7 @@ ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error
     if (opts) o = *opts;
     ptq_registry *reg = ptq_registry_load(o.plugin_dir, err);
     if (!reg) return err->status;
+    if (o.handle_signals) ptq_guard_install(reg);
     for (int32_t i = 0; i < reg->n_rejected; i++) fprintf(stderr, "warning: plugin not loaded: %s\n", reg->rejected[i]);
     ptq_pipeline *p = ptq_pipeline_load(path, reg, err);
     ptq_status st = p ? PTQ_OK : err->status;
@@ -565,6 +575,7 @@ ptq_status ptq_run_file(const char *path, const ptq_run_options *opts, ptq_error
         st = ptq_pipeline_execute(p, reg, out, o.force, err);
     }
     ptq_pipeline_free(p);
+    if (o.handle_signals) ptq_guard_uninstall();
     ptq_registry_free(reg);
     return st;
 }

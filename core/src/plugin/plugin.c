@@ -96,62 +96,197 @@ const ptq_loaded_plugin *ptq_registry_plugin_of(const ptq_registry *r, const ptq
     return NULL;
 }
 
+/* ---- descriptor rules ------------------------------------------------------------ */
+
+/* Tables in a descriptor end with NULL or {0}; a walk stops here instead of reading on
+ * through whatever follows a table that lacks its terminator. */
+#define TABLE_LIMIT PTQ_PLUGIN_TABLE_LIMIT
+
+typedef struct problems {
+    ptq_desc_problem_fn fn;
+    void *ctx;
+    int32_t n;
+    bool stop;
+} problems;
+
+static void problem(problems *pb, ptq_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(problems *pb, ptq_status status, const char *fmt, ...) {
+    if (pb->stop) return;
+    char msg[PTQ_ERROR_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pb->n++;
+    if (!pb->fn(pb->ctx, status, msg)) pb->stop = true;
+}
+
+/* Entries of a NULL-terminated list, or -1 when there is no NULL within TABLE_LIMIT. */
+static int32_t list_length(const char *const *list) {
+    int32_t n = 0;
+    while (list && n < TABLE_LIMIT && list[n]) n++;
+    return list && n == TABLE_LIMIT ? -1 : n;
+}
+
+/* The bytes a parameter of this type takes in the params struct (0: unknown type). */
+static size_t param_size(ptq_param_type t) {
+    switch (t) {
+    case PTQ_PARAM_BOOL: case PTQ_PARAM_ENUM: return sizeof(int32_t);
+    case PTQ_PARAM_INT: return sizeof(int64_t);
+    case PTQ_PARAM_FLOAT: return sizeof(double);
+    case PTQ_PARAM_STRING: return sizeof(const char *);
+    default: return 0;
+    }
+}
+
+static void check_param(problems *pb, const ptq_pass_def *p, const ptq_param_def *q, int32_t k) {
+    const char *pn = p->name;
+    if (!valid_ident(q->name, strlen(q->name))) {
+        problem(pb, PTQ_ERR_INVALID, "parameter %d of pass '%s': name '%s' is not [a-z0-9_]+",
+                k, pn, q->name);
+        return;
+    }
+    for (int32_t j = 0; j < k; j++)
+        if (!strcmp(p->params[j].name, q->name)) {
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s' is defined twice (entries "
+                    "%d and %d)", q->name, pn, j, k);
+            return;
+        }
+    const size_t size = param_size(q->type);
+    if (!size) {
+        problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s' has an unknown type %u",
+                q->name, pn, q->type);
+        return;
+    }
+    if (q->offset > p->params_size || p->params_size - q->offset < size)
+        problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': offset %zu (+%zu bytes) lies "
+                "outside its params struct of %zu bytes", q->name, pn, q->offset, size,
+                p->params_size);
+    const bool required = q->flags & PTQ_PARAM_REQUIRED;
+    if (q->type == PTQ_PARAM_INT || q->type == PTQ_PARAM_FLOAT) {
+        if (!(q->min <= q->max))
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': range [%g, %g] is empty",
+                    q->name, pn, q->min, q->max);
+        else if (!required && !(q->def >= q->min && q->def <= q->max))
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': default %g outside its "
+                    "range [%g, %g]", q->name, pn, q->def, q->min, q->max);
+        else if (!required && q->type == PTQ_PARAM_INT && q->def != floor(q->def))
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': default %g of an int "
+                    "parameter is not an integer", q->name, pn, q->def);
+    }
+    if (q->type == PTQ_PARAM_BOOL && !required && q->def != 0 && q->def != 1)
+        problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': bool default %g is neither 0 "
+                "nor 1", q->name, pn, q->def);
+    if (q->type == PTQ_PARAM_ENUM) {
+        const int32_t n = list_length(q->choices);
+        if (n < 0)
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': its choices have no NULL "
+                    "terminator within %d entries", q->name, pn, TABLE_LIMIT);
+        else if (n == 0)
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': an enum without choices",
+                    q->name, pn);
+        else if (!required && !(q->def >= 0 && q->def < n && q->def == floor(q->def)))
+            problem(pb, PTQ_ERR_INVALID, "parameter '%s' of pass '%s': default index %g is not "
+                    "one of its %d choices", q->name, pn, q->def, n);
+    }
+}
+
+static void check_list(problems *pb, const ptq_pass_def *p, const char *what,
+                       const char *const *list) {
+    if (list_length(list) < 0)
+        problem(pb, PTQ_ERR_INVALID, "pass '%s': its %s list has no NULL terminator within %d "
+                "entries", p->name, what, TABLE_LIMIT);
+}
+
+static void check_pass(problems *pb, const ptq_registry *r, const ptq_plugin_desc *d,
+                       const ptq_pass_def *p, int32_t i) {
+    if (p->struct_size < PTQ_PASS_DEF_SIZE_0_1 || !p->name || !p->run) {
+        problem(pb, PTQ_ERR_INVALID, "pass %d of '%s' is incomplete (%s)", i, d->name,
+                p->struct_size < PTQ_PASS_DEF_SIZE_0_1 ? "struct_size smaller than SDK 0.1's"
+                : !p->name ? "no name" : "no run function");
+        return;
+    }
+    const size_t nlen = strlen(d->name);
+    if (strncmp(p->name, d->name, nlen) != 0 || p->name[nlen] != '.' ||
+        !valid_ident(p->name + nlen + 1, strlen(p->name + nlen + 1)))
+        problem(pb, PTQ_ERR_INVALID, "pass '%s' must be named '%s.<name>' with <name> in "
+                "[a-z0-9_]+", p->name, d->name);
+    if (r && ptq_registry_find_pass(r, p->name))
+        problem(pb, PTQ_ERR_INVALID, "pass '%s' is already defined", p->name);
+    for (int32_t j = 0; j < i; j++)
+        if (d->passes[j]->name && !strcmp(d->passes[j]->name, p->name))
+            problem(pb, PTQ_ERR_INVALID, "pass '%s' is defined twice in the plugin", p->name);
+    check_list(pb, p, "reads", p->reads);
+    check_list(pb, p, "reads_optional", p->reads_optional);
+    check_list(pb, p, "writes", p->writes);
+    if (PTQ_PASS_HAS(p, invalidates)) check_list(pb, p, "invalidates", p->invalidates);
+    int32_t k = 0;
+    for (; p->params && k < TABLE_LIMIT && p->params[k].name && !pb->stop; k++)
+        check_param(pb, p, &p->params[k], k);
+    if (k == TABLE_LIMIT)
+        problem(pb, PTQ_ERR_INVALID, "pass '%s': its parameter table has no {0} terminator "
+                "within %d entries", p->name, TABLE_LIMIT);
+}
+
+int32_t ptq_plugin_desc_problems(const ptq_registry *r, const ptq_plugin_desc *d,
+                                 ptq_desc_problem_fn fn, void *ctx) {
+    problems pb = {fn, ctx, 0, false};
+    const ptq_version host = PTQ_VERSION_INIT;
+    /* The layout of everything past the version is only known for our ABI: stop there. */
+    if (d->abi.major != host.major) {
+        problem(&pb, PTQ_ERR_UNSUPPORTED, "built for plugin ABI %u.%u.%u, this ptq has ABI "
+                "%u.%u.%u (the major versions must match: rebuild the plugin)", d->abi.major,
+                d->abi.minor, d->abi.patch, host.major, host.minor, host.patch);
+        return pb.n;
+    }
+    if (d->fingerprint != PTQ_ABI_FINGERPRINT || d->struct_size < sizeof(ptq_plugin_desc)) {
+        problem(&pb, PTQ_ERR_UNSUPPORTED, "ABI fingerprint %u (descriptor of %u bytes) differs "
+                "from this ptq's %u (%zu bytes): built with incompatible headers or compiler",
+                d->fingerprint, d->struct_size, (unsigned)PTQ_ABI_FINGERPRINT,
+                sizeof(ptq_plugin_desc));
+        return pb.n;
+    }
+    const bool named = d->name && valid_ident(d->name, strlen(d->name));
+    if (!named)
+        problem(&pb, PTQ_ERR_INVALID, "plugin name '%s' is not [a-z0-9_]+",
+                d->name ? d->name : "(null)");
+    else if (r && ptq_registry_find_plugin(r, d->name))
+        problem(&pb, PTQ_ERR_INVALID, "a plugin named '%s' is already loaded from %s", d->name,
+                ptq_registry_find_plugin(r, d->name)->path);
+    if (!d->version)
+        problem(&pb, PTQ_ERR_INVALID, "plugin '%s' gives no version string",
+                named ? d->name : "(unnamed)");
+    if (!d->passes) {
+        problem(&pb, PTQ_ERR_INVALID, "plugin '%s' has no pass table", named ? d->name : "(unnamed)");
+        return pb.n;
+    }
+    if (!named) return pb.n; /* pass names are checked against the plugin's */
+    int32_t i = 0;
+    for (; i < TABLE_LIMIT && d->passes[i] && !pb.stop; i++) check_pass(&pb, r, d, d->passes[i], i);
+    if (i == TABLE_LIMIT)
+        problem(&pb, PTQ_ERR_INVALID, "plugin '%s': its pass table has no NULL terminator within "
+                "%d entries", d->name, TABLE_LIMIT);
+    return pb.n;
+}
+
+/* The first problem, as the load's error ("<path>: <problem>"). */
+typedef struct first_problem {
+    ptq_error *err;
+    const char *path;
+} first_problem;
+
+static bool keep_first(void *ctx, ptq_status status, const char *msg) {
+    first_problem *f = ctx;
+    ptq_error_set(f->err, status, "%s: %s", f->path, msg);
+    return false;
+}
+
 /* Checks a descriptor's contents; the message says what is wrong. */
 static ptq_status check_desc(const ptq_registry *r, const ptq_plugin_desc *d, const char *path,
                              ptq_error *err) {
-    const ptq_version host = PTQ_VERSION_INIT;
-    if (d->abi.major != host.major)
-        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED,
-                             "%s: built for plugin ABI %u.%u.%u, this ptq has ABI %u.%u.%u "
-                             "(the major versions must match: rebuild the plugin)",
-                             path, d->abi.major, d->abi.minor, d->abi.patch, host.major,
-                             host.minor, host.patch);
-    if (d->fingerprint != PTQ_ABI_FINGERPRINT || d->struct_size < sizeof(ptq_plugin_desc))
-        return ptq_error_set(err, PTQ_ERR_UNSUPPORTED,
-                             "%s: ABI fingerprint %u (descriptor of %u bytes) differs from this "
-                             "ptq's %u (%zu bytes): built with incompatible headers or compiler",
-                             path, d->fingerprint, d->struct_size, (unsigned)PTQ_ABI_FINGERPRINT,
-                             sizeof(ptq_plugin_desc));
-    if (!d->name || !valid_ident(d->name, strlen(d->name)))
-        return ptq_error_set(err, PTQ_ERR_INVALID, "%s: plugin name '%s' is not [a-z0-9_]+", path,
-                             d->name ? d->name : "(null)");
-    if (ptq_registry_find_plugin(r, d->name))
-        return ptq_error_set(err, PTQ_ERR_INVALID, "%s: a plugin named '%s' is already loaded "
-                             "from %s", path, d->name, ptq_registry_find_plugin(r, d->name)->path);
-    if (!d->passes) return ptq_error_set(err, PTQ_ERR_INVALID, "%s: plugin '%s' has no pass table",
-                                         path, d->name);
-    const size_t nlen = strlen(d->name);
-    for (int32_t i = 0; d->passes[i]; i++) {
-        const ptq_pass_def *p = d->passes[i];
-        if (p->struct_size < PTQ_PASS_DEF_SIZE_0_1 || !p->name || !p->run)
-            return ptq_error_set(err, PTQ_ERR_INVALID, "%s: pass %d of '%s' is incomplete", path,
-                                 i, d->name);
-        if (strncmp(p->name, d->name, nlen) != 0 || p->name[nlen] != '.' ||
-            !valid_ident(p->name + nlen + 1, strlen(p->name + nlen + 1)))
-            return ptq_error_set(err, PTQ_ERR_INVALID, "%s: pass '%s' must be named '%s.<name>' "
-                                 "with <name> in [a-z0-9_]+", path, p->name, d->name);
-        if (ptq_registry_find_pass(r, p->name))
-            return ptq_error_set(err, PTQ_ERR_INVALID, "%s: pass '%s' is already defined", path,
-                                 p->name);
-        for (const ptq_param_def *q = p->params; q && q->name; q++) {
-            bool ok = valid_ident(q->name, strlen(q->name)) && q->type >= PTQ_PARAM_BOOL &&
-                      q->type <= PTQ_PARAM_ENUM && q->offset < p->params_size;
-            if (ok && (q->type == PTQ_PARAM_INT || q->type == PTQ_PARAM_FLOAT) &&
-                !(q->flags & PTQ_PARAM_REQUIRED))
-                ok = q->def >= q->min && q->def <= q->max;
-            if (ok && q->type == PTQ_PARAM_ENUM) {
-                int n = 0;
-                while (q->choices && q->choices[n]) n++;
-                ok = n > 0 && q->def >= 0 && q->def < n;
-            }
-            if (!ok)
-                return ptq_error_set(err, PTQ_ERR_INVALID,
-                                     "%s: parameter '%s' of pass '%s' is malformed (name, type, "
-                                     "offset inside params_size, or default outside its range)",
-                                     path, q->name, p->name);
-        }
-    }
-    return PTQ_OK;
+    first_problem f = {err, path};
+    return ptq_plugin_desc_problems(r, d, keep_first, &f) ? err->status : PTQ_OK;
 }
 
 /* Registers a checked descriptor. */
@@ -180,7 +315,29 @@ ptq_status ptq_host_init_error(ptq_status status, const char *msg) {
     return ptq_error_set(g_init_err, status, "%s", msg);
 }
 
-ptq_status ptq_registry_add_file(ptq_registry *r, const char *path, ptq_error *err) {
+ptq_status ptq_plugin_init(const ptq_plugin_desc *d, ptq_error *err) {
+    if (!d->init) return PTQ_OK;
+    ptq_error init_err = {0};
+    g_init_err = &init_err;
+    const ptq_status st = d->init(ptq_host_table());
+    g_init_err = NULL;
+    if (st)
+        ptq_error_set(err, st, "plugin '%s' failed to initialise: %s", d->name,
+                      init_err.msg[0] ? init_err.msg : ptq_status_name(st));
+    return st;
+}
+
+/* The refusal of a file whose probe did not end well; PTQ_OK if it did. */
+static ptq_status probe_verdict(const ptq_probe *pr, const char *path, ptq_error *err) {
+    if (!pr->signal && !pr->hung && !pr->exited) return PTQ_OK;
+    char why[256];
+    ptq_probe_describe(pr, why, sizeof why);
+    return ptq_error_set(err, PTQ_ERR_INVALID, "%s: %s at load (%s); skipped", path,
+                         pr->signal ? "crashed" : pr->hung ? "hung" : "exited", why);
+}
+
+/* Loads a file whose probe ended well. */
+static ptq_status add_probed_file(ptq_registry *r, const char *path, ptq_error *err) {
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) return ptq_error_set(err, PTQ_ERR_INVALID, "%s: cannot load: %s", path, dlerror());
@@ -197,13 +354,8 @@ ptq_status ptq_registry_add_file(ptq_registry *r, const char *path, ptq_error *e
                                       PTQ_PLUGIN_ENTRY_NAME);
     bool initialised = false;
     if (!st && d->init) {
-        ptq_error init_err = {0};
-        g_init_err = &init_err;
-        st = d->init(ptq_host_table());
-        g_init_err = NULL;
-        if (st)
-            ptq_error_set(err, st, "%s: plugin '%s' failed to initialise: %s", path, d->name,
-                          init_err.msg[0] ? init_err.msg : ptq_status_name(st));
+        st = ptq_plugin_init(d, err);
+        if (st) ptq_error_prefix(err, "%s", path);
         initialised = !st;
     }
     if (!st) st = add_desc(r, d, path, h, err);
@@ -212,6 +364,17 @@ ptq_status ptq_registry_add_file(ptq_registry *r, const char *path, ptq_error *e
         dlclose(h);
     }
     return st;
+}
+
+ptq_status ptq_registry_add_file(ptq_registry *r, const char *path, ptq_error *err) {
+    /* A plugin that dies while loading (a constructor, its entry, its init) must not take
+     * ptq down with it: it is first loaded in a child process (probe.c), and only one that
+     * survived there is loaded here. */
+    ptq_probe pr;
+    if (ptq_plugin_probe(r, path, false, &pr, err)) return err->status;
+    ptq_status st = probe_verdict(&pr, path, err);
+    ptq_probe_free(&pr);
+    return st ? st : add_probed_file(r, path, err);
 }
 
 static bool is_shared_object(const char *name) {
@@ -223,13 +386,13 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Loads every .so of dir, in name order (deterministic). */
-static void load_dir(ptq_registry *r, const char *dir) {
-    for (int32_t i = 0; i < r->n_searched; i++)
-        if (!strcmp(r->searched[i], dir)) return; /* the same directory twice */
+/* Adds every .so of dir to s, in name order (deterministic). */
+static void search_dir(ptq_plugin_search *s, const char *dir) {
+    for (int32_t i = 0; i < s->n_dirs; i++)
+        if (!strcmp(s->dirs[i], dir)) return; /* the same directory twice */
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return;
-    push_str(&r->searched, &r->n_searched, ptq_strdup(dir));
+    push_str(&s->dirs, &s->n_dirs, ptq_strdup(dir));
     DIR *d = opendir(dir);
     if (!d) return;
     char **names = NULL;
@@ -240,14 +403,44 @@ static void load_dir(ptq_registry *r, const char *dir) {
     closedir(d);
     if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int32_t i = 0; i < n; i++) {
-        char *path = format("%s/%s", dir, names[i]);
-        ptq_error err = {0};
-        if (path && ptq_registry_add_file(r, path, &err))
-            push_str(&r->rejected, &r->n_rejected, ptq_strdup(err.msg));
-        free(path);
+        push_str(&s->files, &s->n_files, format("%s/%s", dir, names[i]));
         free(names[i]);
     }
     free(names);
+}
+
+void ptq_plugin_search_run(ptq_plugin_search *s, const char *extra_dir) {
+    memset(s, 0, sizeof *s);
+    if (extra_dir) search_dir(s, extra_dir);
+    const char *env = getenv("PTQ_PLUGIN_PATH");
+    if (env && *env) {
+        char *copy = ptq_strdup(env), *save = NULL;
+        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
+            search_dir(s, tok);
+        free(copy);
+    }
+    if (g_program_dir[0]) {
+        /* The installed layout first; the build tree's only when there is none, so an
+         * installed ptq never mixes in plugins of a build tree beside it. */
+        char *inst = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BINDIR);
+        char *build = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BUILD);
+        struct stat st;
+        char canon[4096];
+        if (inst && stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
+            search_dir(s, canon);
+        else if (build)
+            search_dir(s, build);
+        free(inst);
+        free(build);
+    }
+}
+
+void ptq_plugin_search_free(ptq_plugin_search *s) {
+    for (int32_t i = 0; i < s->n_files; i++) free(s->files[i]);
+    for (int32_t i = 0; i < s->n_dirs; i++) free(s->dirs[i]);
+    free(s->files);
+    free(s->dirs);
+    memset(s, 0, sizeof *s);
 }
 
 ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
@@ -260,28 +453,26 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
         ptq_registry_free(r);
         return NULL;
     }
-    if (extra_dir) load_dir(r, extra_dir);
-    const char *env = getenv("PTQ_PLUGIN_PATH");
-    if (env && *env) {
-        char *copy = ptq_strdup(env), *save = NULL;
-        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
-            load_dir(r, tok);
-        free(copy);
+    ptq_plugin_search s;
+    ptq_plugin_search_run(&s, extra_dir);
+    /* Every file probed first, all in one child process while none crashes (a fork per
+     * file cost 10-15 ms each), then the survivors loaded here. */
+    ptq_probe *pr = s.n_files ? ptq_calloc_array((size_t)s.n_files, sizeof *pr) : NULL;
+    ptq_error perr = {0};
+    const bool probed = pr && !ptq_plugin_probe_files(r, s.files, s.n_files, false, pr, &perr);
+    for (int32_t i = 0; i < s.n_files; i++) {
+        ptq_error e = {0};
+        ptq_status st = probed ? probe_verdict(&pr[i], s.files[i], &e)
+                               : ptq_registry_add_file(r, s.files[i], &e);
+        if (probed && !st) st = add_probed_file(r, s.files[i], &e);
+        if (st) push_str(&r->rejected, &r->n_rejected, ptq_strdup(e.msg));
+        if (probed) ptq_probe_free(&pr[i]);
     }
-    if (g_program_dir[0]) {
-        /* The installed layout first; the build tree's only when there is none, so an
-         * installed ptq never mixes in plugins of a build tree beside it. */
-        char *inst = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BINDIR);
-        char *build = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BUILD);
-        struct stat st;
-        char canon[4096];
-        if (inst && stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
-            load_dir(r, canon);
-        else if (build)
-            load_dir(r, build);
-        free(inst);
-        free(build);
-    }
+    free(pr);
+    /* The directories move over to the registry. */
+    r->searched = s.dirs, r->n_searched = s.n_dirs;
+    s.dirs = NULL, s.n_dirs = 0;
+    ptq_plugin_search_free(&s);
     return r;
 }
 
