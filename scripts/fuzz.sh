@@ -59,7 +59,8 @@ TIMEFORMAT='%R %U %S'
     -artifact_prefix="$crashes/" > "$log" 2>&1; } 2> "$log.time"
 status=$?
 set -e
-read -r wall user sys < "$log.time"
+# the last line: bash reports a fuzzer killed by a signal on the lines before it
+read -r wall user sys < <(tail -1 "$log.time")
 rm -f "$log.time"
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)

@@ -2368,6 +2368,12 @@ static ptq_status import_node(importer *im, const Onnx__NodeProto *np, const cha
     ptq_status st;
     int32_t in[64], n_in = 0;
 
+    /* Every op read here has a first output and, Constant aside, a first input: the
+     * importers below index both without asking again. */
+    if (np->n_output == 0 || !np->output[0] || !*np->output[0])
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "has no output (output 0 is missing)");
+    if (strcmp(op, "Constant") && (np->n_input == 0 || !np->input[0] || !*np->input[0]))
+        return node_fail(im, np, nname, PTQ_ERR_INVALID, "input 0 is missing");
     /* Every named input must exist (the topological sort guarantees order); the output
      * of a pending QuantizeLinear exists only for its DequantizeLinear, and a border
      * chain's output (a QuantizeLinear's x) not at all. */
