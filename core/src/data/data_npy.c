@@ -60,7 +60,11 @@ ptq_tensor *ptq_npy_read(const char *path, ptq_error *err) {
         goto out;
     }
     hdr = malloc(hlen + 1);
-    if (!hdr || gzread(f, hdr, hlen) != (int)hlen) {
+    if (!hdr) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory reading the .npy header", path);
+        goto out;
+    }
+    if (gzread(f, hdr, hlen) != (int)hlen) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: truncated .npy header", path);
         goto out;
     }

@@ -58,7 +58,10 @@ static ptq_status write_sidecar(ptq_session *s, const ptq_run_results *r, const 
     if (r->have_eval) fprintf(f, "%.4f,\n \"quantized_top1\": %.4f\n}\n", r->fl.top1, r->qu.top1);
     else fprintf(f, "null,\n \"quantized_top1\": null\n}\n");
     (void)s;
-    if (fclose(f) != 0) return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    /* A write that failed earlier (and lost its bytes) need not make fclose fail. */
+    const bool lost = ferror(f) != 0;
+    if (fclose(f) != 0 || lost)
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     return PTQ_OK;
 }
 

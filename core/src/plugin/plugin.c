@@ -223,31 +223,44 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Loads every .so of dir, in name order (deterministic). */
-static void load_dir(ptq_registry *r, const char *dir) {
+/* Loads every .so of dir, in name order (deterministic).  A plugin that fails its checks
+ * is recorded in r->rejected and loading goes on; running out of memory (here, or in a
+ * plugin's init) stops the load: a registry missing plugins for want of memory would
+ * otherwise turn into a misleading "unknown pass" later. */
+static ptq_status load_dir(ptq_registry *r, const char *dir, ptq_error *err) {
     for (int32_t i = 0; i < r->n_searched; i++)
-        if (!strcmp(r->searched[i], dir)) return; /* the same directory twice */
+        if (!strcmp(r->searched[i], dir)) return PTQ_OK; /* the same directory twice */
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return;
-    push_str(&r->searched, &r->n_searched, ptq_strdup(dir));
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return PTQ_OK;
+    if (push_str(&r->searched, &r->n_searched, ptq_strdup(dir)))
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory listing plugins", dir);
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) return PTQ_OK;
     char **names = NULL;
     int32_t n = 0;
+    ptq_status status = PTQ_OK;
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (is_shared_object(e->d_name)) push_str(&names, &n, ptq_strdup(e->d_name));
+    while (!status && (e = readdir(d)))
+        if (is_shared_object(e->d_name) && push_str(&names, &n, ptq_strdup(e->d_name)))
+            status = ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory listing plugins", dir);
     closedir(d);
     if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int32_t i = 0; i < n; i++) {
-        char *path = format("%s/%s", dir, names[i]);
-        ptq_error err = {0};
-        if (path && ptq_registry_add_file(r, path, &err))
-            push_str(&r->rejected, &r->n_rejected, ptq_strdup(err.msg));
+        char *path = status ? NULL : format("%s/%s", dir, names[i]);
+        if (!status && !path)
+            status = ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory loading plugins", dir);
+        ptq_error perr = {0};
+        if (path && ptq_registry_add_file(r, path, &perr)) {
+            if (perr.status == PTQ_ERR_NOMEM)
+                status = ptq_error_set(err, PTQ_ERR_NOMEM, "%s", perr.msg);
+            else if (push_str(&r->rejected, &r->n_rejected, ptq_strdup(perr.msg)))
+                status = ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", path);
+        }
         free(path);
         free(names[i]);
     }
     free(names);
+    return status;
 }
 
 ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
@@ -260,27 +273,35 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
         ptq_registry_free(r);
         return NULL;
     }
-    if (extra_dir) load_dir(r, extra_dir);
+    ptq_status st = extra_dir ? load_dir(r, extra_dir, err) : PTQ_OK;
     const char *env = getenv("PTQ_PLUGIN_PATH");
-    if (env && *env) {
+    if (!st && env && *env) {
         char *copy = ptq_strdup(env), *save = NULL;
-        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
-            load_dir(r, tok);
+        if (!copy) st = ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; !st && tok;
+             tok = strtok_r(NULL, ":", &save))
+            st = load_dir(r, tok, err);
         free(copy);
     }
-    if (g_program_dir[0]) {
+    if (!st && g_program_dir[0]) {
         /* The installed layout first; the build tree's only when there is none, so an
          * installed ptq never mixes in plugins of a build tree beside it. */
         char *inst = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BINDIR);
         char *build = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BUILD);
-        struct stat st;
+        struct stat sb;
         char canon[4096];
-        if (inst && stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
-            load_dir(r, canon);
-        else if (build)
-            load_dir(r, build);
+        if (!inst || !build)
+            st = ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory");
+        else if (stat(inst, &sb) == 0 && S_ISDIR(sb.st_mode) && realpath(inst, canon))
+            st = load_dir(r, canon, err);
+        else
+            st = load_dir(r, build, err);
         free(inst);
         free(build);
+    }
+    if (st) {
+        ptq_registry_free(r);
+        return NULL;
     }
     return r;
 }
