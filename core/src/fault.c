@@ -1,6 +1,7 @@
 /* fault.c — the counters behind fault.h: fail the N-th allocation, put the N-th file
  * written on a full disk (PTQ_FAULT_INJECT builds only; see fault.h). */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,6 +13,10 @@
 #include <unistd.h>
 
 #include "fault.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+void __sanitizer_print_stack_trace(void); /* <sanitizer/common_interface_defs.h> */
+#endif
 
 /* The wrappers, declared here as the system headers declare them for everyone else. */
 void *ptq_fault_malloc(size_t size);
@@ -25,7 +30,7 @@ int ptq_fault_mkstemp(char *tmpl);
 int ptq_fault_fchmod(int fd, mode_t mode);
 
 static long fail_alloc, fail_write; /* 0: never */
-static bool persist, count_at_exit;
+static bool persist, count_at_exit, trace;
 static atomic_long n_allocs, n_writes;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -44,14 +49,29 @@ static void setup(void) {
     fail_write = env_long("PTQ_FAIL_WRITE");
     persist = env_long("PTQ_FAIL_ALLOC_PERSIST") != 0;
     count_at_exit = env_long("PTQ_FAIL_ALLOC_COUNT") != 0;
+    trace = env_long("PTQ_FAIL_ALLOC_TRACE") != 0;
     if (count_at_exit) atexit(report);
+}
+
+/* PTQ_FAIL_ALLOC_TRACE=1: where the failing allocation was made (the sanitizers'
+ * symbolised stack in a sanitized build, raw addresses otherwise). */
+static void print_site(long k) {
+    fprintf(stderr, "ptq: allocation %ld fails here:\n", k);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_print_stack_trace();
+#else
+    void *frames[32];
+    backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
+#endif
 }
 
 /* True when this allocation is the one (or, persisting, one of those) to fail. */
 static bool alloc_fails(void) {
     pthread_once(&once, setup);
     const long k = atomic_fetch_add(&n_allocs, 1) + 1;
-    return fail_alloc > 0 && (k == fail_alloc || (persist && k > fail_alloc));
+    const bool fails = fail_alloc > 0 && (k == fail_alloc || (persist && k > fail_alloc));
+    if (fails && trace && k == fail_alloc) print_site(k);
+    return fails;
 }
 
 void *ptq_fault_malloc(size_t size) { return alloc_fails() ? NULL : malloc(size); }

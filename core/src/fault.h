@@ -12,6 +12,7 @@
  *                             is created, but lives on a full disk: its descriptor is
  *                             replaced by one of /dev/full, so every write reaching the
  *                             kernel fails with ENOSPC, through the real stdio buffering
+ *   PTQ_FAIL_ALLOC_TRACE=1    print the stack of the allocation that fails
  *   PTQ_FAIL_ALLOC_COUNT=1    at exit, "ptq: N allocations, M files written" on stderr:
  *                             how many sites a command reaches, for a test to walk them
  *

@@ -86,6 +86,7 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
         codes[nw] = ptq_calloc_array((size_t)ptq_tensor_numel(s->g->values[s->q[i].value].data),
                                      sizeof(int32_t));
         if (!codes[nw] || ptq_session_weight_codes(s, i, codes[nw])) {
+            free(codes[nw]); /* not counted in nw yet */
             st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory exporting");
             break;
         }
