@@ -357,7 +357,7 @@ ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
     ptq_graph *c = ptq_graph_new();
     if (!c) goto nomem;
     c->opset = g->opset;
-    c->name = g->name ? ptq_strdup(g->name) : NULL;
+    if (g->name && !(c->name = ptq_strdup(g->name))) goto nomem;
     for (int32_t i = 0; i < g->n_meta; i++)
         if (ptq_graph_set_meta(c, g->meta_keys[i], g->meta_values[i])) goto nomem;
     for (int32_t i = 0; i < g->n_values; i++) {
@@ -372,7 +372,7 @@ ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
             if (ptq_grow((void **)&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
                 goto nomem;
             memset(&c->nodes[c->n_nodes], 0, sizeof c->nodes[0]);
-            c->nodes[c->n_nodes].name = ptq_strdup(n->name);
+            if (!(c->nodes[c->n_nodes].name = ptq_strdup(n->name))) goto nomem;
             c->n_nodes++;
             continue;
         }

@@ -2905,7 +2905,7 @@ ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what
     if (!st) {
         im.g->opset = im.opset;
         im.g->name = ptq_strdup(mp->graph->name);
-        st = import_graph(&im);
+        st = im.g->name ? import_graph(&im) : fail(&im, PTQ_ERR_NOMEM, "out of memory");
         for (size_t i = 0; !st && i < mp->n_metadata_props; i++) {
             const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
             if (e->key && e->value && ptq_graph_set_meta(im.g, e->key, e->value))

@@ -360,9 +360,13 @@ ptq_status ptq_run_pass(ptq_run_state *rs, const ptq_pipeline *p, int32_t i, ptq
     uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
     if (hb) weight_hashes(s, hb, nq);
     const double t0 = ptq_now_seconds();
+    s->rows_lost = false;
     st = pc->def->run(ptq_host_table(), s, pc->params);
     pr->seconds = ptq_now_seconds() - t0;
     s->pass_name = NULL;
+    /* Plugins may ignore report_row's status; a report missing rows is not a success. */
+    if (!st && s->rows_lost)
+        st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory recording a report row");
     if (!st) check_undeclared(s, pc->def, hb, ha, nq);
     free(hb);
     free(ha);
