@@ -262,10 +262,10 @@ out:
     return st;
 }
 
-void ptq_graph_remove_dead(ptq_graph *g) {
+ptq_status ptq_graph_remove_dead(ptq_graph *g, ptq_error *err) {
     /* Walk backwards: a node is live if a graph output or a live node reads its output. */
     uint8_t *used = calloc((size_t)g->n_values + 1, 1);
-    PTQ_ASSERT(used);
+    if (!used) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory removing dead nodes");
     for (int32_t i = 0; i < g->n_outputs; i++) used[g->outputs[i]] = 1;
     for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
         ptq_node *n = &g->nodes[i];
@@ -281,6 +281,7 @@ void ptq_graph_remove_dead(ptq_graph *g) {
             if (n->inputs[k] >= 0) used[n->inputs[k]] = 1;
     }
     free(used);
+    return PTQ_OK;
 }
 
 ptq_status ptq_graph_compact(ptq_graph *g, ptq_error *err) {

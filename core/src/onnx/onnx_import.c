@@ -2858,7 +2858,7 @@ static ptq_status import_graph(importer *im) {
     }
     for (size_t i = 0; i < gp->n_value_info; i++)
         if ((st = check_declared(im, gp->value_info[i]))) return st;
-    ptq_graph_remove_dead(g);
+    if ((st = ptq_graph_remove_dead(g, im->err))) return st;
     int32_t fused;
     if ((st = ptq_fuse_layer_norm(g, &fused, im->err))) return st;
     if ((st = ptq_graph_compact(g, im->err))) return st;
