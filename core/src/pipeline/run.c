@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "evalcache.h"
+#include "html.h"
 #include "outdir.h"
 #include "run.h"
 
@@ -381,13 +382,16 @@ measuring:
     return ptq_error_set(err, st, "measuring: %s", s->err.msg);
 }
 
+/* Writes dir/name with write(); the writer returns PTQ_HTML_INCOMPLETE when a part of the
+ * file could not be built for want of memory (else 0: write errors are sticky in f). */
 static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
-                             void (*write)(FILE *f, const void *ctx), const void *ctx) {
+                             int (*write)(FILE *f, const void *ctx), const void *ctx) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
+    int wrote = 0;
     if (f) {
-        write(f, ctx);
+        wrote = write(f, ctx);
         if (ferror(f)) {
             fclose(f);
             f = NULL;
@@ -395,7 +399,10 @@ static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
             f = NULL;
         }
     }
-    return f ? PTQ_OK : ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (!f) return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (wrote == PTQ_HTML_INCOMPLETE)
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory writing it", path);
+    return PTQ_OK;
 }
 
 typedef struct finish_ctx {
@@ -404,19 +411,22 @@ typedef struct finish_ctx {
     const char *shown_dir;
 } finish_ctx;
 
-static void write_pipeline_yaml(FILE *f, const void *vctx) {
+static int write_pipeline_yaml(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
     ptq_pipeline_print_as(c->p, c->shown_dir, f);
+    return 0;
 }
 
-static void write_report_json(FILE *f, const void *vctx) {
+static int write_report_json(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
     ptq_report_write(f, c->p, c->rs->s, &c->rs->r);
+    return 0;
 }
 
-static void write_report_html(FILE *f, const void *vctx) {
+static int write_report_html(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
-    ptq_report_html_write(f, c->p, c->rs->s, &c->rs->r);
+    const int rc = ptq_report_html_write(f, c->p, c->rs->s, &c->rs->r);
+    return rc == PTQ_HTML_INCOMPLETE ? rc : 0; /* a write error is in f */
 }
 
 ptq_status ptq_run_finish(ptq_run_state *rs, const ptq_pipeline *p, const char *dir,
