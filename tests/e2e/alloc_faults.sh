@@ -11,7 +11,7 @@
 #   alloc_faults.sh PTQ SRC [SUMMARY]   SUMMARY: where the summary table goes (default:
 #                                       alloc_faults.txt beside PTQ); docs/RELIABILITY.md
 #                                       quotes it
-# PTQ_FAULT_SAMPLES (default 120) bounds the `ptq run` sites tried: all of the first 50,
+# PTQ_FAULT_SAMPLES (default 100) bounds the `ptq run` sites tried: all of the first 50,
 # then every k-th; PTQ_FAULT_SAMPLES=0 tries every site (a few minutes in a release build).
 source "$(dirname "$0")/lib.sh"
 SUMMARY=${3:-$(dirname "$PTQ")/alloc_faults.txt}
@@ -109,7 +109,7 @@ walk() {
 "
 }
 
-walk "ptq run" "${PTQ_FAULT_SAMPLES:-120}" "$TMP/o/out" "$PTQ" run "$TMP/p.yaml"
+walk "ptq run" "${PTQ_FAULT_SAMPLES:-100}" "$TMP/o/out" "$PTQ" run "$TMP/p.yaml"
 walk "ptq infer" 30 "$TMP/o/y.npy" "$PTQ" infer "$MODEL" --input "$TMP/img.npy" --output "$TMP/o/y.npy"
 
 build=$( [ -n "${ASAN_OPTIONS:-}" ] && echo "ASan/UBSan, ASAN_OPTIONS=$ASAN_OPTIONS" || echo "no sanitizer")

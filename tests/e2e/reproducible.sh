@@ -75,13 +75,16 @@ run c 1
 # peak memory (the per-thread scratch); no number of the model (docs/RELIABILITY.md).
 same a c "same seed, 1 thread vs 2" "threads|peak_mb"
 # And the randomness is real: another seed gives another model (else the checks above
-# would hold for a pipeline that draws nothing).
-sed -i 's/^seed: 7$/seed: 8/' "$TMP/p.yaml"
-run d 2
-if [ -s "$TMP/d/model.qdq.onnx" ] && ! cmp -s "$TMP/a/model.qdq.onnx" "$TMP/d/model.qdq.onnx"; then
-    ok "seed 8 gives another model.qdq.onnx than seed 7"
-else
-    bad "seed 8 gives the same model.qdq.onnx as seed 7: the pipeline draws no random numbers"
+# would hold for a pipeline that draws nothing).  A check of the test, made in the
+# release pass only: the sanitizers find nothing more in a fourth run.
+if [ "${PTQ_E2E_LIMIT:-0}" -eq 0 ]; then
+    sed -i 's/^seed: 7$/seed: 8/' "$TMP/p.yaml"
+    run d 2
+    if [ -s "$TMP/d/model.qdq.onnx" ] && ! cmp -s "$TMP/a/model.qdq.onnx" "$TMP/d/model.qdq.onnx"; then
+        ok "seed 8 gives another model.qdq.onnx than seed 7"
+    else
+        bad "seed 8 gives the same model.qdq.onnx as seed 7: the pipeline draws no random numbers"
+    fi
 fi
 grep -q '"threads": 2' "$TMP/a/report.json" && grep -q '"threads": 1' "$TMP/c/report.json" &&
     ok "report.json records the thread count (2 and 1)" || bad "report.json does not record the thread count"
