@@ -54,7 +54,7 @@ else
     expect_error "run into a read-only directory, two levels down" "cannot write in $TMP/ro" -- \
         "${as[@]}" "$PTQ" run "$TMP/p.yaml" --out "$TMP/ro/a/b"
     nothing_left "run into a read-only directory, two levels down" "$TMP/ro/a"
-    expect_error "infer into a read-only directory" "$TMP/ro/y.npy" -- \
+    expect_error "infer into a read-only directory" "$TMP/ro/y.npy: cannot write: Permission denied" -- \
         "${as[@]}" "$PTQ" infer "$MODEL" --input "$TMP/img.npy" --output "$TMP/ro/y.npy"
     nothing_left "infer into a read-only directory" "$TMP/ro/y.npy"
 fi
