@@ -293,8 +293,9 @@ ptq_status ptq_gz_read_upto(void *gz, const char *path, size_t want, uint8_t **o
 /* Constant folding (fold.c): evaluates node id if all its inputs are constants, turning
  * its outputs into constants and removing it.  *folded says whether it did. */
 ptq_status ptq_fold_node(ptq_graph *g, int32_t id, bool *folded, ptq_error *err);
-/* Removes nodes whose outputs nothing reads and which are not graph outputs. */
-void ptq_graph_remove_dead(ptq_graph *g);
+/* Removes nodes whose outputs nothing reads and which are not graph outputs (PTQ_ERR_NOMEM,
+ * the graph unchanged, when its scratch cannot be allocated). */
+ptq_status ptq_graph_remove_dead(ptq_graph *g, ptq_error *err);
 
 /* True if value id is a constant. */
 static inline bool ptq_is_const(const ptq_graph *g, int32_t id) {

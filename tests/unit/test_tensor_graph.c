@@ -406,7 +406,7 @@ START_TEST(remove_dead_and_compact) {
     ck_assert_int_eq(g->n_nodes, 5);
     ck_assert_int_eq(g->n_values, 8);
 
-    ptq_graph_remove_dead(g);
+    ck_assert_int_eq(ptq_graph_remove_dead(g, NULL), PTQ_OK);
     ck_assert_uint_eq(g->nodes[nd1].op, PTQ_OP_NONE);
     ck_assert_uint_eq(g->nodes[nd2].op, PTQ_OP_NONE);
     ck_assert_uint_eq(g->nodes[na].op, PTQ_OP_RELU);

@@ -287,13 +287,17 @@ static ptq_status write_file(const char *dir, const char *name, const ptq_ab_rep
                              ptq_error *err) {
     char path[8300];
     snprintf(path, sizeof path, "%s/%s", dir, name);
+    errno = 0;
     FILE *f = fopen(path, "w");
     int bad = !f;
     if (f) {
         bad = html ? ptq_ab_html_write(f, r) != 0 : ab_json_write(f, r) != PTQ_OK;
+        bad |= ferror(f) != 0;
         bad |= fclose(f) != 0;
     }
-    return bad ? ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write", path) : PTQ_OK;
+    return bad ? ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path,
+                               errno ? strerror(errno) : "write error")
+               : PTQ_OK;
 }
 
 /* ---- planning output (--dry-run) -------------------------------------------------------- */

@@ -94,6 +94,7 @@ static void chart_top1(FILE *f, const ptq_ab_report *r) {
     double *mean = calloc(n, sizeof *mean), *lo = calloc(n, sizeof *lo),
            *hi = calloc(n, sizeof *hi);
     const int32_t count = labels && mean && lo && hi ? r->n_variants : 0;
+    if (!count && r->n_variants) ptq_html_out_of_memory();
     for (int32_t v = 0; v < count; v++) {
         const ptq_ab_variant *va = &r->variants[v];
         const bool ok = va->n_ok > 0;
@@ -149,6 +150,7 @@ static void table_pairs(FILE *f, const ptq_ab_report *r) {
  * first finished run; `layers` picks which. */
 static void chart_per_variant(FILE *f, const ptq_ab_report *r, bool layers) {
     ptq_html_series *se = calloc((size_t)r->n_variants + 1, sizeof *se);
+    if (!se) ptq_html_out_of_memory();
     int32_t n = 0;
     for (int32_t v = 0; se && v < r->n_variants; v++) {
         const ptq_ab_run *run = first_ok_run(r, &r->variants[v]);
@@ -182,6 +184,7 @@ static void chart_pass_time(FILE *f, const ptq_ab_report *r) {
     const char **labels = calloc((size_t)total + 1, sizeof *labels);
     char(*text)[200] = calloc((size_t)total + 1, sizeof *text);
     double *sec = calloc((size_t)total + 1, sizeof *sec);
+    if (!labels || !text || !sec) ptq_html_out_of_memory();
     int32_t n = 0;
     for (int32_t v = 0; labels && text && sec && v < r->n_variants; v++) {
         const ptq_ab_run *run = first_ok_run(r, &r->variants[v]);

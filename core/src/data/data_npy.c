@@ -60,7 +60,11 @@ ptq_tensor *ptq_npy_read(const char *path, ptq_error *err) {
         goto out;
     }
     hdr = malloc(hlen + 1);
-    if (!hdr || gzread(f, hdr, hlen) != (int)hlen) {
+    if (!hdr) {
+        ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory reading the .npy header", path);
+        goto out;
+    }
+    if (gzread(f, hdr, hlen) != (int)hlen) {
         ptq_error_set(err, PTQ_ERR_INVALID, "%s: truncated .npy header", path);
         goto out;
     }
@@ -172,20 +176,26 @@ ptq_status ptq_npy_write_f32(const char *path, int32_t ndim, const int64_t *ne, 
     if (!tmp) return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", path);
     snprintf(tmp, plen, "%s.tmp.XXXXXX", path);
     const int fd = mkstemp(tmp);
+    if (fd < 0) {
+        ptq_status st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
     /* mkstemp creates the file 0600; outputs are not secrets: keep the mode of the file
      * being replaced, else the usual 0644 (as the model export does). */
     struct stat sb;
     const mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? sb.st_mode & 07777 : 0644;
-    if (fd >= 0 && fchmod(fd, mode) != 0) {
+    if (fchmod(fd, mode) != 0) {
+        ptq_status st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot set its permissions: %s",
+                                      path, strerror(errno));
         close(fd), unlink(tmp);
         free(tmp);
-        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot set its permissions: %s", path,
-                             strerror(errno));
+        return st;
     }
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    FILE *f = fdopen(fd, "wb");
     if (!f) {
         ptq_status st = ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        if (fd >= 0) close(fd), unlink(tmp);
+        close(fd), unlink(tmp);
         free(tmp);
         return st;
     }

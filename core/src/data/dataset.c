@@ -61,9 +61,10 @@ static int32_t json_floats(const char *json, const char *key, float *dst) {
 bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path,
                                size_t path_size) {
     const size_t len = strlen(model) - (ends_with(model, ".onnx") ? 5 : 0);
-    char *json_path = malloc(len + 6);
-    if (!json_path) return false;
-    snprintf(json_path, len + 6, "%.*s.json", (int)len, model);
+    /* On the stack: out of memory must not pass for "no sidecar" (another normalization). */
+    char json_path[4096 + 8];
+    if (len + 6 > sizeof json_path) return false; /* longer than any path open() takes */
+    snprintf(json_path, sizeof json_path, "%.*s.json", (int)len, model);
     FILE *f = fopen(json_path, "rb");
     char buf[8192];
     size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
@@ -75,7 +76,6 @@ bool ptq_sidecar_normalization(const char *model, ptq_preprocess *pp, char *path
     bool usable = got.n_mean || got.n_std;
     for (int32_t i = 0; i < got.n_std; i++) usable &= got.std[i] > 0;
     if (usable && path && path_size) snprintf(path, path_size, "%s", json_path);
-    free(json_path);
     if (!usable) return false;
     pp->n_mean = got.n_mean;
     pp->n_std = got.n_std;

@@ -129,7 +129,7 @@ ptq_status ptq_fuse_layer_norm(ptq_graph *g, int32_t *fused, ptq_error *err) {
         if (g->nodes[i].op != PTQ_OP_REDUCE_MEAN) continue;
         if (fuse_at(g, i, err, &st)) {
             (*fused)++;
-            ptq_graph_remove_dead(g); /* the pattern's other nodes, now unread */
+            st = ptq_graph_remove_dead(g, err); /* the pattern's other nodes, now unread */
         }
     }
     return st;

@@ -262,10 +262,10 @@ out:
     return st;
 }
 
-void ptq_graph_remove_dead(ptq_graph *g) {
+ptq_status ptq_graph_remove_dead(ptq_graph *g, ptq_error *err) {
     /* Walk backwards: a node is live if a graph output or a live node reads its output. */
     uint8_t *used = calloc((size_t)g->n_values + 1, 1);
-    PTQ_ASSERT(used);
+    if (!used) return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory removing dead nodes");
     for (int32_t i = 0; i < g->n_outputs; i++) used[g->outputs[i]] = 1;
     for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
         ptq_node *n = &g->nodes[i];
@@ -281,6 +281,7 @@ void ptq_graph_remove_dead(ptq_graph *g) {
             if (n->inputs[k] >= 0) used[n->inputs[k]] = 1;
     }
     free(used);
+    return PTQ_OK;
 }
 
 ptq_status ptq_graph_compact(ptq_graph *g, ptq_error *err) {
@@ -357,7 +358,7 @@ ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
     ptq_graph *c = ptq_graph_new();
     if (!c) goto nomem;
     c->opset = g->opset;
-    c->name = g->name ? ptq_strdup(g->name) : NULL;
+    if (g->name && !(c->name = ptq_strdup(g->name))) goto nomem;
     for (int32_t i = 0; i < g->n_meta; i++)
         if (ptq_graph_set_meta(c, g->meta_keys[i], g->meta_values[i])) goto nomem;
     for (int32_t i = 0; i < g->n_values; i++) {
@@ -372,7 +373,7 @@ ptq_graph *ptq_graph_clone(const ptq_graph *g, ptq_error *err) {
             if (ptq_grow((void **)&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
                 goto nomem;
             memset(&c->nodes[c->n_nodes], 0, sizeof c->nodes[0]);
-            c->nodes[c->n_nodes].name = ptq_strdup(n->name);
+            if (!(c->nodes[c->n_nodes].name = ptq_strdup(n->name))) goto nomem;
             c->n_nodes++;
             continue;
         }

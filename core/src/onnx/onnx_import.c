@@ -2916,7 +2916,7 @@ static ptq_status import_graph(importer *im) {
     }
     for (size_t i = 0; i < gp->n_value_info; i++)
         if ((st = check_declared(im, gp->value_info[i]))) return st;
-    ptq_graph_remove_dead(g);
+    if ((st = ptq_graph_remove_dead(g, im->err))) return st;
     int32_t fused;
     if ((st = ptq_fuse_layer_norm(g, &fused, im->err))) return st;
     if ((st = ptq_graph_compact(g, im->err))) return st;
@@ -2963,7 +2963,7 @@ ptq_graph *ptq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *what
     if (!st) {
         im.g->opset = im.opset;
         im.g->name = ptq_strdup(mp->graph->name);
-        st = import_graph(&im);
+        st = im.g->name ? import_graph(&im) : fail(&im, PTQ_ERR_NOMEM, "out of memory");
         for (size_t i = 0; !st && i < mp->n_metadata_props; i++) {
             const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
             if (e->key && e->value && ptq_graph_set_meta(im.g, e->key, e->value))

@@ -75,7 +75,11 @@ static size_t clip_length(const char *s, int32_t max, bool *clipped) {
     return strlen(s);
 }
 
-/* Formats into a fresh buffer (NULL when out of memory). */
+static _Thread_local bool g_incomplete; /* see ptq_html_out_of_memory */
+
+void ptq_html_out_of_memory(void) { g_incomplete = true; }
+
+/* Formats into a fresh buffer (NULL, and the page marked incomplete, when out of memory). */
 static char *vformat(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
@@ -83,12 +87,14 @@ static char *vformat(const char *fmt, va_list ap) {
     va_end(ap2);
     char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (buf) vsnprintf(buf, (size_t)n + 1, fmt, ap);
+    else ptq_html_out_of_memory();
     return buf;
 }
 
 /* ---- page ---------------------------------------------------------------------- */
 
 void ptq_html_begin(FILE *f, const char *title) {
+    g_incomplete = false;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
           "<meta name=\"viewport\" content=\"width=device-width\"/>\n<title>",
           f);
@@ -100,7 +106,8 @@ void ptq_html_begin(FILE *f, const char *title) {
 
 int ptq_html_end(FILE *f) {
     fputs("</body>\n</html>\n", f);
-    return fflush(f) != 0 || ferror(f) ? -1 : 0;
+    if (fflush(f) != 0 || ferror(f)) return -1;
+    return g_incomplete ? PTQ_HTML_INCOMPLETE : 0;
 }
 
 void ptq_html_heading(FILE *f, int level, const char *text) {
@@ -513,6 +520,7 @@ void ptq_html_line_chart(FILE *f, const char *title, const char *y_label, bool l
     int64_t points = 0;
     for (int32_t s = 0; s < n_series; s++) points += series[s].n > 0 ? series[s].n : 0;
     const char **cats = points ? calloc((size_t)points, sizeof *cats) : NULL;
+    if (points && !cats) ptq_html_out_of_memory();
     int32_t n_x = 0;
     for (int32_t s = 0; cats && s < n_series; s++) {
         int32_t prev = -1;
@@ -530,6 +538,7 @@ void ptq_html_line_chart(FILE *f, const char *title, const char *y_label, bool l
         }
     }
     double *v = n_x ? malloc((size_t)n_x * (size_t)n_series * sizeof *v) : NULL;
+    if (n_x && !v) ptq_html_out_of_memory();
     double vmin = INFINITY, vmax = -INFINITY;
     for (int32_t s = 0; v && s < n_series; s++) {
         double *row = v + (size_t)s * (size_t)n_x;

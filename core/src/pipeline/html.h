@@ -21,8 +21,14 @@
 
 /* <!DOCTYPE html>, <head> with the title and the style sheet, <body>, <h1>title</h1>. */
 void ptq_html_begin(FILE *f, const char *title);
-/* Closes the page and flushes: 0, or -1 when anything failed to write. */
+/* Closes the page and flushes: 0; -1 when anything failed to write (errno says why);
+ * PTQ_HTML_INCOMPLETE when a part of the page could not be built for want of memory. */
 int ptq_html_end(FILE *f);
+#define PTQ_HTML_INCOMPLETE (-2)
+/* What a page writer calls when it cannot allocate what a part of the page needs (a
+ * chart's arrays): the page goes on without it, and ptq_html_end reports it incomplete
+ * rather than the page passing for whole.  Per thread, cleared by ptq_html_begin. */
+void ptq_html_out_of_memory(void);
 
 /* Text with & < > " ' escaped (usable in attribute values too); NULL writes nothing. */
 void ptq_html_escape(FILE *f, const char *s);

@@ -39,6 +39,7 @@ static ptq_html_series layer_series(const ptq_session *s, const ptq_measurement 
     if (!x || !y) {
         free(x);
         free(y);
+        ptq_html_out_of_memory();
         return se;
     }
     for (int32_t k = 0; k < m->n; k++) {
@@ -64,6 +65,7 @@ static void free_series(ptq_html_series *se, int32_t n) {
 static void chart_layer_sqnr(FILE *f, const ptq_session *s, const ptq_run_results *r) {
     ptq_html_series *se = calloc((size_t)r->n_passes + 1, sizeof *se);
     char(*names)[256] = calloc((size_t)r->n_passes + 1, sizeof *names);
+    if (!se || !names) ptq_html_out_of_memory();
     int32_t n = 0;
     const ptq_measurement *last = NULL;
     bool last_is_before = false;
@@ -104,6 +106,7 @@ static void chart_pass_time(FILE *f, const ptq_run_results *r) {
     char(*text)[160] = calloc((size_t)r->n_passes + 1, sizeof *text);
     double *sec = calloc((size_t)r->n_passes + 1, sizeof *sec);
     const int32_t n = labels && text && sec ? r->n_passes : 0;
+    if (!labels || !text || !sec) ptq_html_out_of_memory();
     for (int32_t i = 0; i < n; i++) {
         const ptq_pass_record *pr = &r->passes[i];
         snprintf(text[i], sizeof text[i], "%s%s", pr->cfg->def->name,
@@ -144,6 +147,7 @@ static void chart_unit_loss(FILE *f, const ptq_pipeline *p, const ptq_session *s
     char(*names)[160] = calloc(np, sizeof *names);
     const char **x = calloc((size_t)s->n_rows, sizeof *x);
     double *y = calloc((size_t)s->n_rows, sizeof *y);
+    if (!se || !names || !x || !y) ptq_html_out_of_memory();
     int32_t n = 0, used = 0;
     for (int32_t pass = 0; se && names && x && y && pass <= max_pass; pass++) {
         ptq_html_series *cur = &se[n];
@@ -240,6 +244,7 @@ static void report_table(FILE *f, const ptq_session *s, int32_t pass, const char
     if (!cols || !align) {
         free(cols);
         free(align);
+        ptq_html_out_of_memory();
         return;
     }
     cols[0] = "name";

@@ -9,6 +9,7 @@
 
 #include "evalcache.h"
 #include "guard.h"
+#include "html.h"
 #include "outdir.h"
 #include "run.h"
 
@@ -59,7 +60,10 @@ static ptq_status write_sidecar(ptq_session *s, const ptq_run_results *r, const 
     if (r->have_eval) fprintf(f, "%.4f,\n \"quantized_top1\": %.4f\n}\n", r->fl.top1, r->qu.top1);
     else fprintf(f, "null,\n \"quantized_top1\": null\n}\n");
     (void)s;
-    if (fclose(f) != 0) return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    /* A write that failed earlier (and lost its bytes) need not make fclose fail. */
+    const bool lost = ferror(f) != 0;
+    if (fclose(f) != 0 || lost)
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     return PTQ_OK;
 }
 
@@ -84,6 +88,7 @@ static ptq_status export_qdq(ptq_session *s, const char *path, const ptq_preproc
         codes[nw] = ptq_calloc_array((size_t)ptq_tensor_numel(s->g->values[s->q[i].value].data),
                                      sizeof(int32_t));
         if (!codes[nw] || ptq_session_weight_codes(s, i, codes[nw])) {
+            free(codes[nw]); /* not counted in nw yet */
             st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory exporting");
             break;
         }
@@ -357,11 +362,15 @@ ptq_status ptq_run_pass(ptq_run_state *rs, const ptq_pipeline *p, int32_t i, ptq
     uint64_t *ha = ptq_calloc_array((size_t)nq + 1, sizeof *ha);
     if (hb) weight_hashes(s, hb, nq);
     const double t0 = ptq_now_seconds();
+    s->rows_lost = false;
     ptq_guard_pass(pc->def); /* a crash in it names it (guard.h) */
     st = pc->def->run(ptq_host_table(), s, pc->params);
     ptq_guard_pass(NULL);
     pr->seconds = ptq_now_seconds() - t0;
     s->pass_name = NULL;
+    /* Plugins may ignore report_row's status; a report missing rows is not a success. */
+    if (!st && s->rows_lost)
+        st = ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory recording a report row");
     if (!st) check_undeclared(s, pc->def, hb, ha, nq);
     free(hb);
     free(ha);
@@ -376,13 +385,16 @@ measuring:
     return ptq_error_set(err, st, "measuring: %s", s->err.msg);
 }
 
+/* Writes dir/name with write(); the writer returns PTQ_HTML_INCOMPLETE when a part of the
+ * file could not be built for want of memory (else 0: write errors are sticky in f). */
 static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
-                             void (*write)(FILE *f, const void *ctx), const void *ctx) {
+                             int (*write)(FILE *f, const void *ctx), const void *ctx) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
+    int wrote = 0;
     if (f) {
-        write(f, ctx);
+        wrote = write(f, ctx);
         if (ferror(f)) {
             fclose(f);
             f = NULL;
@@ -390,7 +402,10 @@ static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
             f = NULL;
         }
     }
-    return f ? PTQ_OK : ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (!f) return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (wrote == PTQ_HTML_INCOMPLETE)
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory writing it", path);
+    return PTQ_OK;
 }
 
 typedef struct finish_ctx {
@@ -399,19 +414,22 @@ typedef struct finish_ctx {
     const char *shown_dir;
 } finish_ctx;
 
-static void write_pipeline_yaml(FILE *f, const void *vctx) {
+static int write_pipeline_yaml(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
     ptq_pipeline_print_as(c->p, c->shown_dir, f);
+    return 0;
 }
 
-static void write_report_json(FILE *f, const void *vctx) {
+static int write_report_json(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
     ptq_report_write(f, c->p, c->rs->s, &c->rs->r);
+    return 0;
 }
 
-static void write_report_html(FILE *f, const void *vctx) {
+static int write_report_html(FILE *f, const void *vctx) {
     const finish_ctx *c = vctx;
-    ptq_report_html_write(f, c->p, c->rs->s, &c->rs->r);
+    const int rc = ptq_report_html_write(f, c->p, c->rs->s, &c->rs->r);
+    return rc == PTQ_HTML_INCOMPLETE ? rc : 0; /* a write error is in f */
 }
 
 ptq_status ptq_run_finish(ptq_run_state *rs, const ptq_pipeline *p, const char *dir,

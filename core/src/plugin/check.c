@@ -40,6 +40,11 @@ ptq_status ptq_check_plugins(const char *const *files, int32_t n_files, const ch
     ptq_plugin_search s = {0};
     if (n_files == 0) {
         ptq_plugin_search_run(&s, plugin_dir);
+        if (s.nomem) {
+            ptq_plugin_search_free(&s);
+            ptq_registry_free(reg);
+            return ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory listing plugins");
+        }
         if (!s.n_files) {
             fprintf(out, "no plugin files found; searched:");
             for (int32_t i = 0; i < s.n_dirs; i++) fprintf(out, " %s", s.dirs[i]);

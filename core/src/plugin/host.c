@@ -516,7 +516,10 @@ static ptq_status host_report_row(ptq_session *s, const char *table, const char 
         return ptq_session_error(s, PTQ_ERR_INVALID, "report_row: a table name and 0 to 64 "
                                  "named columns are required");
     ptq_report_row *rows = realloc(s->rows, ((size_t)s->n_rows + 1) * sizeof *rows);
-    if (!rows) return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+    if (!rows) {
+        s->rows_lost = true;
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory recording a report row");
+    }
     s->rows = rows;
     ptq_report_row *r = &rows[s->n_rows];
     memset(r, 0, sizeof *r);
@@ -533,7 +536,8 @@ static ptq_status host_report_row(ptq_session *s, const char *table, const char 
     }
     if (!ok) {
         ptq_report_row_clear(r);
-        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory");
+        s->rows_lost = true;
+        return ptq_session_error(s, PTQ_ERR_NOMEM, "out of memory recording a report row");
     }
     s->n_rows++;
     return PTQ_OK;

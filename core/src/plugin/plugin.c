@@ -386,24 +386,31 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Adds every .so of dir to s, in name order (deterministic). */
+/* Adds every .so of dir to s, in name order (deterministic).  Running out of memory
+ * sets s->nomem: a search missing plugins for want of memory would otherwise turn into
+ * a misleading "unknown pass" later. */
 static void search_dir(ptq_plugin_search *s, const char *dir) {
     for (int32_t i = 0; i < s->n_dirs; i++)
         if (!strcmp(s->dirs[i], dir)) return; /* the same directory twice */
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return;
-    push_str(&s->dirs, &s->n_dirs, ptq_strdup(dir));
+    if (push_str(&s->dirs, &s->n_dirs, ptq_strdup(dir))) {
+        s->nomem = true;
+        return;
+    }
     DIR *d = opendir(dir);
     if (!d) return;
     char **names = NULL;
     int32_t n = 0;
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (is_shared_object(e->d_name)) push_str(&names, &n, ptq_strdup(e->d_name));
+    while (!s->nomem && (e = readdir(d)))
+        if (is_shared_object(e->d_name) && push_str(&names, &n, ptq_strdup(e->d_name)))
+            s->nomem = true;
     closedir(d);
     if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int32_t i = 0; i < n; i++) {
-        push_str(&s->files, &s->n_files, format("%s/%s", dir, names[i]));
+        if (!s->nomem && push_str(&s->files, &s->n_files, format("%s/%s", dir, names[i])))
+            s->nomem = true;
         free(names[i]);
     }
     free(names);
@@ -458,21 +465,34 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
     /* Every file probed first, all in one child process while none crashes (a fork per
      * file cost 10-15 ms each), then the survivors loaded here. */
     ptq_probe *pr = s.n_files ? ptq_calloc_array((size_t)s.n_files, sizeof *pr) : NULL;
+    ptq_status st = s.nomem || (s.n_files && !pr)
+                        ? ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory listing plugins")
+                        : PTQ_OK;
     ptq_error perr = {0};
-    const bool probed = pr && !ptq_plugin_probe_files(r, s.files, s.n_files, false, pr, &perr);
+    const bool probed = !st && !ptq_plugin_probe_files(r, s.files, s.n_files, false, pr, &perr);
     for (int32_t i = 0; i < s.n_files; i++) {
         ptq_error e = {0};
-        ptq_status st = probed ? probe_verdict(&pr[i], s.files[i], &e)
-                               : ptq_registry_add_file(r, s.files[i], &e);
-        if (probed && !st) st = add_probed_file(r, s.files[i], &e);
-        if (st) push_str(&r->rejected, &r->n_rejected, ptq_strdup(e.msg));
-        if (probed) ptq_probe_free(&pr[i]);
+        ptq_status fst = st      ? PTQ_OK
+                         : probed ? probe_verdict(&pr[i], s.files[i], &e)
+                                  : ptq_registry_add_file(r, s.files[i], &e);
+        if (!st && probed && !fst) fst = add_probed_file(r, s.files[i], &e);
+        /* Out of memory (here or in a plugin's init) stops the load; any other refusal
+         * is recorded and loading goes on. */
+        if (fst == PTQ_ERR_NOMEM || e.status == PTQ_ERR_NOMEM)
+            st = ptq_error_set(err, PTQ_ERR_NOMEM, "%s", e.msg);
+        else if (fst && push_str(&r->rejected, &r->n_rejected, ptq_strdup(e.msg)))
+            st = ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory", s.files[i]);
+        if (pr) ptq_probe_free(&pr[i]);
     }
     free(pr);
     /* The directories move over to the registry. */
     r->searched = s.dirs, r->n_searched = s.n_dirs;
     s.dirs = NULL, s.n_dirs = 0;
     ptq_plugin_search_free(&s);
+    if (st) {
+        ptq_registry_free(r);
+        return NULL;
+    }
     return r;
 }
 

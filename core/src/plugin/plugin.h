@@ -47,6 +47,7 @@ typedef struct ptq_plugin_search {
     int32_t n_files;
     char **dirs;
     int32_t n_dirs;
+    bool nomem; /* an allocation failed: the lists are incomplete */
 } ptq_plugin_search;
 void ptq_plugin_search_run(ptq_plugin_search *s, const char *extra_dir);
 void ptq_plugin_search_free(ptq_plugin_search *s);

@@ -61,6 +61,8 @@ struct ptq_session {
     int32_t pass_index;      /* its index in the plan, for report rows */
     ptq_report_row *rows;    /* what passes added to their report tables */
     int32_t n_rows;
+    bool rows_lost;          /* a row could not be recorded (out of memory): the pass fails
+                              * even if it ignored report_row's status (run.c) */
     char **notes;            /* owned: choices placement made that the user should know */
     int32_t n_notes;
     const char *out_dir;     /* the run's (temporary) output directory, or NULL: borrowed */
