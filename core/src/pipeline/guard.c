@@ -154,10 +154,26 @@ static const struct sigaction *old_action(int sig) {
     return NULL;
 }
 
+/* The default action for sig, now: the process ends with it. */
+static void die_of(int sig) {
+    struct sigaction dfl = {0};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+}
+
 static void on_fatal(int sig, siginfo_t *info, void *uctx) {
+    static _Atomic long reporter;
     if (atomic_exchange(&g_dying, 1)) {
+        /* The reporting thread itself, again: the handler it chained to (a sanitizer's
+         * report) ends with abort().  Let that end the process. */
+        if (atomic_load(&reporter) == my_tid()) {
+            die_of(sig);
+            return;
+        }
         for (;;) pause(); /* another thread is reporting; it ends the process */
     }
+    atomic_store(&reporter, my_tid());
     msg m = {.n = 0};
     put(&m, "\nptq: fatal signal ");
     put_int(&m, sig);
@@ -186,10 +202,7 @@ static void on_fatal(int sig, siginfo_t *info, void *uctx) {
     } else if (old && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
         old->sa_handler(sig);
     }
-    struct sigaction dfl = {0};
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, NULL);
-    raise(sig);
+    die_of(sig);
 }
 
 /* ---- setting up ----------------------------------------------------------------------- */
