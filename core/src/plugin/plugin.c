@@ -422,6 +422,7 @@ void ptq_plugin_search_run(ptq_plugin_search *s, const char *extra_dir) {
     const char *env = getenv("PTQ_PLUGIN_PATH");
     if (env && *env) {
         char *copy = ptq_strdup(env), *save = NULL;
+        if (!copy) s->nomem = true;
         for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
             search_dir(s, tok);
         free(copy);
@@ -433,9 +434,11 @@ void ptq_plugin_search_run(ptq_plugin_search *s, const char *extra_dir) {
         char *build = format("%s/%s", g_program_dir, PTQ_PLUGIN_DIR_FROM_BUILD);
         struct stat st;
         char canon[4096];
-        if (inst && stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
+        if (!inst || !build)
+            s->nomem = true;
+        else if (stat(inst, &st) == 0 && S_ISDIR(st.st_mode) && realpath(inst, canon))
             search_dir(s, canon);
-        else if (build)
+        else
             search_dir(s, build);
         free(inst);
         free(build);
