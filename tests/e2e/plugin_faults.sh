@@ -96,8 +96,12 @@ fi
 cut_example adaround_w4a32 "$TMP/long.yaml" 128 100 100000
 for sig in INT TERM; do
     rm -rf "$TMP/sig"; mkdir -p "$TMP/sig"
+    # Job control on: a background job of a script otherwise starts with SIGINT ignored,
+    # which ptq (as any program) leaves ignored.
+    set -m
     "$PTQ" run "$TMP/long.yaml" --out "$TMP/sig/out" > "$TMP/sig.log" 2>&1 &
     pid=$!
+    set +m
     # Wait until the run is inside its reconstruction (the temporary directory exists).
     for _ in $(seq 1 200); do
         grep -q "running .* passes" "$TMP/sig.log" 2>/dev/null && ls -d "$TMP/sig/out.tmp-"* >/dev/null 2>&1 && break

@@ -296,13 +296,13 @@ static void jpeg_fail(j_common_ptr cinfo) {
     longjmp(f->jump, 1);
 }
 
-/* Warnings are silent, except data that ends early (the file, or a scan cut short by a
- * marker): libjpeg pads the image with grey and goes on, which would calibrate on
- * half-grey images without a word. */
+/* Warnings are silent, except a file that ends before its data: libjpeg pads it with
+ * grey and goes on, which would calibrate on half-grey images without a word.  (A scan
+ * cut short by a marker, "premature end of data segment", is accepted as PIL accepts
+ * it: real photo collections hold such files.) */
 static void jpeg_message(j_common_ptr cinfo, int level) {
     jpeg_failure *f = (jpeg_failure *)cinfo->err;
-    const int code = cinfo->err->msg_code;
-    if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && !f->truncated) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF && !f->truncated) {
         f->truncated = true;
         (*cinfo->err->format_message)(cinfo, f->msg);
     }
@@ -351,8 +351,8 @@ static bool read_jpeg(FILE *fp, decoder *dec, raw_image *im, char *why, size_t w
         snprintf(why, why_size, "out of memory");
         return false;
     }
-    /* Stop at the row where the data ran out: a 150-byte file may declare millions of
-     * pixels, and padding them all with grey only to refuse the file costs seconds. */
+    /* Stop at the row where the file ran out: it is refused below, and a 150-byte file
+     * may declare millions of pixels to pad with grey first. */
     while (ci->output_scanline < h && !failure->truncated) {
         JSAMPROW row = im->px + (size_t)ci->output_scanline * w * (size_t)c;
         jpeg_read_scanlines(ci, &row, 1);

@@ -228,7 +228,12 @@ void ptq_guard_install(const ptq_registry *reg) {
     st.sa_handler = on_stop;
     sigemptyset(&st.sa_mask);
     for (size_t i = 0; i < PTQ_COUNTOF(g_stop); i++) sigaddset(&st.sa_mask, g_stop[i]);
-    for (size_t i = 0; i < PTQ_COUNTOF(g_stop); i++) sigaction(g_stop[i], &st, &g_old_stop[i]);
+    /* A signal the caller ignores stays ignored: a shell starts background jobs with
+     * SIGINT ignored, so that Ctrl-C meant for the foreground leaves them running. */
+    for (size_t i = 0; i < PTQ_COUNTOF(g_stop); i++) {
+        sigaction(g_stop[i], NULL, &g_old_stop[i]);
+        if (g_old_stop[i].sa_handler != SIG_IGN) sigaction(g_stop[i], &st, NULL);
+    }
     g_installed = true;
 }
 

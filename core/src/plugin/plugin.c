@@ -471,13 +471,15 @@ ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err) {
     ptq_status st = s.nomem || (s.n_files && !pr)
                         ? ptq_error_set(err, PTQ_ERR_NOMEM, "out of memory listing plugins")
                         : PTQ_OK;
+    /* When no child can be made (fork refused: a process limit, strict overcommit), the
+     * files load here unprobed, as before probing existed, rather than not at all. */
     ptq_error perr = {0};
     const bool probed = !st && !ptq_plugin_probe_files(r, s.files, s.n_files, false, pr, &perr);
     for (int32_t i = 0; i < s.n_files; i++) {
         ptq_error e = {0};
         ptq_status fst = st      ? PTQ_OK
                          : probed ? probe_verdict(&pr[i], s.files[i], &e)
-                                  : ptq_registry_add_file(r, s.files[i], &e);
+                                  : add_probed_file(r, s.files[i], &e);
         if (!st && probed && !fst) fst = add_probed_file(r, s.files[i], &e);
         /* Out of memory (here or in a plugin's init) stops the load; any other refusal
          * is recorded and loading goes on. */

@@ -29,7 +29,10 @@ typedef struct ptq_registry {
  * the build tree's plugins/ beside the program.  A file that cannot be loaded (no entry symbol, another
  * ABI major version or fingerprint, a failing init, a duplicate plugin or pass name) is
  * recorded in `rejected` with the file and the reason, and loading goes on.  extra_dir,
- * if non-NULL, is searched first.  Returns NULL only when out of memory. */
+ * if non-NULL, is searched first.  Returns NULL only when out of memory.
+ * Every file is first loaded in a forked child (probe.c): call this before the process
+ * has threads (OpenMP regions), as ptq's commands do; a plugin whose init enters OpenMP
+ * in the copy of a process that already has would hang there and be reported hung. */
 ptq_registry *ptq_registry_load(const char *extra_dir, ptq_error *err);
 void ptq_registry_free(ptq_registry *r);
 

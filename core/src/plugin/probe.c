@@ -16,7 +16,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "plugin.h"
@@ -271,7 +273,12 @@ static ptq_status probe_run(const ptq_registry *r, char *const *paths, int32_t f
     if (pipe(fds) != 0)
         return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot check the plugin: pipe: %s",
                              paths[first], strerror(errno));
+    /* A process the plugin starts (system("... &")) must not inherit the write end: the
+     * parent would never see end-of-file and call a healthy plugin hung. */
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     fflush(NULL); /* nothing buffered is written twice */
+    const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
         const int e = errno;
@@ -281,6 +288,9 @@ static ptq_status probe_run(const ptq_registry *r, char *const *paths, int32_t f
                              paths[first], strerror(e));
     }
     if (pid == 0) {
+        /* A child stuck in a plugin dies with ptq, not orphaned under init. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
         close(fds[0]);
         for (int32_t i = first; i < n; i++) {
             char line[32];
@@ -296,13 +306,25 @@ static ptq_status probe_run(const ptq_registry *r, char *const *paths, int32_t f
     bool done = false;
     const bool answered = read_child(fds[0], out, first, n, &current, &done);
     close(fds[0]);
-    if (!answered) kill(pid, SIGKILL);
+    /* End of file is not the child's exit (a plugin may close the pipe and then hang):
+     * it gets the same timeout to exit, then is killed. */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    bool exited = false;
+    const double deadline = ptq_now_seconds() + probe_timeout();
+    while (answered && !exited && ptq_now_seconds() < deadline) {
+        const pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR)) exited = true;
+        else nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    const bool hung = !answered || !exited;
+    if (hung) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
     }
     ptq_probe *p = &out[current];
     *stopped_at = n;
-    if (!answered) {
+    if (hung) {
         p->hung = true;
     } else if (WIFSIGNALED(status)) {
         p->signal = WTERMSIG(status);
