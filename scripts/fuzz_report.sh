@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tsv=${1:-$root/tests/fuzz/results.tsv}
 [ -f "$tsv" ] || { echo "fuzz_report: $tsv not found (run scripts/fuzz.sh NAME SECONDS first)" >&2; exit 2; }
-echo "| harness | runs | wall hours | CPU hours | executions | edges | crashes found | reproducers kept |"
+echo "| harness | runs | wall hours | CPU hours | executions | edges | findings (crash, timeout, slow input) | reproducers kept |"
 echo "|---|---|---|---|---|---|---|---|"
 for name in $("$root/scripts/fuzz.sh"); do
     kept=$(find "$root/tests/fuzz/crashes/$name" -type f ! -name '.*' | wc -l)
@@ -20,4 +20,4 @@ cpu=$(cut -f9 "$tsv" | sort -u | paste -sd';')
 first=$(cut -f8 "$tsv" | sort | head -1)
 last=$(cut -f8 "$tsv" | sort | tail -1)
 echo
-echo "Runs from $first to $last on: $cpu."
+echo "Runs ended between $first and $last, on: $cpu."
