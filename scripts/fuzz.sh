@@ -31,6 +31,7 @@ build=${PTQ_FUZZ_BUILD:-$root/build-fuzz}
 if ! command -v clang >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -q >/dev/null
     $SUDO apt-get install -y -q --no-install-recommends clang libclang-rt-dev >/dev/null
 fi
 "$root/scripts/install-deps.sh" >/dev/null
