@@ -283,22 +283,8 @@ static ptq_status build_report(const ab_plan *pl, const char *dir, const ptq_dat
     return w->node_seconds ? shared_work(pl, w->node_seconds, r) : PTQ_OK;
 }
 
-static ptq_status write_file(const char *dir, const char *name, const ptq_ab_report *r, bool html,
-                             ptq_error *err) {
-    char path[8300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    errno = 0;
-    FILE *f = fopen(path, "w");
-    int bad = !f;
-    if (f) {
-        bad = html ? ptq_ab_html_write(f, r) != 0 : ab_json_write(f, r) != PTQ_OK;
-        bad |= ferror(f) != 0;
-        bad |= fclose(f) != 0;
-    }
-    return bad ? ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path,
-                               errno ? strerror(errno) : "write error")
-               : PTQ_OK;
-}
+static int write_ab_html(FILE *f, const void *r) { return ptq_ab_html_write(f, r); }
+static int write_ab_json(FILE *f, const void *r) { return ab_json_write(f, r) ? -1 : 0; }
 
 /* ---- planning output (--dry-run) -------------------------------------------------------- */
 
@@ -446,8 +432,8 @@ ptq_status ptq_ab_files(const char *const *paths, int32_t n_paths, const ptq_ab_
             rep.jobs = jobs;
             rep.ranks = rk.size;
             rep.seconds = ptq_now_seconds() - t_start;
-            if (!st) st = write_file(dir, "ab.json", &rep, false, err);
-            if (!st) st = write_file(dir, "ab.html", &rep, true, err);
+            if (!st) st = ptq_write_file_with(dir, "ab.json", write_ab_json, &rep, err);
+            if (!st) st = ptq_write_file_with(dir, "ab.html", write_ab_html, &rep, err);
             if (!st) st = ptq_outdir_commit(&od, err);
             if (!st) {
                 ab_print_table(stdout, &rep);

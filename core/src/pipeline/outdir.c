@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "html.h"
 #include "outdir.h"
 
 int ptq_remove_tree(const char *path) {
@@ -159,4 +160,27 @@ void ptq_outdir_abort(ptq_outdir *o) {
         }
     }
     o->created[0] = '\0';
+}
+
+ptq_status ptq_write_file_with(const char *dir, const char *name,
+                               int (*write)(FILE *f, const void *ctx), const void *ctx,
+                               ptq_error *err) {
+    char path[8300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    errno = 0;
+    FILE *f = fopen(path, "w");
+    int wrote = 0;
+    bool bad = !f;
+    if (f) {
+        wrote = write(f, ctx);
+        /* A write that failed earlier (and lost its bytes) need not make fclose fail. */
+        bad = ferror(f) != 0;
+        bad |= fclose(f) != 0;
+    }
+    if (bad)
+        return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path,
+                             errno ? strerror(errno) : "write error");
+    if (wrote == PTQ_HTML_INCOMPLETE)
+        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory writing it", path);
+    return PTQ_OK;
 }

@@ -30,6 +30,14 @@ ptq_status ptq_outdir_commit(ptq_outdir *o, ptq_error *err);
  * and on a zeroed struct. */
 void ptq_outdir_abort(ptq_outdir *o);
 
+/* Writes dir/name through write(f, ctx), which returns PTQ_HTML_INCOMPLETE (html.h)
+ * when a part of the file could not be built for want of memory, else 0 (write errors
+ * are sticky in f and checked here with ferror, then fclose).  The one file writer of
+ * the run's and the A/B's outputs. */
+ptq_status ptq_write_file_with(const char *dir, const char *name,
+                               int (*write)(FILE *f, const void *ctx), const void *ctx,
+                               ptq_error *err);
+
 /* mkdir -p (0777 less the umask); 0, or -1 with errno. */
 int ptq_mkdirs(const char *path);
 

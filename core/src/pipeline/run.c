@@ -385,29 +385,6 @@ measuring:
     return ptq_error_set(err, st, "measuring: %s", s->err.msg);
 }
 
-/* Writes dir/name with write(); the writer returns PTQ_HTML_INCOMPLETE when a part of the
- * file could not be built for want of memory (else 0: write errors are sticky in f). */
-static ptq_status write_with(const char *dir, const char *name, ptq_error *err,
-                             int (*write)(FILE *f, const void *ctx), const void *ctx) {
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    int wrote = 0;
-    if (f) {
-        wrote = write(f, ctx);
-        if (ferror(f)) {
-            fclose(f);
-            f = NULL;
-        } else if (fclose(f) != 0) {
-            f = NULL;
-        }
-    }
-    if (!f) return ptq_error_set(err, PTQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (wrote == PTQ_HTML_INCOMPLETE)
-        return ptq_error_set(err, PTQ_ERR_NOMEM, "%s: out of memory writing it", path);
-    return PTQ_OK;
-}
-
 typedef struct finish_ctx {
     const ptq_pipeline *p;
     const ptq_run_state *rs;
@@ -479,10 +456,10 @@ ptq_status ptq_run_finish(ptq_run_state *rs, const ptq_pipeline *p, const char *
         r->onnx_name = p->onnx_name;
     }
     const finish_ctx c = {p, rs, shown_dir};
-    if ((st = write_with(dir, "pipeline.yaml", err, write_pipeline_yaml, &c))) return st;
+    if ((st = ptq_write_file_with(dir, "pipeline.yaml", write_pipeline_yaml, &c, err))) return st;
     r->seconds_total = ptq_now_seconds() - rs->t_start;
-    if ((st = write_with(dir, "report.json", err, write_report_json, &c))) return st;
-    return write_with(dir, "report.html", err, write_report_html, &c);
+    if ((st = ptq_write_file_with(dir, "report.json", write_report_json, &c, err))) return st;
+    return ptq_write_file_with(dir, "report.html", write_report_html, &c, err);
 }
 
 void ptq_run_state_free(ptq_run_state *rs) {
