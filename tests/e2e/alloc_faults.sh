@@ -21,23 +21,13 @@ export PTQ_THREADS=1 OMP_NUM_THREADS=1
 export PTQ_CACHE_DIR=off
 unset PTQ_FAIL_ALLOC PTQ_FAIL_ALLOC_PERSIST PTQ_FAIL_WRITE PTQ_FAIL_ALLOC_COUNT
 
-MODEL=$SRC/tests/data/two_outputs.onnx
-npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/img.npy" 16
 # A whole pipeline in little: BN-free two-output model, 16 images, minmax W4A8, AdaRound
 # with 2 steps per layer (a plugin, so the host table's allocator is reached), fidelity
 # on 16 unlabelled images, the export and the reports.
-cat > "$TMP/p.yaml" <<YAML
-model: $MODEL
-calibration: {images: $TMP/img.npy, count: 16, normalize: {mean: [0.286], std: [0.353]}}
-evaluation: {images: $TMP/img.npy, count: 16}
-quantization:
-  weights:     {bits: 4, granularity: channel, symmetric: false, observer: minmax}
-  activations: {bits: 8, granularity: tensor, symmetric: false, observer: minmax}
-passes:
+tiny_pipeline "$TMP/p.yaml" "{bits: 4, granularity: channel, symmetric: false, observer: minmax}" \
+    "passes:
   - adaround.reconstruct: {granularity: layer, iterations: 2}
-output: {dir: $TMP/o/out}
-seed: 0
-YAML
+output: {dir: $TMP/o/out}"
 mkdir -p "$TMP/o"
 
 # count_sites CMD...: the allocations CMD makes (it must succeed).

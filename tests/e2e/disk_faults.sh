@@ -12,17 +12,7 @@ export PTQ_CACHE_DIR=off PTQ_THREADS=${PTQ_THREADS:-2}
 unset PTQ_FAIL_ALLOC PTQ_FAIL_ALLOC_PERSIST PTQ_FAIL_WRITE PTQ_FAIL_ALLOC_COUNT
 chmod 755 "$TMP" # readable by nobody, for the setpriv case below
 
-MODEL=$SRC/tests/data/two_outputs.onnx
-npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/img.npy" 16
-cat > "$TMP/p.yaml" <<YAML
-model: $MODEL
-calibration: {images: $TMP/img.npy, count: 16, normalize: {mean: [0.286], std: [0.353]}}
-evaluation: {images: $TMP/img.npy, count: 16}
-quantization:
-  weights:     {bits: 8, granularity: channel, symmetric: true, observer: minmax}
-  activations: {bits: 8, granularity: tensor, symmetric: false, observer: minmax}
-seed: 0
-YAML
+tiny_pipeline "$TMP/p.yaml" "{bits: 8, granularity: channel, symmetric: true, observer: minmax}"
 chmod 644 "$TMP/p.yaml" "$TMP/img.npy"
 
 # nothing_left NAME PATH: neither PATH nor PATH.tmp* / PATH.old* exists.

@@ -143,6 +143,25 @@ npy_images() {
       printf '%s\n' "$header"; zcat "$src" | tail -c +17 | head -c $((n * 784)); } > "$out"
 }
 
+# tiny_pipeline YAML WEIGHTS [MORE]: the fault tests' whole pipeline in little: the
+# BN-free two-output test model ($MODEL), 16 images ($TMP/img.npy, written here) to
+# calibrate and evaluate on, WEIGHTS as the weights' spec, minmax 8-bit activations,
+# seed 0, and MORE (passes:, output:) appended.
+tiny_pipeline() {
+    MODEL=$SRC/tests/data/two_outputs.onnx
+    npy_images "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/img.npy" 16
+    cat > "$1" <<YAML
+model: $MODEL
+calibration: {images: $TMP/img.npy, count: 16, normalize: {mean: [0.286], std: [0.353]}}
+evaluation: {images: $TMP/img.npy, count: 16}
+quantization:
+  weights:     $2
+  activations: {bits: 8, granularity: tensor, symmetric: false, observer: minmax}
+seed: 0
+${3:-}
+YAML
+}
+
 # fidelity_get FILE INDEX KEY: KEY of output INDEX (0-based) in report.json's "fidelity"
 # (one key per line, as ptq writes it); empty when absent.
 fidelity_get() {
