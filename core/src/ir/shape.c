@@ -345,6 +345,16 @@ ptq_status ptq_reshape_resolve(const ptq_node *n, const ptq_value *x, int64_t *o
     int in_e, out_e = 0;
     int64_t in_k, out_k = 1;
     dim_product(x, 0, x->ndim, &in_e, &in_k);
+    if (a->allowzero) { /* a 0 that stays 0 leaves a -1 undefined */
+        bool zero = false, infer = false;
+        for (int32_t i = 0; i < a->ndim; i++) {
+            zero |= a->shape[i] == 0;
+            infer |= a->shape[i] == -1;
+        }
+        if (zero && infer)
+            FAIL(err, n, PTQ_ERR_INVALID, "input shape holds both 0 and -1, which attribute "
+                 "allowzero=1 forbids");
+    }
     for (int32_t i = 0; i < a->ndim; i++) {
         int64_t t = a->shape[i];
         if (t == 0 && !a->allowzero) {

@@ -1209,14 +1209,6 @@ static ptq_status import_reshape(importer *im, const Onnx__NodeProto *np, const 
     int64_t az;
     if ((st = attr_int(im, np, nname, "allowzero", 0, &az))) return st;
     tmp.attrs.allowzero = az != 0;
-    bool zero = false, infer = false;
-    for (int32_t i = 0; i < tmp.attrs.ndim; i++) {
-        zero |= tmp.attrs.shape[i] == 0;
-        infer |= tmp.attrs.shape[i] == -1;
-    }
-    if (tmp.attrs.allowzero && zero && infer) /* a 0 that stays 0 leaves -1 undefined */
-        return node_fail(im, np, nname, PTQ_ERR_INVALID, "input shape holds both 0 and -1, "
-                         "which attribute allowzero=%" PRId64 " forbids", az);
     const ptq_value *v = &im->g->values[x];
     if (v->data && v->dtype != PTQ_DTYPE_F32) { /* integer shape data: fold here */
         int64_t out[PTQ_MAX_DIMS];
